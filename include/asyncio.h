@@ -1,0 +1,28 @@
+/*
+ * libasyncio: Python's asyncio, in C.
+ *
+ * One event loop per thread, stackful coroutines as tasks, futures, sleep,
+ * gather, wait_for and cancellation with asyncio's semantics.
+ *
+ * Conventions, for every function in this library:
+ *  - A function that can fail returns int: 0 (or more) on success, a negative
+ *    errno value on failure (-EINVAL for bad input, -ENOMEM, -ECANCELED,
+ *    -ETIMEDOUT, -EPERM when a waiting call is made outside a task, ...).
+ *  - "May suspend" in a function's description means it can park the calling
+ *    task and let the loop run others. Such a call must be made from a task
+ *    (else -EPERM). It returns -ECANCELED if the task is cancelled while it
+ *    waits, or at once if it would wait while a cancellation is pending.
+ *    A cancellation requested after the wait was already satisfied (the
+ *    task is ready to resume) is not lost: the next waiting call gets it.
+ *  - Objects belong to the loop that created them. Everything a loop created
+ *    is freed when asyncio_run() returns; handles are invalid afterwards.
+ */
+#ifndef ASYNCIO_H
+#define ASYNCIO_H
+
+#include <asyncio/loop.h>
+#include <asyncio/future.h>
+#include <asyncio/task.h>
+#include <asyncio/io.h>
+
+#endif

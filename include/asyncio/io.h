@@ -1,0 +1,38 @@
+/*
+ * <asyncio/io.h>: waiting for file descriptors.
+ * Include <asyncio.h> rather than this file.
+ */
+#ifndef ASYNCIO_IO_H
+#define ASYNCIO_IO_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Wait until fd is readable (asyncio's loop.add_reader, as a waiting call):
+ * data, end of file, a pending connection, or an error condition on it.
+ * The caller should have tried its read first (and got EAGAIN); a return of
+ * 0 means "try again", and a retry may still find nothing. One task at a
+ * time may wait to read an fd. May suspend. Returns 0, -EBADF (fd < 0),
+ * -EBUSY (another task waits to read fd), -EPERM (not in a task),
+ * -ECANCELED, or a poller error such as -EPERM for a regular file with epoll.
+ */
+ASYNCIO_API int asyncio_wait_readable(int fd);
+
+/* The same for writability (asyncio's loop.add_writer). */
+ASYNCIO_API int asyncio_wait_writable(int fd);
+
+/*
+ * Tell the loop that fd is about to be closed: wakes any task waiting on it
+ * with -EBADF and forgets the fd. Call it before close(fd) when tasks may be
+ * waiting on fd. Returns 0, -EBADF (fd < 0), -EPERM (no loop). Does not
+ * suspend.
+ */
+ASYNCIO_API int asyncio_forget_fd(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * <asyncio/task.h>: tasks (stackful coroutines), sleep, gather, wait_for.
+ * Include <asyncio.h> rather than this file.
+ */
+#ifndef ASYNCIO_TASK_H
+#define ASYNCIO_TASK_H
+
+#include <asyncio/future.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A task is a future whose result is produced by a coroutine. */
+typedef struct asyncio_future asyncio_task_t;
+
+/* Options for asyncio_create_task_ex(). Zero-initialise. */
+typedef struct asyncio_task_options {
+    const char *name;  /* copied; NULL gives "Task-N" */
+    size_t stack_size; /* 0: the loop's default; else as asyncio_run_ex() */
+} asyncio_task_options_t;
+
+/*
+ * Create a task running fn(arg, &result) on its own stack; it starts in a
+ * later iteration of the loop (asyncio.create_task). name may be NULL.
+ * If task is not NULL it receives a reference the caller must release with
+ * asyncio_task_release(); if NULL the task runs detached.
+ * Returns 0, -EINVAL (fn NULL), -EPERM (no loop runs in this thread),
+ * -ENOMEM or -EAGAIN (no memory or mappings left for a stack). Does not
+ * suspend; may be called from a task or from a loop callback.
+ */
+ASYNCIO_API int asyncio_create_task(asyncio_task_t **task, asyncio_fn fn, void *arg,
+                        const char *name);
+
+/* asyncio_create_task() with options (opts may be NULL). Also -EINVAL for a
+ * stack size outside [ASYNCIO_STACK_MIN, ASYNCIO_STACK_MAX]. */
+ASYNCIO_API int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
+                           const asyncio_task_options_t *opts);
+
+/* Drop the caller's reference to a task (as asyncio_future_release()). A
+ * running task is not stopped by this; it goes on detached. */
+ASYNCIO_API void asyncio_task_release(asyncio_task_t *task);
+
+/*
+ * Request cancellation of task (asyncio's Task.cancel()). If it is waiting,
+ * its wait returns -ECANCELED when it next runs; if it has not started yet,
+ * it never runs and finishes cancelled; if it is running or ready to run,
+ * its next wait returns -ECANCELED. The task may go on after that or finish
+ * cancelled by returning -ECANCELED.
+ * Returns 1 if a cancellation was requested, 0 if the task was already
+ * finished (nothing happens), -EINVAL (NULL, or not a task). Does not
+ * suspend.
+ */
+ASYNCIO_API int asyncio_task_cancel(asyncio_task_t *task);
+
+/* The task running now, or NULL outside a task. No reference is added. */
+ASYNCIO_API asyncio_task_t *asyncio_current_task(void);
+
+/* The task's name (valid while the task is), or NULL if task is NULL. */
+ASYNCIO_API const char *asyncio_task_name(const asyncio_task_t *task);
+
+/* Number of tasks of this thread's loop that have not finished (including
+ * the caller), or 0 when no loop runs. */
+ASYNCIO_API size_t asyncio_task_count(void);
+
+/*
+ * Suspend the calling task for seconds. asyncio_sleep(0) only yields: the
+ * task goes to the back of the ready queue, so every other ready task runs
+ * first. May suspend. Returns 0, -EINVAL (negative or NaN; INFINITY sleeps
+ * until cancelled), -EPERM (not in a task), -ECANCELED.
+ */
+ASYNCIO_API int asyncio_sleep(double seconds);
+
+/* Flags for asyncio_gather(). */
+#define ASYNCIO_RETURN_EXCEPTIONS 0x1u
+
+/*
+ * Wait for n futures or tasks (asyncio.gather). results (may be NULL) gets
+ * each one's result in argument order; errors (may be NULL) gets each one's
+ * status (0, or how it failed: an error code, -ECANCELED), in argument
+ * order. Without ASYNCIO_RETURN_EXCEPTIONS, returns 0 once all succeeded,
+ * or the error of the first child to fail as soon as it fails (the others
+ * keep running; entries of those not done are left NULL / -EAGAIN). With
+ * it, waits for all and returns the number that failed.
+ * If the calling task is cancelled while it waits, gather cancels every
+ * child not yet done, waits for them to finish, and returns -ECANCELED.
+ * May suspend. Also -EINVAL (futs NULL with n > 0, a NULL child, unknown
+ * flag), -EPERM (not in a task), -EDEADLK (the calling task is a child).
+ */
+ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[],
+                   int errors[], unsigned flags);
+
+/*
+ * Wait for f (a future or a task) at most timeout seconds (INFINITY: no
+ * limit; 0: only if already done). Returns as asyncio_await() does if f
+ * finished in time. On timeout f is cancelled and, if a task, waited for
+ * until it finished; then -ETIMEDOUT. If the caller is cancelled while it
+ * waits, f is cancelled and waited for the same way, then -ECANCELED.
+ * May suspend. Also -EINVAL (f NULL, timeout negative or NaN), -EPERM,
+ * -EDEADLK.
+ */
+ASYNCIO_API int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

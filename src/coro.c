@@ -1,0 +1,121 @@
+/* _FORTIFY_SOURCE turns longjmp into __longjmp_chk, which aborts when the
+ * jump lands on another stack: that jump is the whole point here. */
+#undef _FORTIFY_SOURCE
+#define _FORTIFY_SOURCE 0
+
+#include "coro.h"
+#include "sanitizers.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <ucontext.h>
+
+/* ASan must hear of every switch: which stack we go to before, and where we
+ * came from after, else it reports false stack overflows and use-after-scope. */
+static inline void switch_begin(struct coro *from, struct coro *to)
+{
+#ifdef ASYNCIO_ASAN
+    to->san_src = from;
+    __sanitizer_start_switch_fiber(&from->san_fake, to->san_bottom, to->san_size);
+#else
+    (void)from, (void)to;
+#endif
+}
+
+static inline void switch_end(struct coro *self)
+{
+#ifdef ASYNCIO_ASAN
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(self->san_fake, &bottom, &size);
+    self->san_src->san_bottom = bottom;
+    self->san_src->san_size = size;
+#else
+    (void)self;
+#endif
+}
+
+void coro_init_thread(struct coro *c)
+{
+    c->stack.map = NULL;
+    c->entry = NULL;
+    c->arg = NULL;
+    c->san_bottom = NULL;
+    c->san_size = 0;
+    c->san_fake = NULL;
+    c->san_src = NULL;
+}
+
+/* Handed from coro_create to the new context's first instructions. */
+struct boot {
+    struct coro *self;
+    struct coro *from;
+    jmp_buf *back;
+};
+
+static void trampoline(unsigned hi, unsigned lo)
+{
+    struct boot *b = (struct boot *)(uintptr_t)(((uint64_t)hi << 32) | lo);
+    struct coro *self = b->self;
+    switch_end(self);
+    /* Park here and let the creator return from coro_create. The first real
+     * switch to this context lands after the _setjmp. */
+    if (!_setjmp(self->env)) {
+        switch_begin(self, b->from);
+        _longjmp(*b->back, 1);
+    }
+    switch_end(self);
+    self->entry(self->arg);
+    abort(); /* entry never returns */
+}
+
+int coro_create(struct coro *c, struct coro *from, size_t stack_size,
+                enum stack_guard_mode *guard, coro_entry entry, void *arg)
+{
+    int rc = stack_alloc(&c->stack, stack_size, guard);
+    if (rc < 0)
+        return rc;
+    c->entry = entry;
+    c->arg = arg;
+    c->san_bottom = c->stack.base;
+    c->san_size = c->stack.size;
+    c->san_fake = NULL;
+    c->san_src = NULL;
+
+    ucontext_t uc;
+    if (getcontext(&uc) < 0) {
+        rc = -errno;
+        stack_free(&c->stack);
+        return rc;
+    }
+    uc.uc_stack.ss_sp = c->stack.base;
+    uc.uc_stack.ss_size = c->stack.size;
+    uc.uc_link = NULL;
+    jmp_buf back;
+    struct boot b = {c, from, &back};
+    uint64_t p = (uint64_t)(uintptr_t)&b;
+    makecontext(&uc, (void (*)(void))trampoline, 2, (unsigned)(p >> 32), (unsigned)p);
+    /* The new context jumps back to `back` at once, so setcontext (one
+     * system call, once per context) is all it takes to enter it. */
+    if (!_setjmp(back)) {
+        switch_begin(from, c);
+        setcontext(&uc);
+        abort(); /* setcontext returns only on failure */
+    }
+    switch_end(from);
+    return 0;
+}
+
+void coro_destroy(struct coro *c)
+{
+    stack_free(&c->stack);
+}
+
+__attribute__((noinline)) void coro_switch(struct coro *from, struct coro *to)
+{
+    switch_begin(from, to);
+    if (!_setjmp(from->env))
+        _longjmp(to->env, 1);
+    switch_end(from);
+}

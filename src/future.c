@@ -1,0 +1,179 @@
+/* Futures: a result set once, and the waiters told about it. */
+#include "task.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+void future_init(struct asyncio_future *f, struct loop *loop, bool is_task)
+{
+    f->loop = loop;
+    dlist_push_back(&loop->futures, &f->all);
+    dlist_init(&f->waiters);
+    f->refs = 1;
+    f->state = FUT_PENDING;
+    f->is_task = is_task;
+    f->status = 0;
+    f->result = NULL;
+}
+
+void future_complete(struct asyncio_future *f, int status, void *result)
+{
+    f->state = FUT_DONE;
+    f->status = status;
+    f->result = result;
+    /* Waiters only queue work (a task wake-up, a callback), so none of
+     * them runs inline here. */
+    while (!dlist_empty(&f->waiters)) {
+        struct waiter *w = container_of(f->waiters.next, struct waiter, link);
+        dlist_remove(&w->link);
+        w->notify(w, f);
+    }
+}
+
+void future_add_waiter(struct asyncio_future *f, struct waiter *w)
+{
+    dlist_push_back(&f->waiters, &w->link);
+}
+
+int future_outcome(const struct asyncio_future *f, void **result)
+{
+    if (result)
+        *result = f->status >= 0 ? f->result : NULL;
+    return f->status;
+}
+
+void future_free(struct asyncio_future *f)
+{
+    dlist_remove(&f->all);
+    free(f);
+}
+
+int asyncio_future_new(asyncio_future_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop)
+        return -EPERM;
+    struct asyncio_future *f = malloc(sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    future_init(f, loop, false);
+    *out = f;
+    return 0;
+}
+
+asyncio_future_t *asyncio_future_retain(asyncio_future_t *f)
+{
+    if (f)
+        f->refs++;
+    return f;
+}
+
+void asyncio_future_release(asyncio_future_t *f)
+{
+    if (f && --f->refs == 0)
+        future_free(f);
+}
+
+int asyncio_future_set_result(asyncio_future_t *f, void *result)
+{
+    if (!f || f->is_task)
+        return -EINVAL;
+    if (future_is_done(f))
+        return -EALREADY;
+    future_complete(f, 0, result);
+    return 0;
+}
+
+int asyncio_future_set_error(asyncio_future_t *f, int error)
+{
+    if (!f || f->is_task || error >= 0)
+        return -EINVAL;
+    if (future_is_done(f))
+        return -EALREADY;
+    future_complete(f, error, NULL);
+    return 0;
+}
+
+int asyncio_future_cancel(asyncio_future_t *f)
+{
+    if (!f)
+        return -EINVAL;
+    if (f->is_task)
+        return asyncio_task_cancel(f);
+    if (future_is_done(f))
+        return 0;
+    future_complete(f, -ECANCELED, NULL);
+    return 1;
+}
+
+int asyncio_future_done(const asyncio_future_t *f)
+{
+    return f ? future_is_done(f) : -EINVAL;
+}
+
+int asyncio_future_cancelled(const asyncio_future_t *f)
+{
+    return f ? future_is_done(f) && f->status == -ECANCELED : -EINVAL;
+}
+
+int asyncio_future_result(const asyncio_future_t *f, void **result)
+{
+    if (!f)
+        return -EINVAL;
+    if (!future_is_done(f))
+        return -EAGAIN;
+    return future_outcome(f, result);
+}
+
+struct task_waiter {
+    struct waiter w;
+    struct task *task;
+};
+
+static void wake_on_done(struct waiter *w, struct asyncio_future *f)
+{
+    (void)f;
+    task_wake(container_of(w, struct task_waiter, w)->task, 0);
+}
+
+int asyncio_await(asyncio_future_t *f, void **result)
+{
+    if (!f)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    if (f == &loop->current->fut)
+        return -EDEADLK;
+    if (future_is_done(f))
+        return future_outcome(f, result);
+    struct task *t;
+    int rc = task_begin_wait(&t);
+    if (rc < 0)
+        return rc;
+    struct task_waiter tw = {{{NULL, NULL}, wake_on_done}, t};
+    asyncio_future_retain(f);
+    future_add_waiter(f, &tw.w);
+    rc = task_park(t);
+    future_remove_waiter(&tw.w);
+    if (rc == 0)
+        rc = future_outcome(f, result);
+    asyncio_future_release(f);
+    return rc;
+}
+
+void futures_free_all(struct loop *loop)
+{
+    while (!dlist_empty(&loop->futures)) {
+        struct asyncio_future *f = container_of(loop->futures.next, struct asyncio_future, all);
+        struct task *t = task_of(f);
+        if (t && t->ctx) {
+            /* Created but never run (only possible while closing). */
+            coro_destroy(&t->ctx->coro);
+            free(t->ctx);
+        }
+        future_free(f);
+    }
+}

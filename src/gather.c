@@ -1,0 +1,147 @@
+/* Combinators over futures: gather and wait_for. */
+#include "task.h"
+#include "clock.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+struct gather;
+
+struct gather_waiter {
+    struct waiter w;
+    struct gather *g;
+};
+
+struct gather {
+    struct task *task;
+    size_t remaining;   /* children not done */
+    bool fail_fast;     /* not ASYNCIO_RETURN_EXCEPTIONS */
+    int first_error;    /* fail_fast: the first failure, in completion order */
+};
+
+static void gather_notify(struct waiter *w, struct asyncio_future *f)
+{
+    struct gather *g = container_of(w, struct gather_waiter, w)->g;
+    g->remaining--;
+    if (g->fail_fast && f->status < 0 && !g->first_error)
+        g->first_error = f->status;
+    if (g->remaining == 0 || g->first_error)
+        task_wake(g->task, 0);
+}
+
+int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], int errors[],
+                   unsigned flags)
+{
+    if ((n && !futs) || (flags & ~ASYNCIO_RETURN_EXCEPTIONS))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!futs[i])
+            return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    for (size_t i = 0; i < n; i++)
+        if (futs[i] == &loop->current->fut)
+            return -EDEADLK;
+
+    struct gather g = {loop->current, 0, !(flags & ASYNCIO_RETURN_EXCEPTIONS), 0};
+    for (size_t i = 0; i < n; i++) {
+        if (!future_is_done(futs[i]))
+            g.remaining++;
+        else if (g.fail_fast && futs[i]->status < 0 && !g.first_error)
+            g.first_error = futs[i]->status;
+    }
+
+    struct gather_waiter small[8], *ws = small;
+    int rc = 0;
+    bool cancelled = false;
+    if (g.remaining && !g.first_error) {
+        struct task *t;
+        rc = task_begin_wait(&t);
+        if (rc < 0)
+            return rc;
+        if (n > sizeof small / sizeof small[0] && !(ws = malloc(n * sizeof *ws)))
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            ws[i].g = NULL;
+            if (!future_is_done(futs[i])) {
+                ws[i].w.notify = gather_notify;
+                ws[i].g = &g;
+                asyncio_future_retain(futs[i]);
+                future_add_waiter(futs[i], &ws[i].w);
+            }
+        }
+        while (g.remaining && !g.first_error) {
+            if (task_park(t) == -ECANCELED && !cancelled) {
+                /* Cancelling gather cancels its unfinished children, then
+                 * waits until they have finished. */
+                cancelled = true;
+                g.fail_fast = false;
+                for (size_t i = 0; i < n; i++)
+                    if (!future_is_done(futs[i]))
+                        asyncio_future_cancel(futs[i]);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (ws[i].g) {
+                future_remove_waiter(&ws[i].w);
+                asyncio_future_release(futs[i]);
+            }
+        }
+        if (ws != small)
+            free(ws);
+    }
+
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool done = future_is_done(futs[i]);
+        int st = done ? futs[i]->status : -EAGAIN;
+        if (results)
+            results[i] = done && st >= 0 ? futs[i]->result : NULL;
+        if (errors)
+            errors[i] = st < 0 ? st : 0;
+        if (done && st < 0)
+            failed++;
+    }
+    if (cancelled)
+        return -ECANCELED;
+    if (g.first_error)
+        return g.first_error;
+    return g.fail_fast ? 0 : (int)(failed > INT32_MAX ? INT32_MAX : failed);
+}
+
+int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
+{
+    if (!f || isnan(timeout) || timeout < 0)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    if (f == &loop->current->fut)
+        return -EDEADLK;
+    if (future_is_done(f))
+        return future_outcome(f, result);
+
+    struct task *t;
+    int rc = task_begin_wait(&t);
+    asyncio_future_retain(f);
+    if (rc == 0 && timeout == 0)
+        rc = -ETIMEDOUT;
+    if (rc == 0) {
+        uint64_t deadline = clock_deadline(clock_now_ns(), clock_seconds_to_ns(timeout));
+        rc = task_arm_timer(t, deadline, -ETIMEDOUT);
+        if (rc == 0) {
+            rc = asyncio_await(f, result);
+            task_disarm_timer(t);
+        }
+    }
+    if (rc == -ETIMEDOUT || (rc == -ECANCELED && !future_is_done(f))) {
+        /* Out of time, or the caller was cancelled: cancel f and wait until
+         * it has really finished, so nothing it does outlives the call. */
+        asyncio_future_cancel(f);
+        task_wait_done_uncancellable(t, f);
+    }
+    asyncio_future_release(f);
+    return rc;
+}

@@ -1,0 +1,139 @@
+/* Waiting for file descriptors. Interest stays registered after a wait, so a
+ * task that reads until EAGAIN and waits again costs no poller call; it is
+ * dropped lazily, when the fd reports while nobody waits for it. */
+#include "task.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct fdstate *fd_state(struct loop *loop, int fd)
+{
+    if (fd >= loop->nfds) {
+        int n = loop->nfds ? loop->nfds : 64;
+        while (n <= fd)
+            n *= 2;
+        struct fdstate *a = realloc(loop->fds, (size_t)n * sizeof *a);
+        if (!a)
+            return NULL;
+        memset(a + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *a);
+        loop->fds = a;
+        loop->nfds = n;
+    }
+    return &loop->fds[fd];
+}
+
+static int set_interest(struct loop *loop, int fd, struct fdstate *st, unsigned want)
+{
+    if (want == st->registered)
+        return 0;
+    int rc = loop->poller.ops->ctl(&loop->poller, fd, st->registered, want);
+    if (rc < 0)
+        return rc;
+    loop->registered_fds += (want != 0) - (st->registered != 0);
+    st->registered = want;
+    return 0;
+}
+
+static int wait_fd(int fd, unsigned ev)
+{
+    if (fd < 0)
+        return -EBADF;
+    struct task *t;
+    int rc = task_begin_wait(&t);
+    if (rc < 0)
+        return rc;
+    struct loop *loop = t->fut.loop;
+    struct fdstate *st = fd_state(loop, fd);
+    if (!st)
+        return -ENOMEM;
+    struct task **slot = ev == POLLER_IN ? &st->reader : &st->writer;
+    if (*slot)
+        return -EBUSY;
+    rc = set_interest(loop, fd, st, st->registered | ev);
+    if (rc < 0)
+        return rc;
+    *slot = t;
+    rc = task_park(t);
+    /* The table may have moved while we slept. */
+    st = &loop->fds[fd];
+    slot = ev == POLLER_IN ? &st->reader : &st->writer;
+    if (*slot == t)
+        *slot = NULL;
+    return rc;
+}
+
+int asyncio_wait_readable(int fd)
+{
+    return wait_fd(fd, POLLER_IN);
+}
+
+int asyncio_wait_writable(int fd)
+{
+    return wait_fd(fd, POLLER_OUT);
+}
+
+static void wake_and_clear(struct task **slot, int status)
+{
+    if (*slot) {
+        task_wake(*slot, status);
+        *slot = NULL;
+    }
+}
+
+void io_dispatch(struct loop *loop, const struct poller_event *ev)
+{
+    if (ev->fd < 0 || ev->fd >= loop->nfds)
+        return;
+    struct fdstate *st = &loop->fds[ev->fd];
+    if (ev->events & POLLER_INVAL) {
+        /* Closed behind the loop's back: nothing will ever come. */
+        wake_and_clear(&st->reader, -EBADF);
+        wake_and_clear(&st->writer, -EBADF);
+        set_interest(loop, ev->fd, st, 0);
+        return;
+    }
+    unsigned idle = 0;
+    if (ev->events & (POLLER_IN | POLLER_ERR)) {
+        if (st->reader)
+            task_wake(st->reader, 0);
+        else
+            idle |= POLLER_IN;
+    }
+    if (ev->events & (POLLER_OUT | POLLER_ERR)) {
+        if (st->writer)
+            task_wake(st->writer, 0);
+        else
+            idle |= POLLER_OUT;
+    }
+    idle &= st->registered;
+    if (idle && set_interest(loop, ev->fd, st, st->registered & ~idle) < 0)
+        set_interest(loop, ev->fd, st, 0);
+}
+
+int asyncio_forget_fd(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    struct loop *loop = loop_current();
+    if (!loop)
+        return -EPERM;
+    if (fd >= loop->nfds)
+        return 0;
+    struct fdstate *st = &loop->fds[fd];
+    wake_and_clear(&st->reader, -EBADF);
+    wake_and_clear(&st->writer, -EBADF);
+    if (set_interest(loop, fd, st, 0) < 0) {
+        /* The poller refused (the fd is already closed): forget it anyway. */
+        loop->registered_fds -= st->registered != 0;
+        st->registered = 0;
+    }
+    return 0;
+}
+
+void io_free(struct loop *loop)
+{
+    free(loop->fds);
+    loop->fds = NULL;
+    loop->nfds = 0;
+}

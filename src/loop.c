@@ -1,0 +1,174 @@
+/* The loop core: one iteration runs what was ready when it began, polls
+ * (without blocking if anything is ready, and not at all when no fd is
+ * watched and something is ready), then moves due timers and ready fds to
+ * the ready queue. */
+#include "task.h"
+#include "clock.h"
+#include "sanitizers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static _Thread_local struct loop *tls_loop;
+
+struct loop *loop_current(void)
+{
+    return tls_loop;
+}
+
+int loop_timer_add(struct loop *loop, struct ltimer *lt)
+{
+    return timerheap_push(&loop->timers, &lt->t);
+}
+
+void loop_timer_cancel(struct loop *loop, struct ltimer *lt)
+{
+    if (timer_queued(&lt->t))
+        timerheap_remove(&loop->timers, &lt->t);
+}
+
+static void poll_io(struct loop *loop, uint64_t timeout_ns)
+{
+    struct poller_event evs[256];
+    int n = loop->poller.ops->wait(&loop->poller, timeout_ns, evs, 256);
+    for (int i = 0; i < n; i++)
+        io_dispatch(loop, &evs[i]);
+}
+
+static void run_once(struct loop *loop)
+{
+    uint64_t timeout = 0;
+    if (queue_empty(&loop->ready)) {
+        struct timer *first = timerheap_peek(&loop->timers);
+        if (!first) {
+            timeout = UINT64_MAX;
+        } else {
+            uint64_t now = clock_now_ns();
+            timeout = first->when > now ? first->when - now : 0;
+        }
+    }
+    /* Polling with nothing to wait for would only cost a system call. */
+    if (timeout != 0 || loop->registered_fds > 0)
+        poll_io(loop, timeout);
+
+    struct timer *t = timerheap_peek(&loop->timers);
+    if (t) {
+        uint64_t now = clock_now_ns();
+        while (t && t->when <= now) {
+            timerheap_remove(&loop->timers, t);
+            struct ltimer *lt = container_of(t, struct ltimer, t);
+            lt->fire(loop, lt);
+            t = timerheap_peek(&loop->timers);
+        }
+    }
+
+    /* Only what is ready now: what these schedule runs next time. */
+    struct queue batch;
+    queue_take(&batch, &loop->ready);
+    struct qnode *n;
+    while ((n = queue_pop(&batch))) {
+        struct runnable *r = container_of(n, struct runnable, q);
+        r->run(loop, r);
+    }
+}
+
+static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
+{
+    struct loop *loop = calloc(1, sizeof *loop);
+    if (!loop) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    queue_init(&loop->ready);
+    timerheap_init(&loop->timers);
+    dlist_init(&loop->futures);
+    coro_init_thread(&loop->main);
+    loop->next_handle_id = 1;
+    size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
+    loop->stack_size = size * SAN_STACK_SCALE;
+    int rc = poller_open(&loop->poller, opts ? opts->backend : NULL);
+    if (rc < 0) {
+        free(loop);
+        *err = rc;
+        return NULL;
+    }
+    return loop;
+}
+
+static void loop_free(struct loop *loop)
+{
+    futures_free_all(loop);
+    tasks_free_contexts(loop);
+    handles_free_all(loop);
+    timerheap_free(&loop->timers);
+    io_free(loop);
+    poller_close(&loop->poller);
+    free(loop);
+}
+
+int asyncio_run(asyncio_fn main, void *arg, void **result)
+{
+    return asyncio_run_ex(main, arg, result, NULL);
+}
+
+int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_options_t *opts)
+{
+    if (!main)
+        return -EINVAL;
+    if (opts && opts->stack_size &&
+        (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX))
+        return -EINVAL;
+    if (tls_loop)
+        return -EBUSY;
+    int rc;
+    struct loop *loop = loop_new(opts, &rc);
+    if (!loop)
+        return rc;
+    tls_loop = loop;
+
+    asyncio_task_t *main_task;
+    rc = asyncio_create_task(&main_task, main, arg, "main");
+    if (rc < 0) {
+        tls_loop = NULL;
+        loop_free(loop);
+        return rc;
+    }
+    while (!future_is_done(main_task))
+        run_once(loop);
+
+    /* Wind down: cancel whatever is left until it has all finished (a task
+     * that swallows one cancellation gets another at its next wait). */
+    loop->closing = true;
+    while (loop->live_tasks) {
+        tasks_cancel_all(loop);
+        run_once(loop);
+    }
+    /* The callbacks their ends left ready, once; no polling now. */
+    struct queue batch;
+    queue_take(&batch, &loop->ready);
+    struct qnode *n;
+    while ((n = queue_pop(&batch))) {
+        struct runnable *r = container_of(n, struct runnable, q);
+        r->run(loop, r);
+    }
+
+    rc = future_outcome(main_task, result);
+    tls_loop = NULL;
+    loop_free(loop);
+    return rc;
+}
+
+const char *asyncio_loop_backend(void)
+{
+    return tls_loop ? tls_loop->poller.ops->name : NULL;
+}
+
+double asyncio_loop_time(void)
+{
+    return (double)clock_now_ns() / 1e9;
+}
+
+uint64_t asyncio_loop_time_ns(void)
+{
+    return clock_now_ns();
+}

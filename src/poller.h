@@ -1,0 +1,51 @@
+/* The poller seam: one small interface, one file per backend (epoll, poll;
+ * kqueue to come), chosen when the loop is created. Interest is level
+ * triggered: an fd stays registered across waits and reports while it is
+ * ready. */
+#ifndef ASYNCIO_POLLER_H
+#define ASYNCIO_POLLER_H
+
+#include <stdint.h>
+
+#define POLLER_IN 0x1u
+#define POLLER_OUT 0x2u
+#define POLLER_ERR 0x4u   /* error or hang-up: wakes readers and writers */
+#define POLLER_INVAL 0x8u /* the fd is not open (poll backend): drop it */
+
+struct poller_event {
+    int fd;
+    unsigned events;
+};
+
+struct poller;
+
+struct poller_ops {
+    const char *name;
+    int (*init)(struct poller *p);
+    void (*close)(struct poller *p);
+    /* Change fd's interest from old_events to new_events (either may be 0:
+     * add, modify or remove). 0 or a negative errno. */
+    int (*ctl)(struct poller *p, int fd, unsigned old_events, unsigned new_events);
+    /* Wait up to timeout_ns (UINT64_MAX: forever) and fill at most max
+     * events. Returns how many, or a negative errno (-EINTR included). */
+    int (*wait)(struct poller *p, uint64_t timeout_ns, struct poller_event *out, int max);
+};
+
+struct poller {
+    const struct poller_ops *ops;
+    int fd;          /* epoll instance */
+    void *state;     /* backend's own data (poll: its fd array) */
+    int no_ns_wait;  /* epoll: the kernel lacks epoll_pwait2, use ms */
+};
+
+/* The backend called name (NULL: $ASYNCIO_BACKEND, else the best one).
+ * Returns 0 or -ENOENT for an unknown name, or the backend's init error. */
+int poller_open(struct poller *p, const char *name);
+void poller_close(struct poller *p);
+
+extern const struct poller_ops poller_poll_ops;
+#ifdef __linux__
+extern const struct poller_ops poller_epoll_ops;
+#endif
+
+#endif

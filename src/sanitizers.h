@@ -1,0 +1,56 @@
+/* What AddressSanitizer and Valgrind must be told when stacks are made,
+ * freed and switched. Everything here compiles to nothing in a plain build. */
+#ifndef ASYNCIO_SANITIZERS_H
+#define ASYNCIO_SANITIZERS_H
+
+#include <stddef.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASYNCIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASYNCIO_ASAN 1
+#endif
+#endif
+
+#ifdef ASYNCIO_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+/* ASan's frames are several times larger: give every stack room for them. */
+#define SAN_STACK_SCALE 4
+#else
+#define SAN_STACK_SCALE 1
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define ASYNCIO_VALGRIND 1
+#endif
+#endif
+
+/* Called with a struct stack *. Valgrind must know every stack, else it
+ * takes a switch for a huge stack frame; ASan's shadow of a freed stack must
+ * be cleared so that the next mapping at that address starts clean. */
+#ifdef ASYNCIO_VALGRIND
+#define SAN_VG_REGISTER(s) ((s)->vg_id = VALGRIND_STACK_REGISTER((s)->base, (char *)(s)->base + (s)->size))
+#define SAN_VG_DEREGISTER(s) VALGRIND_STACK_DEREGISTER((s)->vg_id)
+#else
+#define SAN_VG_REGISTER(s) ((void)(s))
+#define SAN_VG_DEREGISTER(s) ((void)(s))
+#endif
+
+#ifdef ASYNCIO_ASAN
+#define SAN_ASAN_UNPOISON(s) ASAN_UNPOISON_MEMORY_REGION((s)->base, (s)->size)
+#else
+#define SAN_ASAN_UNPOISON(s) ((void)(s))
+#endif
+
+#define SAN_STACK_REGISTER(s) SAN_VG_REGISTER(s)
+#define SAN_STACK_DEREGISTER(s) \
+    do {                        \
+        SAN_VG_DEREGISTER(s);   \
+        SAN_ASAN_UNPOISON(s);   \
+    } while (0)
+
+#endif

@@ -1,0 +1,332 @@
+/* Tasks: coroutines with a future, their contexts, parking and waking,
+ * cancellation, and sleep. */
+#include "task.h"
+#include "clock.h"
+#include "sanitizers.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Finished tasks' contexts kept for reuse; more than this are unmapped. */
+#define CTX_POOL_MAX 1024
+
+static void task_finish(struct loop *loop, struct task *t, int status)
+{
+    if (t->must_cancel && status >= 0)
+        status = -ECANCELED; /* an undelivered cancellation, as in asyncio */
+    t->must_cancel = false;
+    t->state = TASK_DONE;
+    loop->live_tasks--;
+    future_complete(&t->fut, status, status >= 0 ? t->fut.result : NULL);
+}
+
+/* Every context runs this forever: one task after another. */
+static void ctx_main(void *arg)
+{
+    struct taskctx *c = arg;
+    for (;;) {
+        struct task *t = c->task;
+        errno = 0;
+        int status = t->fn(t->arg, &t->fut.result);
+        task_finish(c->loop, t, status);
+        coro_switch(&c->coro, &c->loop->main);
+    }
+}
+
+static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
+{
+    if (stack_size == loop->stack_size && loop->ctx_pool) {
+        struct taskctx *c = loop->ctx_pool;
+        loop->ctx_pool = c->next;
+        loop->ctx_pool_len--;
+        return c;
+    }
+    struct taskctx *c = malloc(sizeof *c);
+    if (!c) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    c->loop = loop;
+    c->stack_size = stack_size;
+    struct coro *from = loop->current ? &loop->current->ctx->coro : &loop->main;
+    int rc = coro_create(&c->coro, from, stack_size, &loop->guard, ctx_main, c);
+    if (rc < 0) {
+        free(c);
+        *err = rc;
+        return NULL;
+    }
+    return c;
+}
+
+/* Only from the loop's own context: a context never frees its own stack. */
+static void ctx_put(struct loop *loop, struct taskctx *c)
+{
+    if (c->stack_size == loop->stack_size && loop->ctx_pool_len < CTX_POOL_MAX) {
+        c->next = loop->ctx_pool;
+        loop->ctx_pool = c;
+        loop->ctx_pool_len++;
+        return;
+    }
+    coro_destroy(&c->coro);
+    free(c);
+}
+
+void tasks_free_contexts(struct loop *loop)
+{
+    while (loop->ctx_pool) {
+        struct taskctx *c = loop->ctx_pool;
+        loop->ctx_pool = c->next;
+        coro_destroy(&c->coro);
+        free(c);
+    }
+    loop->ctx_pool_len = 0;
+}
+
+/* The loop's side of running a task: switch to it until it parks or ends. */
+static void task_step(struct loop *loop, struct runnable *r)
+{
+    struct task *t = container_of(r, struct task, run);
+    t->queued = false;
+    if (t->state == TASK_CREATED && t->must_cancel) {
+        /* Cancelled before it ever ran: its function never starts. */
+        task_finish(loop, t, -ECANCELED);
+    } else {
+        t->state = TASK_RUNNING;
+        loop->current = t;
+        coro_switch(&loop->main, &t->ctx->coro);
+        loop->current = NULL;
+        if (t->state != TASK_DONE)
+            return;
+    }
+    ctx_put(loop, t->ctx);
+    t->ctx = NULL;
+    asyncio_future_release(&t->fut); /* the loop's reference */
+}
+
+static void task_timer_fire(struct loop *loop, struct ltimer *lt)
+{
+    struct task *t = container_of(lt, struct task, timer);
+    (void)loop;
+    task_wake(t, t->timer_status);
+}
+
+int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
+                           const asyncio_task_options_t *opts)
+{
+    struct loop *loop = loop_current();
+    if (!loop)
+        return -EPERM;
+    if (!fn)
+        return -EINVAL;
+    size_t stack_size = loop->stack_size;
+    const char *name = opts ? opts->name : NULL;
+    if (opts && opts->stack_size) {
+        if (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX)
+            return -EINVAL;
+        stack_size = opts->stack_size * SAN_STACK_SCALE;
+    }
+    size_t name_len = name ? strlen(name) + 1 : 0;
+    struct task *t = malloc(sizeof *t + name_len);
+    if (!t)
+        return -ENOMEM;
+    int rc = 0;
+    t->ctx = ctx_get(loop, stack_size, &rc);
+    if (!t->ctx) {
+        free(t);
+        return rc;
+    }
+    t->ctx->task = t;
+    future_init(&t->fut, loop, true);
+    t->run.run = task_step;
+    timer_init(&t->timer.t);
+    t->timer.fire = task_timer_fire;
+    t->timer_status = 0;
+    t->fn = fn;
+    t->arg = arg;
+    t->state = TASK_CREATED;
+    t->must_cancel = false;
+    t->handoff = false;
+    t->wake_status = 0;
+    t->saved_errno = 0;
+    t->num_cancels = 0;
+    t->serial = ++loop->task_serial;
+    t->name = name ? memcpy((char *)(t + 1), name, name_len) : NULL;
+    t->queued = true;
+    loop_ready(loop, &t->run);
+    loop->live_tasks++;
+    if (task) {
+        t->fut.refs++;
+        *task = &t->fut;
+    }
+    return 0;
+}
+
+int asyncio_create_task(asyncio_task_t **task, asyncio_fn fn, void *arg, const char *name)
+{
+    asyncio_task_options_t opts = {.name = name, .stack_size = 0};
+    return asyncio_create_task_ex(task, fn, arg, &opts);
+}
+
+void asyncio_task_release(asyncio_task_t *task)
+{
+    asyncio_future_release(task);
+}
+
+int asyncio_task_cancel(asyncio_task_t *task)
+{
+    struct task *t = task_of(task);
+    if (!t)
+        return -EINVAL;
+    if (t->state == TASK_DONE)
+        return 0;
+    t->num_cancels++;
+    if (t->state == TASK_WAITING && !t->handoff) {
+        if (!t->queued) {
+            task_wake(t, -ECANCELED);
+            return 1;
+        }
+        /* Woken but not yet resumed: nothing is lost by reporting the
+         * cancellation at this same wait instead of its outcome (a future
+         * keeps its result; a timer or fd has nothing to give back). Two
+         * cancellations on their way merge into one. */
+        t->wake_status = -ECANCELED;
+        return 1;
+    }
+    t->must_cancel = true;
+    return 1;
+}
+
+void tasks_cancel_all(struct loop *loop)
+{
+    for (struct dlist *n = loop->futures.next; n != &loop->futures; n = n->next) {
+        struct task *t = task_of(container_of(n, struct asyncio_future, all));
+        if (t && t->state != TASK_DONE && !t->must_cancel &&
+            !(t->queued && t->wake_status == -ECANCELED))
+            asyncio_task_cancel(&t->fut);
+    }
+}
+
+asyncio_task_t *asyncio_current_task(void)
+{
+    struct loop *loop = loop_current();
+    return loop && loop->current ? &loop->current->fut : NULL;
+}
+
+const char *asyncio_task_name(const asyncio_task_t *task)
+{
+    struct task *t = task_of((asyncio_task_t *)task);
+    if (!t)
+        return NULL;
+    if (t->name)
+        return t->name;
+    snprintf(t->default_name, sizeof t->default_name, "Task-%" PRIu64, t->serial);
+    return t->name = t->default_name;
+}
+
+size_t asyncio_task_count(void)
+{
+    struct loop *loop = loop_current();
+    return loop ? loop->live_tasks : 0;
+}
+
+/* Waiting. */
+
+int task_begin_wait(struct task **out)
+{
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    struct task *t = loop->current;
+    *out = t;
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+int task_park(struct task *t)
+{
+    t->state = TASK_WAITING;
+    t->handoff = false;
+    t->saved_errno = errno;
+    coro_switch(&t->ctx->coro, &t->fut.loop->main);
+    errno = t->saved_errno;
+    return t->wake_status;
+}
+
+void task_wake(struct task *t, int status)
+{
+    if (t->state != TASK_WAITING || t->queued)
+        return;
+    t->wake_status = status;
+    t->queued = true;
+    loop_ready(t->fut.loop, &t->run);
+}
+
+int task_arm_timer(struct task *t, uint64_t deadline, int status)
+{
+    t->timer_status = status;
+    if (deadline == UINT64_MAX)
+        return 0;
+    t->timer.t.when = deadline;
+    return loop_timer_add(t->fut.loop, &t->timer);
+}
+
+void task_disarm_timer(struct task *t)
+{
+    loop_timer_cancel(t->fut.loop, &t->timer);
+}
+
+struct done_waiter {
+    struct waiter w;
+    struct task *task;
+};
+
+static void done_wake(struct waiter *w, struct asyncio_future *f)
+{
+    (void)f;
+    task_wake(container_of(w, struct done_waiter, w)->task, 0);
+}
+
+void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f)
+{
+    bool cancelled = false;
+    while (!future_is_done(f)) {
+        struct done_waiter dw = {{{NULL, NULL}, done_wake}, t};
+        future_add_waiter(f, &dw.w);
+        if (task_park(t) == -ECANCELED)
+            cancelled = true;
+        future_remove_waiter(&dw.w);
+    }
+    if (cancelled)
+        t->must_cancel = true;
+}
+
+int asyncio_sleep(double seconds)
+{
+    if (isnan(seconds) || seconds < 0)
+        return -EINVAL;
+    struct task *t;
+    int rc = task_begin_wait(&t);
+    if (rc < 0)
+        return rc;
+    if (seconds == 0) {
+        /* A plain yield: to the back of the ready queue. */
+        t->state = TASK_WAITING;
+        t->wake_status = 0;
+        t->queued = true;
+        loop_ready(t->fut.loop, &t->run);
+        return task_park(t);
+    }
+    rc = task_arm_timer(t, clock_deadline(clock_now_ns(), clock_seconds_to_ns(seconds)), 0);
+    if (rc < 0)
+        return rc;
+    rc = task_park(t);
+    task_disarm_timer(t);
+    return rc;
+}

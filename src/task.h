@@ -1,0 +1,95 @@
+/* The futures and tasks layer: what waiting means. A task waits by parking
+ * (switching to the loop) after registering itself where the event will
+ * come from; whoever delivers the event wakes it by putting it on the ready
+ * queue with a status. Every waiting call unregisters itself after it
+ * resumes, whatever woke it, so a wait leaves no trace behind. */
+#ifndef ASYNCIO_TASK_INTERNAL_H
+#define ASYNCIO_TASK_INTERNAL_H
+
+#include "loop.h"
+
+enum { FUT_PENDING, FUT_DONE };
+
+/* Something waiting for a future: notify() is called once, when the future
+ * completes, after the waiter was unlinked. */
+struct waiter {
+    struct dlist link;
+    void (*notify)(struct waiter *w, struct asyncio_future *f);
+};
+
+struct asyncio_future {
+    struct loop *loop;
+    struct dlist all;     /* on loop->futures */
+    struct dlist waiters; /* struct waiter, in registration order */
+    unsigned refs;
+    unsigned char state;
+    bool is_task;
+    int status;           /* when done: >= 0 success, else error/-ECANCELED */
+    void *result;
+};
+
+enum task_state { TASK_CREATED, TASK_RUNNING, TASK_WAITING, TASK_DONE };
+
+/* A reusable execution context: a coroutine running task after task. */
+struct taskctx {
+    struct coro coro;
+    struct loop *loop;
+    struct task *task;     /* the task it runs now */
+    struct taskctx *next;  /* in the loop's pool */
+    size_t stack_size;
+};
+
+struct task {
+    struct asyncio_future fut; /* first: a task is a future */
+    struct runnable run;
+    struct ltimer timer;       /* for sleeps and timeouts */
+    int timer_status;          /* what the timer wakes the task with */
+    struct taskctx *ctx;
+    asyncio_fn fn;
+    void *arg;
+    unsigned char state;
+    bool queued;               /* on the ready queue */
+    bool must_cancel;          /* deliver -ECANCELED at the next wait */
+    bool handoff;              /* the wake handed the task something: a
+                                  cancel must not overwrite it */
+    int wake_status;
+    int saved_errno;
+    unsigned num_cancels;
+    uint64_t serial;
+    const char *name;          /* NULL: "Task-<serial>", made on demand */
+    char default_name[32];
+};
+
+static inline struct task *task_of(struct asyncio_future *f)
+{
+    return f && f->is_task ? (struct task *)f : NULL;
+}
+
+/* Futures (future.c). */
+void future_init(struct asyncio_future *f, struct loop *loop, bool is_task);
+void future_complete(struct asyncio_future *f, int status, void *result);
+void future_add_waiter(struct asyncio_future *f, struct waiter *w);
+static inline void future_remove_waiter(struct waiter *w) { dlist_remove(&w->link); }
+static inline bool future_is_done(const struct asyncio_future *f) { return f->state == FUT_DONE; }
+/* f's outcome as asyncio_future_result() reports it (f done). */
+int future_outcome(const struct asyncio_future *f, void **result);
+void future_free(struct asyncio_future *f);
+
+/* Waiting (task.c). */
+
+/* The calling task, ready to wait: 0, -EPERM outside a task, or -ECANCELED
+ * when a cancellation is pending (which this consumes). */
+int task_begin_wait(struct task **out);
+/* Park the running task until something wakes it; returns the wake status. */
+int task_park(struct task *t);
+/* Wake a parked task with status (0, -ECANCELED, -ETIMEDOUT, ...). The
+ * first wake wins; later ones before it runs are ignored. */
+void task_wake(struct task *t, int status);
+/* Park until f is done, ignoring cancellation meanwhile; a cancellation
+ * that arrives is kept for the next wait. */
+void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f);
+/* Arm t's timer to wake it with status at deadline (ns); UINT64_MAX: none. */
+int task_arm_timer(struct task *t, uint64_t deadline, int status);
+void task_disarm_timer(struct task *t);
+
+#endif

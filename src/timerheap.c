@@ -1,0 +1,87 @@
+#include "timerheap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+void timerheap_init(struct timerheap *h)
+{
+    h->slots = NULL;
+    h->len = h->cap = 0;
+    h->next_seq = 0;
+}
+
+void timerheap_free(struct timerheap *h)
+{
+    for (size_t i = 0; i < h->len; i++)
+        h->slots[i].timer->index = TIMER_NOT_QUEUED;
+    free(h->slots);
+    timerheap_init(h);
+}
+
+static inline bool slot_less(const struct timerslot *a, const struct timerslot *b)
+{
+    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static inline void place(struct timerheap *h, size_t i, struct timerslot s)
+{
+    h->slots[i] = s;
+    s.timer->index = i;
+}
+
+static void sift_up(struct timerheap *h, size_t i, struct timerslot s)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!slot_less(&s, &h->slots[parent]))
+            break;
+        place(h, i, h->slots[parent]);
+        i = parent;
+    }
+    place(h, i, s);
+}
+
+static void sift_down(struct timerheap *h, size_t i, struct timerslot s)
+{
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->len)
+            break;
+        if (child + 1 < h->len && slot_less(&h->slots[child + 1], &h->slots[child]))
+            child++;
+        if (!slot_less(&h->slots[child], &s))
+            break;
+        place(h, i, h->slots[child]);
+        i = child;
+    }
+    place(h, i, s);
+}
+
+int timerheap_push(struct timerheap *h, struct timer *t)
+{
+    if (h->len == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        struct timerslot *s = realloc(h->slots, cap * sizeof *s);
+        if (!s)
+            return -ENOMEM;
+        h->slots = s;
+        h->cap = cap;
+    }
+    struct timerslot s = {t->when, h->next_seq++, t};
+    sift_up(h, h->len++, s);
+    return 0;
+}
+
+void timerheap_remove(struct timerheap *h, struct timer *t)
+{
+    size_t i = t->index;
+    t->index = TIMER_NOT_QUEUED;
+    struct timerslot last = h->slots[--h->len];
+    if (i == h->len)
+        return;
+    /* The last slot moves into the hole, then goes up or down. */
+    if (i > 0 && slot_less(&last, &h->slots[(i - 1) / 2]))
+        sift_up(h, i, last);
+    else
+        sift_down(h, i, last);
+}
