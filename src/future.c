@@ -158,6 +158,12 @@ int asyncio_await(asyncio_future_t *f, void **result)
     future_add_waiter(f, &tw.w);
     rc = task_park(t);
     future_remove_waiter(&tw.w);
+    if (rc == -ECANCELED && !future_is_done(f)) {
+        /* As in asyncio, cancelling a task cancels what it awaits; the wait
+         * ends once that has finished. */
+        asyncio_future_cancel(f);
+        task_wait_done_uncancellable(t, f);
+    }
     if (rc == 0)
         rc = future_outcome(f, result);
     asyncio_future_release(f);
