@@ -47,11 +47,62 @@ void coro_init_thread(struct coro *c)
     c->san_src = NULL;
 }
 
+#ifdef CORO_ASM
+/* switch_regs(from, to): push the callee-saved registers, save the stack
+ * pointer in *from, load *to's, pop its registers and return into it.
+ * save_and_call(save, fn, arg): save like switch_regs, then call fn(arg) on
+ * the same stack; switching to *save later returns from save_and_call. */
+void asyncio_coro_save_and_call(void **save, void (*fn)(void *), void *arg);
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl asyncio_coro_switch_regs\n"
+        ".hidden asyncio_coro_switch_regs\n"
+        ".type asyncio_coro_switch_regs,@function\n"
+        "asyncio_coro_switch_regs:\n"
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    movq %rsp, (%rdi)\n"
+        "    movq (%rsi), %rsp\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rbx\n"
+        "    popq %rbp\n"
+        "    popq %rcx\n" /* pop+jmp, not ret: ret would always mispredict */
+        "    jmpq *%rcx\n"
+        ".size asyncio_coro_switch_regs,.-asyncio_coro_switch_regs\n"
+        ".p2align 4\n"
+        ".globl asyncio_coro_save_and_call\n"
+        ".hidden asyncio_coro_save_and_call\n"
+        ".type asyncio_coro_save_and_call,@function\n"
+        "asyncio_coro_save_and_call:\n"
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rdx, %rdi\n"
+        "    subq $8, %rsp\n" /* 16-byte alignment at the call */
+        "    callq *%rsi\n"
+        "    ud2\n"
+        ".size asyncio_coro_save_and_call,.-asyncio_coro_save_and_call\n");
+#endif
+
 /* Handed from coro_create to the new context's first instructions. */
 struct boot {
     struct coro *self;
     struct coro *from;
+#ifndef CORO_ASM
     jmp_buf *back;
+#endif
+    ucontext_t *uc;
 };
 
 static void trampoline(unsigned hi, unsigned lo)
@@ -60,15 +111,26 @@ static void trampoline(unsigned hi, unsigned lo)
     struct coro *self = b->self;
     switch_end(self);
     /* Park here and let the creator return from coro_create. The first real
-     * switch to this context lands after the _setjmp. */
-    if (!_setjmp(self->env)) {
-        switch_begin(self, b->from);
+     * switch to this context lands right after. */
+    switch_begin(self, b->from);
+#ifdef CORO_ASM
+    asyncio_coro_switch_regs(&self->sp, &b->from->sp);
+#else
+    if (!_setjmp(self->env))
         _longjmp(*b->back, 1);
-    }
+#endif
     switch_end(self);
     self->entry(self->arg);
     abort(); /* entry never returns */
 }
+
+#ifdef CORO_ASM
+static void enter(void *uc)
+{
+    setcontext(uc);
+    abort(); /* setcontext returns only on failure */
+}
+#endif
 
 int coro_create(struct coro *c, struct coro *from, size_t stack_size,
                 enum stack_guard_mode *guard, coro_entry entry, void *arg)
@@ -92,17 +154,22 @@ int coro_create(struct coro *c, struct coro *from, size_t stack_size,
     uc.uc_stack.ss_sp = c->stack.base;
     uc.uc_stack.ss_size = c->stack.size;
     uc.uc_link = NULL;
-    jmp_buf back;
-    struct boot b = {c, from, &back};
+    struct boot b = {.self = c, .from = from, .uc = &uc};
     uint64_t p = (uint64_t)(uintptr_t)&b;
     makecontext(&uc, (void (*)(void))trampoline, 2, (unsigned)(p >> 32), (unsigned)p);
-    /* The new context jumps back to `back` at once, so setcontext (one
-     * system call, once per context) is all it takes to enter it. */
+    /* The new context comes straight back here, so setcontext (one system
+     * call, once per context) is all it takes to enter it. */
+    switch_begin(from, c);
+#ifdef CORO_ASM
+    asyncio_coro_save_and_call(&from->sp, enter, &uc);
+#else
+    jmp_buf back;
+    b.back = &back;
     if (!_setjmp(back)) {
-        switch_begin(from, c);
         setcontext(&uc);
         abort(); /* setcontext returns only on failure */
     }
+#endif
     switch_end(from);
     return 0;
 }
@@ -112,10 +179,16 @@ void coro_destroy(struct coro *c)
     stack_free(&c->stack);
 }
 
+#if !defined(CORO_ASM) || defined(CORO_ANNOTATE)
 __attribute__((noinline)) void coro_switch(struct coro *from, struct coro *to)
 {
     switch_begin(from, to);
+#ifdef CORO_ASM
+    asyncio_coro_switch_regs(&from->sp, &to->sp);
+#else
     if (!_setjmp(from->env))
         _longjmp(to->env, 1);
+#endif
     switch_end(from);
 }
+#endif

@@ -1,21 +1,38 @@
 /* The coroutine engine: execution contexts on their own stacks.
  *
  * A context is created once with getcontext/makecontext (entered a first
- * time with swapcontext, which costs a system call) and from then on
- * switched with _setjmp/_longjmp, which saves only registers: no system
- * call. A context runs its entry function forever (the task layer reuses it
- * for task after task), so contexts and their stacks can be pooled. */
+ * time with setcontext, which costs a system call) and from then on
+ * switched without one: on x86-64 by a few instructions that save the
+ * callee-saved registers and the stack pointer, elsewhere with
+ * _setjmp/_longjmp. A context runs its entry function forever (the task
+ * layer reuses it for task after task), so contexts and their stacks can be
+ * pooled. Floating-point control state (rounding mode, exception masks) is
+ * the thread's, shared by all its tasks, as C defines it. */
 #ifndef ASYNCIO_CORO_H
 #define ASYNCIO_CORO_H
 
 #include <setjmp.h>
 
+#include "sanitizers.h"
 #include "stack.h"
+
+/* Under ASan every switch must be announced, so it goes through a function. */
+#ifdef ASYNCIO_ASAN
+#define CORO_ANNOTATE 1
+#endif
 
 typedef void (*coro_entry)(void *arg);
 
+#if defined(__x86_64__) && !defined(ASYNCIO_NO_ASM)
+#define CORO_ASM 1
+#endif
+
 struct coro {
+#ifdef CORO_ASM
+    void *sp;       /* saved stack pointer; the registers are on the stack */
+#else
     jmp_buf env;
+#endif
     struct stack stack;     /* unused for a thread's own context */
     coro_entry entry;
     void *arg;
@@ -41,6 +58,16 @@ int coro_create(struct coro *c, struct coro *from, size_t stack_size,
 void coro_destroy(struct coro *c);
 
 /* Save the running context into from and resume to. */
+#ifdef CORO_ASM
+void asyncio_coro_switch_regs(void **from, void *const *to);
+#endif
+#if defined(CORO_ASM) && !defined(CORO_ANNOTATE)
+static inline void coro_switch(struct coro *from, struct coro *to)
+{
+    asyncio_coro_switch_regs(&from->sp, &to->sp);
+}
+#else
 void coro_switch(struct coro *from, struct coro *to);
+#endif
 
 #endif

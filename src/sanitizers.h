@@ -41,7 +41,8 @@
 #endif
 
 #ifdef ASYNCIO_ASAN
-#define SAN_ASAN_UNPOISON(s) ASAN_UNPOISON_MEMORY_REGION((s)->base, (s)->size)
+void san_unpoison_stack(void *base, size_t size);
+#define SAN_ASAN_UNPOISON(s) san_unpoison_stack((s)->base, (s)->size)
 #else
 #define SAN_ASAN_UNPOISON(s) ((void)(s))
 #endif

@@ -68,6 +68,28 @@ int stack_alloc(struct stack *s, size_t size, enum stack_guard_mode *mode)
     return 0;
 }
 
+#ifdef ASYNCIO_ASAN
+/* Frames leave poisoned shadow behind, which a later mapping at the same
+ * address would inherit. Clearing the shadow of a whole stack would fault in
+ * all of it, so clear only the pages the stack really used. */
+void san_unpoison_stack(void *base, size_t size)
+{
+    size_t page = stack_page_size(), pages = size / page;
+    unsigned char vec[256];
+    for (size_t first = 0; first < pages; first += sizeof vec) {
+        size_t n = pages - first < sizeof vec ? pages - first : sizeof vec;
+        char *chunk = (char *)base + first * page;
+        if (mincore(chunk, n * page, vec) < 0) {
+            ASAN_UNPOISON_MEMORY_REGION(chunk, n * page);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (vec[i] & 1)
+                ASAN_UNPOISON_MEMORY_REGION(chunk + i * page, page);
+    }
+}
+#endif
+
 void stack_free(struct stack *s)
 {
     if (!s->map)
