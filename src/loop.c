@@ -92,6 +92,7 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
         *err = rc;
         return NULL;
     }
+    overflow_watch(loop);
     return loop;
 }
 
@@ -103,6 +104,7 @@ static void loop_free(struct loop *loop)
     timerheap_free(&loop->timers);
     io_free(loop);
     poller_close(&loop->poller);
+    overflow_unwatch(loop);
     free(loop);
 }
 

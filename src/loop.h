@@ -60,6 +60,7 @@ struct loop {
     int nfds;
     int registered_fds;     /* fds with interest in the poller */
 
+    void *altstack;         /* signal stack for overflow reports, if ours */
     bool closing;
 };
 
@@ -89,6 +90,11 @@ void futures_free_all(struct loop *loop);
 void tasks_free_contexts(struct loop *loop);
 /* Cancel every unfinished task that has no cancellation pending. */
 void tasks_cancel_all(struct loop *loop);
+
+/* Stack overflow reports (overflow.c): install, and remove what this loop
+ * added (its thread's alternate signal stack). */
+void overflow_watch(struct loop *loop);
+void overflow_unwatch(struct loop *loop);
 
 /* File descriptors (io.c). */
 void io_dispatch(struct loop *loop, const struct poller_event *ev);
