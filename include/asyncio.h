@@ -12,8 +12,11 @@
  *    task and let the loop run others. Such a call must be made from a task
  *    (else -EPERM). It returns -ECANCELED if the task is cancelled while it
  *    waits, or at once if it would wait while a cancellation is pending.
- *    A cancellation requested after the wait was already satisfied (the
- *    task is ready to resume) is not lost: the next waiting call gets it.
+ *    A cancellation that comes after the wait was satisfied but before the
+ *    task resumed is reported by that same wait, as in asyncio: nothing is
+ *    lost by it (a future keeps its result, a timer or fd has nothing to
+ *    give back). A cancellation requested while the task runs is reported
+ *    by its next waiting call.
  *  - Objects belong to the loop that created them. Everything a loop created
  *    is freed when asyncio_run() returns; handles are invalid afterwards.
  */

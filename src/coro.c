@@ -39,6 +39,7 @@ static inline void switch_end(struct coro *self)
 void coro_init_thread(struct coro *c)
 {
     c->stack.map = NULL;
+    c->stack.chunk = NULL;
     c->entry = NULL;
     c->arg = NULL;
     c->san_bottom = NULL;
@@ -49,10 +50,11 @@ void coro_init_thread(struct coro *c)
 
 #ifdef CORO_ASM
 /* switch_regs(from, to): push the callee-saved registers, save the stack
- * pointer in *from, load *to's, pop its registers and return into it.
- * save_and_call(save, fn, arg): save like switch_regs, then call fn(arg) on
- * the same stack; switching to *save later returns from save_and_call. */
-void asyncio_coro_save_and_call(void **save, void (*fn)(void *), void *arg);
+ * pointer in *from, load *to's, pop its registers and jump back into it.
+ * save_and_start(save, sp, pc, a0, a1): save like switch_regs, then jump to
+ * pc(a0, a1) on stack sp, as a call would (sp holds a return address);
+ * switching to *save later returns from save_and_start. */
+void asyncio_coro_save_and_start(void **save, void *sp, void *pc, uint64_t a0, uint64_t a1);
 __asm__(".text\n"
         ".p2align 4\n"
         ".globl asyncio_coro_switch_regs\n"
@@ -77,10 +79,10 @@ __asm__(".text\n"
         "    jmpq *%rcx\n"
         ".size asyncio_coro_switch_regs,.-asyncio_coro_switch_regs\n"
         ".p2align 4\n"
-        ".globl asyncio_coro_save_and_call\n"
-        ".hidden asyncio_coro_save_and_call\n"
-        ".type asyncio_coro_save_and_call,@function\n"
-        "asyncio_coro_save_and_call:\n"
+        ".globl asyncio_coro_save_and_start\n"
+        ".hidden asyncio_coro_save_and_start\n"
+        ".type asyncio_coro_save_and_start,@function\n"
+        "asyncio_coro_save_and_start:\n"
         "    pushq %rbp\n"
         "    pushq %rbx\n"
         "    pushq %r12\n"
@@ -88,11 +90,11 @@ __asm__(".text\n"
         "    pushq %r14\n"
         "    pushq %r15\n"
         "    movq %rsp, (%rdi)\n"
-        "    movq %rdx, %rdi\n"
-        "    subq $8, %rsp\n" /* 16-byte alignment at the call */
-        "    callq *%rsi\n"
-        "    ud2\n"
-        ".size asyncio_coro_save_and_call,.-asyncio_coro_save_and_call\n");
+        "    movq %rsi, %rsp\n"
+        "    movq %rcx, %rdi\n"
+        "    movq %r8, %rsi\n"
+        "    jmpq *%rdx\n"
+        ".size asyncio_coro_save_and_start,.-asyncio_coro_save_and_start\n");
 #endif
 
 /* Handed from coro_create to the new context's first instructions. */
@@ -102,7 +104,6 @@ struct boot {
 #ifndef CORO_ASM
     jmp_buf *back;
 #endif
-    ucontext_t *uc;
 };
 
 static void trampoline(unsigned hi, unsigned lo)
@@ -124,18 +125,22 @@ static void trampoline(unsigned hi, unsigned lo)
     abort(); /* entry never returns */
 }
 
-#ifdef CORO_ASM
-static void enter(void *uc)
+void coro_template_init(struct coro_template *t)
 {
-    setcontext(uc);
-    abort(); /* setcontext returns only on failure */
+    t->ready = false;
 }
-#endif
 
-int coro_create(struct coro *c, struct coro *from, size_t stack_size,
-                enum stack_guard_mode *guard, coro_entry entry, void *arg)
+int coro_create(struct coro *c, struct coro *from, struct stack_arena *arena,
+                struct coro_template *tmpl, size_t stack_size, coro_entry entry, void *arg)
 {
-    int rc = stack_alloc(&c->stack, stack_size, guard);
+    /* getcontext only fills in a valid ucontext for makecontext: once per
+     * loop is enough. */
+    if (!tmpl->ready) {
+        if (getcontext(&tmpl->uc) < 0)
+            return -errno;
+        tmpl->ready = true;
+    }
+    int rc = stack_alloc(arena, &c->stack, stack_size);
     if (rc < 0)
         return rc;
     c->entry = entry;
@@ -145,23 +150,22 @@ int coro_create(struct coro *c, struct coro *from, size_t stack_size,
     c->san_fake = NULL;
     c->san_src = NULL;
 
-    ucontext_t uc;
-    if (getcontext(&uc) < 0) {
-        rc = -errno;
-        stack_free(&c->stack);
-        return rc;
-    }
+    ucontext_t uc = tmpl->uc;
     uc.uc_stack.ss_sp = c->stack.base;
     uc.uc_stack.ss_size = c->stack.size;
     uc.uc_link = NULL;
-    struct boot b = {.self = c, .from = from, .uc = &uc};
+    struct boot b = {.self = c, .from = from};
     uint64_t p = (uint64_t)(uintptr_t)&b;
     makecontext(&uc, (void (*)(void))trampoline, 2, (unsigned)(p >> 32), (unsigned)p);
-    /* The new context comes straight back here, so setcontext (one system
-     * call, once per context) is all it takes to enter it. */
+    /* The new context comes straight back here (see trampoline). */
     switch_begin(from, c);
 #ifdef CORO_ASM
-    asyncio_coro_save_and_call(&from->sp, enter, &uc);
+    /* Enter it with the registers makecontext prepared, without setcontext
+     * and its signal-mask system call. */
+    asyncio_coro_save_and_start(&from->sp, (void *)uc.uc_mcontext.gregs[REG_RSP],
+                                (void *)uc.uc_mcontext.gregs[REG_RIP],
+                                (uint64_t)uc.uc_mcontext.gregs[REG_RDI],
+                                (uint64_t)uc.uc_mcontext.gregs[REG_RSI]);
 #else
     jmp_buf back;
     b.back = &back;
@@ -174,9 +178,9 @@ int coro_create(struct coro *c, struct coro *from, size_t stack_size,
     return 0;
 }
 
-void coro_destroy(struct coro *c)
+void coro_destroy(struct coro *c, struct stack_arena *arena)
 {
-    stack_free(&c->stack);
+    stack_free(arena, &c->stack);
 }
 
 #if !defined(CORO_ASM) || defined(CORO_ANNOTATE)

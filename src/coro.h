@@ -1,8 +1,8 @@
 /* The coroutine engine: execution contexts on their own stacks.
  *
- * A context is created once with getcontext/makecontext (entered a first
- * time with setcontext, which costs a system call) and from then on
- * switched without one: on x86-64 by a few instructions that save the
+ * A context is created with makecontext (from a getcontext template made
+ * once per loop), entered with the registers makecontext prepared, and
+ * from then on switched without a system call: on x86-64 by a few instructions that save the
  * callee-saved registers and the stack pointer, elsewhere with
  * _setjmp/_longjmp. A context runs its entry function forever (the task
  * layer reuses it for task after task), so contexts and their stacks can be
@@ -12,6 +12,8 @@
 #define ASYNCIO_CORO_H
 
 #include <setjmp.h>
+#include <stdbool.h>
+#include <ucontext.h>
 
 #include "sanitizers.h"
 #include "stack.h"
@@ -45,17 +47,24 @@ struct coro {
     struct coro *san_src;
 };
 
+/* What makecontext starts from, filled in by getcontext once. */
+struct coro_template {
+    ucontext_t uc;
+    bool ready;
+};
+void coro_template_init(struct coro_template *t);
+
 /* Make c the context of the calling thread's own stack (the loop's). */
 void coro_init_thread(struct coro *c);
 
 /* Create a context on a new stack of stack_size bytes, that will run
  * entry(arg) when first switched to; entry must never return.
  * Returns 0, -ENOMEM or -EAGAIN. `from` is the caller's own context. */
-int coro_create(struct coro *c, struct coro *from, size_t stack_size,
-                enum stack_guard_mode *guard, coro_entry entry, void *arg);
+int coro_create(struct coro *c, struct coro *from, struct stack_arena *arena,
+                struct coro_template *tmpl, size_t stack_size, coro_entry entry, void *arg);
 
 /* Free a context's stack. Never call it for the running context. */
-void coro_destroy(struct coro *c);
+void coro_destroy(struct coro *c, struct stack_arena *arena);
 
 /* Save the running context into from and resume to. */
 #ifdef CORO_ASM

@@ -177,7 +177,7 @@ void futures_free_all(struct loop *loop)
         struct task *t = task_of(f);
         if (t && t->ctx) {
             /* Created but never run (only possible while closing). */
-            coro_destroy(&t->ctx->coro);
+            coro_destroy(&t->ctx->coro, &loop->stacks);
             free(t->ctx);
         }
         future_free(f);

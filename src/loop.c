@@ -47,6 +47,18 @@ static void run_once(struct loop *loop)
             timeout = first->when > now ? first->when - now : 0;
         }
     }
+    /* About to sleep: first give back the stacks a burst of tasks left
+     * pooled, for up to half the time to the next timer. */
+    if (timeout != 0 && loop->ctx_pool_len > CTX_POOL_HOT) {
+        uint64_t start = clock_now_ns();
+        uint64_t until = timeout == UINT64_MAX ? UINT64_MAX : clock_deadline(start, timeout / 2);
+        if (tasks_trim_pool(loop, until)) {
+            timeout = 0; /* more to trim: go on after a look at the rest */
+        } else if (timeout != UINT64_MAX) {
+            uint64_t spent = clock_now_ns() - start;
+            timeout = timeout > spent ? timeout - spent : 0;
+        }
+    }
     /* Polling with nothing to wait for would only cost a system call. */
     if (timeout != 0 || loop->registered_fds > 0)
         poll_io(loop, timeout);
@@ -86,6 +98,9 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
     loop->next_handle_id = 1;
     size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
     loop->stack_size = size * SAN_STACK_SCALE;
+    stack_arena_init(&loop->stacks, loop->stack_size);
+    coro_template_init(&loop->coro_tmpl);
+    loop->stack_size = loop->stacks.default_size;
     int rc = poller_open(&loop->poller, opts ? opts->backend : NULL);
     if (rc < 0) {
         free(loop);
@@ -100,6 +115,7 @@ static void loop_free(struct loop *loop)
 {
     futures_free_all(loop);
     tasks_free_contexts(loop);
+    stack_arena_destroy(&loop->stacks);
     handles_free_all(loop);
     timerheap_free(&loop->timers);
     io_free(loop);

@@ -48,7 +48,8 @@ struct loop {
     struct taskctx *ctx_pool;
     size_t ctx_pool_len;
     size_t stack_size;      /* default for new tasks, ASan scale applied */
-    enum stack_guard_mode guard;
+    struct stack_arena stacks;
+    struct coro_template coro_tmpl;
 
     /* Callback handles come from slabs that live as long as the loop, so a
      * stale asyncio_handle_t is always safe to look at. */
@@ -88,6 +89,12 @@ void handles_free_all(struct loop *loop);
 /* Futures and tasks (task.c, future.c). */
 void futures_free_all(struct loop *loop);
 void tasks_free_contexts(struct loop *loop);
+/* Finished tasks' contexts are pooled for reuse without a system call; the
+ * loop trims the pool back to this many when it is idle. */
+#define CTX_POOL_HOT 1024
+/* Unmap pooled contexts beyond the hot set until the clock reaches
+ * until_ns; true if some surplus is left. */
+bool tasks_trim_pool(struct loop *loop, uint64_t until_ns);
 /* Cancel every unfinished task that has no cancellation pending. */
 void tasks_cancel_all(struct loop *loop);
 

@@ -2,6 +2,7 @@
 #include "sanitizers.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -15,61 +16,122 @@
 #define MAP_STACK 0
 #endif
 
+#define CHUNK_SLOTS 64
+
+struct stack_chunk {
+    struct dlist link;   /* on the arena's partial list while a slot is free */
+    char *map;
+    size_t slot_len;
+    unsigned nslots;
+    uint64_t free_mask;  /* bit i: slot i is free */
+    uint64_t guarded;    /* bit i: slot i has its guard */
+};
+
 size_t stack_page_size(void)
 {
     long p = sysconf(_SC_PAGESIZE);
     return p > 0 ? (size_t)p : 4096;
 }
 
-static int install_guard(void *page, size_t len, enum stack_guard_mode *mode)
+void stack_arena_init(struct stack_arena *a, size_t default_size)
+{
+    a->page = stack_page_size();
+    a->default_size = (default_size + a->page - 1) & ~(a->page - 1);
+    a->guard = GUARD_UNKNOWN;
+    dlist_init(&a->partial);
+}
+
+static int install_guard(struct stack_arena *a, void *page)
 {
 #ifdef MADV_GUARD_INSTALL
-    if (*mode != GUARD_MPROTECT) {
-        if (madvise(page, len, MADV_GUARD_INSTALL) == 0) {
-            *mode = GUARD_MADVISE;
+    if (a->guard != GUARD_MPROTECT) {
+        if (madvise(page, a->page, MADV_GUARD_INSTALL) == 0) {
+            a->guard = GUARD_MADVISE;
             return 0;
         }
-        if (*mode == GUARD_MADVISE || (errno != EINVAL && errno != ENOSYS))
-            return -errno;
-        *mode = GUARD_MPROTECT; /* an older kernel: fall back for good */
+        if (a->guard == GUARD_MADVISE || (errno != EINVAL && errno != ENOSYS))
+            return errno == ENOMEM ? -ENOMEM : -errno;
+        /* An older kernel (or Valgrind): fall back for good. */
     }
 #endif
-    *mode = GUARD_MPROTECT;
-    if (mprotect(page, len, PROT_NONE) == 0)
+    a->guard = GUARD_MPROTECT;
+    if (mprotect(page, a->page, PROT_NONE) == 0)
         return 0;
     /* ENOMEM here means the process ran out of mappings (vm.max_map_count). */
     return errno == ENOMEM ? -EAGAIN : -errno;
 }
 
-int stack_alloc(struct stack *s, size_t size, enum stack_guard_mode *mode)
+static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigned nslots)
 {
-    size_t page = stack_page_size();
-    size = (size + page - 1) & ~(page - 1);
-    size_t len = size + page;
-    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED)
-        return -ENOMEM;
-    int rc = install_guard(map, page, mode);
-    if (rc < 0) {
-        munmap(map, len);
-        return rc;
+    struct stack_chunk *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    c->slot_len = size + a->page;
+    c->nslots = nslots;
+    c->map = mmap(NULL, c->slot_len * nslots, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (c->map == MAP_FAILED) {
+        free(c);
+        return NULL;
     }
 #ifdef MADV_NOHUGEPAGE
     /* With transparent huge pages set to "always", a touched stack could
      * cost 2 MiB. */
-    madvise(map, len, MADV_NOHUGEPAGE);
+    madvise(c->map, c->slot_len * nslots, MADV_NOHUGEPAGE);
 #endif
-    s->map = map;
-    s->map_len = len;
-    s->base = (char *)map + page;
+    c->free_mask = nslots == 64 ? UINT64_MAX : (UINT64_C(1) << nslots) - 1;
+    c->guarded = 0;
+    c->link.next = c->link.prev = NULL;
+    return c;
+}
+
+static void chunk_unmap(struct stack_chunk *c)
+{
+    dlist_remove(&c->link);
+    munmap(c->map, c->slot_len * c->nslots);
+    free(c);
+}
+
+int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
+{
+    size = (size + a->page - 1) & ~(a->page - 1);
+    bool pooled = size == a->default_size;
+    struct stack_chunk *c;
+    if (pooled && !dlist_empty(&a->partial)) {
+        c = container_of(a->partial.next, struct stack_chunk, link);
+    } else {
+        c = chunk_new(a, size, pooled ? CHUNK_SLOTS : 1);
+        if (!c)
+            return -ENOMEM;
+        if (pooled)
+            dlist_push_back(&a->partial, &c->link);
+    }
+    unsigned slot = (unsigned)__builtin_ctzll(c->free_mask);
+    char *start = c->map + (size_t)slot * c->slot_len;
+    if (!(c->guarded & (UINT64_C(1) << slot))) {
+        int rc = install_guard(a, start);
+        if (rc < 0) {
+            if (c->free_mask == (c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1))
+                chunk_unmap(c);
+            return rc;
+        }
+        c->guarded |= UINT64_C(1) << slot;
+    }
+    c->free_mask &= ~(UINT64_C(1) << slot);
+    if (!c->free_mask)
+        dlist_remove(&c->link);
+    s->map = start;
+    s->map_len = c->slot_len;
+    s->base = start + a->page;
     s->size = size;
+    s->chunk = c;
+    s->slot = slot;
     SAN_STACK_REGISTER(s);
     return 0;
 }
 
 #ifdef ASYNCIO_ASAN
-/* Frames leave poisoned shadow behind, which a later mapping at the same
+/* Frames leave poisoned shadow behind, which the next stack at the same
  * address would inherit. Clearing the shadow of a whole stack would fault in
  * all of it, so clear only the pages the stack really used. */
 void san_unpoison_stack(void *base, size_t size)
@@ -90,11 +152,29 @@ void san_unpoison_stack(void *base, size_t size)
 }
 #endif
 
-void stack_free(struct stack *s)
+void stack_free(struct stack_arena *a, struct stack *s)
 {
-    if (!s->map)
+    struct stack_chunk *c = s->chunk;
+    if (!c)
         return;
     SAN_STACK_DEREGISTER(s);
-    munmap(s->map, s->map_len);
-    s->map = NULL;
+    uint64_t all = c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1;
+    bool was_full = !c->free_mask;
+    c->free_mask |= UINT64_C(1) << s->slot;
+    s->chunk = NULL;
+    if (c->free_mask == all) {
+        chunk_unmap(c);
+        return;
+    }
+    /* The slot stays mapped (and guarded) for the next stack: give its pages
+     * back without splitting the mapping. */
+    madvise(s->base, s->size, MADV_DONTNEED);
+    if (was_full)
+        dlist_push_back(&a->partial, &c->link);
+}
+
+void stack_arena_destroy(struct stack_arena *a)
+{
+    while (!dlist_empty(&a->partial))
+        chunk_unmap(container_of(a->partial.next, struct stack_chunk, link));
 }

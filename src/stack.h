@@ -1,28 +1,50 @@
 /* Coroutine stacks: mapped by the library, lazily backed (MAP_NORESERVE),
- * with a guard page below the usable area. The guard is installed with
- * MADV_GUARD_INSTALL where the kernel has it (no extra memory mapping, so
- * adjacent stacks merge into one mapping and vm.max_map_count stops being
- * the limit), else with mprotect (two mappings per stack). */
+ * with a guard page below each usable area.
+ *
+ * Stacks of the loop's default size are carved from chunks of 64, one
+ * mapping each, so that a million stacks cost thousands of mmap calls, not
+ * a million. Guards are installed with MADV_GUARD_INSTALL where the kernel
+ * has it (Linux 6.13+): no extra memory mapping, so vm.max_map_count stops
+ * being the limit. Elsewhere mprotect makes them, at two mappings a stack,
+ * and allocation fails with -EAGAIN when the mappings run out. */
 #ifndef ASYNCIO_STACK_H
 #define ASYNCIO_STACK_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "list.h"
+
+struct stack_chunk;
 
 struct stack {
-    void *map;      /* start of the mapping: the guard page comes first */
+    void *map;      /* start of the slot: the guard page comes first */
     size_t map_len; /* guard + usable */
     void *base;     /* lowest usable address */
     size_t size;    /* usable bytes */
     unsigned vg_id; /* Valgrind's id for it */
+    struct stack_chunk *chunk;
+    unsigned slot;
 };
 
-/* How guards are made; the loop remembers what worked. */
 enum stack_guard_mode { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
 
-/* Map a stack of at least size usable bytes (rounded up to pages).
- * Returns 0, -ENOMEM (no memory) or -EAGAIN (no memory mappings left). */
-int stack_alloc(struct stack *s, size_t size, enum stack_guard_mode *mode);
-void stack_free(struct stack *s);
+struct stack_arena {
+    size_t default_size;    /* usable bytes, page-rounded */
+    size_t page;
+    enum stack_guard_mode guard;
+    struct dlist partial;   /* default-size chunks with a free slot */
+};
+
+void stack_arena_init(struct stack_arena *a, size_t default_size);
+/* Unmap what is left (every stack must be free). */
+void stack_arena_destroy(struct stack_arena *a);
+
+/* A stack of at least size usable bytes (page-rounded). Returns 0, -ENOMEM
+ * (no memory) or -EAGAIN (no memory mappings left). */
+int stack_alloc(struct stack_arena *a, struct stack *s, size_t size);
+/* Give a stack back: its pages are returned to the system. */
+void stack_free(struct stack_arena *a, struct stack *s);
 
 /* The system page size. */
 size_t stack_page_size(void);

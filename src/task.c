@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Finished tasks' contexts kept for reuse; more than this are unmapped. */
-#define CTX_POOL_MAX 1024
-
 static void task_finish(struct loop *loop, struct task *t, int status)
 {
     if (t->must_cancel && status >= 0)
@@ -53,7 +50,7 @@ static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
     c->loop = loop;
     c->stack_size = stack_size;
     struct coro *from = loop->current ? &loop->current->ctx->coro : &loop->main;
-    int rc = coro_create(&c->coro, from, stack_size, &loop->guard, ctx_main, c);
+    int rc = coro_create(&c->coro, from, &loop->stacks, &loop->coro_tmpl, stack_size, ctx_main, c);
     if (rc < 0) {
         free(c);
         *err = rc;
@@ -62,17 +59,37 @@ static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
     return c;
 }
 
-/* Only from the loop's own context: a context never frees its own stack. */
+/* Only from the loop's own context: a context never frees its own stack.
+ * Unmapping costs microseconds, which a burst of finishing tasks must not
+ * pay: the pool takes every default-sized context, and tasks_trim_pool()
+ * unmaps the surplus when the loop has nothing else to do. */
 static void ctx_put(struct loop *loop, struct taskctx *c)
 {
-    if (c->stack_size == loop->stack_size && loop->ctx_pool_len < CTX_POOL_MAX) {
+    if (c->stack_size == loop->stack_size) {
         c->next = loop->ctx_pool;
         loop->ctx_pool = c;
         loop->ctx_pool_len++;
         return;
     }
-    coro_destroy(&c->coro);
+    coro_destroy(&c->coro, &loop->stacks);
     free(c);
+}
+
+bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
+{
+    /* Check the clock every few unmaps only. */
+    while (loop->ctx_pool_len > CTX_POOL_HOT) {
+        for (int i = 0; i < 16 && loop->ctx_pool_len > CTX_POOL_HOT; i++) {
+            struct taskctx *c = loop->ctx_pool;
+            loop->ctx_pool = c->next;
+            loop->ctx_pool_len--;
+            coro_destroy(&c->coro, &loop->stacks);
+            free(c);
+        }
+        if (clock_now_ns() >= until_ns)
+            break;
+    }
+    return loop->ctx_pool_len > CTX_POOL_HOT;
 }
 
 void tasks_free_contexts(struct loop *loop)
@@ -80,7 +97,7 @@ void tasks_free_contexts(struct loop *loop)
     while (loop->ctx_pool) {
         struct taskctx *c = loop->ctx_pool;
         loop->ctx_pool = c->next;
-        coro_destroy(&c->coro);
+        coro_destroy(&c->coro, &loop->stacks);
         free(c);
     }
     loop->ctx_pool_len = 0;

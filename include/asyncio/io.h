@@ -25,9 +25,12 @@ ASYNCIO_API int asyncio_wait_writable(int fd);
 
 /*
  * Tell the loop that fd is about to be closed: wakes any task waiting on it
- * with -EBADF and forgets the fd. Call it before close(fd) when tasks may be
- * waiting on fd. Returns 0, -EBADF (fd < 0), -EPERM (no loop). Does not
- * suspend.
+ * with -EBADF and forgets the fd. Call it before close(fd) for every fd a
+ * task of this loop has waited on, whether or not one waits now: the loop
+ * keeps an fd registered between waits (so that waiting again costs no
+ * system call), and a closed fd whose number is reused would otherwise be
+ * taken for the old one. Returns 0, -EBADF (fd < 0), -EPERM (no loop).
+ * Does not suspend.
  */
 ASYNCIO_API int asyncio_forget_fd(int fd);
 

@@ -53,9 +53,11 @@ typedef struct asyncio_run_options {
 
 /*
  * Create this thread's event loop, run main(arg, result) as its first task
- * until it finishes, then cancel every task still alive and run the loop
- * until they have all finished, run the callbacks they left ready, and free
- * everything the loop created (tasks, futures, handles, stacks).
+ * (named "main") until it finishes, then cancel every task still alive and
+ * run the loop until they have all finished (a task that catches the
+ * cancellation and waits again is cancelled again), run the callbacks they
+ * left ready, and free everything the loop created (tasks, futures,
+ * handles, stacks); callbacks still scheduled for later never run.
  * Returns main's return value (0 or more, or a negative errno if main
  * failed, -ECANCELED if it finished cancelled); main's result is stored in
  * *result when result is not NULL.

@@ -43,10 +43,11 @@ ASYNCIO_API void asyncio_task_release(asyncio_task_t *task);
 
 /*
  * Request cancellation of task (asyncio's Task.cancel()). If it is waiting,
- * its wait returns -ECANCELED when it next runs; if it has not started yet,
- * it never runs and finishes cancelled; if it is running or ready to run,
- * its next wait returns -ECANCELED. The task may go on after that or finish
- * cancelled by returning -ECANCELED.
+ * or was woken but has not resumed yet, that wait returns -ECANCELED when it
+ * next runs; if it has not started yet, it never runs and finishes
+ * cancelled; if it is the running task (cancelling itself), its next wait
+ * returns -ECANCELED. Requests made before one is delivered merge into one.
+ * The task may go on after that or finish cancelled by returning -ECANCELED.
  * Returns 1 if a cancellation was requested, 0 if the task was already
  * finished (nothing happens), -EINVAL (NULL, or not a task). Does not
  * suspend.
