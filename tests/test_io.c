@@ -1,0 +1,529 @@
+/*
+ * Waiting for file descriptors (CPython: test_events.py reader/writer tests).
+ */
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    assert_true(fl >= 0);
+    assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+}
+
+static void make_pipe(int fds[2])
+{
+    assert_int_equal(pipe(fds), 0);
+    set_nonblock(fds[0]);
+    set_nonblock(fds[1]);
+}
+
+static int g_rfd, g_wfd;
+
+/* Read into buf, waiting for readability as needed. Returns bytes read or a
+ * negative errno from asyncio_wait_readable(). */
+static ssize_t read_async(int fd, char *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0)
+            return n;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = asyncio_wait_readable(fd);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static int reader_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    char buf[16];
+    ssize_t n = read(g_rfd, buf, sizeof buf);
+    CHECK(n < 0 && errno == EAGAIN);
+    LOG("reader-empty");
+    n = read_async(g_rfd, buf, sizeof buf);
+    LOG("read:%.*s", n > 0 ? (int)n : 0, buf);
+    return n > 0 ? 0 : (int)n;
+}
+
+static int writer_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_sleep(0.01), 0);
+    LOG("write");
+    CHECK_INT(write(g_wfd, "hi", 2), 2);
+    return 0;
+}
+
+static int main_reader_writer(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *r = tu_spawn(reader_task, NULL, "reader");
+    asyncio_task_t *w = tu_spawn(writer_task, NULL, "writer");
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    return 0;
+}
+
+static void test_wait_readable_on_pipe_wakes_when_another_task_writes(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_reader_writer, NULL, NULL), 0);
+    assert_log("reader-empty write read:hi");
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static int main_writable(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_wait_writable(g_wfd), 0);
+    CHECK_INT(write(g_wfd, "x", 1), 1);
+    CHECK_INT(asyncio_wait_writable(g_wfd), 0);
+    /* Data is already there: readable. */
+    CHECK_INT(asyncio_wait_readable(g_rfd), 0);
+    return 0;
+}
+
+static void test_wait_writable_on_empty_pipe_returns(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_writable, NULL, NULL), 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static int wait_readable_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    LOG("waiting");
+    int rc = asyncio_wait_readable(g_rfd);
+    LOG("wait:%s", tu_err(rc));
+    return rc;
+}
+
+static int main_cancel_io_wait(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(asyncio_task_cancel(t), 1);
+    CHECK_INT(asyncio_await(t, NULL), -ECANCELED);
+    CHECK_INT(asyncio_future_cancelled(t), 1);
+    /* The fd is free for another waiter, which gets woken normally. */
+    asyncio_task_t *t2 = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(write(g_wfd, "z", 1), 1);
+    CHECK_INT(asyncio_await(t2, NULL), 0);
+    return 0;
+}
+
+static void test_cancel_task_blocked_in_wait_readable(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_cancel_io_wait, NULL, NULL), 0);
+    assert_log("waiting wait:ECANCELED waiting wait:0");
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static int main_pending_cancel_io(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_task_cancel(asyncio_current_task()), 1);
+    CHECK_INT(asyncio_wait_readable(g_rfd), -ECANCELED);
+    /* Nothing was left registered. */
+    asyncio_task_t *t = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(write(g_wfd, "z", 1), 1);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    return 0;
+}
+
+static void test_wait_readable_with_cancellation_pending_returns_at_once(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_pending_cancel_io, NULL, NULL), 0);
+    assert_log("waiting wait:0");
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static int main_forget_fd(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    LOG("forget");
+    CHECK_INT(asyncio_forget_fd(g_rfd), 0);
+    CHECK_INT(asyncio_await(t, NULL), -EBADF);
+    CHECK_INT(asyncio_forget_fd(g_rfd), 0); /* nothing waits: still fine */
+    close(g_rfd);
+    close(g_wfd);
+
+    /* A new pipe, probably reusing the same fd numbers, works normally. */
+    int fds[2];
+    CHECK_INT(pipe(fds), 0);
+    CHECK_INT(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    asyncio_task_t *t2 = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(write(g_wfd, "z", 1), 1);
+    CHECK_INT(asyncio_await(t2, NULL), 0);
+    CHECK_INT(asyncio_forget_fd(g_rfd), 0);
+    close(g_rfd);
+    close(g_wfd);
+    return 0;
+}
+
+static void test_forget_fd_wakes_waiter_with_ebadf(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_forget_fd, NULL, NULL), 0);
+    assert_log("waiting forget wait:EBADF waiting wait:0");
+}
+
+static int second_reader(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return asyncio_wait_readable(g_rfd);
+}
+
+static int main_two_waiters(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t1 = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    asyncio_task_t *t2 = tu_spawn(second_reader, NULL, NULL);
+    CHECK_INT(asyncio_await(t2, NULL), -EBUSY);
+    CHECK_INT(asyncio_wait_readable(g_rfd), -EBUSY);
+    CHECK_INT(asyncio_future_done(t1), 0);
+    /* A writer on the same pipe's other end is unaffected. */
+    CHECK_INT(asyncio_wait_writable(g_wfd), 0);
+    CHECK_INT(write(g_wfd, "z", 1), 1);
+    CHECK_INT(asyncio_await(t1, NULL), 0);
+    return 0;
+}
+
+static void test_two_readers_on_the_same_fd_ebusy(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_two_waiters, NULL, NULL), 0);
+    assert_log("waiting wait:0");
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* One task waits to read a socket while another waits to write it. */
+static int g_sv[2];
+
+static int sock_reader(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = asyncio_wait_readable(g_sv[0]);
+    LOG("readable:%s", tu_err(rc));
+    return rc;
+}
+
+static int sock_writer(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = asyncio_wait_writable(g_sv[0]);
+    LOG("writable:%s", tu_err(rc));
+    return rc;
+}
+
+static int main_read_and_write_same_fd(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    /* Fill sv[0] so it is not writable. */
+    static char chunk[4096];
+    while (write(g_sv[0], chunk, sizeof chunk) > 0)
+        ;
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+    asyncio_task_t *r = tu_spawn(sock_reader, NULL, NULL);
+    asyncio_task_t *w = tu_spawn(sock_writer, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    LOG("send");
+    CHECK_INT(write(g_sv[1], "x", 1), 1);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    CHECK_INT(asyncio_future_done(w), 0);
+    LOG("drain");
+    while (read(g_sv[1], chunk, sizeof chunk) > 0)
+        ;
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    return 0;
+}
+
+static void test_reader_and_writer_wait_on_the_same_fd(void **state)
+{
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, g_sv), 0);
+    set_nonblock(g_sv[0]);
+    set_nonblock(g_sv[1]);
+    assert_int_equal(tu_run(main_read_and_write_same_fd, NULL, NULL), 0);
+    assert_log("send readable:0 drain writable:0");
+    close(g_sv[0]);
+    close(g_sv[1]);
+}
+
+static int main_eof(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    char buf[4];
+    asyncio_task_t *t = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    close(g_wfd);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    CHECK_INT(read(g_rfd, buf, sizeof buf), 0);
+    return 0;
+}
+
+static void test_wait_readable_reports_end_of_file(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_eof, NULL, NULL), 0);
+    assert_log("waiting wait:0");
+    close(fds[0]);
+}
+
+static int main_regular_file(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    const char *backend = asyncio_loop_backend();
+    int rc = asyncio_wait_readable(g_rfd);
+    if (backend && strcmp(backend, "epoll") == 0)
+        CHECK_INT(rc, -EPERM); /* epoll refuses regular files */
+    else
+        CHECK_INT(rc, 0); /* poll: a regular file is always ready */
+    /* Either way nothing is left registered. */
+    CHECK_INT(asyncio_forget_fd(g_rfd), 0);
+    CHECK_INT(asyncio_sleep(0), 0);
+    return 0;
+}
+
+static void test_wait_readable_on_a_regular_file(void **state)
+{
+    (void)state;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    g_rfd = fileno(f);
+    assert_int_equal(tu_run(main_regular_file, NULL, NULL), 0);
+    fclose(f);
+}
+
+#define N_PIPES 20
+static int g_pipes[N_PIPES][2];
+
+static int pipe_reader(void *arg, void **result)
+{
+    int i = (int)(intptr_t)arg;
+    char c = 0;
+    (void)result;
+    ssize_t n = read_async(g_pipes[i][0], &c, 1);
+    CHECK_INT(n, 1);
+    CHECK_INT(c, 'a' + i);
+    return n == 1 ? 0 : -EIO;
+}
+
+static int main_many_pipes(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t[N_PIPES];
+    for (int i = 0; i < N_PIPES; i++)
+        t[i] = tu_spawn(pipe_reader, (void *)(intptr_t)i, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    for (int i = N_PIPES - 1; i >= 0; i--) {
+        char c = (char)('a' + i);
+        CHECK_INT(write(g_pipes[i][1], &c, 1), 1);
+        if (i % 3 == 0)
+            CHECK_INT(asyncio_sleep(0.001), 0);
+    }
+    CHECK_INT(asyncio_gather(N_PIPES, t, NULL, NULL, 0), 0);
+    return 0;
+}
+
+static void test_many_readers_on_many_pipes(void **state)
+{
+    (void)state;
+    for (int i = 0; i < N_PIPES; i++)
+        make_pipe(g_pipes[i]);
+    assert_int_equal(tu_run(main_many_pipes, NULL, NULL), 0);
+    for (int i = 0; i < N_PIPES; i++) {
+        close(g_pipes[i][0]);
+        close(g_pipes[i][1]);
+    }
+}
+
+static int main_wait_for_io(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(asyncio_wait_for(t, 0.01, NULL), -ETIMEDOUT);
+    CHECK_INT(asyncio_future_cancelled(t), 1);
+    /* And the fd is free again. */
+    asyncio_task_t *t2 = tu_spawn(wait_readable_task, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(write(g_wfd, "z", 1), 1);
+    CHECK_INT(asyncio_wait_for(t2, INFINITY, NULL), 0);
+    return 0;
+}
+
+static void test_wait_for_times_out_a_task_blocked_on_io(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    g_rfd = fds[0];
+    g_wfd = fds[1];
+    assert_int_equal(tu_run(main_wait_for_io, NULL, NULL), 0);
+    assert_log("waiting wait:ECANCELED waiting wait:0");
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static int main_bad_fd(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_wait_readable(-1), -EBADF);
+    CHECK_INT(asyncio_wait_writable(-1), -EBADF);
+    CHECK_INT(asyncio_forget_fd(-1), -EBADF);
+    CHECK_INT(asyncio_wait_readable(-42), -EBADF);
+    return 0;
+}
+
+static void test_negative_fd_is_ebadf(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_bad_fd, NULL, NULL), 0);
+}
+
+/*
+ * An fd a task has waited on is forgotten with asyncio_forget_fd() before it
+ * is closed (even though nobody waits on it any more), and a new pipe reuses
+ * the fd number: waiting on it must work. A pipe write makes the read end
+ * ready at once, so the reader must be woken within a few loop iterations (a
+ * bounded number of sleep(0), no timing); if not, it is cancelled so the
+ * test fails instead of hanging.
+ */
+static int reuse_reader(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    char buf[8];
+    ssize_t n = read_async(g_rfd, buf, sizeof buf);
+    LOG("read:%s", n > 0 ? "ok" : tu_err(n));
+    return n > 0 ? 0 : (int)n;
+}
+
+static int main_fd_reuse(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    for (int round = 0; round < 3; round++) {
+        int fds[2];
+        CHECK_INT(pipe(fds), 0);
+        CHECK_INT(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+        CHECK_INT(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+        /* (Usually the same fd numbers as the previous round.) */
+        g_rfd = fds[0];
+        g_wfd = fds[1];
+        asyncio_task_t *r = tu_spawn(reuse_reader, NULL, NULL);
+        CHECK_INT(asyncio_sleep(0), 0); /* r now waits */
+        CHECK_INT(write(g_wfd, "ok", 2), 2);
+        for (int spins = 0; spins < 100 && !asyncio_future_done(r); spins++)
+            CHECK_INT(asyncio_sleep(0), 0);
+        if (!asyncio_future_done(r)) {
+            tu_fail_at(__FILE__, __LINE__, "round %d: reader not woken by a write", round);
+            LOG("stuck");
+            asyncio_task_cancel(r);
+        }
+        asyncio_await(r, NULL);
+        asyncio_task_release(r);
+        CHECK_INT(asyncio_forget_fd(fds[0]), 0);
+        CHECK_INT(asyncio_forget_fd(fds[1]), 0);
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return 0;
+}
+
+static void test_fd_forgotten_closed_and_reused_works_again(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_fd_reuse, NULL, NULL), 0);
+    assert_log("read:ok read:ok read:ok");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wait_readable_on_pipe_wakes_when_another_task_writes),
+        cmocka_unit_test(test_wait_writable_on_empty_pipe_returns),
+        cmocka_unit_test(test_cancel_task_blocked_in_wait_readable),
+        cmocka_unit_test(test_wait_readable_with_cancellation_pending_returns_at_once),
+        cmocka_unit_test(test_forget_fd_wakes_waiter_with_ebadf),
+        cmocka_unit_test(test_two_readers_on_the_same_fd_ebusy),
+        cmocka_unit_test(test_reader_and_writer_wait_on_the_same_fd),
+        cmocka_unit_test(test_wait_readable_reports_end_of_file),
+        cmocka_unit_test(test_wait_readable_on_a_regular_file),
+        cmocka_unit_test(test_many_readers_on_many_pipes),
+        cmocka_unit_test(test_wait_for_times_out_a_task_blocked_on_io),
+        cmocka_unit_test(test_negative_fd_is_ebadf),
+        cmocka_unit_test(test_fd_forgotten_closed_and_reused_works_again),
+    };
+    return cmocka_run_group_tests_name("io", tests, NULL, NULL);
+}
