@@ -1,0 +1,101 @@
+# lib.sh: helpers for the example smoke tests (POSIX sh and awk only).
+#
+# A test script sources this file, then:
+#     run_example "$1"            # run the example given as the first argument
+#     expect_lines <<'END'        # these lines, exact text, in this order
+#     ...                         # (other lines may come in between)
+#     END
+#     expect_count 'text' 3       # exactly 3 lines equal to 'text'
+#     expect_elapsed 2.5 5.5      # wall time of the run, in seconds
+# Each check exits with status 1 and a clear message (and the output of the
+# example) when it fails.
+
+NAME=$(basename "$0" .sh)
+_tmp=${TMPDIR:-/tmp}/asyncio-smoke-$NAME.$$
+OUT=$_tmp.out         # the example's stdout
+ERR=$_tmp.err         # the example's stderr
+ELAPSED=              # seconds the example ran for (set by run_example)
+COARSE=               # set when the clock only has whole seconds
+trap 'rm -f "$_tmp".*' EXIT
+trap 'exit 130' HUP INT TERM
+
+fail() {
+    echo "FAIL ($NAME): $*" >&2
+    if [ -f "$OUT" ]; then
+        echo "--- stdout of $NAME ---" >&2
+        cat "$OUT" >&2
+    fi
+    if [ -s "$ERR" ]; then
+        echo "--- stderr of $NAME ---" >&2
+        cat "$ERR" >&2
+    fi
+    exit 1
+}
+
+# Seconds since the epoch, with a fraction where date supports %N.
+now() {
+    _t=$(date +%s.%N 2>/dev/null)
+    case $_t in
+        '' | *[!0-9.]*) date +%s ;;
+        *) echo "$_t" ;;
+    esac
+}
+
+# run_example BINARY: run it, keep its output in $OUT and its duration in
+# $ELAPSED; fail unless it exits with status 0.
+run_example() {
+    [ -n "$1" ] || fail "usage: $0 PATH-TO-EXAMPLE"
+    [ -x "$1" ] || fail "not an executable: $1"
+    _start=$(now)
+    "$1" >"$OUT" 2>"$ERR"
+    _status=$?
+    _end=$(now)
+    case $_start in *.*) ;; *) COARSE=1 ;; esac
+    ELAPSED=$(awk -v a="$_start" -v b="$_end" 'BEGIN { printf "%.3f", b - a }')
+    [ "$_status" -eq 0 ] || fail "exited with status $_status"
+}
+
+# expect_lines [FILE] < EXPECTED: every line of EXPECTED appears in FILE
+# (default $OUT) as a whole line, in this order.
+expect_lines() {
+    cat >"$_tmp.want"
+    _msg=$(awk 'NR == FNR { want[++n] = $0; next }
+                i < n && $0 == want[i + 1] { i++ }
+                END {
+                    if (i < n)
+                        printf "expected line %d of %d, \"%s\", is missing or out of order", i + 1, n, want[i + 1]
+                }' "$_tmp.want" "${1:-$OUT}")
+    [ -z "$_msg" ] || fail "$_msg"
+}
+
+# expect_count TEXT N [FILE]: exactly N lines of FILE (default $OUT) are TEXT.
+expect_count() {
+    _n=$(awk -v t="$1" '$0 == t { n++ } END { print n + 0 }' "${3:-$OUT}")
+    [ "$_n" -eq "$2" ] || fail "expected $2 line(s) \"$1\", got $_n"
+}
+
+# expect_nlines N [FILE]: FILE (default $OUT) has exactly N lines.
+expect_nlines() {
+    _n=$(awk 'END { print NR }' "${2:-$OUT}")
+    [ "$_n" -eq "$1" ] || fail "expected $1 lines of output, got $_n"
+}
+
+# expect_elapsed MIN MAX: the run took between MIN and MAX seconds (one more
+# second of slack on each side if the clock only has whole seconds).
+expect_elapsed() {
+    awk -v t="$ELAPSED" -v lo="$1" -v hi="$2" -v c="$COARSE" \
+        'BEGIN { if (c) { lo -= 1; hi += 1 }; exit !(t >= lo && t <= hi) }' ||
+        fail "took $ELAPSED s, expected between $1 and $2 s${COARSE:+ (+-1 s: whole-second clock)}"
+}
+
+# in_range WHAT VALUE MIN MAX: fail unless MIN <= VALUE <= MAX.
+in_range() {
+    [ -n "$2" ] || fail "$1: not found in the output"
+    awk -v t="$2" -v lo="$3" -v hi="$4" 'BEGIN { exit !(t >= lo && t <= hi) }' ||
+        fail "$1 was $2 s, expected between $3 and $4 s"
+}
+
+pass() {
+    echo "PASS ($NAME): ${*:-output and timing as expected} (${ELAPSED} s)"
+    exit 0
+}
