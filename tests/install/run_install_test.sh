@@ -1,0 +1,251 @@
+#!/bin/sh
+# Install test for libasyncio: install the already-built project into a
+# fresh temporary prefix, then build and run a small consumer program
+# against that installed copy in the ways a user would:
+#   1. a CMake project: find_package(asyncio) + asyncio::asyncio (shared)
+#      and asyncio::asyncio_static (static);
+#   2. a plain compiler call: cc main.c $(pkg-config --cflags --libs asyncio).
+#
+# Run by CTest (test "install_consumer", see CMakeLists.txt beside this
+# file); it can also be run by hand:
+#   sh tests/install/run_install_test.sh --cc cc --cmake cmake \
+#      --build-dir build --source-dir tests/install/consumer
+#
+# Exit status: 0 passed, 1 failed, 77 skipped (pkg-config not installed;
+# the CMake part has then passed). Plain POSIX sh: no bash, no python.
+#
+# Set ASYNCIO_INSTALL_TEST_KEEP=1 to keep the temporary directory; it is
+# always kept (and its path printed) when the test fails.
+
+set -u
+
+me=install_consumer
+
+say() { printf '%s: %s\n' "$me" "$*"; }
+fail() {
+    printf '%s: FAILED: %s\n' "$me" "$*" >&2
+    exit 1
+}
+# Print a command, run it, stop the test if it fails.
+run() {
+    printf '+ %s\n' "$*"
+    "$@" || fail "command failed (exit status $?): $*"
+}
+usage() {
+    cat >&2 <<'EOF'
+usage: run_install_test.sh --cc COMPILER --cmake CMAKE --build-dir DIR
+                           --source-dir CONSUMER_DIR [--config CONFIG]
+                           [--sanitize LIST] [--generator GEN]
+                           [--make-program PROG] [--version X.Y.Z]
+                           [--work-parent DIR]
+EOF
+    exit 1
+}
+# Physical absolute path of an existing directory.
+canon_dir() { (cd "$1" 2>/dev/null && pwd -P); }
+
+cc=
+cmake=
+build_dir=
+source_dir=
+config=
+sanitize=
+generator=
+make_program=
+version=
+work_parent=
+
+while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || { printf '%s: option %s needs a value\n' "$me" "$1" >&2; usage; }
+    case $1 in
+        --cc) cc=$2 ;;
+        --cmake) cmake=$2 ;;
+        --build-dir) build_dir=$2 ;;
+        --source-dir) source_dir=$2 ;;
+        --config) config=$2 ;;
+        --sanitize) sanitize=$2 ;;
+        --generator) generator=$2 ;;
+        --make-program) make_program=$2 ;;
+        --version) version=$2 ;;
+        --work-parent) work_parent=$2 ;;
+        *) printf '%s: unknown option %s\n' "$me" "$1" >&2; usage ;;
+    esac
+    shift 2
+done
+
+if [ -z "$cc" ] || [ -z "$cmake" ] || [ -z "$build_dir" ] || [ -z "$source_dir" ]; then
+    usage
+fi
+[ -f "$build_dir/CMakeCache.txt" ] ||
+    fail "$build_dir is not a configured CMake build directory (no CMakeCache.txt)"
+if [ ! -f "$source_dir/main.c" ] || [ ! -f "$source_dir/CMakeLists.txt" ]; then
+    fail "$source_dir does not hold the consumer project (main.c, CMakeLists.txt)"
+fi
+command -v "$cmake" >/dev/null 2>&1 || fail "cmake not found: $cmake"
+command -v "$cc" >/dev/null 2>&1 || fail "C compiler not found: $cc"
+build_dir=$(canon_dir "$build_dir") || fail "cannot enter $build_dir"
+source_dir=$(canon_dir "$source_dir") || fail "cannot enter $source_dir"
+[ -n "$work_parent" ] || work_parent=$build_dir
+mkdir -p "$work_parent" || fail "cannot create $work_parent"
+
+# A fresh directory for every run, removed afterwards unless the test failed.
+work=$(mktemp -d "$work_parent/install-consumer.XXXXXX") ||
+    fail "cannot create a temporary directory in $work_parent"
+work=$(canon_dir "$work")
+# shellcheck disable=SC2317 # called through the trap
+cleanup() {
+    status=$?
+    if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+        printf '%s: left the work directory for inspection: %s\n' "$me" "$work" >&2
+    elif [ "${ASYNCIO_INSTALL_TEST_KEEP:-0}" != 0 ]; then
+        say "kept the work directory: $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+prefix=$work/prefix
+
+# Consumers of a sanitized library must be built with the same sanitizers:
+# the runtime has to be linked into the executable.
+san_cflags=
+san_ldflags=
+if [ -n "$sanitize" ]; then
+    san_cflags="-fsanitize=$sanitize -fno-omit-frame-pointer"
+    san_ldflags="-fsanitize=$sanitize"
+    say "library built with -fsanitize=$sanitize: consumers use it too"
+fi
+
+say "work directory: $work"
+
+# --- 1. install -------------------------------------------------------------
+say "== installing $build_dir into $prefix"
+if [ -n "$config" ]; then
+    run "$cmake" --install "$build_dir" --prefix "$prefix" --config "$config"
+else
+    run "$cmake" --install "$build_dir" --prefix "$prefix"
+fi
+
+# GNUInstallDirs may have picked lib, lib64 or lib/<multiarch>: find it.
+pc_file=$(find "$prefix" -path '*/pkgconfig/asyncio.pc' -type f | head -n 1)
+[ -n "$pc_file" ] || fail "no pkgconfig/asyncio.pc installed under $prefix"
+libdir=$(dirname "$(dirname "$pc_file")")
+say "installed libdir: $libdir"
+
+header=$(find "$prefix" -path '*/asyncio.h' ! -path '*/asyncio/*' -type f | head -n 1)
+[ -n "$header" ] || fail "asyncio.h not installed under $prefix"
+includedir=$(dirname "$header")
+for h in loop.h future.h task.h io.h; do
+    [ -f "$includedir/asyncio/$h" ] || fail "header asyncio/$h not installed in $includedir"
+done
+
+[ -f "$libdir/libasyncio.a" ] || fail "static library libasyncio.a not installed in $libdir"
+[ -e "$libdir/libasyncio.so" ] || fail "shared library libasyncio.so not installed in $libdir"
+ls "$libdir"/libasyncio.so.* >/dev/null 2>&1 ||
+    fail "no versioned shared library (libasyncio.so.N) in $libdir"
+for f in asyncioConfig.cmake asyncioConfigVersion.cmake asyncioTargets.cmake; do
+    [ -f "$libdir/cmake/asyncio/$f" ] || fail "$f not installed in $libdir/cmake/asyncio"
+done
+say "installed: headers, libasyncio.so, libasyncio.a, CMake package, asyncio.pc"
+
+# Check (with ldd, run as the consumers are) that the dynamic linker loads
+# the libasyncio.so we installed, not another copy.
+check_loads_installed_lib() {
+    command -v ldd >/dev/null 2>&1 || return 0
+    line=$(LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ldd "$1" 2>/dev/null | grep 'libasyncio\.so') ||
+        fail "$1 does not load libasyncio.so (ldd shows no such library)"
+    path=$(printf '%s\n' "$line" | sed -n 's/.*=> *\([^ ]*\) .*/\1/p')
+    if [ -z "$path" ] || [ ! -e "$path" ]; then
+        fail "$1: libasyncio.so not found at run time: $line"
+    fi
+    [ "$(canon_dir "$(dirname "$path")")" = "$(canon_dir "$libdir")" ] ||
+        fail "$1 loads $path, not the copy installed in $libdir"
+}
+check_static() {
+    if command -v readelf >/dev/null 2>&1; then
+        if readelf -d "$1" | grep NEEDED | grep -q 'libasyncio'; then
+            fail "$1 was linked with asyncio::asyncio_static but needs libasyncio.so"
+        fi
+    fi
+}
+# Run a consumer; with_libdir=1 puts the installed libdir on LD_LIBRARY_PATH.
+run_consumer() {
+    exe=$1
+    with_libdir=$2
+    [ -x "$exe" ] || fail "consumer $exe was not built"
+    if [ "$with_libdir" = 1 ]; then
+        printf '+ LD_LIBRARY_PATH=%s %s\n' "$libdir" "$exe"
+        LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$exe" ||
+            fail "consumer $exe failed (exit status $?)"
+    else
+        printf '+ %s\n' "$exe"
+        "$exe" || fail "consumer $exe failed (exit status $?)"
+    fi
+}
+
+# --- 2. CMake consumer: find_package(asyncio) -------------------------------
+say "== CMake consumer: find_package(asyncio), asyncio::asyncio and asyncio::asyncio_static"
+set -- -S "$source_dir" -B "$work/cmake-consumer" \
+    -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_PREFIX_PATH="$prefix" \
+    -DASYNCIO_EXPECTED_PREFIX="$prefix" \
+    -DCMAKE_BUILD_TYPE=Release
+[ -n "$generator" ] && set -- "$@" -G "$generator"
+[ -n "$make_program" ] && set -- "$@" -DCMAKE_MAKE_PROGRAM="$make_program"
+if [ -n "$sanitize" ]; then
+    set -- "$@" -DCMAKE_C_FLAGS="$san_cflags" -DCMAKE_EXE_LINKER_FLAGS="$san_ldflags"
+fi
+run "$cmake" "$@"
+run "$cmake" --build "$work/cmake-consumer"
+
+exe=$work/cmake-consumer/consumer_shared
+run_consumer "$exe" 1
+check_loads_installed_lib "$exe"
+exe=$work/cmake-consumer/consumer_static
+run_consumer "$exe" 0
+check_static "$exe"
+say "CMake consumer: ok"
+
+# --- 3. pkg-config consumer ---------------------------------------------------
+if ! command -v pkg-config >/dev/null 2>&1; then
+    say "SKIPPED the pkg-config part: pkg-config is not installed (the CMake part passed)"
+    exit 77
+fi
+say "== pkg-config consumer: cc main.c \$(pkg-config --cflags --libs asyncio)"
+PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+export PKG_CONFIG_PATH
+say "PKG_CONFIG_PATH=$PKG_CONFIG_PATH"
+
+pc_version=$(pkg-config --modversion asyncio) || fail "pkg-config cannot find asyncio"
+say "pkg-config: asyncio $pc_version"
+if [ -n "$version" ] && [ "$pc_version" != "$version" ]; then
+    fail "pkg-config says version $pc_version, the project is $version"
+fi
+# The .pc file must point into the prefix we installed to, wherever that is.
+for var in includedir libdir; do
+    val=$(pkg-config --variable="$var" asyncio)
+    want=$includedir
+    [ "$var" = libdir ] && want=$libdir
+    if [ -z "$val" ] || [ ! -d "$val" ] ||
+        [ "$(canon_dir "$val")" != "$(canon_dir "$want")" ]; then
+        fail "asyncio.pc: $var is '$val', not the installed $want (is the .pc relocatable?)"
+    fi
+done
+
+cflags=$(pkg-config --cflags asyncio) || fail "pkg-config --cflags asyncio failed"
+libs=$(pkg-config --libs asyncio) || fail "pkg-config --libs asyncio failed"
+say "cflags: $cflags"
+say "libs:   $libs"
+exe=$work/pkgconfig-consumer
+# shellcheck disable=SC2046,SC2086 # flag lists are meant to be split into words
+run "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror $san_cflags \
+    -o "$exe" "$source_dir/main.c" $(pkg-config --cflags --libs asyncio) $san_ldflags
+run_consumer "$exe" 1
+check_loads_installed_lib "$exe"
+say "pkg-config consumer: ok"
+
+say "PASSED"
+exit 0
