@@ -35,6 +35,19 @@ static void poll_io(struct loop *loop, uint64_t timeout_ns)
         io_dispatch(loop, &evs[i]);
 }
 
+/* Run only what is ready now: what these schedule runs next time. A task
+ * that parks may hand over straight to the next task of the batch (see
+ * task_park), so the batch lives in the loop. */
+static void run_batch(struct loop *loop)
+{
+    queue_take(&loop->batch, &loop->ready);
+    struct qnode *n;
+    while ((n = queue_pop(&loop->batch))) {
+        struct runnable *r = container_of(n, struct runnable, q);
+        r->run(loop, r);
+    }
+}
+
 static void run_once(struct loop *loop)
 {
     uint64_t timeout = 0;
@@ -74,14 +87,7 @@ static void run_once(struct loop *loop)
         }
     }
 
-    /* Only what is ready now: what these schedule runs next time. */
-    struct queue batch;
-    queue_take(&batch, &loop->ready);
-    struct qnode *n;
-    while ((n = queue_pop(&batch))) {
-        struct runnable *r = container_of(n, struct runnable, q);
-        r->run(loop, r);
-    }
+    run_batch(loop);
 }
 
 static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
@@ -92,6 +98,7 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
         return NULL;
     }
     queue_init(&loop->ready);
+    queue_init(&loop->batch);
     timerheap_init(&loop->timers);
     dlist_init(&loop->futures);
     coro_init_thread(&loop->main);
@@ -162,13 +169,7 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
         run_once(loop);
     }
     /* The callbacks their ends left ready, once; no polling now. */
-    struct queue batch;
-    queue_take(&batch, &loop->ready);
-    struct qnode *n;
-    while ((n = queue_pop(&batch))) {
-        struct runnable *r = container_of(n, struct runnable, q);
-        r->run(loop, r);
-    }
+    run_batch(loop);
 
     rc = future_outcome(main_task, result);
     tls_loop = NULL;

@@ -34,6 +34,7 @@ struct handle_slab;
 
 struct loop {
     struct queue ready;
+    struct queue batch;     /* what this iteration runs: ready when it began */
     struct timerheap timers;
     struct poller poller;
     struct coro main;       /* the context the loop itself runs on */

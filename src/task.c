@@ -115,6 +115,8 @@ static void task_step(struct loop *loop, struct runnable *r)
         t->state = TASK_RUNNING;
         loop->current = t;
         coro_switch(&loop->main, &t->ctx->coro);
+        /* Back from t, or from a task that t (and so on) handed over to. */
+        t = loop->current;
         loop->current = NULL;
         if (t->state != TASK_DONE)
             return;
@@ -266,12 +268,33 @@ int task_begin_wait(struct task **out)
     return 0;
 }
 
+/* The task to switch to straight from a parking task, skipping the loop's
+ * own context: the next of this iteration's batch, if it is a task that
+ * simply resumes (or starts). */
+static struct coro *next_in_batch(struct loop *loop)
+{
+    struct qnode *n = loop->batch.head;
+    if (!n)
+        return &loop->main;
+    struct runnable *r = container_of(n, struct runnable, q);
+    if (r->run != task_step)
+        return &loop->main;
+    struct task *u = container_of(r, struct task, run);
+    if (u->state == TASK_CREATED && u->must_cancel)
+        return &loop->main;
+    queue_pop(&loop->batch);
+    u->queued = false;
+    u->state = TASK_RUNNING;
+    loop->current = u;
+    return &u->ctx->coro;
+}
+
 int task_park(struct task *t)
 {
     t->state = TASK_WAITING;
     t->handoff = false;
     t->saved_errno = errno;
-    coro_switch(&t->ctx->coro, &t->fut.loop->main);
+    coro_switch(&t->ctx->coro, next_in_batch(t->fut.loop));
     errno = t->saved_errno;
     return t->wake_status;
 }
