@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,7 +38,10 @@ void stack_arena_init(struct stack_arena *a, size_t default_size)
 {
     a->page = stack_page_size();
     a->default_size = (default_size + a->page - 1) & ~(a->page - 1);
-    a->guard = GUARD_UNKNOWN;
+    /* ASYNCIO_STACK_GUARD=mprotect takes the fallback path on any kernel:
+     * to test it, or for tools that do not know MADV_GUARD_INSTALL. */
+    const char *mode = getenv("ASYNCIO_STACK_GUARD");
+    a->guard = mode && strcmp(mode, "mprotect") == 0 ? GUARD_MPROTECT : GUARD_UNKNOWN;
     dlist_init(&a->partial);
 }
 

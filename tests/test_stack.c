@@ -1,0 +1,285 @@
+/*
+ * Task stacks: overflow reports, and running out of memory or of memory
+ * mappings, each in a child process (a crash there is a test failure, not
+ * the end of the suite).
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Under ASan, faults go to its own handler and it needs terabytes of
+ * address space: the tests that depend on either are skipped there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
+static const int under_asan = 1;
+#else
+static const int under_asan = 0;
+#endif
+
+/* Run fn in a child; collect its stderr and how it ended. */
+struct child {
+    int status;
+    char err[4096];
+};
+
+static void run_child(void (*fn)(void), struct child *c)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* A plain program's dispositions, not cmocka's crash catchers. */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGABRT, SIG_DFL);
+        dup2(p[1], STDERR_FILENO);
+        close(p[0]);
+        close(p[1]);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(p[0], c->err + len, sizeof c->err - 1 - len)) > 0)
+        len += (size_t)n;
+    c->err[len] = '\0';
+    close(p[0]);
+    assert_int_equal(waitpid(pid, &c->status, 0), pid);
+}
+
+static volatile int sink;
+
+static int recurse(int depth)
+{
+    volatile char frame[1024];
+    memset((char *)frame, depth, sizeof frame);
+    sink = frame[depth % 1024];
+    return depth > 0 ? recurse(depth - 1) + frame[7] : 0;
+}
+
+static int overflow_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return recurse(1 << 20);
+}
+
+static int overflow_main(void *arg, void **result)
+{
+    (void)result;
+    asyncio_task_t *t;
+    asyncio_task_options_t opts = {.name = arg, .stack_size = 64 * 1024};
+    if (asyncio_create_task_ex(&t, overflow_task, NULL, &opts) < 0)
+        return -1;
+    asyncio_sleep(0.01); /* others run first */
+    return asyncio_await(t, NULL);
+}
+
+static void child_overflow_named(void)
+{
+    asyncio_run(overflow_main, "worker-7", NULL);
+}
+
+static void child_overflow_unnamed(void)
+{
+    asyncio_run(overflow_main, NULL, NULL);
+}
+
+static void test_overflow_names_the_task_and_its_stack_size(void **state)
+{
+    (void)state;
+    if (under_asan)
+        skip();
+    struct child c;
+    run_child(child_overflow_named, &c);
+    assert_true(WIFSIGNALED(c.status));
+    assert_int_equal(WTERMSIG(c.status), SIGABRT);
+    assert_string_equal(c.err, "asyncio: task \"worker-7\" overflowed its 64 KiB stack\n");
+
+    run_child(child_overflow_unnamed, &c);
+    assert_true(WIFSIGNALED(c.status));
+    assert_int_equal(WTERMSIG(c.status), SIGABRT);
+    /* main is Task-1, the recursing task Task-2 */
+    assert_string_equal(c.err, "asyncio: task \"Task-2\" overflowed its 64 KiB stack\n");
+}
+
+static int null_task(void *arg, void **result)
+{
+    (void)result;
+    return *(volatile int *)arg; /* a fault that is not an overflow */
+}
+
+static int null_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t;
+    if (asyncio_create_task(&t, null_task, NULL, "faulty") < 0)
+        return -1;
+    return asyncio_await(t, NULL);
+}
+
+static void child_null(void)
+{
+    asyncio_run(null_main, NULL, NULL);
+}
+
+static void test_other_faults_keep_the_default_action(void **state)
+{
+    (void)state;
+    if (under_asan)
+        skip();
+    struct child c;
+    run_child(child_null, &c);
+    assert_true(WIFSIGNALED(c.status));
+    assert_int_equal(WTERMSIG(c.status), SIGSEGV);
+    assert_null(strstr(c.err, "overflowed"));
+}
+
+/* Create sleeping tasks until creation fails; the failure must be an error
+ * code, and the loop must go on working afterwards. */
+static int sleeper(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return asyncio_sleep(INFINITY) == -ECANCELED ? 0 : -1;
+}
+
+static int exhaust_main(void *arg, void **result)
+{
+    (void)result;
+    long limit = *(long *)arg;
+    long n = 0;
+    int rc = 0;
+    while (n < limit && (rc = asyncio_create_task(NULL, sleeper, NULL, NULL)) == 0)
+        n++;
+    if (rc != -ENOMEM && rc != -EAGAIN) {
+        fprintf(stderr, "created %ld tasks, then rc=%d\n", n, rc);
+        return 10;
+    }
+    if (n < 100) {
+        fprintf(stderr, "only %ld tasks before the limit\n", n);
+        return 11;
+    }
+    if (asyncio_sleep(0) != 0 || (size_t)n + 1 != asyncio_task_count())
+        return 12;
+    return 0; /* asyncio_run cancels the sleepers */
+}
+
+static void child_exhaust_memory(void)
+{
+    /* 256 MiB of address space: a few hundred stacks of 256 KiB. */
+    struct rlimit rl = {256L << 20, 256L << 20};
+    setrlimit(RLIMIT_AS, &rl);
+    long limit = 100000;
+    int rc = asyncio_run(exhaust_main, &limit, NULL);
+    _exit(rc == 0 ? 0 : 20 + (rc > 0 ? rc : 9));
+}
+
+static void test_out_of_memory_fails_task_creation_cleanly(void **state)
+{
+    (void)state;
+    if (under_asan)
+        skip();
+    struct child c;
+    run_child(child_exhaust_memory, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child status %#x: %s", c.status, c.err);
+}
+
+static long max_map_count(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long n = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &n) != 1)
+            n = -1;
+        fclose(f);
+    }
+    return n;
+}
+
+static void child_exhaust_mappings(void)
+{
+    /* With mprotect guards every stack costs two mappings. */
+    setenv("ASYNCIO_STACK_GUARD", "mprotect", 1);
+    long limit = max_map_count() / 2 + 1000;
+    int rc = asyncio_run(exhaust_main, &limit, NULL);
+    _exit(rc == 0 ? 0 : 20 + (rc > 0 ? rc : 9));
+}
+
+static void test_out_of_mappings_fails_task_creation_cleanly(void **state)
+{
+    (void)state;
+    long maps = max_map_count();
+    if (maps < 0 || maps > 200000)
+        skip(); /* unknown, or too many to reach quickly */
+    if (under_asan)
+        skip();
+    struct child c;
+    run_child(child_exhaust_mappings, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child status %#x: %s", c.status, c.err);
+}
+
+/* Stacks are reused: many short tasks in turn, with the default and with
+ * custom sizes, each writing over most of its stack. */
+static int stack_user(void *arg, void **result)
+{
+    (void)result;
+    size_t kib = (size_t)(uintptr_t)arg;
+    volatile char buf[48 * 1024];
+    memset((char *)buf, (int)kib, kib ? sizeof buf : 1024);
+    asyncio_sleep(0);
+    return buf[100] == (char)kib ? 0 : -EIO;
+}
+
+static int reuse_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    for (int round = 0; round < 50; round++) {
+        asyncio_task_t *t[20];
+        for (int i = 0; i < 20; i++) {
+            asyncio_task_options_t o = {NULL, i % 3 ? 0 : 64 * 1024};
+            CHECK_INT(asyncio_create_task_ex(&t[i], stack_user, (void *)(uintptr_t)(i % 2 ? 48 : 0),
+                                             &o), 0);
+        }
+        CHECK_INT(asyncio_gather(20, t, NULL, NULL, 0), 0);
+        for (int i = 0; i < 20; i++)
+            asyncio_task_release(t[i]);
+    }
+    return 0;
+}
+
+static void test_stacks_are_reused_across_tasks_and_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(reuse_main, NULL, NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overflow_names_the_task_and_its_stack_size),
+        cmocka_unit_test(test_other_faults_keep_the_default_action),
+        cmocka_unit_test(test_out_of_memory_fails_task_creation_cleanly),
+        cmocka_unit_test(test_out_of_mappings_fails_task_creation_cleanly),
+        cmocka_unit_test(test_stacks_are_reused_across_tasks_and_sizes),
+    };
+    return cmocka_run_group_tests_name("stack", tests, NULL, NULL);
+}
