@@ -29,10 +29,14 @@ static inline void place(struct timerheap *h, size_t i, struct timerslot s)
     s.timer->index = i;
 }
 
+/* A 4-ary heap: half the depth of a binary one, and the four children of a
+ * slot share a cache line or two, which is what a million timers miss on. */
+#define ARITY 4
+
 static void sift_up(struct timerheap *h, size_t i, struct timerslot s)
 {
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
+        size_t parent = (i - 1) / ARITY;
         if (!slot_less(&s, &h->slots[parent]))
             break;
         place(h, i, h->slots[parent]);
@@ -44,11 +48,14 @@ static void sift_up(struct timerheap *h, size_t i, struct timerslot s)
 static void sift_down(struct timerheap *h, size_t i, struct timerslot s)
 {
     for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= h->len)
+        size_t first = ARITY * i + 1;
+        if (first >= h->len)
             break;
-        if (child + 1 < h->len && slot_less(&h->slots[child + 1], &h->slots[child]))
-            child++;
+        size_t child = first;
+        size_t end = first + ARITY < h->len ? first + ARITY : h->len;
+        for (size_t c = first + 1; c < end; c++)
+            if (slot_less(&h->slots[c], &h->slots[child]))
+                child = c;
         if (!slot_less(&h->slots[child], &s))
             break;
         place(h, i, h->slots[child]);
@@ -80,7 +87,7 @@ void timerheap_remove(struct timerheap *h, struct timer *t)
     if (i == h->len)
         return;
     /* The last slot moves into the hole, then goes up or down. */
-    if (i > 0 && slot_less(&last, &h->slots[(i - 1) / 2]))
+    if (i > 0 && slot_less(&last, &h->slots[(i - 1) / ARITY]))
         sift_up(h, i, last);
     else
         sift_down(h, i, last);
