@@ -27,17 +27,32 @@ void loop_timer_cancel(struct loop *loop, struct ltimer *lt)
         timerheap_remove(&loop->timers, &lt->t);
 }
 
-static void poll_io(struct loop *loop, uint64_t timeout_ns)
+static void poll_io(struct loop *loop, uint64_t timeout_ns, int max)
 {
     struct poller_event evs[256];
-    int n = loop->poller.ops->wait(&loop->poller, timeout_ns, evs, 256);
+    int n = loop->poller.ops->wait(&loop->poller, timeout_ns, evs, max < 256 ? max : 256);
     for (int i = 0; i < n; i++)
         io_dispatch(loop, &evs[i]);
 }
 
+static void fire_due_timers(struct loop *loop)
+{
+    struct timer *t = timerheap_peek(&loop->timers);
+    if (!t)
+        return;
+    uint64_t now = clock_now_ns();
+    while (t && t->when <= now) {
+        timerheap_remove(&loop->timers, t);
+        struct ltimer *lt = container_of(t, struct ltimer, t);
+        lt->fire(loop, lt);
+        t = timerheap_peek(&loop->timers);
+    }
+}
+
 /* Run only what is ready now: what these schedule runs next time. A task
- * that parks may hand over straight to the next task of the batch (see
- * task_park), so the batch lives in the loop. */
+ * that parks may hand over straight to the next task of the batch, or start
+ * the next iteration itself (see task_park), so the batch lives in the
+ * loop. */
 static void run_batch(struct loop *loop)
 {
     queue_take(&loop->batch, &loop->ready);
@@ -46,6 +61,18 @@ static void run_batch(struct loop *loop)
         struct runnable *r = container_of(n, struct runnable, q);
         r->run(loop, r);
     }
+}
+
+bool loop_next_batch_now(struct loop *loop)
+{
+    if (loop->closing || queue_empty(&loop->ready))
+        return false;
+    /* A small event array: this runs on the parking task's stack. */
+    if (loop->registered_fds > 0)
+        poll_io(loop, 0, 32);
+    fire_due_timers(loop);
+    queue_take(&loop->batch, &loop->ready);
+    return true;
 }
 
 static void run_once(struct loop *loop)
@@ -74,19 +101,8 @@ static void run_once(struct loop *loop)
     }
     /* Polling with nothing to wait for would only cost a system call. */
     if (timeout != 0 || loop->registered_fds > 0)
-        poll_io(loop, timeout);
-
-    struct timer *t = timerheap_peek(&loop->timers);
-    if (t) {
-        uint64_t now = clock_now_ns();
-        while (t && t->when <= now) {
-            timerheap_remove(&loop->timers, t);
-            struct ltimer *lt = container_of(t, struct ltimer, t);
-            lt->fire(loop, lt);
-            t = timerheap_peek(&loop->timers);
-        }
-    }
-
+        poll_io(loop, timeout, 256);
+    fire_due_timers(loop);
     run_batch(loop);
 }
 

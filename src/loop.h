@@ -75,6 +75,12 @@ static inline void loop_ready(struct loop *loop, struct runnable *r)
     queue_push(&loop->ready, &r->q);
 }
 
+/* Begin the next iteration without blocking, from whatever context runs:
+ * poll for I/O already there, move due timers, and make the ready queue the
+ * new batch. False (nothing done) when nothing is ready or the loop is
+ * closing: then the loop's own context must take over. */
+bool loop_next_batch_now(struct loop *loop);
+
 /* Timers: t->when must be set. 0 or -ENOMEM. The owner of a timer says what
  * firing means through the callback it gives the loop, see struct ltimer. */
 struct ltimer {

@@ -268,15 +268,16 @@ int task_begin_wait(struct task **out)
     return 0;
 }
 
-/* The task to switch to straight from a parking task, skipping the loop's
- * own context: the next of this iteration's batch, if it is a task that
- * simply resumes (or starts). */
-static struct coro *next_in_batch(struct loop *loop)
+/* Where a parking task switches to. Straight to the next task of the
+ * batch when it simply resumes (or starts), skipping the loop's own context;
+ * when the batch is done, the parking task begins the next iteration itself
+ * if that needs no blocking, and goes on the same way. The loop's context
+ * is needed only for callbacks, finished tasks and blocking polls. */
+static struct coro *next_context(struct loop *loop)
 {
-    struct qnode *n = loop->batch.head;
-    if (!n)
+    if (!loop->batch.head && !loop_next_batch_now(loop))
         return &loop->main;
-    struct runnable *r = container_of(n, struct runnable, q);
+    struct runnable *r = container_of(loop->batch.head, struct runnable, q);
     if (r->run != task_step)
         return &loop->main;
     struct task *u = container_of(r, struct task, run);
@@ -294,7 +295,9 @@ int task_park(struct task *t)
     t->state = TASK_WAITING;
     t->handoff = false;
     t->saved_errno = errno;
-    coro_switch(&t->ctx->coro, next_in_batch(t->fut.loop));
+    struct coro *to = next_context(t->fut.loop);
+    if (to != &t->ctx->coro) /* else it is this task's own turn again */
+        coro_switch(&t->ctx->coro, to);
     errno = t->saved_errno;
     return t->wake_status;
 }
