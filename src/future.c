@@ -127,33 +127,20 @@ int asyncio_future_result(const asyncio_future_t *f, void **result)
     return future_outcome(f, result);
 }
 
-struct task_waiter {
-    struct waiter w;
-    struct task *task;
-};
-
-static void wake_on_done(struct waiter *w, struct asyncio_future *f)
-{
-    (void)f;
-    task_wake(container_of(w, struct task_waiter, w)->task, 0);
-}
-
 int asyncio_await(asyncio_future_t *f, void **result)
 {
     if (!f)
         return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop || !loop->current)
-        return -EPERM;
-    if (f == &loop->current->fut)
-        return -EDEADLK;
+    int rc = task_check_await(f);
+    if (rc < 0)
+        return rc;
     if (future_is_done(f))
         return future_outcome(f, result);
     struct task *t;
-    int rc = task_begin_wait(&t);
-    if (rc < 0)
+    if ((rc = task_begin_wait(&t)) < 0)
         return rc;
-    struct task_waiter tw = {{{NULL, NULL}, wake_on_done}, t};
+    struct task_waiter tw;
+    task_waiter_init(&tw, t);
     asyncio_future_retain(f);
     future_add_waiter(f, &tw.w);
     rc = task_park(t);

@@ -38,14 +38,13 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
     for (size_t i = 0; i < n; i++)
         if (!futs[i])
             return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop || !loop->current)
-        return -EPERM;
-    for (size_t i = 0; i < n; i++)
-        if (futs[i] == &loop->current->fut)
-            return -EDEADLK;
+    int rc = task_check_await(NULL); /* -EPERM outside a task, even for n == 0 */
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = task_check_await(futs[i]);
+    if (rc < 0)
+        return rc;
 
-    struct gather g = {loop->current, 0, !(flags & ASYNCIO_RETURN_EXCEPTIONS), 0};
+    struct gather g = {loop_current()->current, 0, !(flags & ASYNCIO_RETURN_EXCEPTIONS), 0};
     for (size_t i = 0; i < n; i++) {
         if (!future_is_done(futs[i]))
             g.remaining++;
@@ -54,7 +53,6 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
     }
 
     struct gather_waiter small[8], *ws = small;
-    int rc = 0;
     bool cancelled = false;
     if (g.remaining && !g.first_error) {
         struct task *t;
@@ -115,16 +113,14 @@ int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
 {
     if (!f || isnan(timeout) || timeout < 0)
         return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop || !loop->current)
-        return -EPERM;
-    if (f == &loop->current->fut)
-        return -EDEADLK;
+    int rc = task_check_await(f);
+    if (rc < 0)
+        return rc;
     if (future_is_done(f))
         return future_outcome(f, result);
 
     struct task *t;
-    int rc = task_begin_wait(&t);
+    rc = task_begin_wait(&t);
     asyncio_future_retain(f);
     if (rc == 0 && timeout == 0)
         rc = -ETIMEDOUT;

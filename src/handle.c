@@ -29,7 +29,9 @@ struct handle_slab {
     struct chandle h[SLAB_HANDLES];
 };
 
-static struct chandle *handle_new(struct loop *loop)
+static void handle_run(struct loop *loop, struct runnable *r);
+
+static struct chandle *handle_new(struct loop *loop, asyncio_callback cb, void *arg)
 {
     if (!loop->free_handles) {
         struct handle_slab *s = malloc(sizeof *s);
@@ -48,6 +50,9 @@ static struct chandle *handle_new(struct loop *loop)
     loop->free_handles = h->next_free;
     h->id = loop->next_handle_id++;
     h->fut = NULL;
+    h->cb = cb;
+    h->arg = arg;
+    h->run.run = handle_run;
     timer_init(&h->timer.t);
     return h;
 }
@@ -116,12 +121,9 @@ int asyncio_call_soon(asyncio_callback cb, void *arg, asyncio_handle_t *handle)
         return -EPERM;
     if (!cb)
         return -EINVAL;
-    struct chandle *h = handle_new(loop);
+    struct chandle *h = handle_new(loop, cb, arg);
     if (!h)
         return -ENOMEM;
-    h->cb = cb;
-    h->arg = arg;
-    h->run.run = handle_run;
     h->state = H_READY;
     loop_ready(loop, &h->run);
     fill(handle, h);
@@ -131,12 +133,9 @@ int asyncio_call_soon(asyncio_callback cb, void *arg, asyncio_handle_t *handle)
 static int call_at_ns(struct loop *loop, uint64_t when, asyncio_callback cb, void *arg,
                       asyncio_handle_t *handle)
 {
-    struct chandle *h = handle_new(loop);
+    struct chandle *h = handle_new(loop, cb, arg);
     if (!h)
         return -ENOMEM;
-    h->cb = cb;
-    h->arg = arg;
-    h->run.run = handle_run;
     h->timer.fire = handle_fire;
     h->timer.t.when = when;
     h->state = H_TIMER;
@@ -223,13 +222,11 @@ int asyncio_future_add_done_callback(asyncio_future_t *f, asyncio_done_callback 
 {
     if (!f || !cb)
         return -EINVAL;
-    struct chandle *h = handle_new(f->loop);
+    struct chandle *h = handle_new(f->loop, NULL, arg);
     if (!h)
         return -ENOMEM;
     h->done_cb = cb;
-    h->arg = arg;
     h->fut = asyncio_future_retain(f);
-    h->run.run = handle_run;
     if (future_is_done(f)) {
         h->state = H_READY;
         loop_ready(f->loop, &h->run);

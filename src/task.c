@@ -325,26 +325,37 @@ void task_disarm_timer(struct task *t)
     loop_timer_cancel(t->fut.loop, &t->timer);
 }
 
-struct done_waiter {
-    struct waiter w;
-    struct task *task;
-};
-
-static void done_wake(struct waiter *w, struct asyncio_future *f)
+static void task_waiter_notify(struct waiter *w, struct asyncio_future *f)
 {
     (void)f;
-    task_wake(container_of(w, struct done_waiter, w)->task, 0);
+    task_wake(container_of(w, struct task_waiter, w)->task, 0);
+}
+
+void task_waiter_init(struct task_waiter *tw, struct task *t)
+{
+    tw->w.link.next = tw->w.link.prev = NULL;
+    tw->w.notify = task_waiter_notify;
+    tw->task = t;
+}
+
+int task_check_await(const struct asyncio_future *f)
+{
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    return f == &loop->current->fut ? -EDEADLK : 0;
 }
 
 void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f)
 {
     bool cancelled = false;
     while (!future_is_done(f)) {
-        struct done_waiter dw = {{{NULL, NULL}, done_wake}, t};
-        future_add_waiter(f, &dw.w);
+        struct task_waiter tw;
+        task_waiter_init(&tw, t);
+        future_add_waiter(f, &tw.w);
         if (task_park(t) == -ECANCELED)
             cancelled = true;
-        future_remove_waiter(&dw.w);
+        future_remove_waiter(&tw.w);
     }
     if (cancelled)
         t->must_cancel = true;

@@ -77,6 +77,17 @@ void future_free(struct asyncio_future *f);
 
 /* Waiting (task.c). */
 
+/* A task waiting for a future: woken with status 0 when it completes. */
+struct task_waiter {
+    struct waiter w;
+    struct task *task;
+};
+void task_waiter_init(struct task_waiter *tw, struct task *t);
+
+/* The checks every call that awaits f makes: -EPERM outside a task,
+ * -EDEADLK if f is the calling task itself, else 0. */
+int task_check_await(const struct asyncio_future *f);
+
 /* The calling task, ready to wait: 0, -EPERM outside a task, or -ECANCELED
  * when a cancellation is pending (which this consumes). */
 int task_begin_wait(struct task **out);
