@@ -137,14 +137,16 @@ int asyncio_await(asyncio_future_t *f, void **result)
     if (future_is_done(f))
         return future_outcome(f, result);
     struct task *t;
-    if ((rc = task_begin_wait(&t)) < 0)
-        return rc;
-    struct task_waiter tw;
-    task_waiter_init(&tw, t);
+    /* A cancellation already pending counts as one that comes now. */
+    rc = task_begin_wait(&t);
     asyncio_future_retain(f);
-    future_add_waiter(f, &tw.w);
-    rc = task_park(t);
-    future_remove_waiter(&tw.w);
+    if (rc == 0) {
+        struct task_waiter tw;
+        task_waiter_init(&tw, t);
+        future_add_waiter(f, &tw.w);
+        rc = task_park(t);
+        future_remove_waiter(&tw.w);
+    }
     if (rc == -ECANCELED && !future_is_done(f)) {
         /* As in asyncio, cancelling a task cancels what it awaits; the wait
          * ends once that has finished. */

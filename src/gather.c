@@ -55,10 +55,6 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
     struct gather_waiter small[8], *ws = small;
     bool cancelled = false;
     if (g.remaining && !g.first_error) {
-        struct task *t;
-        rc = task_begin_wait(&t);
-        if (rc < 0)
-            return rc;
         if (n > sizeof small / sizeof small[0] && !(ws = malloc(n * sizeof *ws)))
             return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
@@ -70,8 +66,11 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
                 future_add_waiter(futs[i], &ws[i].w);
             }
         }
+        struct task *t;
+        /* A cancellation already pending counts as one that comes now. */
+        rc = task_begin_wait(&t);
         while (g.remaining && !g.first_error) {
-            if (task_park(t) == -ECANCELED && !cancelled) {
+            if (rc == -ECANCELED && !cancelled) {
                 /* Cancelling gather cancels its unfinished children, then
                  * waits until they have finished. */
                 cancelled = true;
@@ -79,7 +78,9 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
                 for (size_t i = 0; i < n; i++)
                     if (!future_is_done(futs[i]))
                         asyncio_future_cancel(futs[i]);
+                continue;
             }
+            rc = task_park(t);
         }
         for (size_t i = 0; i < n; i++) {
             if (ws[i].g) {

@@ -312,6 +312,38 @@ static int main_cancel_gather(void *arg, void **result)
     return 0;
 }
 
+/* A cancellation already pending when gather is called counts as one that
+ * comes while it waits: the unfinished children are cancelled too. */
+static int gather_with_cancel_pending(void *arg, void **result)
+{
+    asyncio_future_t **futs = arg;
+    (void)result;
+    CHECK_INT(asyncio_task_cancel(asyncio_current_task()), 1);
+    int rc = asyncio_gather(2, futs, NULL, NULL, 0);
+    LOG("gather:%s", tu_err(rc));
+    CHECK_INT(asyncio_future_cancelled(futs[0]), 1);
+    CHECK_INT(asyncio_future_cancelled(futs[1]), 1);
+    return rc;
+}
+
+static int main_gather_cancel_pending(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_future_t *futs[2] = {tu_future(), NULL};
+    futs[1] = tu_spawn(waits_on_future, tu_future(), NULL);
+    asyncio_task_t *gt = tu_spawn(gather_with_cancel_pending, futs, NULL);
+    CHECK_INT(asyncio_await(gt, NULL), -ECANCELED);
+    return 0;
+}
+
+static void test_gather_with_cancellation_pending_cancels_children(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_gather_cancel_pending, NULL, NULL), 0);
+    assert_log("gather:ECANCELED");
+}
+
 static void test_cancelling_gather_cancels_unfinished_children_and_waits_for_them(void **state)
 {
     (void)state;
@@ -427,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_gather_return_exceptions_collects_errors_in_order),
         cmocka_unit_test(test_gather_child_cancelled_is_a_failure_not_a_cancel_of_caller),
         cmocka_unit_test(test_cancelling_gather_cancels_unfinished_children_and_waits_for_them),
+        cmocka_unit_test(test_gather_with_cancellation_pending_cancels_children),
         cmocka_unit_test(test_gather_of_zero_children_returns_0),
         cmocka_unit_test(test_gather_of_done_futures_and_duplicate_children),
         cmocka_unit_test(test_gather_of_many_tasks),

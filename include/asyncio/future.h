@@ -84,8 +84,8 @@ ASYNCIO_API int asyncio_future_remove_done_callback(asyncio_future_t *f,
 /*
  * Wait until f is done (asyncio's `await f`), then return as
  * asyncio_future_result() does. Awaiting a done future does not suspend.
- * If the calling task is cancelled while it waits, f is cancelled too (as in
- * asyncio: a plain future becomes cancelled, a task gets a cancellation
+ * If the calling task is cancelled while it waits (or has a cancellation
+ * pending when f is not done), f is cancelled too (as in asyncio: a plain future becomes cancelled, a task gets a cancellation
  * request), the call waits until f has finished, and returns -ECANCELED
  * whatever f's outcome (see asyncio_future_result() for it). May suspend.
  * Errors: -EPERM (not in a task), -EINVAL (f NULL), -EDEADLK (a task

@@ -83,8 +83,9 @@ ASYNCIO_API int asyncio_sleep(double seconds);
  * or the error of the first child to fail as soon as it fails (the others
  * keep running; entries of those not done are left NULL / -EAGAIN). With
  * it, waits for all and returns the number that failed.
- * If the calling task is cancelled while it waits, gather cancels every
- * child not yet done, waits for them to finish, and returns -ECANCELED.
+ * If the calling task is cancelled while it waits (or has a cancellation
+ * pending when some child is not done), gather cancels every child not yet
+ * done, waits for them to finish, and returns -ECANCELED.
  * May suspend. Also -EINVAL (futs NULL with n > 0, a NULL child, unknown
  * flag), -EPERM (not in a task), -EDEADLK (the calling task is a child).
  */
