@@ -27,5 +27,6 @@
 #include <asyncio/future.h>
 #include <asyncio/task.h>
 #include <asyncio/io.h>
+#include <asyncio/timeout.h>
 
 #endif

@@ -144,12 +144,12 @@ int asyncio_await(asyncio_future_t *f, void **result)
         struct task_waiter tw;
         task_waiter_init(&tw, t);
         future_add_waiter(f, &tw.w);
-        rc = task_park(t);
+        rc = task_park_until(t, UINT64_MAX, 0);
         future_remove_waiter(&tw.w);
     }
-    if (rc == -ECANCELED && !future_is_done(f)) {
-        /* As in asyncio, cancelling a task cancels what it awaits; the wait
-         * ends once that has finished. */
+    if ((rc == -ECANCELED || rc == -ETIMEDOUT) && !future_is_done(f)) {
+        /* As in asyncio, cancelling a task (or its timeout) cancels what it
+         * awaits; the wait ends once that has finished. */
         asyncio_future_cancel(f);
         task_wait_done_uncancellable(t, f);
     }

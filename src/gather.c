@@ -53,7 +53,7 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
     }
 
     struct gather_waiter small[8], *ws = small;
-    bool cancelled = false;
+    int cancelled = 0; /* -ECANCELED or -ETIMEDOUT once it happened */
     if (g.remaining && !g.first_error) {
         if (n > sizeof small / sizeof small[0] && !(ws = malloc(n * sizeof *ws)))
             return -ENOMEM;
@@ -70,17 +70,17 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
         /* A cancellation already pending counts as one that comes now. */
         rc = task_begin_wait(&t);
         while (g.remaining && !g.first_error) {
-            if (rc == -ECANCELED && !cancelled) {
-                /* Cancelling gather cancels its unfinished children, then
-                 * waits until they have finished. */
-                cancelled = true;
+            if (rc < 0 && !cancelled) {
+                /* Cancelling gather (or its timeout, or a failure to
+                 * wait) cancels its unfinished children, then waits until
+                 * they have finished. */
+                cancelled = rc;
                 g.fail_fast = false;
                 for (size_t i = 0; i < n; i++)
                     if (!future_is_done(futs[i]))
                         asyncio_future_cancel(futs[i]);
-                continue;
             }
-            rc = task_park(t);
+            rc = cancelled ? task_park(t) : task_park_until(t, UINT64_MAX, 0);
         }
         for (size_t i = 0; i < n; i++) {
             if (ws[i].g) {
@@ -104,7 +104,7 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
             failed++;
     }
     if (cancelled)
-        return -ECANCELED;
+        return cancelled;
     if (g.first_error)
         return g.first_error;
     return g.fail_fast ? 0 : (int)(failed > INT32_MAX ? INT32_MAX : failed);
@@ -120,25 +120,11 @@ int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
     if (future_is_done(f))
         return future_outcome(f, result);
 
-    struct task *t;
-    rc = task_begin_wait(&t);
-    asyncio_future_retain(f);
-    if (rc == 0 && timeout == 0)
-        rc = -ETIMEDOUT;
-    if (rc == 0) {
-        uint64_t deadline = clock_deadline(clock_now_ns(), clock_seconds_to_ns(timeout));
-        rc = task_arm_timer(t, deadline, -ETIMEDOUT);
-        if (rc == 0) {
-            rc = asyncio_await(f, result);
-            task_disarm_timer(t);
-        }
-    }
-    if (rc == -ETIMEDOUT || (rc == -ECANCELED && !future_is_done(f))) {
-        /* Out of time, or the caller was cancelled: cancel f and wait until
-         * it has really finished, so nothing it does outlives the call. */
-        asyncio_future_cancel(f);
-        task_wait_done_uncancellable(t, f);
-    }
-    asyncio_future_release(f);
+    /* wait_for is a timeout scope around an await. */
+    asyncio_timeout_t scope;
+    if ((rc = asyncio_timeout_enter(&scope, timeout)) < 0)
+        return rc;
+    rc = asyncio_await(f, result);
+    asyncio_timeout_exit(&scope);
     return rc;
 }

@@ -54,7 +54,7 @@ static int wait_fd(int fd, unsigned ev)
     if (rc < 0)
         return rc;
     *slot = t;
-    rc = task_park(t);
+    rc = task_park_until(t, UINT64_MAX, 0);
     /* The table may have moved while we slept. */
     st = &loop->fds[fd];
     slot = ev == POLLER_IN ? &st->reader : &st->writer;

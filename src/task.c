@@ -164,6 +164,11 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     timer_init(&t->timer.t);
     t->timer.fire = task_timer_fire;
     t->timer_status = 0;
+    t->scopes = NULL;
+    t->timer_scope = NULL;
+    t->own_deadline = UINT64_MAX;
+    t->own_status = 0;
+    t->timed_wait = false;
     t->fn = fn;
     t->arg = arg;
     t->state = TASK_CREATED;
@@ -265,6 +270,19 @@ int task_begin_wait(struct task **out)
         t->must_cancel = false;
         return -ECANCELED;
     }
+    if (t->scopes) {
+        /* Past a scope's deadline, every wait in it fails at once. */
+        uint64_t now = clock_now_ns();
+        bool late = false;
+        for (asyncio_timeout_t *s = t->scopes; s; s = s->outer) {
+            if (s->deadline_ns <= now) {
+                s->expired = 1;
+                late = true;
+            }
+        }
+        if (late)
+            return -ETIMEDOUT;
+    }
     return 0;
 }
 
@@ -311,18 +329,50 @@ void task_wake(struct task *t, int status)
     loop_ready(t->fut.loop, &t->run);
 }
 
-int task_arm_timer(struct task *t, uint64_t deadline, int status)
+int task_rearm(struct task *t)
 {
+    uint64_t when = t->own_deadline;
+    int status = t->own_status;
+    t->timer_scope = NULL;
+    for (asyncio_timeout_t *s = t->scopes; s; s = s->outer) {
+        if (s->deadline_ns < when) {
+            when = s->deadline_ns;
+            status = -ETIMEDOUT;
+            t->timer_scope = s;
+        }
+    }
+    loop_timer_cancel(t->fut.loop, &t->timer);
     t->timer_status = status;
-    if (deadline == UINT64_MAX)
+    if (when == UINT64_MAX)
         return 0;
-    t->timer.t.when = deadline;
+    t->timer.t.when = when;
     return loop_timer_add(t->fut.loop, &t->timer);
 }
 
-void task_disarm_timer(struct task *t)
+/* The scopes that have timed out: the one whose deadline woke the task and
+ * any other already past. */
+static void scopes_expire(struct task *t, uint64_t now)
 {
+    for (asyncio_timeout_t *s = t->scopes; s; s = s->outer)
+        if (s == t->timer_scope || s->deadline_ns <= now)
+            s->expired = 1;
+}
+
+int task_park_until(struct task *t, uint64_t deadline, int status)
+{
+    t->own_deadline = deadline;
+    t->own_status = status;
+    int rc = task_rearm(t);
+    if (rc == 0) {
+        t->timed_wait = true;
+        rc = task_park(t);
+        t->timed_wait = false;
+        if (rc == -ETIMEDOUT && t->timer_status == -ETIMEDOUT)
+            scopes_expire(t, clock_now_ns());
+    }
     loop_timer_cancel(t->fut.loop, &t->timer);
+    t->own_deadline = UINT64_MAX;
+    return rc;
 }
 
 static void task_waiter_notify(struct waiter *w, struct asyncio_future *f)
@@ -377,10 +427,5 @@ int asyncio_sleep(double seconds)
         loop_ready(t->fut.loop, &t->run);
         return task_park(t);
     }
-    rc = task_arm_timer(t, clock_deadline(clock_now_ns(), clock_seconds_to_ns(seconds)), 0);
-    if (rc < 0)
-        return rc;
-    rc = task_park(t);
-    task_disarm_timer(t);
-    return rc;
+    return task_park_until(t, clock_deadline(clock_now_ns(), clock_seconds_to_ns(seconds)), 0);
 }

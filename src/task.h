@@ -44,6 +44,11 @@ struct task {
     struct runnable run;
     struct ltimer timer;       /* for sleeps and timeouts */
     int timer_status;          /* what the timer wakes the task with */
+    asyncio_timeout_t *scopes; /* open timeout scopes, innermost first */
+    asyncio_timeout_t *timer_scope; /* the scope whose deadline armed it */
+    uint64_t own_deadline;     /* a timed wait's own deadline, and status */
+    int own_status;
+    bool timed_wait;           /* parked in task_park_until() */
     struct taskctx *ctx;
     asyncio_fn fn;
     void *arg;
@@ -99,8 +104,12 @@ void task_wake(struct task *t, int status);
 /* Park until f is done, ignoring cancellation meanwhile; a cancellation
  * that arrives is kept for the next wait. */
 void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f);
-/* Arm t's timer to wake it with status at deadline (ns); UINT64_MAX: none. */
-int task_arm_timer(struct task *t, uint64_t deadline, int status);
-void task_disarm_timer(struct task *t);
+/* Park until woken, or until deadline (ns; UINT64_MAX: none), which wakes
+ * it with status, or until the nearest deadline of its open timeout scopes,
+ * which wakes it with -ETIMEDOUT. Every wait that a timeout scope governs
+ * parks through here. Returns the wake status, or -ENOMEM. */
+int task_park_until(struct task *t, uint64_t deadline, int status);
+/* Re-arm a task parked in task_park_until() after a scope deadline moved. */
+int task_rearm(struct task *t);
 
 #endif

@@ -94,10 +94,12 @@ ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *r
 
 /*
  * Wait for f (a future or a task) at most timeout seconds (INFINITY: no
- * limit; 0: only if already done). Returns as asyncio_await() does if f
- * finished in time. On timeout f is cancelled and, if a task, waited for
- * until it finished; then -ETIMEDOUT. If the caller is cancelled while it
- * waits, f is cancelled and waited for the same way, then -ECANCELED.
+ * limit; 0: only if already done): asyncio_await() inside a timeout scope
+ * (see <asyncio/timeout.h>). Returns as asyncio_await() does if f finished
+ * in time. On timeout (its own, or an enclosing scope's) f is cancelled
+ * and, if a task, waited for until it finished; then -ETIMEDOUT. If the
+ * caller is cancelled while it waits, f is cancelled and waited for the
+ * same way, then -ECANCELED.
  * May suspend. Also -EINVAL (f NULL, timeout negative or NaN), -EPERM,
  * -EDEADLK.
  */

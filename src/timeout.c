@@ -1,0 +1,83 @@
+/* Timeout scopes: deadlines over a block of waits. The scopes of a task are
+ * a list through the caller's scope objects; task_park_until() arms the
+ * task's timer for the nearest deadline, and task_begin_wait() fails waits
+ * in a scope whose deadline has passed. */
+#include "task.h"
+#include "clock.h"
+
+#include <errno.h>
+#include <math.h>
+
+static int enter_ns(asyncio_timeout_t *scope, uint64_t deadline)
+{
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    struct task *t = loop->current;
+    scope->outer = t->scopes;
+    scope->task = t;
+    scope->deadline_ns = deadline;
+    scope->expired = 0;
+    scope->open = 1;
+    t->scopes = scope;
+    return 0;
+}
+
+/* Loop time in seconds to a deadline in ns (INFINITY: none; past: 0). */
+static uint64_t when_to_ns(double when)
+{
+    return when <= 0 ? 0 : clock_seconds_to_ns(when);
+}
+
+int asyncio_timeout_enter(asyncio_timeout_t *scope, double delay)
+{
+    if (!scope || isnan(delay) || delay < 0)
+        return -EINVAL;
+    return enter_ns(scope, clock_deadline(clock_now_ns(), clock_seconds_to_ns(delay)));
+}
+
+int asyncio_timeout_enter_at(asyncio_timeout_t *scope, double when)
+{
+    if (!scope || isnan(when))
+        return -EINVAL;
+    return enter_ns(scope, when_to_ns(when));
+}
+
+int asyncio_timeout_reschedule(asyncio_timeout_t *scope, double when)
+{
+    if (!scope || isnan(when) || !scope->open)
+        return -EINVAL;
+    scope->deadline_ns = when_to_ns(when);
+    struct task *t = scope->task;
+    /* A wait in progress takes the new deadline now. */
+    if (t->timed_wait && !t->queued)
+        return task_rearm(t);
+    return 0;
+}
+
+double asyncio_timeout_when(const asyncio_timeout_t *scope)
+{
+    if (!scope)
+        return NAN;
+    return scope->deadline_ns == UINT64_MAX ? INFINITY : (double)scope->deadline_ns / 1e9;
+}
+
+int asyncio_timeout_expired(const asyncio_timeout_t *scope)
+{
+    return scope ? scope->expired : -EINVAL;
+}
+
+int asyncio_timeout_exit(asyncio_timeout_t *scope)
+{
+    if (!scope || !scope->open)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    struct task *t = scope->task;
+    if (!loop || loop->current != t)
+        return -EPERM;
+    if (t->scopes != scope)
+        return -EINVAL;
+    t->scopes = scope->outer;
+    scope->open = 0;
+    return scope->expired ? -ETIMEDOUT : 0;
+}
