@@ -28,5 +28,6 @@
 #include <asyncio/task.h>
 #include <asyncio/io.h>
 #include <asyncio/timeout.h>
+#include <asyncio/taskgroup.h>
 
 #endif

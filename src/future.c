@@ -127,7 +127,10 @@ int asyncio_future_result(const asyncio_future_t *f, void **result)
     return future_outcome(f, result);
 }
 
-int asyncio_await(asyncio_future_t *f, void **result)
+/* Wait for f. If the wait is cut short by a cancellation or timeout, and
+ * propagate is set (await), f is cancelled too and waited for; else
+ * (shield) f is left alone. */
+static int await_future(asyncio_future_t *f, void **result, bool propagate)
 {
     if (!f)
         return -EINVAL;
@@ -147,7 +150,7 @@ int asyncio_await(asyncio_future_t *f, void **result)
         rc = task_park_until(t, UINT64_MAX, 0);
         future_remove_waiter(&tw.w);
     }
-    if ((rc == -ECANCELED || rc == -ETIMEDOUT) && !future_is_done(f)) {
+    if (propagate && (rc == -ECANCELED || rc == -ETIMEDOUT) && !future_is_done(f)) {
         /* As in asyncio, cancelling a task (or its timeout) cancels what it
          * awaits; the wait ends once that has finished. */
         asyncio_future_cancel(f);
@@ -157,6 +160,16 @@ int asyncio_await(asyncio_future_t *f, void **result)
         rc = future_outcome(f, result);
     asyncio_future_release(f);
     return rc;
+}
+
+int asyncio_await(asyncio_future_t *f, void **result)
+{
+    return await_future(f, result, true);
+}
+
+int asyncio_shield(asyncio_future_t *f, void **result)
+{
+    return await_future(f, result, false);
 }
 
 void futures_free_all(struct loop *loop)

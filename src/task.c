@@ -19,6 +19,8 @@ static void task_finish(struct loop *loop, struct task *t, int status)
     t->state = TASK_DONE;
     loop->live_tasks--;
     future_complete(&t->fut, status, status >= 0 ? t->fut.result : NULL);
+    if (t->group)
+        taskgroup_child_done(t->group, status);
 }
 
 /* Every context runs this forever: one task after another. */
@@ -177,6 +179,7 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->wake_status = 0;
     t->saved_errno = 0;
     t->num_cancels = 0;
+    t->group = NULL;
     t->serial = ++loop->task_serial;
     t->name = name ? memcpy((char *)(t + 1), name, name_len) : NULL;
     t->queued = true;
@@ -327,6 +330,12 @@ void task_wake(struct task *t, int status)
     t->wake_status = status;
     t->queued = true;
     loop_ready(t->fut.loop, &t->run);
+}
+
+void task_wake_handoff(struct task *t, int status)
+{
+    task_wake(t, status);
+    t->handoff = true;
 }
 
 int task_rearm(struct task *t)

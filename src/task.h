@@ -59,7 +59,8 @@ struct task {
                                   cancel must not overwrite it */
     int wake_status;
     int saved_errno;
-    unsigned num_cancels;
+    unsigned num_cancels;      /* cancellation requests, ever */
+    asyncio_taskgroup_t *group; /* the group it was created in, or NULL */
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand */
     char default_name[32];
@@ -79,6 +80,9 @@ static inline bool future_is_done(const struct asyncio_future *f) { return f->st
 /* f's outcome as asyncio_future_result() reports it (f done). */
 int future_outcome(const struct asyncio_future *f, void **result);
 void future_free(struct asyncio_future *f);
+
+/* Task groups (taskgroup.c): a child of g finished with status. */
+void taskgroup_child_done(asyncio_taskgroup_t *g, int status);
 
 /* Waiting (task.c). */
 
@@ -101,6 +105,19 @@ int task_park(struct task *t);
 /* Wake a parked task with status (0, -ECANCELED, -ETIMEDOUT, ...). The
  * first wake wins; later ones before it runs are ignored. */
 void task_wake(struct task *t, int status);
+/* Wake a parked task that has just been handed something it must not lose
+ * (a lock, a queue item, a permit): a cancellation or timeout that comes
+ * before it resumes is kept for its next wait instead of replacing this
+ * wake. Only for a task that task_can_be_handed() says yes to. */
+void task_wake_handoff(struct task *t, int status);
+/* True if t is parked and not yet woken: it can still be handed something.
+ * A waiter already woken (by a timeout or cancellation) is on its way out
+ * of the wait and must be skipped. */
+static inline bool task_can_be_handed(const struct task *t)
+{
+    return t->state == TASK_WAITING && !t->queued;
+}
+
 /* Park until f is done, ignoring cancellation meanwhile; a cancellation
  * that arrives is kept for the next wait. */
 void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f);

@@ -95,6 +95,9 @@ static inline const char *tu_err(long long rc)
     case -ENOMEM: return "ENOMEM";
     case -EIO: return "EIO";
     case -EPIPE: return "EPIPE";
+    case -EBADMSG: return "EBADMSG";
+    case -ESHUTDOWN: return "ESHUTDOWN";
+    case -EOVERFLOW: return "EOVERFLOW";
     default: break;
     }
     char *b = bufs[next++ & 3];

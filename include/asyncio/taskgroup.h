@@ -1,0 +1,144 @@
+/*
+ * <asyncio/taskgroup.h>: task groups (asyncio.TaskGroup), shield, wait,
+ * as_completed. Include <asyncio.h> rather than this file.
+ *
+ *     asyncio_taskgroup_t g;
+ *     asyncio_taskgroup_enter(&g);
+ *     asyncio_taskgroup_create_task(&g, NULL, fetch, url1, "fetch-1");
+ *     asyncio_taskgroup_create_task(&g, NULL, fetch, url2, "fetch-2");
+ *     int body = asyncio_sleep(0.1);          // the body may wait too
+ *     int rc = asyncio_taskgroup_exit(&g, body); // waits for every child
+ *
+ * The first child that fails (returns an error other than -ECANCELED)
+ * cancels the other children and the body's pending wait; leaving the group
+ * waits for every child and reports the failures. Groups nest, and a group
+ * whose task is cancelled from outside cancels its children.
+ */
+#ifndef ASYNCIO_TASKGROUP_H
+#define ASYNCIO_TASKGROUP_H
+
+#include <asyncio/task.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How many failures a group keeps the codes of (all are counted). */
+#define ASYNCIO_TASKGROUP_MAX_ERRORS 16
+
+typedef struct asyncio_taskgroup {
+    /* Private: set up by asyncio_taskgroup_enter(). */
+    void *owner;
+    size_t remaining;       /* children not finished */
+    int state;
+    int aborting;           /* a failure or a cancellation hit the group */
+    int exiting;            /* the owner waits in asyncio_taskgroup_exit */
+    unsigned owner_cancels; /* cancellations of the owner the group made */
+    unsigned cancels_base;  /* the owner's cancellation count at that time */
+    int outside;            /* -ECANCELED/-ETIMEDOUT seen from outside */
+    size_t nerrors;
+    int errors[ASYNCIO_TASKGROUP_MAX_ERRORS];
+} asyncio_taskgroup_t;
+
+/*
+ * Open a group whose body is the calling task. The group object belongs to
+ * the caller and must stay in place until asyncio_taskgroup_exit().
+ * Returns 0, -EINVAL (NULL), -EPERM (not in a task). Does not suspend.
+ */
+ASYNCIO_API int asyncio_taskgroup_enter(asyncio_taskgroup_t *g);
+
+/*
+ * Create a task in the group (asyncio's TaskGroup.create_task); any task or
+ * callback may add to an open group. Arguments and errors as
+ * asyncio_create_task_ex() (opts may be NULL), and -EINVAL for a group not
+ * open, -ESHUTDOWN once the group is shutting down (a child failed or the
+ * group was cancelled). Does not suspend.
+ */
+ASYNCIO_API int asyncio_taskgroup_create_task(asyncio_taskgroup_t *g, asyncio_task_t **task,
+                                              asyncio_fn fn, void *arg,
+                                              const asyncio_task_options_t *opts);
+
+/*
+ * Leave the group: wait until every child has finished (asyncio's
+ * `async with` exit). body_status is what the body ended with: 0, or the
+ * error that made it leave; a body error other than -ECANCELED/-ETIMEDOUT
+ * counts as a failure and cancels the children, as in asyncio.
+ * Returns 0 if no child (nor the body) failed and nothing cancelled the
+ * group from outside; else the first failure's error code (see
+ * asyncio_taskgroup_errors() for all of them); else -ECANCELED or
+ * -ETIMEDOUT if the owner was cancelled, or timed out, from outside: then
+ * the children were cancelled and waited for. A cancellation the group
+ * itself made to stop the body is consumed here. Also -EINVAL (NULL, not
+ * open), -EPERM (not the group's task). May suspend; the wait for the
+ * children is not itself cut short by cancellation.
+ */
+ASYNCIO_API int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status);
+
+/*
+ * The failures of the group (children and body), in the order they
+ * happened: copies up to cap codes to errors (may be NULL if cap is 0) and
+ * returns how many failures there were in all (only the first
+ * ASYNCIO_TASKGROUP_MAX_ERRORS are kept). -EINVAL for NULL g.
+ */
+ASYNCIO_API int asyncio_taskgroup_errors(const asyncio_taskgroup_t *g, int *errors, size_t cap);
+
+/*
+ * Wait for f without letting a cancellation of the caller reach it
+ * (asyncio.shield): if the calling task is cancelled (or times out) while
+ * it waits, the call returns -ECANCELED (-ETIMEDOUT) at once and f goes on.
+ * Otherwise returns as asyncio_await() does. May suspend. -EINVAL, -EPERM,
+ * -EDEADLK as asyncio_await().
+ */
+ASYNCIO_API int asyncio_shield(asyncio_future_t *f, void **result);
+
+/* When asyncio_wait() returns. */
+#define ASYNCIO_ALL_COMPLETED 0
+#define ASYNCIO_FIRST_COMPLETED 1
+#define ASYNCIO_FIRST_EXCEPTION 2
+
+/*
+ * Wait for the n futures or tasks (asyncio.wait) until return_when is met
+ * or timeout seconds pass (INFINITY: no limit). Never cancels anything.
+ * done and pending (each may be NULL, else room for n) receive the futures
+ * done and not done, in argument order. Returns how many are done (0 or
+ * more; a timeout is not an error), -ECANCELED or -ETIMEDOUT if the caller
+ * was cancelled or its timeout scope expired, -EINVAL (futs NULL with
+ * n > 0, a NULL entry, unknown return_when, timeout negative or NaN),
+ * -EPERM, -EDEADLK. ASYNCIO_FIRST_EXCEPTION returns at the first failure
+ * (cancellation is not one), else when all are done. May suspend.
+ */
+ASYNCIO_API int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout,
+                             int return_when, asyncio_future_t *done[],
+                             asyncio_future_t *pending[]);
+
+/* asyncio.as_completed: hands back the futures in the order they finish. */
+typedef struct asyncio_as_completed {
+    /* Private. */
+    void *state;
+} asyncio_as_completed_t;
+
+/*
+ * Start iterating over n futures or tasks with an overall timeout (INFINITY:
+ * none). Returns 0, -EINVAL (NULL, a NULL entry, bad timeout), -EPERM (not
+ * in a task), -ENOMEM. Does not suspend. Call asyncio_as_completed_destroy()
+ * when done with the iterator.
+ */
+ASYNCIO_API int asyncio_as_completed_init(asyncio_as_completed_t *it, size_t n,
+                                          asyncio_future_t *const futs[], double timeout);
+
+/*
+ * The next future to finish: waits for it if none is done yet. Returns 1
+ * with it in *f, 0 when every future has been handed back, -ETIMEDOUT when
+ * the overall timeout has passed, -ECANCELED, -EINVAL, -EPERM. May suspend.
+ * Never cancels the futures.
+ */
+ASYNCIO_API int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **f);
+
+/* Release the iterator (it may be abandoned part-way). NULL is ignored. */
+ASYNCIO_API void asyncio_as_completed_destroy(asyncio_as_completed_t *it);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

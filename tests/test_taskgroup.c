@@ -1,0 +1,386 @@
+/*
+ * Task groups, shield, wait and as_completed (CPython: test_taskgroups.py,
+ * test_tasks.py's shield/wait/as_completed tests).
+ */
+#include "testutil.h"
+
+static int g_vals[8];
+
+/* A child that sleeps arg/1000 s, then succeeds, or fails with -(arg % 1000)
+ * when arg >= 1000. Logs how it ended. */
+static int child(void *arg, void **result)
+{
+    intptr_t a = (intptr_t)arg;
+    int rc = asyncio_sleep((double)(a % 1000) / 1000.0);
+    if (rc < 0) {
+        LOG("%s:%s", asyncio_task_name(asyncio_current_task()), tu_err(rc));
+        return rc;
+    }
+    LOG("%s:done", asyncio_task_name(asyncio_current_task()));
+    if (a >= 1000)
+        return -(int)(a / 1000);
+    *result = &g_vals[a % 8];
+    return 0;
+}
+
+static int spawn(asyncio_taskgroup_t *g, intptr_t arg, const char *name, asyncio_task_t **t)
+{
+    asyncio_task_options_t o = {name, 0};
+    return asyncio_taskgroup_create_task(g, t, child, (void *)arg, &o);
+}
+
+static int main_all_succeed(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    asyncio_task_t *a, *b;
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    CHECK_INT(spawn(&g, 20, "a", &a), 0);
+    CHECK_INT(spawn(&g, 10, "b", &b), 0);
+    CHECK_INT(spawn(&g, 5, "c", NULL), 0);
+    LOG("exit:%s", tu_err(asyncio_taskgroup_exit(&g, 0)));
+    CHECK_INT(asyncio_future_done(a), 1);
+    CHECK_INT(asyncio_future_done(b), 1);
+    CHECK_INT(asyncio_taskgroup_errors(&g, NULL, 0), 0);
+    asyncio_task_release(a);
+    asyncio_task_release(b);
+    return 0;
+}
+
+static void test_exit_waits_for_every_child(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_all_succeed, NULL, NULL), 0);
+    assert_log("c:done b:done a:done exit:0");
+}
+
+static int main_first_failure(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    CHECK_INT(spawn(&g, 100, "slow", NULL), 0);
+    CHECK_INT(spawn(&g, EIO * 1000 + 10, "bad", NULL), 0);
+    int body = asyncio_sleep(10); /* the failure cancels the body's wait */
+    LOG("body:%s", tu_err(body));
+    CHECK_INT(asyncio_taskgroup_create_task(&g, NULL, child, NULL, NULL), -ESHUTDOWN);
+    LOG("exit:%s", tu_err(asyncio_taskgroup_exit(&g, body)));
+    int errs[4];
+    CHECK_INT(asyncio_taskgroup_errors(&g, errs, 4), 1);
+    CHECK_INT(errs[0], -EIO);
+    /* The group consumed its own cancellation of the body. */
+    LOG("after:%s", tu_err(asyncio_sleep(0)));
+    return 0;
+}
+
+static void test_first_failure_cancels_siblings_and_body(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_first_failure, NULL, NULL), 0);
+    assert_log("bad:done slow:ECANCELED body:ECANCELED exit:EIO after:0");
+}
+
+/* A child whose cleanup fails after it was cancelled. */
+static int fails_in_cleanup(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = asyncio_sleep(10);
+    LOG("y:%s", tu_err(rc));
+    return -EPIPE;
+}
+
+static int main_all_failures(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    /* x fails, which cancels y, whose cleanup fails too: both count. */
+    CHECK_INT(spawn(&g, EIO * 1000 + 5, "x", NULL), 0);
+    CHECK_INT(asyncio_taskgroup_create_task(&g, NULL, fails_in_cleanup, NULL, NULL), 0);
+    LOG("exit:%s", tu_err(asyncio_taskgroup_exit(&g, 0)));
+    int errs[4];
+    CHECK_INT(asyncio_taskgroup_errors(&g, errs, 4), 2);
+    CHECK_INT(errs[0], -EIO);
+    CHECK_INT(errs[1], -EPIPE);
+    return 0;
+}
+
+static void test_all_failures_are_reported(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_all_failures, NULL, NULL), 0);
+    assert_log("x:done y:ECANCELED exit:EIO");
+}
+
+static int main_body_fails(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    CHECK_INT(spawn(&g, 100, "slow", NULL), 0);
+    tu_yield(1); /* slow starts (a task cancelled before it starts never runs) */
+    LOG("exit:%s", tu_err(asyncio_taskgroup_exit(&g, -ENOENT)));
+    LOG("after:%s", tu_err(asyncio_sleep(0)));
+    return 0;
+}
+
+static void test_body_failure_cancels_children(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_body_fails, NULL, NULL), 0);
+    assert_log("slow:ECANCELED exit:ENOENT after:0");
+}
+
+static int group_owner(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    CHECK_INT(spawn(&g, 100, "k1", NULL), 0);
+    CHECK_INT(spawn(&g, 200, "k2", NULL), 0);
+    int rc = asyncio_taskgroup_exit(&g, 0); /* cancelled while waiting here */
+    LOG("exit:%s", tu_err(rc));
+    return rc;
+}
+
+static int main_cancel_from_outside(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t = tu_spawn(group_owner, NULL, "owner");
+    CHECK_INT(asyncio_sleep(0.01), 0);
+    CHECK_INT(asyncio_task_cancel(t), 1);
+    CHECK_INT(asyncio_await(t, NULL), -ECANCELED);
+    return 0;
+}
+
+static void test_cancel_from_outside_cancels_children(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_cancel_from_outside, NULL, NULL), 0);
+    assert_log("k1:ECANCELED k2:ECANCELED exit:ECANCELED");
+}
+
+static int nested_inner(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t inner;
+    CHECK_INT(asyncio_taskgroup_enter(&inner), 0);
+    CHECK_INT(spawn(&inner, EBADMSG * 1000 + 5, "inner-bad", NULL), 0);
+    CHECK_INT(spawn(&inner, 100, "inner-slow", NULL), 0);
+    int body = asyncio_sleep(10);
+    int rc = asyncio_taskgroup_exit(&inner, body);
+    LOG("inner-exit:%s", tu_err(rc));
+    return rc;
+}
+
+static int main_nested(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t outer;
+    CHECK_INT(asyncio_taskgroup_enter(&outer), 0);
+    CHECK_INT(spawn(&outer, 100, "outer-slow", NULL), 0);
+    CHECK_INT(asyncio_taskgroup_create_task(&outer, NULL, nested_inner, NULL, NULL), 0);
+    int body = asyncio_sleep(10);
+    LOG("outer-body:%s", tu_err(body));
+    LOG("outer-exit:%s", tu_err(asyncio_taskgroup_exit(&outer, body)));
+    return 0;
+}
+
+static void test_nested_groups_propagate_failures(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_nested, NULL, NULL), 0);
+    assert_log("inner-bad:done inner-slow:ECANCELED inner-exit:EBADMSG outer-slow:ECANCELED "
+               "outer-body:ECANCELED outer-exit:EBADMSG");
+}
+
+static int main_group_timeout(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_timeout_t scope;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    CHECK_INT(spawn(&g, 500, "long", NULL), 0);
+    LOG("exit:%s", tu_err(asyncio_taskgroup_exit(&g, 0)));
+    LOG("scope:%s", tu_err(asyncio_timeout_exit(&scope)));
+    return 0;
+}
+
+static void test_timeout_scope_around_a_group(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_group_timeout, NULL, NULL), 0);
+    assert_log("long:ECANCELED exit:ETIMEDOUT scope:ETIMEDOUT");
+}
+
+/* shield */
+static int shielder(void *arg, void **result)
+{
+    (void)result;
+    int rc = asyncio_shield((asyncio_future_t *)arg, NULL);
+    LOG("shield:%s", tu_err(rc));
+    return rc;
+}
+
+static int main_shield(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *inner = tu_spawn(child, (void *)(intptr_t)20, "inner");
+    asyncio_task_t *outer = tu_spawn(shielder, inner, "outer");
+    CHECK_INT(asyncio_sleep(0.005), 0);
+    CHECK_INT(asyncio_task_cancel(outer), 1);
+    CHECK_INT(asyncio_await(outer, NULL), -ECANCELED);
+    CHECK_INT(asyncio_future_done(inner), 0);
+    void *res = NULL;
+    CHECK_INT(asyncio_await(inner, &res), 0);
+    CHECK_PTR(res, &g_vals[20 % 8]);
+    LOG("inner-ok");
+    return 0;
+}
+
+static void test_shield_keeps_the_inner_task_alive(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_shield, NULL, NULL), 0);
+    assert_log("shield:ECANCELED inner:done inner-ok");
+}
+
+/* wait */
+static int main_wait(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_future_t *f[3] = {tu_spawn(child, (void *)(intptr_t)30, "w30"),
+                              tu_spawn(child, (void *)(intptr_t)(EIO * 1000 + 10), "w10"),
+                              tu_spawn(child, (void *)(intptr_t)60, "w60")};
+    asyncio_future_t *done[3], *pending[3];
+    CHECK_INT(asyncio_wait(3, f, INFINITY, ASYNCIO_FIRST_COMPLETED, done, pending), 1);
+    CHECK_PTR(done[0], f[1]);
+    CHECK_PTR(pending[0], f[0]);
+    CHECK_PTR(pending[1], f[2]);
+    CHECK_INT(asyncio_wait(3, f, INFINITY, ASYNCIO_FIRST_EXCEPTION, done, pending), 1);
+    CHECK_INT(asyncio_wait(3, f, 0.001, ASYNCIO_ALL_COMPLETED, done, pending), 1); /* timeout */
+    CHECK_INT(asyncio_future_done(f[0]), 0); /* nothing was cancelled */
+    CHECK_INT(asyncio_wait(3, f, INFINITY, ASYNCIO_ALL_COMPLETED, done, NULL), 3);
+    CHECK_INT(asyncio_wait(0, f, 1, ASYNCIO_ALL_COMPLETED, NULL, NULL), -EINVAL);
+    CHECK_INT(asyncio_wait(3, f, 1, 7, NULL, NULL), -EINVAL);
+    return 0;
+}
+
+static void test_wait_returns_done_and_pending_without_cancelling(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_wait, NULL, NULL), 0);
+    assert_log("w10:done w30:done w60:done");
+}
+
+/* as_completed */
+static int main_as_completed(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_future_t *f[4] = {tu_spawn(child, (void *)(intptr_t)30, "a30"),
+                              tu_spawn(child, (void *)(intptr_t)10, "a10"), tu_future(),
+                              tu_spawn(child, (void *)(intptr_t)20, "a20")};
+    CHECK_INT(asyncio_future_set_result(f[2], &g_vals[0]), 0); /* done first */
+    asyncio_as_completed_t it;
+    CHECK_INT(asyncio_as_completed_init(&it, 4, f, INFINITY), 0);
+    asyncio_future_t *next;
+    int order[4], k = 0, rc;
+    while ((rc = asyncio_as_completed_next(&it, &next)) == 1) {
+        for (int i = 0; i < 4; i++)
+            if (f[i] == next)
+                order[k] = i;
+        k++;
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT(k, 4);
+    CHECK_INT(order[0], 2);
+    CHECK_INT(order[1], 1);
+    CHECK_INT(order[2], 3);
+    CHECK_INT(order[3], 0);
+    asyncio_as_completed_destroy(&it);
+
+    /* With an overall timeout: what finished comes out, then -ETIMEDOUT. */
+    asyncio_future_t *g[2] = {tu_spawn(child, (void *)(intptr_t)5, "b5"),
+                              tu_spawn(child, (void *)(intptr_t)900, "b900")};
+    CHECK_INT(asyncio_as_completed_init(&it, 2, g, 0.05), 0);
+    CHECK_INT(asyncio_as_completed_next(&it, &next), 1);
+    CHECK_PTR(next, g[0]);
+    CHECK_INT(asyncio_as_completed_next(&it, &next), -ETIMEDOUT);
+    CHECK_INT(asyncio_future_done(g[1]), 0); /* not cancelled */
+    asyncio_as_completed_destroy(&it);
+    asyncio_task_cancel(g[1]);
+    return 0;
+}
+
+static void test_as_completed_hands_back_in_completion_order(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_as_completed, NULL, NULL), 0);
+    assert_log("a10:done a20:done a30:done b5:done b900:ECANCELED");
+}
+
+static int main_misuse(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_taskgroup_enter(NULL), -EINVAL);
+    CHECK_INT(asyncio_taskgroup_exit(NULL, 0), -EINVAL);
+    CHECK_INT(asyncio_taskgroup_errors(NULL, NULL, 0), -EINVAL);
+    CHECK_INT(asyncio_shield(NULL, NULL), -EINVAL);
+    CHECK_INT(asyncio_shield(asyncio_current_task(), NULL), -EDEADLK);
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    CHECK_INT(asyncio_taskgroup_exit(&g, 0), 0);
+    CHECK_INT(asyncio_taskgroup_exit(&g, 0), -EINVAL); /* twice */
+    CHECK_INT(asyncio_taskgroup_create_task(&g, NULL, child, NULL, NULL), -EINVAL);
+    asyncio_as_completed_t it;
+    CHECK_INT(asyncio_as_completed_init(&it, 1, NULL, 1), -EINVAL);
+    CHECK_INT(asyncio_as_completed_init(NULL, 0, NULL, 1), -EINVAL);
+    CHECK_INT(asyncio_as_completed_init(&it, 0, NULL, NAN), -EINVAL);
+    CHECK_INT(asyncio_as_completed_init(&it, 0, NULL, 1), 0);
+    asyncio_future_t *f;
+    CHECK_INT(asyncio_as_completed_next(&it, &f), 0);
+    asyncio_as_completed_destroy(&it);
+    asyncio_as_completed_destroy(NULL);
+    return 0;
+}
+
+static void test_misuse_gets_error_codes(void **state)
+{
+    (void)state;
+    asyncio_taskgroup_t g;
+    assert_int_equal(asyncio_taskgroup_enter(&g), -EPERM);
+    assert_int_equal(tu_run(main_misuse, NULL, NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exit_waits_for_every_child),
+        cmocka_unit_test(test_first_failure_cancels_siblings_and_body),
+        cmocka_unit_test(test_all_failures_are_reported),
+        cmocka_unit_test(test_body_failure_cancels_children),
+        cmocka_unit_test(test_cancel_from_outside_cancels_children),
+        cmocka_unit_test(test_nested_groups_propagate_failures),
+        cmocka_unit_test(test_timeout_scope_around_a_group),
+        cmocka_unit_test(test_shield_keeps_the_inner_task_alive),
+        cmocka_unit_test(test_wait_returns_done_and_pending_without_cancelling),
+        cmocka_unit_test(test_as_completed_hands_back_in_completion_order),
+        cmocka_unit_test(test_misuse_gets_error_codes),
+    };
+    return cmocka_run_group_tests_name("taskgroup", tests, NULL, NULL);
+}
