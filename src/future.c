@@ -2,7 +2,9 @@
 #include "task.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void future_init(struct asyncio_future *f, struct loop *loop, bool is_task)
 {
@@ -12,6 +14,7 @@ void future_init(struct asyncio_future *f, struct loop *loop, bool is_task)
     f->refs = 1;
     f->state = FUT_PENDING;
     f->is_task = is_task;
+    f->retrieved = false;
     f->status = 0;
     f->result = NULL;
 }
@@ -35,15 +38,30 @@ void future_add_waiter(struct asyncio_future *f, struct waiter *w)
     dlist_push_back(&f->waiters, &w->link);
 }
 
-int future_outcome(const struct asyncio_future *f, void **result)
+int future_outcome(struct asyncio_future *f, void **result)
 {
+    f->retrieved = true;
     if (result)
         *result = f->status >= 0 ? f->result : NULL;
     return f->status;
 }
 
+/* asyncio's "Task exception was never retrieved". */
+static void report_unretrieved(struct asyncio_future *f)
+{
+    if (f->state != FUT_DONE || f->status >= 0 || f->status == -ECANCELED || f->retrieved)
+        return;
+    if (f->is_task)
+        fprintf(stderr, "asyncio: Task exception was never retrieved: task \"%s\" failed with %d (%s)\n",
+                asyncio_task_name(f), f->status, strerror(-f->status));
+    else
+        fprintf(stderr, "asyncio: Future exception was never retrieved: failed with %d (%s)\n",
+                f->status, strerror(-f->status));
+}
+
 void future_free(struct asyncio_future *f)
 {
+    report_unretrieved(f);
     dlist_remove(&f->all);
     free(f);
 }
@@ -124,7 +142,7 @@ int asyncio_future_result(const asyncio_future_t *f, void **result)
         return -EINVAL;
     if (!future_is_done(f))
         return -EAGAIN;
-    return future_outcome(f, result);
+    return future_outcome((asyncio_future_t *)f, result); /* marks it retrieved */
 }
 
 /* Wait for f. If the wait is cut short by a cancellation or timeout, and
@@ -141,7 +159,7 @@ static int await_future(asyncio_future_t *f, void **result, bool propagate)
         return future_outcome(f, result);
     struct task *t;
     /* A cancellation already pending counts as one that comes now. */
-    rc = task_begin_wait(&t);
+    rc = task_begin_wait_on(&t, f->is_task ? "task" : "future");
     asyncio_future_retain(f);
     if (rc == 0) {
         struct task_waiter tw;

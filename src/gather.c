@@ -68,7 +68,7 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
         }
         struct task *t;
         /* A cancellation already pending counts as one that comes now. */
-        rc = task_begin_wait(&t);
+        rc = task_begin_wait_on(&t, "gather");
         while (g.remaining && !g.first_error) {
             if (rc < 0 && !cancelled) {
                 /* Cancelling gather (or its timeout, or a failure to
@@ -96,6 +96,7 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
     for (size_t i = 0; i < n; i++) {
         bool done = future_is_done(futs[i]);
         int st = done ? futs[i]->status : -EAGAIN;
+        futs[i]->retrieved |= done;
         if (results)
             results[i] = done && st >= 0 ? futs[i]->result : NULL;
         if (errors)
@@ -196,7 +197,7 @@ int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout, int r
     if (!waitset_satisfied(&ws) && timeout > 0) {
         struct waitset_waiter small[8], *w = small;
         struct task *t;
-        if ((rc = task_begin_wait(&t)) < 0)
+        if ((rc = task_begin_wait_on(&t, "wait")) < 0)
             return rc;
         if (n > sizeof small / sizeof small[0] && !(w = malloc(n * sizeof *w)))
             return -ENOMEM;
@@ -319,7 +320,7 @@ int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **f)
         return 0;
     if (!s->head) {
         struct task *t = NULL;
-        int rc = task_begin_wait(&t);
+        int rc = task_begin_wait_on(&t, "as_completed");
         if (rc == -EPERM)
             return rc;
         if (rc == 0 && clock_now_ns() >= s->deadline)

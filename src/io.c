@@ -40,7 +40,7 @@ static int wait_fd(int fd, unsigned ev)
     if (fd < 0)
         return -EBADF;
     struct task *t;
-    int rc = task_begin_wait(&t);
+    int rc = task_begin_wait_on(&t, ev == POLLER_IN ? "fd readable" : "fd writable");
     if (rc < 0)
         return rc;
     struct loop *loop = t->fut.loop;

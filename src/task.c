@@ -19,8 +19,10 @@ static void task_finish(struct loop *loop, struct task *t, int status)
     t->state = TASK_DONE;
     loop->live_tasks--;
     future_complete(&t->fut, status, status >= 0 ? t->fut.result : NULL);
-    if (t->group)
+    if (t->group) {
+        t->fut.retrieved = true; /* the group reports its children's failures */
         taskgroup_child_done(t->group, status);
+    }
 }
 
 /* Every context runs this forever: one task after another. */
@@ -180,6 +182,7 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->saved_errno = 0;
     t->num_cancels = 0;
     t->group = NULL;
+    t->waiting_on = NULL;
     t->serial = ++loop->task_serial;
     t->name = name ? memcpy((char *)(t + 1), name, name_len) : NULL;
     t->queued = true;
@@ -264,11 +267,17 @@ size_t asyncio_task_count(void)
 
 int task_begin_wait(struct task **out)
 {
+    return task_begin_wait_on(out, NULL);
+}
+
+int task_begin_wait_on(struct task **out, const char *what)
+{
     struct loop *loop = loop_current();
     if (!loop || !loop->current)
         return -EPERM;
     struct task *t = loop->current;
     *out = t;
+    t->waiting_on = what;
     if (t->must_cancel) {
         t->must_cancel = false;
         return -ECANCELED;
@@ -425,7 +434,7 @@ int asyncio_sleep(double seconds)
     if (isnan(seconds) || seconds < 0)
         return -EINVAL;
     struct task *t;
-    int rc = task_begin_wait(&t);
+    int rc = task_begin_wait_on(&t, "sleep");
     if (rc < 0)
         return rc;
     if (seconds == 0) {
@@ -437,4 +446,76 @@ int asyncio_sleep(double seconds)
         return task_park(t);
     }
     return task_park_until(t, clock_deadline(clock_now_ns(), clock_seconds_to_ns(seconds)), 0);
+}
+
+/* Debugging: what the tasks are doing. */
+
+size_t asyncio_all_tasks(asyncio_task_t **out, size_t cap)
+{
+    struct loop *loop = loop_current();
+    if (!loop)
+        return 0;
+    size_t n = 0;
+    for (struct dlist *d = loop->futures.next; d != &loop->futures; d = d->next) {
+        struct task *t = task_of(container_of(d, struct asyncio_future, all));
+        if (!t || t->state == TASK_DONE)
+            continue;
+        if (n < cap)
+            out[n] = &t->fut;
+        n++;
+    }
+    return n;
+}
+
+const char *asyncio_task_state(const asyncio_task_t *task)
+{
+    const struct task *t = task_of((asyncio_task_t *)task);
+    if (!t)
+        return NULL;
+    switch (t->state) {
+    case TASK_CREATED:
+        return "created";
+    case TASK_RUNNING:
+        return "running";
+    case TASK_WAITING:
+        return t->queued ? "ready" : "waiting";
+    default:
+        return "done";
+    }
+}
+
+const char *asyncio_task_waiting_on(const asyncio_task_t *task)
+{
+    const struct task *t = task_of((asyncio_task_t *)task);
+    if (!t || t->state != TASK_WAITING || t->queued)
+        return NULL;
+    return t->waiting_on ? t->waiting_on : "something";
+}
+
+int asyncio_print_tasks(FILE *out)
+{
+    if (!out)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop)
+        return -EPERM;
+    uint64_t now = clock_now_ns();
+    int n = 0;
+    for (struct dlist *d = loop->futures.next; d != &loop->futures; d = d->next) {
+        struct task *t = task_of(container_of(d, struct asyncio_future, all));
+        if (!t || t->state == TASK_DONE)
+            continue;
+        fprintf(out, "task \"%s\": %s", asyncio_task_name(&t->fut), asyncio_task_state(&t->fut));
+        const char *what = asyncio_task_waiting_on(&t->fut);
+        if (what)
+            fprintf(out, " on %s", what);
+        if (timer_queued(&t->timer.t))
+            fprintf(out, ", timer in %.3f s",
+                    t->timer.t.when > now ? (double)(t->timer.t.when - now) / 1e9 : 0.0);
+        if (t->must_cancel)
+            fprintf(out, ", cancellation pending");
+        fputc('\n', out);
+        n++;
+    }
+    return n;
 }

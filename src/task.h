@@ -24,6 +24,7 @@ struct asyncio_future {
     unsigned refs;
     unsigned char state;
     bool is_task;
+    bool retrieved;       /* someone looked at a failure: no report at free */
     int status;           /* when done: >= 0 success, else error/-ECANCELED */
     void *result;
 };
@@ -63,6 +64,7 @@ struct task {
     asyncio_taskgroup_t *group; /* the group it was created in, or NULL */
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand */
+    const char *waiting_on;    /* what its current wait is for (debugging) */
     char default_name[32];
 };
 
@@ -78,7 +80,7 @@ void future_add_waiter(struct asyncio_future *f, struct waiter *w);
 static inline void future_remove_waiter(struct waiter *w) { dlist_remove(&w->link); }
 static inline bool future_is_done(const struct asyncio_future *f) { return f->state == FUT_DONE; }
 /* f's outcome as asyncio_future_result() reports it (f done). */
-int future_outcome(const struct asyncio_future *f, void **result);
+int future_outcome(struct asyncio_future *f, void **result);
 void future_free(struct asyncio_future *f);
 
 /* Task groups (taskgroup.c): a child of g finished with status. */
@@ -100,6 +102,8 @@ int task_check_await(const struct asyncio_future *f);
 /* The calling task, ready to wait: 0, -EPERM outside a task, or -ECANCELED
  * when a cancellation is pending (which this consumes). */
 int task_begin_wait(struct task **out);
+/* The same, saying what the wait is for (shown by asyncio_print_tasks). */
+int task_begin_wait_on(struct task **out, const char *what);
 /* Park the running task until something wakes it; returns the wake status. */
 int task_park(struct task *t);
 /* Wake a parked task with status (0, -ECANCELED, -ETIMEDOUT, ...). The

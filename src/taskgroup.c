@@ -113,6 +113,7 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status)
     if (outside_cancels(g) > 0)
         abort_group(g);
 
+    t->waiting_on = "task group";
     while (g->remaining) {
         /* Once aborting, nothing can hurry the children more: wait for them
          * without reacting to further cancellations or timeouts. */

@@ -10,6 +10,13 @@
  * Futures are reference counted: the creator holds one reference and drops
  * it with asyncio_future_release(). Whatever is still alive when the loop
  * closes is freed then.
+ *
+ * A future or task that failed (with an error other than -ECANCELED) and
+ * whose outcome nobody looked at (asyncio_await, asyncio_future_result,
+ * asyncio_gather, asyncio_wait_for, a task group, ...) is reported on stderr
+ * when it is freed, as asyncio's "Task exception was never retrieved":
+ *     asyncio: Task exception was never retrieved: task "worker" failed
+ *     with -5 (Input/output error)
  */
 #ifndef ASYNCIO_FUTURE_H
 #define ASYNCIO_FUTURE_H

@@ -7,6 +7,8 @@
 
 #include <asyncio/future.h>
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -63,6 +65,32 @@ ASYNCIO_API const char *asyncio_task_name(const asyncio_task_t *task);
 /* Number of tasks of this thread's loop that have not finished (including
  * the caller), or 0 when no loop runs. */
 ASYNCIO_API size_t asyncio_task_count(void);
+
+/*
+ * The tasks of this thread's loop that have not finished (asyncio's
+ * all_tasks): stores up to cap of them in out (no reference is added) and
+ * returns how many there are in all, 0 when no loop runs.
+ */
+ASYNCIO_API size_t asyncio_all_tasks(asyncio_task_t **out, size_t cap);
+
+/* What a task is doing: "created" (not run yet), "running", "ready" (woken,
+ * about to resume), "waiting", "done"; NULL for NULL or a plain future. */
+ASYNCIO_API const char *asyncio_task_state(const asyncio_task_t *task);
+
+/* What a waiting task waits for: "sleep", "future", "task", "gather",
+ * "wait", "as_completed", "task group", "fd readable", "fd writable",
+ * "lock", "event", "condition", "semaphore", "barrier", "queue put",
+ * "queue get", "queue join", ... ("something" if unnamed); NULL if the task
+ * is not waiting. */
+ASYNCIO_API const char *asyncio_task_waiting_on(const asyncio_task_t *task);
+
+/*
+ * Print one line per unfinished task to out (asyncio's all_tasks() with
+ * print_stack() in spirit): name, state, what it waits for and when its
+ * timer fires. Returns the number of tasks printed, -EINVAL (out NULL),
+ * -EPERM (no loop). Does not suspend.
+ */
+ASYNCIO_API int asyncio_print_tasks(FILE *out);
 
 /*
  * Suspend the calling task for seconds. asyncio_sleep(0) only yields: the
