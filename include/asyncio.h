@@ -29,5 +29,7 @@
 #include <asyncio/io.h>
 #include <asyncio/timeout.h>
 #include <asyncio/taskgroup.h>
+#include <asyncio/sync.h>
+#include <asyncio/queue.h>
 
 #endif

@@ -1,0 +1,209 @@
+/*
+ * <asyncio/queue.h>: queues for tasks to hand items to each other
+ * (asyncio.Queue, PriorityQueue and LifoQueue, with Python 3.13's shutdown).
+ * Include <asyncio.h> rather than this file.
+ *
+ *     asyncio_queue_t q;
+ *     asyncio_queue_init(&q, 10);           // at most 10 items
+ *     ...                                   // producer task:
+ *     rc = asyncio_queue_put(&q, item);     // waits while the queue is full
+ *     ...                                   // consumer task:
+ *     rc = asyncio_queue_get(&q, &item);    // waits while it is empty
+ *     ...                                   // work on item, then
+ *     asyncio_queue_task_done(&q);
+ *     ...
+ *     asyncio_queue_join(&q);               // every item put was done
+ *     asyncio_queue_destroy(&q);
+ *
+ * Items are void pointers (NULL is a valid item) and belong to the caller:
+ * the queue stores the pointers only, and never frees what they point to.
+ *
+ * Python exceptions are error codes here:
+ *   QueueFull    -EAGAIN from asyncio_queue_put_nowait()
+ *   QueueEmpty   -EAGAIN from asyncio_queue_get_nowait()
+ *   QueueShutDown -ESHUTDOWN (after asyncio_queue_shutdown())
+ *   ValueError   -EINVAL from asyncio_queue_task_done() called too often
+ *
+ * Waiting and cancellation. A waiting put or get either completes or leaves
+ * the queue exactly as if it had never been called: a getter that is
+ * cancelled (or whose timeout scope expires) while it waits takes no item,
+ * and the item goes to the next getter or into the queue; a cancelled
+ * putter inserts nothing. An item put while tasks wait in get is handed
+ * straight to the first of them (in the order they began to wait); a get
+ * from a full queue hands the room it makes straight to the first waiting
+ * putter, whose item is inserted there and then. A waiter that was handed
+ * its item (or its room) completes with 0 even if a cancellation or timeout
+ * arrives before it resumes: that cancellation is then reported by the
+ * task's next waiting call instead. Nothing is ever lost or duplicated.
+ *
+ * The queue object belongs to the caller (static, on a task's stack, or in
+ * allocated memory), must not be moved or copied once initialised, and must
+ * outlive every task that waits on it. It is not thread safe: use it from
+ * one thread (the loop's). asyncio_queue_put_nowait, get_nowait, task_done,
+ * shutdown and the queries never suspend and may also be called from loop
+ * callbacks, or with no loop running at all.
+ */
+#ifndef ASYNCIO_QUEUE_H
+#define ASYNCIO_QUEUE_H
+
+#include <asyncio/future.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Private: a link in one of the queue's lists of waiting tasks. */
+struct asyncio_queue_link {
+    struct asyncio_queue_link *prev, *next;
+};
+
+/* Orders a priority queue's items: negative if a comes out before b,
+ * positive if after, 0 if equal. */
+typedef int (*asyncio_queue_cmp)(const void *a, const void *b);
+
+typedef struct asyncio_queue {
+    /* Private: set by the init functions; use the functions below. */
+    void *buf;                 /* items: a ring, or a heap; NULL until used */
+    size_t cap;                /* slots in buf */
+    size_t head;               /* FIFO: where the oldest item is */
+    size_t len;                /* items in buf */
+    size_t maxsize;            /* 0: unbounded */
+    size_t unfinished;         /* items put and not yet marked done */
+    uint64_t seq;              /* priority queue: insertion counter */
+    asyncio_queue_cmp cmp;     /* priority queue only */
+    struct asyncio_queue_link getters, putters, joiners;
+    unsigned char kind;
+    unsigned char is_shutdown;
+} asyncio_queue_t;
+
+/*
+ * Initialise q as a first-in first-out queue (asyncio.Queue) holding at
+ * most maxsize items (0: no limit). Allocates nothing: storage is allocated
+ * by the first put that needs it. Returns 0, or -EINVAL (q NULL). Does not
+ * suspend; needs no loop.
+ */
+ASYNCIO_API int asyncio_queue_init(asyncio_queue_t *q, size_t maxsize);
+
+/*
+ * Initialise q as a priority queue (asyncio.PriorityQueue): get returns the
+ * smallest item by cmp(a, b) first. Items that compare equal come out in
+ * the order they were inserted (a waiting putter's item is inserted when a
+ * get makes room for it). Returns 0, or -EINVAL (q or cmp NULL). Does not
+ * suspend.
+ */
+ASYNCIO_API int asyncio_priority_queue_init(asyncio_queue_t *q, size_t maxsize,
+                                            asyncio_queue_cmp cmp);
+
+/*
+ * Initialise q as a last-in first-out queue (asyncio.LifoQueue): get
+ * returns the item put most recently. Returns 0, or -EINVAL (q NULL). Does
+ * not suspend.
+ */
+ASYNCIO_API int asyncio_lifo_queue_init(asyncio_queue_t *q, size_t maxsize);
+
+/*
+ * Free q's storage. Items still in it are forgotten (they belong to the
+ * caller: drain them with asyncio_queue_get_nowait() first if they must be
+ * freed). Returns 0; -EINVAL (q NULL); -EBUSY if a task still waits on q
+ * (in put, get or join, including one woken but not yet resumed), in which
+ * case nothing is done. Afterwards q may only be initialised again. Does not
+ * suspend.
+ */
+ASYNCIO_API int asyncio_queue_destroy(asyncio_queue_t *q);
+
+/*
+ * Put item into q (await Queue.put(item)). If q is full, waits until a get
+ * makes room; the item is then inserted by that get. Returns 0 once the
+ * item is in q (or was handed to a waiting getter); -EINVAL (q NULL);
+ * -EPERM (not in a task, even if q has room); -ESHUTDOWN if q is shut
+ * down, or is shut down while this waits (the item was not inserted);
+ * -ECANCELED or -ETIMEDOUT if the task is cancelled or its timeout scope
+ * expires while this waits, or one is pending when it would wait (the item
+ * was not inserted); -ENOMEM (storage could not grow, or no memory to arm
+ * a timeout scope's timer; the item was not inserted). May suspend (only
+ * while q is full).
+ */
+ASYNCIO_API int asyncio_queue_put(asyncio_queue_t *q, void *item);
+
+/*
+ * Remove an item from q into *item (await Queue.get()). If q is empty,
+ * waits until a put hands it one. Returns 0 with *item set; -EINVAL (q or
+ * item NULL); -EPERM (not in a task, even if q has items); -ESHUTDOWN if
+ * q is shut down and empty, or is shut down while this waits (*item is left
+ * alone); -ECANCELED or -ETIMEDOUT if the task is cancelled or its timeout
+ * scope expires while this waits, or one is pending when it would wait (no
+ * item was taken); -ENOMEM (no memory to arm a timeout scope's timer; no
+ * item was taken). May suspend (only while q is empty).
+ */
+ASYNCIO_API int asyncio_queue_get(asyncio_queue_t *q, void **item);
+
+/*
+ * Put item into q without waiting (Queue.put_nowait). Returns 0; -EINVAL
+ * (q NULL); -ESHUTDOWN (q is shut down); -EAGAIN if q is full (QueueFull);
+ * -ENOMEM (storage could not grow). Does not suspend.
+ */
+ASYNCIO_API int asyncio_queue_put_nowait(asyncio_queue_t *q, void *item);
+
+/*
+ * Remove an item from q into *item without waiting (Queue.get_nowait).
+ * Returns 0; -EINVAL (q or item NULL); -EAGAIN if q is empty (QueueEmpty);
+ * -ESHUTDOWN if q is empty and shut down. Does not suspend.
+ */
+ASYNCIO_API int asyncio_queue_get_nowait(asyncio_queue_t *q, void **item);
+
+/*
+ * Mark one item taken from q as processed (Queue.task_done). When every
+ * item put has been marked, the tasks waiting in asyncio_queue_join() are
+ * woken. Returns 0; -EINVAL if q is NULL or if called more times than items
+ * were put (Python's ValueError; nothing changes). Does not suspend.
+ */
+ASYNCIO_API int asyncio_queue_task_done(asyncio_queue_t *q);
+
+/*
+ * Wait until every item put into q has been marked done with
+ * asyncio_queue_task_done() (await Queue.join()); returns 0 at once if
+ * none is unfinished. Returns 0; -EINVAL (q NULL); -EPERM (not in a task);
+ * -ECANCELED or -ETIMEDOUT if the task is cancelled or its timeout scope
+ * expires while this waits (including after the count reached zero but
+ * before the task resumed: join has nothing to hand over, so nothing is
+ * lost); -ENOMEM (no memory to arm a timeout scope's timer). May suspend.
+ */
+ASYNCIO_API int asyncio_queue_join(asyncio_queue_t *q);
+
+/*
+ * Shut q down (Queue.shutdown, Python 3.13). From then on puts return
+ * -ESHUTDOWN, and tasks waiting in put are woken with -ESHUTDOWN.
+ * If immediate is 0, gets go on returning the items left, and return
+ * -ESHUTDOWN once q is empty; tasks waiting in get (q is empty then) are
+ * woken with -ESHUTDOWN.
+ * If immediate is not 0, the items left are dropped (forgotten, not freed)
+ * and each counts as done for join, as if asyncio_queue_task_done() were
+ * called for it; tasks in join are woken if no unfinished item is left
+ * (items already taken by getters and not marked done still count); every
+ * get returns -ESHUTDOWN from then on, and waiting getters are woken with
+ * it.
+ * A waiter already handed its item (or room) before the shutdown still
+ * completes with 0. Calling it again is harmless (immediate then drops
+ * what is left). Returns 0, or -EINVAL (q NULL). Does not suspend.
+ */
+ASYNCIO_API int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate);
+
+/* Number of items in q (Queue.qsize), 0 if q is NULL. Items handed straight
+ * to a waiting getter are never counted. */
+ASYNCIO_API size_t asyncio_queue_size(const asyncio_queue_t *q);
+
+/* q's maxsize (0: unbounded), 0 if q is NULL. */
+ASYNCIO_API size_t asyncio_queue_maxsize(const asyncio_queue_t *q);
+
+/* 1 if q holds maxsize items (never for an unbounded queue), 0 if not,
+ * -EINVAL (NULL). */
+ASYNCIO_API int asyncio_queue_full(const asyncio_queue_t *q);
+
+/* 1 if q holds no item, 0 if it does, -EINVAL (NULL). */
+ASYNCIO_API int asyncio_queue_empty(const asyncio_queue_t *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

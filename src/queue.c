@@ -1,0 +1,436 @@
+/* Queues: FIFO and LIFO over a growable ring, priority over a binary heap,
+ * with tasks waiting in put, get and join.
+ *
+ * Waiting never loses or duplicates an item. Each waiting call puts a node
+ * on its own stack on one of the queue's lists, parks, and always unlinks
+ * the node once it resumes, whatever woke it. Whoever satisfies a waiter
+ * does the whole operation for it before waking it: a put while getters
+ * wait stores the item in the first getter's node; a get from a full queue
+ * with putters waiting inserts the first putter's item into the room it
+ * made. The waiter is then woken with task_wake_handoff(), so a
+ * cancellation or timeout that arrives before it resumes cannot undo what
+ * was done (it is kept for the task's next wait). Waiters already woken by
+ * something else (cancelled, timed out, shut down) are skipped: they are on
+ * their way out and take nothing.
+ *
+ * Hence two invariants: while some getter can still be handed an item, the
+ * storage is empty; while some putter can, the queue is full. */
+#include "task.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KIND_FIFO, KIND_LIFO, KIND_PRIORITY };
+
+/* A priority queue's slot: the item and when it was inserted, so that
+ * equal items come out first-in first-out. */
+struct pq_entry {
+    void *item;
+    uint64_t seq;
+};
+
+/* A task waiting on a queue, on that task's stack. */
+struct qwaiter {
+    struct asyncio_queue_link link;
+    struct task *task;
+    void *item;   /* put: the item to insert; get: the item handed over */
+    bool handed;  /* the operation was done for the waiter */
+};
+
+/* ---- lists of waiters ---------------------------------------------------- */
+
+static void link_init(struct asyncio_queue_link *head) { head->prev = head->next = head; }
+
+static bool link_empty(const struct asyncio_queue_link *head) { return head->next == head; }
+
+static void link_push_back(struct asyncio_queue_link *head, struct asyncio_queue_link *n)
+{
+    n->prev = head->prev;
+    n->next = head;
+    head->prev->next = n;
+    head->prev = n;
+}
+
+static void link_remove(struct asyncio_queue_link *n)
+{
+    if (!n->next)
+        return;
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = NULL;
+}
+
+static struct qwaiter *waiter_of(struct asyncio_queue_link *l)
+{
+    return container_of(l, struct qwaiter, link);
+}
+
+/* The first waiter, in the order they began to wait, that can still be
+ * handed something. */
+static struct qwaiter *first_handable(struct asyncio_queue_link *head)
+{
+    for (struct asyncio_queue_link *l = head->next; l != head; l = l->next) {
+        struct qwaiter *w = waiter_of(l);
+        if (!w->handed && task_can_be_handed(w->task))
+            return w;
+    }
+    return NULL;
+}
+
+/* Wake every waiter of a list that nothing woke yet with status. They stay
+ * linked until they resume and unlink themselves. */
+static void wake_all(struct asyncio_queue_link *head, int status)
+{
+    for (struct asyncio_queue_link *l = head->next; l != head; l = l->next) {
+        struct qwaiter *w = waiter_of(l);
+        if (!w->handed)
+            task_wake(w->task, status); /* ignored if already woken */
+    }
+}
+
+/* ---- storage ------------------------------------------------------------- */
+
+static size_t slot_size(const asyncio_queue_t *q)
+{
+    return q->kind == KIND_PRIORITY ? sizeof(struct pq_entry) : sizeof(void *);
+}
+
+/* Make room for one more item: 0 or -ENOMEM (nothing changed then). */
+static int store_reserve(asyncio_queue_t *q)
+{
+    if (q->len < q->cap)
+        return 0;
+    size_t sz = slot_size(q);
+    size_t cap = q->cap ? q->cap * 2 : 8;
+    if (q->maxsize && cap > q->maxsize)
+        cap = q->maxsize > q->cap ? q->maxsize : q->cap + 1;
+    if (cap <= q->cap || cap > SIZE_MAX / sz)
+        return -ENOMEM;
+    void *buf = realloc(q->buf, cap * sz);
+    if (!buf)
+        return -ENOMEM;
+    if (q->kind == KIND_FIFO && q->head) {
+        /* The ring wrapped (it is full): move its older part, from head to
+         * the old end, to the new end. */
+        size_t tail = q->cap - q->head;
+        memmove((char *)buf + (cap - tail) * sz, (char *)buf + q->head * sz, tail * sz);
+        q->head = cap - tail;
+    }
+    q->buf = buf;
+    q->cap = cap;
+    return 0;
+}
+
+/* a before b in a priority queue: smaller, or equal and inserted earlier. */
+static bool pq_before(const asyncio_queue_t *q, const struct pq_entry *a, const struct pq_entry *b)
+{
+    int c = q->cmp(a->item, b->item);
+    return c < 0 || (c == 0 && a->seq < b->seq);
+}
+
+/* Insert item: 0 or -ENOMEM. Never fails when len < cap. */
+static int store_push(asyncio_queue_t *q, void *item)
+{
+    int rc = store_reserve(q);
+    if (rc < 0)
+        return rc;
+    if (q->kind == KIND_PRIORITY) {
+        struct pq_entry *h = q->buf;
+        struct pq_entry e = {item, q->seq++};
+        size_t i = q->len++;
+        while (i > 0) {
+            size_t parent = (i - 1) / 2;
+            if (!pq_before(q, &e, &h[parent]))
+                break;
+            h[i] = h[parent];
+            i = parent;
+        }
+        h[i] = e;
+        return 0;
+    }
+    void **ring = q->buf;
+    size_t i = q->head + q->len;
+    ring[i >= q->cap ? i - q->cap : i] = item;
+    q->len++;
+    return 0;
+}
+
+/* Remove the next item (len > 0). */
+static void *store_pop(asyncio_queue_t *q)
+{
+    if (q->kind == KIND_PRIORITY) {
+        struct pq_entry *h = q->buf;
+        void *item = h[0].item;
+        struct pq_entry last = h[--q->len];
+        size_t n = q->len, i = 0;
+        for (;;) {
+            size_t c = 2 * i + 1;
+            if (c >= n)
+                break;
+            if (c + 1 < n && pq_before(q, &h[c + 1], &h[c]))
+                c++;
+            if (!pq_before(q, &h[c], &last))
+                break;
+            h[i] = h[c];
+            i = c;
+        }
+        if (n)
+            h[i] = last;
+        return item;
+    }
+    void **ring = q->buf;
+    if (q->kind == KIND_LIFO)
+        return ring[--q->len]; /* head stays 0 */
+    void *item = ring[q->head];
+    if (++q->head == q->cap)
+        q->head = 0;
+    if (--q->len == 0)
+        q->head = 0;
+    return item;
+}
+
+static bool is_full(const asyncio_queue_t *q)
+{
+    return q->maxsize && q->len >= q->maxsize;
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+static void wake_joiners_if_done(asyncio_queue_t *q)
+{
+    if (q->unfinished == 0)
+        wake_all(&q->joiners, 0);
+}
+
+/* Put into a queue that is not full nor shut down: hand the item to the
+ * first getter that can take it, else store it. 0 or -ENOMEM. */
+static int put_now(asyncio_queue_t *q, void *item)
+{
+    struct qwaiter *g = q->len == 0 ? first_handable(&q->getters) : NULL;
+    if (g) {
+        g->item = item;
+        g->handed = true;
+        task_wake_handoff(g->task, 0);
+    } else {
+        int rc = store_push(q, item);
+        if (rc < 0)
+            return rc;
+    }
+    q->unfinished++;
+    return 0;
+}
+
+/* Get from a non-empty queue, then give the room made to the first putter
+ * that can take it: its item goes in now and its put is complete. */
+static void *get_now(asyncio_queue_t *q)
+{
+    void *item = store_pop(q);
+    if (!q->is_shutdown) {
+        struct qwaiter *p = first_handable(&q->putters);
+        if (p && store_push(q, p->item) == 0) { /* room: cannot fail */
+            q->unfinished++;
+            p->handed = true;
+            task_wake_handoff(p->task, 0);
+        }
+    }
+    return item;
+}
+
+/* Wait on list with node w until woken. Returns the wake status. */
+static int wait_on(struct asyncio_queue_link *list, struct qwaiter *w, struct task *t)
+{
+    w->task = t;
+    w->handed = false;
+    link_push_back(list, &w->link);
+    int rc = task_park_until(t, UINT64_MAX, 0);
+    link_remove(&w->link);
+    return rc;
+}
+
+static int init(asyncio_queue_t *q, size_t maxsize, unsigned char kind, asyncio_queue_cmp cmp)
+{
+    if (!q)
+        return -EINVAL;
+    q->buf = NULL;
+    q->cap = q->head = q->len = 0;
+    q->maxsize = maxsize;
+    q->unfinished = 0;
+    q->seq = 0;
+    q->cmp = cmp;
+    link_init(&q->getters);
+    link_init(&q->putters);
+    link_init(&q->joiners);
+    q->kind = kind;
+    q->is_shutdown = 0;
+    return 0;
+}
+
+int asyncio_queue_init(asyncio_queue_t *q, size_t maxsize)
+{
+    return init(q, maxsize, KIND_FIFO, NULL);
+}
+
+int asyncio_priority_queue_init(asyncio_queue_t *q, size_t maxsize, asyncio_queue_cmp cmp)
+{
+    if (!cmp)
+        return -EINVAL;
+    return init(q, maxsize, KIND_PRIORITY, cmp);
+}
+
+int asyncio_lifo_queue_init(asyncio_queue_t *q, size_t maxsize)
+{
+    return init(q, maxsize, KIND_LIFO, NULL);
+}
+
+int asyncio_queue_destroy(asyncio_queue_t *q)
+{
+    if (!q)
+        return -EINVAL;
+    if (!link_empty(&q->getters) || !link_empty(&q->putters) || !link_empty(&q->joiners))
+        return -EBUSY;
+    free(q->buf);
+    q->buf = NULL;
+    q->cap = q->head = q->len = 0;
+    return 0;
+}
+
+int asyncio_queue_put_nowait(asyncio_queue_t *q, void *item)
+{
+    if (!q)
+        return -EINVAL;
+    if (q->is_shutdown)
+        return -ESHUTDOWN;
+    if (is_full(q))
+        return -EAGAIN;
+    return put_now(q, item);
+}
+
+int asyncio_queue_get_nowait(asyncio_queue_t *q, void **item)
+{
+    if (!q || !item)
+        return -EINVAL;
+    if (q->len == 0)
+        return q->is_shutdown ? -ESHUTDOWN : -EAGAIN;
+    *item = get_now(q);
+    return 0;
+}
+
+int asyncio_queue_put(asyncio_queue_t *q, void *item)
+{
+    if (!q)
+        return -EINVAL;
+    int rc = task_check_await(NULL); /* -EPERM outside a task */
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        if (q->is_shutdown)
+            return -ESHUTDOWN;
+        if (!is_full(q))
+            return put_now(q, item);
+        struct task *t;
+        if ((rc = task_begin_wait_on(&t, "queue put")) < 0)
+            return rc;
+        struct qwaiter w;
+        w.item = item;
+        rc = wait_on(&q->putters, &w, t);
+        if (w.handed)
+            return 0; /* a get inserted the item for us */
+        if (rc < 0)
+            return rc;
+        /* Woken with nothing done for us (not expected): look again. */
+    }
+}
+
+int asyncio_queue_get(asyncio_queue_t *q, void **item)
+{
+    if (!q || !item)
+        return -EINVAL;
+    int rc = task_check_await(NULL);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        if (q->len) {
+            *item = get_now(q);
+            return 0;
+        }
+        if (q->is_shutdown)
+            return -ESHUTDOWN;
+        struct task *t;
+        if ((rc = task_begin_wait_on(&t, "queue get")) < 0)
+            return rc;
+        struct qwaiter w;
+        w.item = NULL;
+        rc = wait_on(&q->getters, &w, t);
+        if (w.handed) {
+            *item = w.item; /* a put handed it to us */
+            return 0;
+        }
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int asyncio_queue_task_done(asyncio_queue_t *q)
+{
+    if (!q || q->unfinished == 0)
+        return -EINVAL;
+    q->unfinished--;
+    wake_joiners_if_done(q);
+    return 0;
+}
+
+int asyncio_queue_join(asyncio_queue_t *q)
+{
+    if (!q)
+        return -EINVAL;
+    int rc = task_check_await(NULL);
+    if (rc < 0 || q->unfinished == 0)
+        return rc;
+    struct task *t;
+    if ((rc = task_begin_wait_on(&t, "queue join")) < 0)
+        return rc;
+    struct qwaiter w;
+    w.item = NULL;
+    return wait_on(&q->joiners, &w, t);
+}
+
+int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate)
+{
+    if (!q)
+        return -EINVAL;
+    q->is_shutdown = 1;
+    if (immediate) {
+        /* Drop what is left; each dropped item counts as done. */
+        q->unfinished -= q->len < q->unfinished ? q->len : q->unfinished;
+        q->len = q->head = 0;
+        wake_joiners_if_done(q);
+    }
+    /* Getters wait only while the queue is empty: all of them fail now.
+     * Putters were not handed any room: they fail too. */
+    if (q->len == 0)
+        wake_all(&q->getters, -ESHUTDOWN);
+    wake_all(&q->putters, -ESHUTDOWN);
+    return 0;
+}
+
+size_t asyncio_queue_size(const asyncio_queue_t *q)
+{
+    return q ? q->len : 0;
+}
+
+size_t asyncio_queue_maxsize(const asyncio_queue_t *q)
+{
+    return q ? q->maxsize : 0;
+}
+
+int asyncio_queue_full(const asyncio_queue_t *q)
+{
+    return q ? is_full(q) : -EINVAL;
+}
+
+int asyncio_queue_empty(const asyncio_queue_t *q)
+{
+    return q ? q->len == 0 : -EINVAL;
+}
