@@ -63,7 +63,10 @@ void future_free(struct asyncio_future *f)
 {
     report_unretrieved(f);
     dlist_remove(&f->all);
-    free(f);
+    if (f->is_task)
+        task_struct_recycle((struct task *)f);
+    else
+        free(f);
 }
 
 int asyncio_future_new(asyncio_future_t **out)

@@ -137,6 +137,7 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
 static void loop_free(struct loop *loop)
 {
     futures_free_all(loop);
+    tasks_free_structs(loop);
     tasks_free_contexts(loop);
     stack_arena_destroy(&loop->stacks);
     handles_free_all(loop);

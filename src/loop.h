@@ -46,6 +46,7 @@ struct loop {
     uint64_t task_serial;   /* for default names, Task-N */
 
     /* Contexts (with their stacks) of finished tasks, ready for reuse. */
+    struct task *free_tasks; /* task structs to reuse */
     struct taskctx *ctx_pool;
     size_t ctx_pool_len;
     size_t stack_size;      /* default for new tasks, ASan scale applied */

@@ -107,6 +107,32 @@ void tasks_free_contexts(struct loop *loop)
     loop->ctx_pool_len = 0;
 }
 
+static void task_step(struct loop *loop, struct runnable *r);
+
+/* With many tasks, the next task's struct and the registers saved on its
+ * stack are rarely in the cache: start loading the stack one task ahead and
+ * the struct two ahead (a prefetch never faults, so an address computed for
+ * what may not be a task is harmless). */
+static inline void prefetch_next(struct loop *loop)
+{
+    struct qnode *n = loop->batch.head;
+    if (!n)
+        return;
+    struct runnable *r = container_of(n, struct runnable, q);
+    if (r->run == task_step) {
+        struct task *t = container_of(r, struct task, run);
+#ifdef CORO_ASM
+        if (t->ctx)
+            __builtin_prefetch(t->ctx->coro.sp);
+#endif
+    }
+    if (n->next) {
+        struct task *t2 = container_of(container_of(n->next, struct runnable, q), struct task, run);
+        __builtin_prefetch(&t2->ctx);
+        __builtin_prefetch(&t2->state);
+    }
+}
+
 /* The loop's side of running a task: switch to it until it parks or ends. */
 static void task_step(struct loop *loop, struct runnable *r)
 {
@@ -118,6 +144,7 @@ static void task_step(struct loop *loop, struct runnable *r)
     } else {
         t->state = TASK_RUNNING;
         loop->current = t;
+        prefetch_next(loop);
         coro_switch(&loop->main, &t->ctx->coro);
         /* Back from t, or from a task that t (and so on) handed over to. */
         t = loop->current;
@@ -137,6 +164,29 @@ static void task_timer_fire(struct loop *loop, struct ltimer *lt)
     task_wake(t, t->timer_status);
 }
 
+static void task_struct_recycle_to(struct loop *loop, struct task *t)
+{
+    if (t->name && t->name != t->name_buf)
+        free((char *)t->name);
+    t->name = NULL;
+    t->next_free = loop->free_tasks;
+    loop->free_tasks = t;
+}
+
+void task_struct_recycle(struct task *t)
+{
+    task_struct_recycle_to(t->fut.loop, t);
+}
+
+void tasks_free_structs(struct loop *loop)
+{
+    while (loop->free_tasks) {
+        struct task *t = loop->free_tasks;
+        loop->free_tasks = t->next_free;
+        free(t);
+    }
+}
+
 int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
                            const asyncio_task_options_t *opts)
 {
@@ -152,14 +202,25 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
             return -EINVAL;
         stack_size = opts->stack_size * SAN_STACK_SCALE;
     }
-    size_t name_len = name ? strlen(name) + 1 : 0;
-    struct task *t = malloc(sizeof *t + name_len);
-    if (!t)
+    struct task *t = loop->free_tasks;
+    if (t)
+        loop->free_tasks = t->next_free;
+    else if (!(t = malloc(sizeof *t)))
         return -ENOMEM;
+    t->name = NULL;
+    if (name) {
+        size_t len = strlen(name) + 1;
+        char *copy = len <= sizeof t->name_buf ? t->name_buf : malloc(len);
+        if (!copy) {
+            task_struct_recycle_to(loop, t);
+            return -ENOMEM;
+        }
+        t->name = memcpy(copy, name, len);
+    }
     int rc = 0;
     t->ctx = ctx_get(loop, stack_size, &rc);
     if (!t->ctx) {
-        free(t);
+        task_struct_recycle_to(loop, t);
         return rc;
     }
     t->ctx->task = t;
@@ -184,7 +245,6 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->group = NULL;
     t->waiting_on = NULL;
     t->serial = ++loop->task_serial;
-    t->name = name ? memcpy((char *)(t + 1), name, name_len) : NULL;
     t->queued = true;
     loop_ready(loop, &t->run);
     loop->live_tasks++;
@@ -253,8 +313,8 @@ const char *asyncio_task_name(const asyncio_task_t *task)
         return NULL;
     if (t->name)
         return t->name;
-    snprintf(t->default_name, sizeof t->default_name, "Task-%" PRIu64, t->serial);
-    return t->name = t->default_name;
+    snprintf(t->name_buf, sizeof t->name_buf, "Task-%" PRIu64, t->serial);
+    return t->name = t->name_buf;
 }
 
 size_t asyncio_task_count(void)
@@ -317,6 +377,7 @@ static struct coro *next_context(struct loop *loop)
     u->queued = false;
     u->state = TASK_RUNNING;
     loop->current = u;
+    prefetch_next(loop);
     return &u->ctx->coro;
 }
 

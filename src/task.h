@@ -63,9 +63,11 @@ struct task {
     unsigned num_cancels;      /* cancellation requests, ever */
     asyncio_taskgroup_t *group; /* the group it was created in, or NULL */
     uint64_t serial;
-    const char *name;          /* NULL: "Task-<serial>", made on demand */
+    const char *name;          /* NULL: "Task-<serial>", made on demand;
+                                  else name_buf or, if long, malloc'd */
     const char *waiting_on;    /* what its current wait is for (debugging) */
-    char default_name[32];
+    char name_buf[32];
+    struct task *next_free;    /* on the loop's list of task structs to reuse */
 };
 
 static inline struct task *task_of(struct asyncio_future *f)
@@ -82,6 +84,10 @@ static inline bool future_is_done(const struct asyncio_future *f) { return f->st
 /* f's outcome as asyncio_future_result() reports it (f done). */
 int future_outcome(struct asyncio_future *f, void **result);
 void future_free(struct asyncio_future *f);
+/* Task structs are kept for reuse (freeing a burst of them would have
+ * malloc give the pages back, and the next burst fault them in again). */
+void task_struct_recycle(struct task *t);
+void tasks_free_structs(struct loop *loop);
 
 /* Task groups (taskgroup.c): a child of g finished with status. */
 void taskgroup_child_done(asyncio_taskgroup_t *g, int status);
