@@ -6,6 +6,7 @@
 #
 #   bench/run.sh                      3 rounds, bench_scale with 1,000,000 tasks
 #   ROUNDS=1 SCALE_N=100000 bench/run.sh   a quick check
+#   BENCHES="sync" bench/run.sh            only some of switch spawn scale timers sync
 #
 # Environment:
 #   ROUNDS   rounds of every benchmark (default 3); the table has the medians
@@ -24,6 +25,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 ROUNDS=${ROUNDS:-3}
 SCALE_N=${SCALE_N:-1000000}
+BENCHES=${BENCHES:-switch spawn scale timers sync}  # which to run
 BUILD=${BUILD:-$here/results/build}
 PY=${PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in bench/py
@@ -59,7 +61,7 @@ if have_uvloop; then impls+=(uvloop); else echo "run.sh: no uvloop for $PY: uvlo
 cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_BENCH=ON \
     -DASYNCIO_BUILD_TESTS=OFF -DASYNCIO_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" \
-    --target bench_switch bench_spawn bench_scale bench_timers >/dev/null
+    --target bench_switch bench_spawn bench_scale bench_timers bench_sync >/dev/null
 bin=$BUILD/bench
 
 pin=()
@@ -82,7 +84,7 @@ raw=$out/raw.txt   # round impl bench name value unit, one line per result
     echo "memory:  $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GB total"}')"
     echo "python:  $("$PY" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo none)," \
         "uvloop $("$PY" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null || echo none)"
-    echo "runs:    ROUNDS=$ROUNDS SCALE_N=$SCALE_N, pinned: ${pin[*]:-no}"
+    echo "runs:    ROUNDS=$ROUNDS SCALE_N=$SCALE_N BENCHES=\"$BENCHES\", pinned: ${pin[*]:-no}"
 } | tee "$out/header.txt"
 echo
 
@@ -94,6 +96,7 @@ run() {
         c/spawn) cmd=("$bin/bench_spawn") ;;
         c/scale) cmd=("$bin/bench_scale" "$SCALE_N") ;;
         c/timers) cmd=("$bin/bench_timers") ;;
+        c/sync) cmd=("$bin/bench_sync") ;;
         */switch) cmd=("$PY" "$here/py/bench_yield.py" --loop "$impl") ;;
         */scale) cmd=("$PY" "$here/py/bench_scale.py" --loop "$impl" "$SCALE_N") ;;
         *) cmd=("$PY" "$here/py/bench_$bench.py" --loop "$impl") ;;
@@ -109,7 +112,7 @@ run() {
 
 echo "running ${impls[*]}, $ROUNDS round(s) ..." >&2
 for ((r = 1; r <= ROUNDS; r++)); do
-    for bench in switch spawn scale timers; do
+    for bench in $BENCHES; do
         for impl in "${impls[@]}"; do
             run "$r" "$impl" "$bench"
         done
@@ -186,6 +189,10 @@ max_wake_late_ms|max_wake_late_ms|lower|<= 100|c <= 100
 timers|timers|none||
 schedule_and_fire_s|schedule_and_fire_s|lower|<= 1.0|c <= 1.0
 cancel_ns|cancel_ns|lower||
+lock_handoff_ns|lock_handoff_ns|lower|vs asyncio >= 30|a != "" && a / c >= 30
+queue_items_per_s|queue_items_per_s|higher|vs asyncio >= 30|a != "" && c / a >= 30
+taskgroup_100k_s|taskgroup_100k_s|lower|vs asyncio >= 30|a != "" && a / c >= 30
+taskgroup_100k_cold_s|taskgroup_100k_cold_s|lower||
 EOF
     SW=$(med c switch_ns); SC=$(med c swapcontext_ns)
     [ -n "$SW" ] && [ -n "$SC" ] &&
