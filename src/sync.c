@@ -107,7 +107,7 @@ static void wake_all(struct dlist *head)
 static int wait_on(struct dlist *head, bool *handed)
 {
     struct task *t;
-    int rc = task_begin_wait(&t);
+    int rc = task_begin_wait_on(&t, "barrier");
     if (rc < 0)
         return rc;
     struct sync_waiter w;
@@ -166,7 +166,7 @@ int asyncio_lock_acquire(asyncio_lock_t *lock)
         return 0;
     }
     struct task *t;
-    if ((rc = task_begin_wait(&t)) < 0)
+    if ((rc = task_begin_wait_on(&t, "lock")) < 0)
         return rc;
     struct sync_waiter w;
     waiter_init(&w, t);
@@ -313,7 +313,7 @@ int asyncio_event_wait(asyncio_event_t *ev)
     if (ev->set_)
         return 0;
     struct task *t;
-    if ((rc = task_begin_wait(&t)) < 0)
+    if ((rc = task_begin_wait_on(&t, "event")) < 0)
         return rc;
     struct sync_waiter w;
     waiter_init(&w, t);
@@ -393,7 +393,7 @@ static int cond_wait(asyncio_condition_t *c)
     struct task *t;
     /* A pending cancellation or an expired scope: fail before letting go
      * of the lock, which is then simply still held. */
-    int rc = task_begin_wait(&t);
+    int rc = task_begin_wait_on(&t, "condition");
     if (rc < 0)
         return rc;
     c->users_++;
@@ -410,10 +410,8 @@ static int cond_wait(asyncio_condition_t *c)
      * is reported by this wait. */
     if (lock_acquire_uncancellable(c->lock_, t))
         rc = -ECANCELED;
-    if (t->must_cancel) {
-        t->must_cancel = false;
+    if (task_take_cancel(t))
         rc = -ECANCELED;
-    }
     if (rc == 0) {
         /* A scope deadline passed while the lock was taken back. */
         struct task *self;
@@ -513,7 +511,7 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
         return 0;
     }
     struct task *t;
-    if ((rc = task_begin_wait(&t)) < 0)
+    if ((rc = task_begin_wait_on(&t, "semaphore")) < 0)
         return rc;
     struct sync_waiter w;
     waiter_init(&w, t);

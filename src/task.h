@@ -128,6 +128,15 @@ static inline bool task_can_be_handed(const struct task *t)
     return t->state == TASK_WAITING && !t->queued;
 }
 
+/* Consume a pending cancellation: true if there was one. For waits that
+ * report it themselves after an uncancellable stretch. */
+static inline bool task_take_cancel(struct task *t)
+{
+    bool pending = t->must_cancel;
+    t->must_cancel = false;
+    return pending;
+}
+
 /* Park until f is done, ignoring cancellation meanwhile; a cancellation
  * that arrives is kept for the next wait. */
 void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f);
