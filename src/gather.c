@@ -115,15 +115,11 @@ int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
 {
     if (!f || isnan(timeout) || timeout < 0)
         return -EINVAL;
-    int rc = task_check_await(f);
-    if (rc < 0)
-        return rc;
-    if (future_is_done(f))
-        return future_outcome(f, result);
-
-    /* wait_for is a timeout scope around an await. */
+    /* wait_for is a timeout scope around an await (which makes the other
+     * checks, and returns at once for a done f). */
     asyncio_timeout_t scope;
-    if ((rc = asyncio_timeout_enter(&scope, timeout)) < 0)
+    int rc = asyncio_timeout_enter(&scope, timeout);
+    if (rc < 0)
         return rc;
     rc = asyncio_await(f, result);
     asyncio_timeout_exit(&scope);
