@@ -31,5 +31,6 @@
 #include <asyncio/taskgroup.h>
 #include <asyncio/sync.h>
 #include <asyncio/queue.h>
+#include <asyncio/net.h>
 
 #endif

@@ -242,6 +242,7 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->wake_status = 0;
     t->saved_errno = 0;
     t->num_cancels = 0;
+    t->io_streak = 0;
     t->group = NULL;
     t->waiting_on = NULL;
     t->serial = ++loop->task_serial;

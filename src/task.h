@@ -61,6 +61,7 @@ struct task {
     int wake_status;
     int saved_errno;
     unsigned num_cancels;      /* cancellation requests, ever */
+    unsigned io_streak;        /* socket calls done without waiting (sock.c) */
     asyncio_taskgroup_t *group; /* the group it was created in, or NULL */
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand;

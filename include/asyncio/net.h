@@ -1,0 +1,97 @@
+/*
+ * <asyncio/net.h>: non-blocking socket calls for tasks (asyncio's
+ * loop.sock_* family). Include <asyncio.h> rather than this file.
+ *
+ * Each call tries the system call first and waits for the socket only when
+ * it would block (EAGAIN), so a socket with data ready costs no poller
+ * call. They take part in cancellation and timeout scopes like every
+ * waiting call: -ECANCELED, -ETIMEDOUT. Byte counts are ssize_t: 0 or more
+ * on success, a negative errno on failure. Writes never raise SIGPIPE: a
+ * peer that has gone gives -EPIPE (or -ECONNRESET).
+ *
+ * The fds must be non-blocking (asyncio_socket() makes them so); close them
+ * with asyncio_close(), which wakes any task still waiting on them.
+ */
+#ifndef ASYNCIO_NET_H
+#define ASYNCIO_NET_H
+
+#include <asyncio/loop.h>
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* socket(2), non-blocking and close-on-exec. Returns the fd or a negative
+ * errno. Does not suspend; needs no loop. */
+ASYNCIO_API int asyncio_socket(int domain, int type, int protocol);
+
+/*
+ * Close fd after waking every task of this loop waiting on it with -EBADF
+ * (see asyncio_forget_fd()). Returns 0 or a negative errno from close(2)
+ * (-EBADF for a negative fd). Does not suspend; without a loop it only
+ * closes.
+ */
+ASYNCIO_API int asyncio_close(int fd);
+
+/*
+ * Accept a connection on the listening socket fd (loop.sock_accept).
+ * Returns the new connection's fd (non-blocking, close-on-exec), its peer
+ * address in addr/addrlen if addr is not NULL (addrlen in/out, as
+ * accept(2)). May suspend. Errors: as accept(2) (-EMFILE, -ENFILE, ...),
+ * -EPERM (not in a task), -ECANCELED, -ETIMEDOUT, -EBADF.
+ */
+ASYNCIO_API int asyncio_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+
+/*
+ * Connect fd to addr (loop.sock_connect): returns 0 once connected, or the
+ * connection's error (-ECONNREFUSED, -ENETUNREACH, ...), taken from
+ * SO_ERROR after an EINPROGRESS. May suspend. A cancelled or timed-out
+ * connect leaves the socket in an unspecified state: close it.
+ */
+ASYNCIO_API int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+/*
+ * Receive up to len bytes into buf (loop.sock_recv / sock_recv_into):
+ * returns how many (0 at end of stream, or for len 0), waiting until some
+ * arrive. May suspend. Errors: -ECONNRESET, -EBADF, -EINVAL (buf NULL with
+ * len > 0), -EPERM, -ECANCELED, -ETIMEDOUT, ...
+ */
+ASYNCIO_API ssize_t asyncio_sock_recv(int fd, void *buf, size_t len);
+
+/* The same as asyncio_sock_recv(): asyncio's name for receiving into a
+ * buffer the caller owns. */
+ASYNCIO_API ssize_t asyncio_sock_recv_into(int fd, void *buf, size_t len);
+
+/*
+ * Send all len bytes of buf (loop.sock_sendall), waiting whenever the
+ * socket is full. Returns len once everything was handed to the kernel, or
+ * the error (-EPIPE, -ECONNRESET, ...). If it fails, is cancelled or times
+ * out part-way, some bytes may have been sent: the stream is then no longer
+ * usable. May suspend.
+ */
+ASYNCIO_API ssize_t asyncio_sock_sendall(int fd, const void *buf, size_t len);
+
+/*
+ * Receive one datagram of up to len bytes (loop.sock_recvfrom): returns its
+ * size (a longer one is truncated, as recvfrom(2) does) and its source in
+ * addr/addrlen if addr is not NULL. May suspend.
+ */
+ASYNCIO_API ssize_t asyncio_sock_recvfrom(int fd, void *buf, size_t len, struct sockaddr *addr,
+                                          socklen_t *addrlen);
+
+/*
+ * Send one datagram to addr (loop.sock_sendto; addr NULL on a connected
+ * socket): returns len, waiting while the socket buffer is full. May
+ * suspend. Errors as sendto(2), and those of every waiting call.
+ */
+ASYNCIO_API ssize_t asyncio_sock_sendto(int fd, const void *buf, size_t len,
+                                        const struct sockaddr *addr, socklen_t addrlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,227 @@
+/* Socket calls for tasks: the system call first, a wait only on EAGAIN.
+ *
+ * Fairness: a task whose socket always has data would never wait, so never
+ * let others run. Each task may make a run of IO_BUDGET calls that
+ * complete without waiting; the next one yields first (before its system
+ * call, so a cancellation there loses no data). */
+#include "task.h"
+
+#include <asyncio/net.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* BSD: SO_NOSIGPIPE is set on the socket instead */
+#endif
+
+#define IO_BUDGET 64
+
+/* Every call starts here: in a task, yielding if its budget is spent. */
+static int io_begin(struct task **out)
+{
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    struct task *t = loop->current;
+    *out = t;
+    if (++t->io_streak > IO_BUDGET) {
+        t->io_streak = 0;
+        return asyncio_sleep(0);
+    }
+    return 0;
+}
+
+/* Wait for fd, and start a new budget: the task let others run. */
+static int io_wait(struct task *t, int fd, int readable)
+{
+    t->io_streak = 0;
+    return readable ? asyncio_wait_readable(fd) : asyncio_wait_writable(fd);
+}
+
+static bool would_block(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+int asyncio_socket(int domain, int type, int protocol)
+{
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+        return -errno;
+#else
+    int fd = socket(domain, type, protocol);
+    if (fd < 0)
+        return -errno;
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+#endif
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return fd;
+}
+
+int asyncio_close(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (loop_current())
+        asyncio_forget_fd(fd);
+    /* On EINTR the fd is closed all the same (Linux, and POSIX 2024). */
+    return close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+int asyncio_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    struct task *t;
+    int rc = io_begin(&t);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(__linux__)
+        int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+        int c = accept(fd, addr, addrlen);
+        if (c >= 0 && (fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK) < 0 ||
+                       fcntl(c, F_SETFD, FD_CLOEXEC) < 0)) {
+            int err = errno;
+            close(c);
+            return -err;
+        }
+#endif
+        if (c >= 0)
+            return c;
+        /* A connection that died in the backlog is not the caller's
+         * problem: wait for the next one, as asyncio does. */
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (!would_block(errno))
+            return -errno;
+        if ((rc = io_wait(t, fd, 1)) < 0)
+            return rc;
+    }
+}
+
+int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct task *t;
+    int rc = io_begin(&t);
+    if (rc < 0)
+        return rc;
+    if (connect(fd, addr, addrlen) == 0)
+        return 0;
+    /* EINTR: the connection goes on in the background, as EINPROGRESS. */
+    if (errno != EINPROGRESS && errno != EINTR)
+        return -errno;
+    if ((rc = io_wait(t, fd, 0)) < 0)
+        return rc;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
+ssize_t asyncio_sock_recv(int fd, void *buf, size_t len)
+{
+    if (!buf && len)
+        return -EINVAL;
+    struct task *t;
+    int rc = io_begin(&t);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno))
+            return -errno;
+        if ((rc = io_wait(t, fd, 1)) < 0)
+            return rc;
+    }
+}
+
+ssize_t asyncio_sock_recv_into(int fd, void *buf, size_t len)
+{
+    return asyncio_sock_recv(fd, buf, len);
+}
+
+ssize_t asyncio_sock_sendall(int fd, const void *buf, size_t len)
+{
+    if (!buf && len)
+        return -EINVAL;
+    struct task *t;
+    int rc = io_begin(&t);
+    if (rc < 0)
+        return rc;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, (const char *)buf + off, len - off, MSG_NOSIGNAL);
+        if (n >= 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno))
+            return -errno;
+        if ((rc = io_wait(t, fd, 0)) < 0)
+            return rc;
+    }
+    return (ssize_t)len;
+}
+
+ssize_t asyncio_sock_recvfrom(int fd, void *buf, size_t len, struct sockaddr *addr,
+                              socklen_t *addrlen)
+{
+    if ((!buf && len) || (addr && !addrlen))
+        return -EINVAL;
+    struct task *t;
+    int rc = io_begin(&t);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        ssize_t n = recvfrom(fd, buf, len, 0, addr, addr ? addrlen : NULL);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno))
+            return -errno;
+        if ((rc = io_wait(t, fd, 1)) < 0)
+            return rc;
+    }
+}
+
+ssize_t asyncio_sock_sendto(int fd, const void *buf, size_t len, const struct sockaddr *addr,
+                            socklen_t addrlen)
+{
+    if (!buf && len)
+        return -EINVAL;
+    struct task *t;
+    int rc = io_begin(&t);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        ssize_t n = sendto(fd, buf, len, MSG_NOSIGNAL, addr, addr ? addrlen : 0);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno))
+            return -errno;
+        if ((rc = io_wait(t, fd, 0)) < 0)
+            return rc;
+    }
+}
