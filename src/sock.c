@@ -80,35 +80,77 @@ int asyncio_close(int fd)
     return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
+/* Run op until it stops failing with EINTR or EAGAIN, waiting for fd to be
+ * ready between tries. op returns what the system call does (-1 and errno
+ * on failure). */
+static ssize_t io_loop(struct task *t, int fd, int readable, ssize_t (*op)(int fd, void *ctx),
+                       void *ctx)
+{
+    for (;;) {
+        ssize_t n = op(fd, ctx);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno))
+            return -errno;
+        int rc = io_wait(t, fd, readable);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+struct io_args {
+    void *buf;
+    size_t len;
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+    const struct sockaddr *to;
+    socklen_t tolen;
+};
+
+static ssize_t op_accept(int fd, void *ctx)
+{
+    struct io_args *a = ctx;
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(__linux__)
+    int c = accept4(fd, a->addr, a->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int c = accept(fd, a->addr, a->addrlen);
+    if (c >= 0 && (fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK) < 0 ||
+                   fcntl(c, F_SETFD, FD_CLOEXEC) < 0)) {
+        int err = errno;
+        close(c);
+        errno = err;
+        return -1;
+    }
+#endif
+    /* A connection that died in the backlog is not the caller's problem:
+     * try again, as asyncio does. */
+    if (c < 0 && errno == ECONNABORTED)
+        errno = EINTR;
+    return c;
+}
+
+static ssize_t op_recvfrom(int fd, void *ctx)
+{
+    struct io_args *a = ctx;
+    return recvfrom(fd, a->buf, a->len, 0, a->addr, a->addr ? a->addrlen : NULL);
+}
+
+static ssize_t op_sendto(int fd, void *ctx)
+{
+    struct io_args *a = ctx;
+    return sendto(fd, a->buf, a->len, MSG_NOSIGNAL, a->to, a->to ? a->tolen : 0);
+}
+
 int asyncio_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
     struct task *t;
     int rc = io_begin(&t);
     if (rc < 0)
         return rc;
-    for (;;) {
-#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(__linux__)
-        int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-#else
-        int c = accept(fd, addr, addrlen);
-        if (c >= 0 && (fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK) < 0 ||
-                       fcntl(c, F_SETFD, FD_CLOEXEC) < 0)) {
-            int err = errno;
-            close(c);
-            return -err;
-        }
-#endif
-        if (c >= 0)
-            return c;
-        /* A connection that died in the backlog is not the caller's
-         * problem: wait for the next one, as asyncio does. */
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (!would_block(errno))
-            return -errno;
-        if ((rc = io_wait(t, fd, 1)) < 0)
-            return rc;
-    }
+    struct io_args a = {.addr = addr, .addrlen = addrlen};
+    return (int)io_loop(t, fd, 1, op_accept, &a);
 }
 
 int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -131,57 +173,6 @@ int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     return -err;
 }
 
-ssize_t asyncio_sock_recv(int fd, void *buf, size_t len)
-{
-    if (!buf && len)
-        return -EINVAL;
-    struct task *t;
-    int rc = io_begin(&t);
-    if (rc < 0)
-        return rc;
-    for (;;) {
-        ssize_t n = recv(fd, buf, len, 0);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno))
-            return -errno;
-        if ((rc = io_wait(t, fd, 1)) < 0)
-            return rc;
-    }
-}
-
-ssize_t asyncio_sock_recv_into(int fd, void *buf, size_t len)
-{
-    return asyncio_sock_recv(fd, buf, len);
-}
-
-ssize_t asyncio_sock_sendall(int fd, const void *buf, size_t len)
-{
-    if (!buf && len)
-        return -EINVAL;
-    struct task *t;
-    int rc = io_begin(&t);
-    if (rc < 0)
-        return rc;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, (const char *)buf + off, len - off, MSG_NOSIGNAL);
-        if (n >= 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno))
-            return -errno;
-        if ((rc = io_wait(t, fd, 0)) < 0)
-            return rc;
-    }
-    return (ssize_t)len;
-}
-
 ssize_t asyncio_sock_recvfrom(int fd, void *buf, size_t len, struct sockaddr *addr,
                               socklen_t *addrlen)
 {
@@ -191,17 +182,18 @@ ssize_t asyncio_sock_recvfrom(int fd, void *buf, size_t len, struct sockaddr *ad
     int rc = io_begin(&t);
     if (rc < 0)
         return rc;
-    for (;;) {
-        ssize_t n = recvfrom(fd, buf, len, 0, addr, addr ? addrlen : NULL);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno))
-            return -errno;
-        if ((rc = io_wait(t, fd, 1)) < 0)
-            return rc;
-    }
+    struct io_args a = {.buf = buf, .len = len, .addr = addr, .addrlen = addrlen};
+    return io_loop(t, fd, 1, op_recvfrom, &a);
+}
+
+ssize_t asyncio_sock_recv(int fd, void *buf, size_t len)
+{
+    return asyncio_sock_recvfrom(fd, buf, len, NULL, NULL);
+}
+
+ssize_t asyncio_sock_recv_into(int fd, void *buf, size_t len)
+{
+    return asyncio_sock_recvfrom(fd, buf, len, NULL, NULL);
 }
 
 ssize_t asyncio_sock_sendto(int fd, const void *buf, size_t len, const struct sockaddr *addr,
@@ -213,15 +205,26 @@ ssize_t asyncio_sock_sendto(int fd, const void *buf, size_t len, const struct so
     int rc = io_begin(&t);
     if (rc < 0)
         return rc;
-    for (;;) {
-        ssize_t n = sendto(fd, buf, len, MSG_NOSIGNAL, addr, addr ? addrlen : 0);
-        if (n >= 0)
+    struct io_args a = {.buf = (void *)buf, .len = len, .to = addr, .tolen = addrlen};
+    return io_loop(t, fd, 0, op_sendto, &a);
+}
+
+ssize_t asyncio_sock_sendall(int fd, const void *buf, size_t len)
+{
+    if (!buf && len)
+        return -EINVAL;
+    struct task *t;
+    int rc = io_begin(&t);
+    if (rc < 0)
+        return rc;
+    struct io_args a = {.to = NULL};
+    for (size_t off = 0; off < len;) {
+        a.buf = (char *)buf + off;
+        a.len = len - off;
+        ssize_t n = io_loop(t, fd, 0, op_sendto, &a);
+        if (n < 0)
             return n;
-        if (errno == EINTR)
-            continue;
-        if (!would_block(errno))
-            return -errno;
-        if ((rc = io_wait(t, fd, 0)) < 0)
-            return rc;
+        off += (size_t)n;
     }
+    return (ssize_t)len;
 }
