@@ -34,6 +34,12 @@ static int io_begin(struct task **out)
     return 0;
 }
 
+/* io_begin() for a call with a buffer: -EINVAL for NULL with a length. */
+static int io_start(const void *buf, size_t len, struct task **out)
+{
+    return !buf && len ? -EINVAL : io_begin(out);
+}
+
 /* Wait for fd, and start a new budget: the task let others run. */
 static int io_wait(struct task *t, int fd, int readable)
 {
@@ -176,10 +182,10 @@ int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 ssize_t asyncio_sock_recvfrom(int fd, void *buf, size_t len, struct sockaddr *addr,
                               socklen_t *addrlen)
 {
-    if ((!buf && len) || (addr && !addrlen))
+    if (addr && !addrlen)
         return -EINVAL;
     struct task *t;
-    int rc = io_begin(&t);
+    int rc = io_start(buf, len, &t);
     if (rc < 0)
         return rc;
     struct io_args a = {.buf = buf, .len = len, .addr = addr, .addrlen = addrlen};
@@ -193,16 +199,14 @@ ssize_t asyncio_sock_recv(int fd, void *buf, size_t len)
 
 ssize_t asyncio_sock_recv_into(int fd, void *buf, size_t len)
 {
-    return asyncio_sock_recvfrom(fd, buf, len, NULL, NULL);
+    return asyncio_sock_recv(fd, buf, len);
 }
 
 ssize_t asyncio_sock_sendto(int fd, const void *buf, size_t len, const struct sockaddr *addr,
                             socklen_t addrlen)
 {
-    if (!buf && len)
-        return -EINVAL;
     struct task *t;
-    int rc = io_begin(&t);
+    int rc = io_start(buf, len, &t);
     if (rc < 0)
         return rc;
     struct io_args a = {.buf = (void *)buf, .len = len, .to = addr, .tolen = addrlen};
@@ -211,10 +215,8 @@ ssize_t asyncio_sock_sendto(int fd, const void *buf, size_t len, const struct so
 
 ssize_t asyncio_sock_sendall(int fd, const void *buf, size_t len)
 {
-    if (!buf && len)
-        return -EINVAL;
     struct task *t;
-    int rc = io_begin(&t);
+    int rc = io_start(buf, len, &t);
     if (rc < 0)
         return rc;
     struct io_args a = {.to = NULL};
