@@ -32,5 +32,6 @@
 #include <asyncio/sync.h>
 #include <asyncio/queue.h>
 #include <asyncio/net.h>
+#include <asyncio/stream.h>
 
 #endif

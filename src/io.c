@@ -83,32 +83,66 @@ static void wake_and_clear(struct task **slot, int status)
 
 void io_dispatch(struct loop *loop, const struct poller_event *ev)
 {
-    if (ev->fd < 0 || ev->fd >= loop->nfds)
+    int fd = ev->fd;
+    if (fd < 0 || fd >= loop->nfds)
         return;
-    struct fdstate *st = &loop->fds[ev->fd];
+    struct fdstate *st = &loop->fds[fd];
     if (ev->events & POLLER_INVAL) {
         /* Closed behind the loop's back: nothing will ever come. */
         wake_and_clear(&st->reader, -EBADF);
         wake_and_clear(&st->writer, -EBADF);
-        set_interest(loop, ev->fd, st, 0);
+        set_interest(loop, fd, st, 0);
+        st->cb_events = 0;
         return;
     }
-    unsigned idle = 0;
+    unsigned idle = 0, for_cb = 0;
     if (ev->events & (POLLER_IN | POLLER_ERR)) {
         if (st->reader)
             task_wake(st->reader, 0);
+        else if (st->cb_events & POLLER_IN)
+            for_cb |= POLLER_IN;
         else
             idle |= POLLER_IN;
     }
     if (ev->events & (POLLER_OUT | POLLER_ERR)) {
         if (st->writer)
             task_wake(st->writer, 0);
+        else if (st->cb_events & POLLER_OUT)
+            for_cb |= POLLER_OUT;
         else
             idle |= POLLER_OUT;
     }
     idle &= st->registered;
-    if (idle && set_interest(loop, ev->fd, st, st->registered & ~idle) < 0)
-        set_interest(loop, ev->fd, st, 0);
+    if (idle && set_interest(loop, fd, st, st->registered & ~idle) < 0)
+        set_interest(loop, fd, st, 0);
+    /* Last: the callback may change this fd's state, or the table. */
+    if (for_cb)
+        st->cb(loop, fd, for_cb | (ev->events & POLLER_ERR), st->cb_arg);
+}
+
+int io_watch(struct loop *loop, int fd, unsigned events, io_callback cb, void *arg)
+{
+    if (fd < 0)
+        return -EBADF;
+    struct fdstate *st = fd_state(loop, fd);
+    if (!st)
+        return -ENOMEM;
+    /* Interest no longer wanted is dropped lazily, by io_dispatch(). */
+    int rc = set_interest(loop, fd, st, st->registered | events);
+    if (rc < 0)
+        return rc;
+    st->cb = cb;
+    st->cb_arg = arg;
+    st->cb_events = events;
+    return 0;
+}
+
+void io_wake_waiters(struct loop *loop, int fd, int status)
+{
+    if (fd < 0 || fd >= loop->nfds)
+        return;
+    wake_and_clear(&loop->fds[fd].reader, status);
+    wake_and_clear(&loop->fds[fd].writer, status);
 }
 
 int asyncio_forget_fd(int fd)
@@ -123,6 +157,7 @@ int asyncio_forget_fd(int fd)
     struct fdstate *st = &loop->fds[fd];
     wake_and_clear(&st->reader, -EBADF);
     wake_and_clear(&st->writer, -EBADF);
+    st->cb_events = 0;
     if (set_interest(loop, fd, st, 0) < 0) {
         /* The poller refused (the fd is already closed): forget it anyway. */
         loop->registered_fds -= st->registered != 0;

@@ -27,6 +27,18 @@ void loop_timer_cancel(struct loop *loop, struct ltimer *lt)
         timerheap_remove(&loop->timers, &lt->t);
 }
 
+/* What must happen before polling: queued writes go out. Each item is
+ * unlinked before it runs, and may queue itself again for the next time. */
+static void run_prepoll(struct loop *loop)
+{
+    while (!dlist_empty(&loop->prepoll)) {
+        struct dlist *n = loop->prepoll.next;
+        dlist_remove(n);
+        struct prepoll *p = container_of(n, struct prepoll, link);
+        p->run(loop, p);
+    }
+}
+
 static void poll_io(struct loop *loop, uint64_t timeout_ns, int max)
 {
     struct poller_event evs[256];
@@ -67,6 +79,7 @@ bool loop_next_batch_now(struct loop *loop)
 {
     if (loop->closing || queue_empty(&loop->ready))
         return false;
+    run_prepoll(loop);
     /* A small event array: this runs on the parking task's stack. */
     if (loop->registered_fds > 0)
         poll_io(loop, 0, 32);
@@ -77,6 +90,7 @@ bool loop_next_batch_now(struct loop *loop)
 
 static void run_once(struct loop *loop)
 {
+    run_prepoll(loop); /* first: it may wake tasks */
     uint64_t timeout = 0;
     if (queue_empty(&loop->ready)) {
         struct timer *first = timerheap_peek(&loop->timers);
@@ -106,6 +120,16 @@ static void run_once(struct loop *loop)
     run_batch(loop);
 }
 
+void resources_free_all(struct loop *loop)
+{
+    while (!dlist_empty(&loop->resources)) {
+        struct dlist *n = loop->resources.next;
+        dlist_remove(n);
+        struct resource *r = container_of(n, struct resource, link);
+        r->free_at_close(r);
+    }
+}
+
 static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
 {
     struct loop *loop = calloc(1, sizeof *loop);
@@ -117,6 +141,8 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
     queue_init(&loop->batch);
     timerheap_init(&loop->timers);
     dlist_init(&loop->futures);
+    dlist_init(&loop->prepoll);
+    dlist_init(&loop->resources);
     coro_init_thread(&loop->main);
     loop->next_handle_id = 1;
     size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
@@ -136,6 +162,9 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
 
 static void loop_free(struct loop *loop)
 {
+    threadpool_free(loop);
+    signals_free(loop);
+    resources_free_all(loop);
     futures_free_all(loop);
     tasks_free_structs(loop);
     tasks_free_contexts(loop);

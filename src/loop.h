@@ -23,11 +23,27 @@ struct runnable {
     void (*run)(struct loop *loop, struct runnable *r);
 };
 
+struct loop;
+
+/* A callback watching an fd (io_watch()): what runs without a task, such as
+ * a stream flushing its queue or the thread pool's wake-ups. */
+typedef void (*io_callback)(struct loop *loop, int fd, unsigned events, void *arg);
+
 /* What the loop knows of an fd tasks wait on. */
 struct fdstate {
     struct task *reader;
     struct task *writer;
+    io_callback cb;      /* called for cb_events no task waits for */
+    void *cb_arg;
+    unsigned cb_events;
     unsigned registered; /* POLLER_IN/OUT interest the poller holds */
+};
+
+/* Work to do just before the loop polls (a stream's queued writes), so
+ * everything a batch of tasks queued goes out in one system call each. */
+struct prepoll {
+    struct dlist link;   /* on loop->prepoll while queued */
+    void (*run)(struct loop *loop, struct prepoll *p);
 };
 
 struct handle_slab;
@@ -61,6 +77,10 @@ struct loop {
 
     struct fdstate *fds;
     int nfds;
+    struct dlist prepoll;   /* struct prepoll to run before the next poll */
+    struct dlist resources; /* struct resource: streams, servers */
+    struct threadpool *pool; /* for blocking work, started on first use */
+    struct sigwatch *signals; /* signalfd and handlers, if any */
     int registered_fds;     /* fds with interest in the poller */
 
     void *altstack;         /* signal stack for overflow reports, if ours */
@@ -114,5 +134,39 @@ void overflow_unwatch(struct loop *loop);
 /* File descriptors (io.c). */
 void io_dispatch(struct loop *loop, const struct poller_event *ev);
 void io_free(struct loop *loop);
+/* Have cb(loop, fd, events, arg) called when fd reports one of events
+ * (POLLER_IN/OUT) that no task waits for; events 0 stops it. One callback
+ * per fd. 0, -EBADF, -ENOMEM or the poller's error. */
+int io_watch(struct loop *loop, int fd, unsigned events, io_callback cb, void *arg);
+/* Wake the tasks waiting on fd with status, keeping its registration. */
+void io_wake_waiters(struct loop *loop, int fd, int status);
+
+/* Run p before the next poll (once, however often it is asked). */
+static inline void loop_prepoll(struct loop *loop, struct prepoll *p)
+{
+    if (!dlist_linked(&p->link))
+        dlist_push_back(&loop->prepoll, &p->link);
+}
+static inline void loop_prepoll_cancel(struct prepoll *p)
+{
+    dlist_remove(&p->link);
+}
+
+/* What the loop frees if its owner did not: open streams and servers. */
+struct resource {
+    struct dlist link; /* on loop->resources */
+    void (*free_at_close)(struct resource *r);
+};
+static inline void loop_resource_add(struct loop *loop, struct resource *r,
+                                     void (*free_at_close)(struct resource *r))
+{
+    r->free_at_close = free_at_close;
+    dlist_push_back(&loop->resources, &r->link);
+}
+
+/* At close: resources, threads (threadpool.c) and signals (signal.c). */
+void resources_free_all(struct loop *loop);
+void threadpool_free(struct loop *loop);
+void signals_free(struct loop *loop);
 
 #endif

@@ -4,23 +4,14 @@
  * let others run. Each task may make a run of IO_BUDGET calls that
  * complete without waiting; the next one yields first (before its system
  * call, so a cancellation there loses no data). */
-#include "task.h"
+#include "net.h"
 
 #include <asyncio/net.h>
 
-#include <errno.h>
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0 /* BSD: SO_NOSIGPIPE is set on the socket instead */
-#endif
-
-#define IO_BUDGET 64
-
-/* Every call starts here: in a task, yielding if its budget is spent. */
-static int io_begin(struct task **out)
+int net_begin(struct task **out)
 {
     struct loop *loop = loop_current();
     if (!loop || !loop->current)
@@ -34,22 +25,30 @@ static int io_begin(struct task **out)
     return 0;
 }
 
-/* io_begin() for a call with a buffer: -EINVAL for NULL with a length. */
+/* net_begin() for a call with a buffer: -EINVAL for NULL with a length. */
 static int io_start(const void *buf, size_t len, struct task **out)
 {
-    return !buf && len ? -EINVAL : io_begin(out);
+    return !buf && len ? -EINVAL : net_begin(out);
 }
 
-/* Wait for fd, and start a new budget: the task let others run. */
-static int io_wait(struct task *t, int fd, int readable)
+int net_wait(struct task *t, int fd, bool readable)
 {
     t->io_streak = 0;
     return readable ? asyncio_wait_readable(fd) : asyncio_wait_writable(fd);
 }
 
-static bool would_block(int err)
+int net_prepare_fd(int fd)
 {
-    return err == EAGAIN || err == EWOULDBLOCK;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return 0;
 }
 
 int asyncio_socket(int domain, int type, int protocol)
@@ -100,7 +99,7 @@ static ssize_t io_loop(struct task *t, int fd, int readable, ssize_t (*op)(int f
             continue;
         if (!would_block(errno))
             return -errno;
-        int rc = io_wait(t, fd, readable);
+        int rc = net_wait(t, fd, readable);
         if (rc < 0)
             return rc;
     }
@@ -152,7 +151,7 @@ static ssize_t op_sendto(int fd, void *ctx)
 int asyncio_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
     struct task *t;
-    int rc = io_begin(&t);
+    int rc = net_begin(&t);
     if (rc < 0)
         return rc;
     struct io_args a = {.addr = addr, .addrlen = addrlen};
@@ -162,7 +161,7 @@ int asyncio_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct task *t;
-    int rc = io_begin(&t);
+    int rc = net_begin(&t);
     if (rc < 0)
         return rc;
     if (connect(fd, addr, addrlen) == 0)
@@ -170,7 +169,7 @@ int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     /* EINTR: the connection goes on in the background, as EINPROGRESS. */
     if (errno != EINPROGRESS && errno != EINTR)
         return -errno;
-    if ((rc = io_wait(t, fd, 0)) < 0)
+    if ((rc = net_wait(t, fd, false)) < 0)
         return rc;
     int err = 0;
     socklen_t len = sizeof err;

@@ -1,0 +1,345 @@
+/*
+ * <asyncio/stream.h>: buffered streams over connected sockets, servers that
+ * run a task per connection, and clients (asyncio's streams API). Include
+ * <asyncio.h> rather than this file.
+ *
+ * One asyncio_stream_t is both of asyncio's StreamReader and StreamWriter
+ * for one connection. At most one task reads it at a time and at most one
+ * drains it at a time (a second gets -EBUSY); any task may write.
+ *
+ * Reading: asyncio_stream_read(), _readexactly(), _readline(), _readuntil()
+ * copy into the caller's buffer; asyncio_stream_peek(), _fill() and
+ * _consume() let a parser work on the stream's own buffer without a copy.
+ * The buffer holds at most the stream's limit (64 KiB unless set), is
+ * allocated when data arrives and given back when the stream is drained and
+ * waits, so an idle connection costs no buffer.
+ *
+ * Writing: asyncio_stream_write() never suspends. It queues the bytes; the
+ * loop sends what was queued before it next polls, or at once when the
+ * writing task next waits to read this stream, so a run of small writes
+ * costs one system call. What the socket cannot take yet is sent in the
+ * background as it drains; asyncio_stream_drain() is the backpressure: it
+ * waits while more than the high water mark (64 KiB) is queued, until no
+ * more than the low water mark (16 KiB) is.
+ *
+ * Every call that may suspend takes part in cancellation and timeout scopes
+ * (-ECANCELED, -ETIMEDOUT), and a cancelled read loses no data: what had
+ * arrived stays in the stream for the next read. Errors of the connection
+ * are negative errnos: -ECONNRESET, -EPIPE (never SIGPIPE), ...; a stream
+ * closed while a task waits on it wakes that task with -EBADF.
+ */
+#ifndef ASYNCIO_STREAM_H
+#define ASYNCIO_STREAM_H
+
+#include <asyncio/loop.h>
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct asyncio_stream asyncio_stream_t;
+typedef struct asyncio_server asyncio_server_t;
+
+/* The default limit of a stream's read buffer (asyncio's 2**16). */
+#define ASYNCIO_STREAM_LIMIT 65536
+/* The default write buffer water marks (asyncio's transports). */
+#define ASYNCIO_STREAM_HIGH_WATER 65536
+#define ASYNCIO_STREAM_LOW_WATER 16384
+
+/* ---- streams ------------------------------------------------------------ */
+
+/*
+ * Make a stream of the connected socket (or pipe) fd, which it owns from
+ * then on: fd is made non-blocking, and closed when the stream is. limit is
+ * the read buffer's limit (0: ASYNCIO_STREAM_LIMIT). Returns 0 and the
+ * stream in *out, or -EPERM (no running loop), -EBADF, -EINVAL (out NULL),
+ * -ENOMEM; on failure fd is left open. Does not suspend.
+ */
+ASYNCIO_API int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit);
+
+/* The stream's fd (to set socket options, or for getpeername), or -EBADF
+ * once it is closed. Do not read, write or close it behind the stream. */
+ASYNCIO_API int asyncio_stream_fd(const asyncio_stream_t *s);
+
+/*
+ * Read up to n bytes (StreamReader.read(n)): returns how many, 0 at end of
+ * stream (or for n 0), waiting until some are there. May suspend. Errors:
+ * -ECONNRESET and the like, -EBADF (closed), -EBUSY (another task is
+ * reading), -EINVAL (buf NULL with n > 0), -EPERM (not in a task),
+ * -ECANCELED, -ETIMEDOUT.
+ */
+ASYNCIO_API ssize_t asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n);
+
+/*
+ * Read exactly n bytes (StreamReader.readexactly): returns n, or, when the
+ * stream ends first, the fewer bytes that came (asyncio's
+ * IncompleteReadError.partial), all in buf. May suspend. Cancelled or timed
+ * out part-way, it puts back what it had read: the next read gets it. Errors
+ * as asyncio_stream_read(), and -ENOMEM.
+ */
+ASYNCIO_API ssize_t asyncio_stream_readexactly(asyncio_stream_t *s, void *buf, size_t n);
+
+/*
+ * Read up to and including the separator sep of seplen bytes
+ * (StreamReader.readuntil) into buf, which holds cap bytes: returns the
+ * length, separator included. If the stream ends first, returns what was
+ * left (without a separator; 0 at end of stream). May suspend.
+ * Errors, each leaving the data in the stream for another try:
+ *   -ENOBUFS   the separator is not within the stream's limit (asyncio's
+ *              LimitOverrunError);
+ *   -EMSGSIZE  the data up to the separator is more than cap;
+ * and those of asyncio_stream_read(); -EINVAL for an empty separator.
+ */
+ASYNCIO_API ssize_t asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen,
+                                             void *buf, size_t cap);
+
+/* asyncio_stream_readuntil(s, "\n", 1, buf, cap): StreamReader.readline,
+ * except that a line past the limit is left in the stream (-ENOBUFS). */
+ASYNCIO_API ssize_t asyncio_stream_readline(asyncio_stream_t *s, void *buf, size_t cap);
+
+/* True (1) if the stream has ended and everything in it was read
+ * (StreamReader.at_eof), else 0. Does not suspend. */
+ASYNCIO_API int asyncio_stream_at_eof(const asyncio_stream_t *s);
+
+/*
+ * The bytes the stream holds, not yet read: their count, and where they
+ * are in *data (valid until the next call on s). Does not suspend or read.
+ */
+ASYNCIO_API size_t asyncio_stream_peek(const asyncio_stream_t *s, const void **data);
+
+/*
+ * Wait for more bytes and add them to the stream's buffer: returns how many
+ * came, 0 at end of stream. May suspend. -ENOBUFS if the buffer already
+ * holds the stream's limit; other errors as asyncio_stream_read().
+ */
+ASYNCIO_API ssize_t asyncio_stream_fill(asyncio_stream_t *s);
+
+/* Drop n bytes from the front of the buffer (after asyncio_stream_peek()).
+ * Returns 0, or -EINVAL if fewer than n are there. Does not suspend. */
+ASYNCIO_API int asyncio_stream_consume(asyncio_stream_t *s, size_t n);
+
+/* Set the read buffer's limit (0: ASYNCIO_STREAM_LIMIT). Returns 0, or
+ * -EINVAL if the buffer already holds more. Does not suspend. */
+ASYNCIO_API int asyncio_stream_set_limit(asyncio_stream_t *s, size_t limit);
+
+/*
+ * Queue n bytes of buf for sending (StreamWriter.write). Returns 0, or the
+ * error the connection already had (-EPIPE, -ECONNRESET, ...), -EPIPE after
+ * asyncio_stream_write_eof(), -ENOMEM, -EINVAL (buf NULL with n > 0).
+ * Never suspends; pair it with asyncio_stream_drain() to bound the queue.
+ */
+ASYNCIO_API int asyncio_stream_write(asyncio_stream_t *s, const void *buf, size_t n);
+
+/* Queue the iovcnt buffers of iov (StreamWriter.writelines). As
+ * asyncio_stream_write(). */
+ASYNCIO_API int asyncio_stream_writev(asyncio_stream_t *s, const struct iovec *iov, int iovcnt);
+
+/*
+ * Wait until the write queue is under control (StreamWriter.drain): at once
+ * if no more than the high water mark is queued, else until no more than
+ * the low water mark is. Returns 0, or the connection's error (-EPIPE,
+ * -ECONNRESET, ...), -EBADF, -EBUSY (another task drains), -EPERM,
+ * -ECANCELED, -ETIMEDOUT (the bytes stay queued). May suspend.
+ */
+ASYNCIO_API int asyncio_stream_drain(asyncio_stream_t *s);
+
+/*
+ * Set the water marks (WriteTransport.set_write_buffer_limits): high 0 and
+ * low 0 restore 64 KiB and 16 KiB; low 0 alone is high / 4. Returns 0 or
+ * -EINVAL (low > high). Does not suspend.
+ */
+ASYNCIO_API int asyncio_stream_set_write_buffer_limits(asyncio_stream_t *s, size_t high, size_t low);
+
+/* Bytes queued and not yet sent (WriteTransport.get_write_buffer_size). */
+ASYNCIO_API size_t asyncio_stream_write_buffer_size(const asyncio_stream_t *s);
+
+/*
+ * Half-close (StreamWriter.write_eof): once what is queued is sent, shut
+ * the sending side (shutdown SHUT_WR); reading goes on. Returns 0 or a
+ * negative errno. Does not suspend.
+ */
+ASYNCIO_API int asyncio_stream_write_eof(asyncio_stream_t *s);
+
+/*
+ * Close the stream (StreamWriter.close): tasks waiting on it wake with
+ * -EBADF, what is queued is still sent in the background, then the fd is
+ * closed and the stream freed. s must not be used after this (except that
+ * a server's handler may return after closing its stream). Returns 0, or
+ * -EINVAL for NULL. Does not suspend.
+ */
+ASYNCIO_API int asyncio_stream_close(asyncio_stream_t *s);
+
+/*
+ * Close the stream and wait until it is closed (StreamWriter.close() then
+ * await wait_closed()): what is queued is sent first. The stream is freed
+ * in every case, s must not be used after. Returns 0, or the error sending
+ * what was queued met (-EPIPE, ...); cancelled or timed out, it closes at
+ * once, dropping what was left, and returns -ECANCELED or -ETIMEDOUT.
+ * -EPERM outside a task (the stream is then closed as asyncio_stream_close()
+ * does). May suspend.
+ */
+ASYNCIO_API int asyncio_stream_wait_closed(asyncio_stream_t *s);
+
+/* ---- name resolution ---------------------------------------------------- */
+
+/*
+ * getaddrinfo(3) without blocking the loop (loop.getaddrinfo): a numeric
+ * host is resolved at once, a name in a thread of the loop's small pool.
+ * Returns 0 and the list in *res (free it with freeaddrinfo()), or a
+ * negative errno: -ENOENT (no such host or service: EAI_NONAME,
+ * EAI_NODATA, EAI_SERVICE), -EAGAIN (EAI_AGAIN), -ENOMEM, -EINVAL (bad
+ * hints: EAI_FAMILY, EAI_SOCKTYPE, EAI_BADFLAGS), -EIO (EAI_FAIL and the
+ * rest), the errno of EAI_SYSTEM, -EPERM (not in a task), -ECANCELED,
+ * -ETIMEDOUT. May suspend; a cancelled lookup finishes in its thread and is
+ * freed there.
+ */
+struct addrinfo;
+ASYNCIO_API int asyncio_getaddrinfo(const char *host, const char *service,
+                                    const struct addrinfo *hints, struct addrinfo **res);
+
+/* ---- clients ------------------------------------------------------------ */
+
+typedef struct asyncio_connection_options {
+    int family;             /* AF_INET, AF_INET6 or 0 for either */
+    double connect_timeout; /* seconds for each address; 0: no limit */
+    size_t limit;           /* the stream's read limit; 0: 64 KiB */
+} asyncio_connection_options_t;
+
+/*
+ * Open a TCP connection to host:port (asyncio.open_connection): resolves
+ * host (asyncio_getaddrinfo()), then tries each address in turn until one
+ * connects; the stream has TCP_NODELAY set. Returns 0 and the stream in
+ * *out, or the last address's error (-ECONNREFUSED, -ETIMEDOUT, ...),
+ * a resolution error, -EINVAL (bad port or out NULL), -EPERM, -ECANCELED,
+ * -ETIMEDOUT. May suspend. opts may be NULL.
+ */
+ASYNCIO_API int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
+                                        const asyncio_connection_options_t *opts);
+
+/* The same to a Unix-domain stream socket at path
+ * (asyncio.open_unix_connection). -ENAMETOOLONG for a path too long. */
+ASYNCIO_API int asyncio_open_unix_connection(asyncio_stream_t **out, const char *path,
+                                             const asyncio_connection_options_t *opts);
+
+/* ---- servers ------------------------------------------------------------ */
+
+/*
+ * A connection handler (asyncio's client_connected_cb): runs in a task of
+ * its own, named "conn-<fd>", for each accepted connection, with the
+ * connection's stream. The server closes the stream (as
+ * asyncio_stream_close() does) when the handler returns, unless the handler
+ * closed it itself. The return value is the task's status; a negative one
+ * other than -ECANCELED is reported on stderr, as asyncio logs the
+ * exceptions of its handlers.
+ */
+typedef int (*asyncio_stream_handler)(asyncio_stream_t *s, void *arg);
+
+typedef struct asyncio_server_options {
+    int family;         /* AF_INET, AF_INET6 or 0 for every one host has */
+    int backlog;        /* listen(2) backlog; 0: 511 */
+    int reuse_port;     /* set SO_REUSEPORT (SO_REUSEADDR is always set) */
+    size_t limit;       /* read limit of the connections' streams; 0: 64 KiB */
+    size_t stack_size;  /* handler tasks' stacks; 0: the loop's default */
+} asyncio_server_options_t;
+
+/*
+ * Listen on host:port and run handler(stream, arg) in a new task for every
+ * connection (asyncio.start_server). host NULL or "" listens on every
+ * interface (IPv4 and IPv6), a name on each of its addresses; port 0 takes
+ * a free port (see asyncio_server_port()). Accepting starts at once.
+ * Accepting that fails with EMFILE or ENFILE pauses for 100 ms and goes on,
+ * so a server out of fds neither dies nor spins. Returns 0 and the server
+ * in *out, or a negative errno (-EADDRINUSE, resolution errors, -EINVAL,
+ * -EPERM, ...). May suspend (to resolve host). opts may be NULL.
+ */
+ASYNCIO_API int asyncio_start_server(asyncio_server_t **out, asyncio_stream_handler handler,
+                                     void *arg, const char *host, int port,
+                                     const asyncio_server_options_t *opts);
+
+/* The same on a Unix-domain socket at path (asyncio.start_unix_server); a
+ * stale socket file there is replaced. */
+ASYNCIO_API int asyncio_start_unix_server(asyncio_server_t **out, asyncio_stream_handler handler,
+                                          void *arg, const char *path,
+                                          const asyncio_server_options_t *opts);
+
+/* The port the server's first socket listens on (for port 0), or -EINVAL. */
+ASYNCIO_API int asyncio_server_port(const asyncio_server_t *srv);
+
+/* Number of connections whose handlers are running now. */
+ASYNCIO_API size_t asyncio_server_connections(const asyncio_server_t *srv);
+
+/*
+ * Stop listening (Server.close): the listening sockets are closed, the
+ * handlers that run go on. Returns 0 (also when already closed), -EINVAL.
+ * Does not suspend; safe from a callback, e.g. a signal handler's.
+ */
+ASYNCIO_API int asyncio_server_close(asyncio_server_t *srv);
+
+/* Cancel every running handler (Server.close_clients / abort_clients):
+ * their streams are closed as they return. Returns how many were
+ * cancelled, or -EINVAL. Does not suspend. */
+ASYNCIO_API int asyncio_server_close_clients(asyncio_server_t *srv);
+
+/*
+ * Wait until the server is closed and every handler has returned
+ * (Server.wait_closed), then free the server: srv must not be used after
+ * this returns 0. Returns 0, or -ECANCELED / -ETIMEDOUT (the server is then
+ * left as it was, still to be waited for), -EPERM, -EBUSY (another task
+ * waits for it). May suspend. A server nobody waited for is freed when the
+ * loop closes.
+ */
+ASYNCIO_API int asyncio_server_wait_closed(asyncio_server_t *srv);
+
+/*
+ * Wait until the server is closed (Server.serve_forever): returns 0 once
+ * asyncio_server_close() was called (by a signal handler, another task...).
+ * If the waiting task is cancelled or times out, closes the server and
+ * returns -ECANCELED or -ETIMEDOUT. -EPERM outside a task. May suspend.
+ */
+ASYNCIO_API int asyncio_server_serve_forever(asyncio_server_t *srv);
+
+/* ---- signals ------------------------------------------------------------ */
+
+typedef void (*asyncio_signal_callback)(int signum, void *arg);
+
+/*
+ * Call cb(signum, arg) from the loop, as a callback (not in a task), each
+ * time signum arrives (loop.add_signal_handler); it replaces a handler
+ * this loop had for signum. The signal is blocked in the loop's thread and
+ * read from a signalfd, so cb runs in the loop like any callback and may
+ * use every call that does not suspend. Returns 0, -EINVAL (bad signum,
+ * SIGKILL, SIGSTOP), -EPERM (no running loop), -ENOSYS (no signalfd: not
+ * Linux), -ENOMEM. Does not suspend.
+ */
+ASYNCIO_API int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg);
+
+/* Remove this loop's handler for signum and unblock it
+ * (loop.remove_signal_handler): 1 if there was one, 0 if not, -EINVAL,
+ * -EPERM. Does not suspend. */
+ASYNCIO_API int asyncio_remove_signal_handler(int signum);
+
+/* ---- datagrams ---------------------------------------------------------- */
+
+/*
+ * A UDP socket (loop.create_datagram_endpoint), non-blocking: bound to
+ * local_host:local_port if local_host or local_port is given, connected to
+ * remote_host:remote_port if remote_host is not NULL; family AF_INET,
+ * AF_INET6 or 0 (the first address found). Names are resolved as by
+ * asyncio_getaddrinfo(). Use asyncio_sock_sendto(), asyncio_sock_recvfrom()
+ * (or asyncio_sock_sendall() and asyncio_sock_recv() when connected) and
+ * asyncio_close() on it. Returns the fd or a negative errno. May suspend
+ * (to resolve names).
+ */
+ASYNCIO_API int asyncio_create_datagram_endpoint(const char *local_host, int local_port,
+                                                 const char *remote_host, int remote_port,
+                                                 int family);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,123 @@
+/* Clients: open_connection (every address in turn, each with an optional
+ * timeout of its own) and datagram endpoints. */
+#include "net.h"
+
+#include <asyncio/stream.h>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Connect a new socket to addr: its fd, or a negative errno. */
+static int connect_one(const struct sockaddr *addr, socklen_t len, int type, double timeout)
+{
+    int fd = asyncio_socket(addr->sa_family, type, 0);
+    if (fd < 0)
+        return fd;
+    asyncio_timeout_t scope;
+    int rc = timeout > 0 ? asyncio_timeout_enter(&scope, timeout) : 0;
+    if (rc == 0) {
+        rc = asyncio_sock_connect(fd, addr, len);
+        if (timeout > 0) {
+            int out = asyncio_timeout_exit(&scope);
+            if (rc == 0 || out == -ETIMEDOUT)
+                rc = out < 0 ? out : rc;
+        }
+    }
+    if (rc < 0) {
+        asyncio_close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int stream_of(asyncio_stream_t **out, int fd, const asyncio_connection_options_t *opts)
+{
+    int rc = asyncio_stream_open(out, fd, opts ? opts->limit : 0);
+    if (rc < 0)
+        asyncio_close(fd);
+    return rc;
+}
+
+int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
+                            const asyncio_connection_options_t *opts)
+{
+    if (!out || !host || !*host || port <= 0 || port > 65535)
+        return -EINVAL;
+    if (opts && opts->connect_timeout < 0)
+        return -EINVAL;
+    struct addrinfo *res = NULL;
+    int rc = net_resolve(host, port, opts ? opts->family : 0, SOCK_STREAM, false, &res);
+    if (rc < 0)
+        return rc;
+    rc = -ENOENT;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        rc = connect_one(ai->ai_addr, ai->ai_addrlen, SOCK_STREAM,
+                         opts ? opts->connect_timeout : 0);
+        if (rc >= 0 || rc == -ECANCELED)
+            break;
+        /* -ETIMEDOUT: this address's own limit, or the caller's scope;
+         * the next try tells them apart (a scope gone by fails at once). */
+    }
+    freeaddrinfo(res);
+    if (rc < 0)
+        return rc;
+    int fd = rc, one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return stream_of(out, fd, opts);
+}
+
+int asyncio_open_unix_connection(asyncio_stream_t **out, const char *path,
+                                 const asyncio_connection_options_t *opts)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (!out || !path || !*path)
+        return -EINVAL;
+    if (strlen(path) >= sizeof sun.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(sun.sun_path, path);
+    int fd = connect_one((struct sockaddr *)&sun, sizeof sun, SOCK_STREAM,
+                         opts ? opts->connect_timeout : 0);
+    return fd < 0 ? fd : stream_of(out, fd, opts);
+}
+
+int asyncio_create_datagram_endpoint(const char *local_host, int local_port,
+                                     const char *remote_host, int remote_port, int family)
+{
+    if (local_port < 0 || local_port > 65535 || remote_port < 0 || remote_port > 65535)
+        return -EINVAL;
+    bool bind_local = (local_host && *local_host) || local_port;
+    if (!bind_local && !remote_host)
+        return -EINVAL;
+    struct addrinfo *local = NULL, *remote = NULL;
+    int rc = 0;
+    if (remote_host) {
+        rc = net_resolve(remote_host, remote_port, family, SOCK_DGRAM, false, &remote);
+        if (rc == 0)
+            family = remote->ai_family; /* the local side must match */
+    }
+    if (rc == 0 && bind_local)
+        rc = net_resolve(local_host, local_port, family, SOCK_DGRAM, true, &local);
+    int fd = -1;
+    if (rc == 0) {
+        const struct addrinfo *first = remote ? remote : local;
+        fd = rc = asyncio_socket(first->ai_family, SOCK_DGRAM, 0);
+    }
+    if (rc >= 0 && local && bind(fd, local->ai_addr, local->ai_addrlen) < 0)
+        rc = -errno;
+    if (rc >= 0 && remote && connect(fd, remote->ai_addr, remote->ai_addrlen) < 0)
+        rc = -errno;
+    if (local)
+        freeaddrinfo(local);
+    if (remote)
+        freeaddrinfo(remote);
+    if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    return fd;
+}

@@ -1,0 +1,57 @@
+/* The networking layer (sock.c, stream.c, server.c, client.c, resolve.c):
+ * what its files share. Socket calls try the system call first and wait
+ * only on EAGAIN; every task has a budget of calls that did not wait. */
+#ifndef ASYNCIO_NET_INTERNAL_H
+#define ASYNCIO_NET_INTERNAL_H
+
+#include "task.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* BSD: SO_NOSIGPIPE is set on the socket instead */
+/* Streams (stream.c): a server keeps its connection's stream alive while
+ * the handler runs, whatever the handler does with it. */
+struct asyncio_stream;
+void stream_retain(struct asyncio_stream *s);
+void stream_release(struct asyncio_stream *s);
+bool stream_closing(const struct asyncio_stream *s);
+
+#endif
+
+/* Calls a task may make in a row without waiting before it must yield. */
+#define IO_BUDGET 64
+
+/* Every waiting network call starts here: 0 and the calling task in *out,
+ * -EPERM outside a task, or what yielding (its budget spent) returned. */
+int net_begin(struct task **out);
+
+/* Wait for fd to be readable (or writable), and start a new budget: the
+ * task let others run. */
+int net_wait(struct task *t, int fd, bool readable);
+
+static inline bool would_block(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* Make fd non-blocking (and on BSD, SO_NOSIGPIPE): 0 or a negative errno. */
+int net_prepare_fd(int fd);
+
+struct addrinfo;
+
+/* Resolve host:port for a socket of type (resolve.c); host NULL or "" with
+ * passive means every local address. As asyncio_getaddrinfo(). */
+int net_resolve(const char *host, int port, int family, int type, bool passive,
+                struct addrinfo **res);
+
+/* Streams (stream.c): a server keeps its connection's stream alive while
+ * the handler runs, whatever the handler does with it. */
+struct asyncio_stream;
+void stream_retain(struct asyncio_stream *s);
+void stream_release(struct asyncio_stream *s);
+bool stream_closing(const struct asyncio_stream *s);
+
+#endif

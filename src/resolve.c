@@ -1,0 +1,144 @@
+/* Name resolution off the loop: getaddrinfo(3) in the thread pool. A
+ * numeric host needs no thread; a lookup whose task was cancelled finishes
+ * in its thread and is freed when it comes back. */
+#include "net.h"
+#include "threadpool.h"
+
+#include <asyncio/stream.h>
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lookup {
+    struct job job;
+    char *host, *service;  /* copies: the caller may be gone */
+    struct addrinfo hints;
+    bool has_hints;
+    int rc;                /* getaddrinfo's, and errno for EAI_SYSTEM */
+    int err;
+    struct addrinfo *res;
+};
+
+static void lookup_work(struct job *job)
+{
+    struct lookup *l = container_of(job, struct lookup, job);
+    l->rc = getaddrinfo(l->host, l->service, l->has_hints ? &l->hints : NULL, &l->res);
+    l->err = errno;
+}
+
+static void lookup_free(struct lookup *l)
+{
+    if (l->res)
+        freeaddrinfo(l->res);
+    free(l->host);
+    free(l->service);
+    free(l);
+}
+
+static void lookup_release(struct job *job)
+{
+    lookup_free(container_of(job, struct lookup, job));
+}
+
+static int eai_errno(int rc, int err)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case EAI_NONAME:
+    case EAI_SERVICE:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+        return -ENOENT;
+    case EAI_AGAIN:
+        return -EAGAIN;
+    case EAI_MEMORY:
+        return -ENOMEM;
+    case EAI_FAMILY:
+    case EAI_SOCKTYPE:
+    case EAI_BADFLAGS:
+        return -EINVAL;
+    case EAI_SYSTEM:
+        return err > 0 ? -err : -EIO;
+    default:
+        return -EIO;
+    }
+}
+
+static char *dup_or_null(const char *s, bool *failed)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *failed = true;
+    return d;
+}
+
+int asyncio_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
+                        struct addrinfo **res)
+{
+    if (!res || (!host && !service))
+        return -EINVAL;
+    *res = NULL;
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    /* A number needs no lookup: answer at once. */
+    struct addrinfo h = hints ? *hints : (struct addrinfo){0};
+    h.ai_flags |= AI_NUMERICHOST;
+    int rc = getaddrinfo(host, service, &h, res);
+    if (rc != EAI_NONAME || !host)
+        return eai_errno(rc, errno);
+    bool failed = false;
+    struct lookup *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    l->host = dup_or_null(host, &failed);
+    l->service = dup_or_null(service, &failed);
+    if (hints) {
+        l->hints = *hints;
+        l->hints.ai_addr = NULL;
+        l->hints.ai_canonname = NULL;
+        l->hints.ai_next = NULL;
+        l->has_hints = true;
+    }
+    if (failed) {
+        lookup_free(l);
+        return -ENOMEM;
+    }
+    l->job.work = lookup_work;
+    l->job.release = lookup_release;
+    rc = threadpool_run(&l->job);
+    if (rc < 0)
+        return rc; /* the pool has the lookup now */
+    rc = eai_errno(l->rc, l->err);
+    if (rc == 0) {
+        *res = l->res;
+        l->res = NULL;
+    }
+    lookup_free(l);
+    return rc;
+}
+
+int net_resolve(const char *host, int port, int family, int type, bool passive,
+                struct addrinfo **res)
+{
+    if (port < 0 || port > 65535)
+        return -EINVAL;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {0};
+    hints.ai_family = family;
+    hints.ai_socktype = type;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : AI_ADDRCONFIG);
+    if (host && !*host)
+        host = NULL;
+    return asyncio_getaddrinfo(host, service, &hints, res);
+}

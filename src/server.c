@@ -1,0 +1,430 @@
+/* Servers: one accepting task per listening socket, one handler task per
+ * connection (asyncio.start_server). A connection's bookkeeping ends in a
+ * done callback of its task, so that a handler cancelled before it ever ran
+ * still has its stream closed and is counted out. */
+#include "net.h"
+
+#include <asyncio/stream.h>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SERVER_MAGIC 0x53525652U
+#define MAX_LISTENERS 8
+#define ACCEPT_PAUSE 0.1 /* seconds to stop accepting when out of fds */
+
+struct listener {
+    asyncio_server_t *srv;
+    int fd;
+    bool tcp;
+    asyncio_task_t *task; /* the accepting task */
+};
+
+struct conn {
+    struct dlist link;    /* on srv->conns */
+    asyncio_server_t *srv;
+    asyncio_stream_t *stream;
+    asyncio_task_t *task;
+    bool started;         /* the handler has the stream */
+};
+
+struct asyncio_server {
+    struct resource res;
+    uint32_t magic;
+    asyncio_stream_handler handler;
+    void *arg;
+    size_t limit, stack_size;
+    struct listener listeners[MAX_LISTENERS];
+    int nlisteners, accepting; /* accepting: accept tasks still running */
+    struct dlist conns;
+    size_t nconns;
+    bool closed;
+    bool waited;             /* a task is in wait_closed() */
+    bool orphan;             /* failed to start: free it once idle */
+    char *unix_path;         /* unlinked at close */
+    asyncio_future_t *closed_fut; /* done at close */
+    asyncio_future_t *idle_fut;   /* done once closed and nothing runs */
+};
+
+static bool valid(const asyncio_server_t *srv)
+{
+    return srv && srv->magic == SERVER_MAGIC;
+}
+
+static void server_free(asyncio_server_t *srv);
+
+static void maybe_idle(asyncio_server_t *srv)
+{
+    if (!srv->closed || srv->nconns || srv->accepting)
+        return;
+    if (srv->orphan)
+        server_free(srv);
+    else if (!asyncio_future_done(srv->idle_fut))
+        asyncio_future_set_result(srv->idle_fut, NULL);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static int conn_main(void *arg, void **result)
+{
+    (void)result;
+    struct conn *c = arg;
+    asyncio_stream_t *s = c->stream;
+    c->started = true;
+    stream_retain(s);
+    int rc = c->srv->handler(s, c->srv->arg);
+    if (!stream_closing(s))
+        asyncio_stream_close(s);
+    stream_release(s);
+    return rc;
+}
+
+static void conn_done(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    struct conn *c = arg;
+    asyncio_server_t *srv = c->srv;
+    if (!c->started) /* cancelled before it ran */
+        asyncio_stream_close(c->stream);
+    dlist_remove(&c->link);
+    srv->nconns--;
+    asyncio_task_release(c->task);
+    free(c);
+    maybe_idle(srv);
+}
+
+static void start_conn(struct listener *l, int fd)
+{
+    asyncio_server_t *srv = l->srv;
+    if (l->tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c || asyncio_stream_open(&c->stream, fd, srv->limit) < 0) {
+        free(c);
+        close(fd); /* no memory: the peer sees the connection close */
+        return;
+    }
+    c->srv = srv;
+    char name[24];
+    snprintf(name, sizeof name, "conn-%d", fd);
+    asyncio_task_options_t opts = {.name = name, .stack_size = srv->stack_size};
+    if (asyncio_create_task_ex(&c->task, conn_main, c, &opts) < 0) {
+        asyncio_stream_close(c->stream);
+        free(c);
+        return;
+    }
+    if (asyncio_future_add_done_callback(c->task, conn_done, c) < 0) {
+        /* Cannot track it: stop it before it starts. */
+        asyncio_task_cancel(c->task);
+        asyncio_task_release(c->task);
+        asyncio_stream_close(c->stream);
+        free(c);
+        return;
+    }
+    dlist_push_back(&srv->conns, &c->link);
+    srv->nconns++;
+}
+
+static int accept_main(void *arg, void **result)
+{
+    (void)result;
+    struct listener *l = arg;
+    asyncio_server_t *srv = l->srv;
+    int rc;
+    for (;;) {
+        rc = asyncio_sock_accept(l->fd, NULL, NULL);
+        if (rc >= 0) {
+            start_conn(l, rc);
+            continue;
+        }
+        if (rc == -ECANCELED || rc == -EBADF || rc == -EPERM || srv->closed)
+            break;
+        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+            /* Out of fds or memory: pause (the backlog waits in the kernel)
+             * rather than spin on a socket that stays readable. */
+            if ((rc = asyncio_sleep(ACCEPT_PAUSE)) < 0)
+                break;
+        }
+        /* Else a connection failed before we took it (ECONNABORTED,
+         * EPROTO...): go on with the next. */
+    }
+    return rc == -ECANCELED || rc == -EBADF ? 0 : rc;
+}
+
+/* In a done callback: an accepting task may end before it ever ran. */
+static void accept_done(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    asyncio_server_t *srv = arg;
+    srv->accepting--;
+    maybe_idle(srv);
+}
+
+/* ---- listening ----------------------------------------------------------- */
+
+static void server_free(asyncio_server_t *srv)
+{
+    for (int i = 0; i < srv->nlisteners; i++) {
+        if (srv->listeners[i].fd >= 0)
+            asyncio_close(srv->listeners[i].fd);
+        if (srv->listeners[i].task)
+            asyncio_task_release(srv->listeners[i].task);
+    }
+    if (srv->unix_path) {
+        if (srv->nlisteners && !srv->closed)
+            unlink(srv->unix_path);
+        free(srv->unix_path);
+    }
+    asyncio_future_release(srv->closed_fut);
+    asyncio_future_release(srv->idle_fut);
+    dlist_remove(&srv->res.link);
+    srv->magic = 0;
+    free(srv);
+}
+
+static void server_free_at_close(struct resource *r)
+{
+    server_free(container_of(r, asyncio_server_t, res));
+}
+
+static int server_new(asyncio_server_t **out, asyncio_stream_handler handler, void *arg,
+                      const asyncio_server_options_t *opts)
+{
+    if (!out || !handler)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    asyncio_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return -ENOMEM;
+    srv->magic = SERVER_MAGIC;
+    srv->handler = handler;
+    srv->arg = arg;
+    srv->limit = opts ? opts->limit : 0;
+    srv->stack_size = opts ? opts->stack_size : 0;
+    dlist_init(&srv->conns);
+    loop_resource_add(loop, &srv->res, server_free_at_close);
+    int rc = asyncio_future_new(&srv->closed_fut);
+    if (rc == 0)
+        rc = asyncio_future_new(&srv->idle_fut);
+    if (rc < 0) {
+        server_free(srv);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+}
+
+static int listen_on(asyncio_server_t *srv, const struct sockaddr *addr, socklen_t len,
+                     const asyncio_server_options_t *opts)
+{
+    if (srv->nlisteners == MAX_LISTENERS)
+        return 0;
+    int fd = asyncio_socket(addr->sa_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return fd;
+    int one = 1;
+    bool tcp = addr->sa_family != AF_UNIX;
+    if (tcp)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifdef SO_REUSEPORT
+    if (tcp && opts && opts->reuse_port &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+#endif
+#ifdef IPV6_V6ONLY
+    if (addr->sa_family == AF_INET6) /* the IPv4 address gets its own socket */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+#endif
+    int backlog = opts && opts->backlog > 0 ? opts->backlog : 511;
+    if (bind(fd, addr, len) < 0 || listen(fd, backlog) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    struct listener *l = &srv->listeners[srv->nlisteners++];
+    l->srv = srv;
+    l->fd = fd;
+    l->tcp = tcp;
+    return 0;
+}
+
+/* Every socket listens: start accepting on each. On failure the server is
+ * closed, and freed once the tasks already made have ended. */
+static int start_accepting(asyncio_server_t *srv)
+{
+    for (int i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = &srv->listeners[i];
+        int rc = asyncio_create_task(&l->task, accept_main, l, "server-accept");
+        if (rc == 0 && (rc = asyncio_future_add_done_callback(l->task, accept_done, srv)) < 0) {
+            asyncio_task_cancel(l->task);
+            asyncio_task_release(l->task);
+            l->task = NULL;
+        }
+        if (rc < 0) {
+            srv->orphan = true;
+            asyncio_server_close(srv);
+            return rc;
+        }
+        srv->accepting++;
+    }
+    return 0;
+}
+
+int asyncio_start_server(asyncio_server_t **out, asyncio_stream_handler handler, void *arg,
+                         const char *host, int port, const asyncio_server_options_t *opts)
+{
+    if (port < 0 || port > 65535)
+        return -EINVAL;
+    asyncio_server_t *srv;
+    int rc = server_new(&srv, handler, arg, opts);
+    if (rc < 0)
+        return rc;
+    struct addrinfo *res = NULL;
+    rc = net_resolve(host, port, opts ? opts->family : 0, SOCK_STREAM, true, &res);
+    for (struct addrinfo *ai = rc == 0 ? res : NULL; ai; ai = ai->ai_next) {
+        /* Port 0 on two families: the second takes the first's port. */
+        if (port == 0 && srv->nlisteners) {
+            int p = asyncio_server_port(srv);
+            if (ai->ai_family == AF_INET)
+                ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)p);
+            else if (ai->ai_family == AF_INET6)
+                ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)p);
+        }
+        if ((rc = listen_on(srv, ai->ai_addr, ai->ai_addrlen, opts)) < 0)
+            break;
+    }
+    if (res)
+        freeaddrinfo(res);
+    if (rc == 0 && !srv->nlisteners)
+        rc = -EADDRNOTAVAIL;
+    if (rc < 0) {
+        server_free(srv);
+        return rc;
+    }
+    if ((rc = start_accepting(srv)) < 0)
+        return rc;
+    *out = srv;
+    return 0;
+}
+
+int asyncio_start_unix_server(asyncio_server_t **out, asyncio_stream_handler handler, void *arg,
+                              const char *path, const asyncio_server_options_t *opts)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (!path || !*path)
+        return -EINVAL;
+    if (strlen(path) >= sizeof sun.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(sun.sun_path, path);
+    asyncio_server_t *srv;
+    int rc = server_new(&srv, handler, arg, opts);
+    if (rc < 0)
+        return rc;
+    /* A socket file left by an earlier run would make bind fail. */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    srv->unix_path = strdup(path);
+    rc = srv->unix_path ? listen_on(srv, (struct sockaddr *)&sun, sizeof sun, opts) : -ENOMEM;
+    if (rc < 0) {
+        server_free(srv);
+        return rc;
+    }
+    if ((rc = start_accepting(srv)) < 0)
+        return rc;
+    *out = srv;
+    return 0;
+}
+
+int asyncio_server_port(const asyncio_server_t *srv)
+{
+    if (!valid(srv) || !srv->nlisteners || srv->listeners[0].fd < 0)
+        return -EINVAL;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(srv->listeners[0].fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EINVAL;
+}
+
+size_t asyncio_server_connections(const asyncio_server_t *srv)
+{
+    return valid(srv) ? srv->nconns : 0;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+int asyncio_server_close(asyncio_server_t *srv)
+{
+    if (!valid(srv))
+        return -EINVAL;
+    if (srv->closed)
+        return 0;
+    srv->closed = true;
+    for (int i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = &srv->listeners[i];
+        if (l->task)
+            asyncio_task_cancel(l->task);
+        if (l->fd >= 0)
+            asyncio_close(l->fd); /* wakes the accepting task */
+        l->fd = -1;
+    }
+    if (srv->unix_path)
+        unlink(srv->unix_path);
+    asyncio_future_set_result(srv->closed_fut, NULL);
+    maybe_idle(srv);
+    return 0;
+}
+
+int asyncio_server_close_clients(asyncio_server_t *srv)
+{
+    if (!valid(srv))
+        return -EINVAL;
+    int n = 0;
+    for (struct dlist *i = srv->conns.next; i != &srv->conns; i = i->next)
+        n += asyncio_task_cancel(container_of(i, struct conn, link)->task) > 0;
+    return n;
+}
+
+int asyncio_server_wait_closed(asyncio_server_t *srv)
+{
+    if (!valid(srv))
+        return -EINVAL;
+    if (srv->waited)
+        return -EBUSY;
+    srv->waited = true;
+    int rc = asyncio_shield(srv->idle_fut, NULL);
+    srv->waited = false;
+    if (rc < 0)
+        return rc;
+    server_free(srv);
+    return 0;
+}
+
+int asyncio_server_serve_forever(asyncio_server_t *srv)
+{
+    if (!valid(srv))
+        return -EINVAL;
+    int rc = asyncio_shield(srv->closed_fut, NULL);
+    if (rc < 0 && rc != -EPERM)
+        asyncio_server_close(srv);
+    return rc;
+}

@@ -1,0 +1,767 @@
+/* Buffered streams: asyncio's StreamReader and StreamWriter over one fd.
+ *
+ * Reading copies out of a buffer that exists only while it holds data:
+ * before a read parks on an empty stream the buffer is freed, so idle
+ * connections cost none. Large reads go straight into the caller's memory.
+ * A read that came back short means the socket was drained (libuv's
+ * heuristic): the next read waits for readiness first instead of paying
+ * for a system call that would say EAGAIN.
+ *
+ * Writing queues; the queue goes out in one system call before the loop
+ * next polls (struct prepoll), or before the stream's reader parks, and
+ * whatever the socket cannot take is sent by a callback when it becomes
+ * writable, with no task involved. */
+#include "net.h"
+
+#include <asyncio/stream.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define STREAM_MAGIC 0x5354524dU
+#define RBUF_FIRST 16384   /* first read buffer; it doubles up to the limit */
+#define DIRECT_MIN 4096    /* reads of this much or more skip the buffer */
+#define DIRECT_WRITE 16384 /* writes this large try the socket before queueing */
+#define WBUF_KEEP 65536    /* a larger empty write buffer is given back */
+
+struct asyncio_stream {
+    struct resource res;     /* freed at loop close if still open */
+    struct prepoll flush;    /* queued bytes go out before the next poll */
+    struct loop *loop;
+    uint32_t magic;
+    int fd;
+    unsigned refs;           /* the owner's, and one per call in progress */
+    bool is_socket;          /* send(MSG_NOSIGNAL), else write() */
+    bool closing;            /* asyncio_stream_close() was called */
+    bool eof;                /* the peer has finished sending */
+    bool drained;            /* the last read came back short */
+    bool shut_wanted;        /* write_eof(): shut once the queue is empty */
+    bool shut_done;
+    bool watching;           /* a writable callback is armed */
+    int rerr, werr;          /* sticky errors of each direction */
+    struct task *reader;     /* the task in a read call */
+    struct task *drainer;    /* the task in drain() */
+    struct task *closer;     /* the task in wait_closed() */
+    char *rbuf;              /* unread bytes: rbuf[rpos, rpos + rlen) */
+    size_t rcap, rpos, rlen, limit;
+    char *wbuf;              /* queued bytes: wbuf[wpos, wpos + wlen) */
+    size_t wcap, wpos, wlen, high, low;
+};
+
+static void stream_flush(asyncio_stream_t *s);
+
+static bool valid(const asyncio_stream_t *s)
+{
+    return s && s->magic == STREAM_MAGIC;
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static void free_buffers(asyncio_stream_t *s)
+{
+    free(s->rbuf);
+    s->rbuf = NULL;
+    s->rcap = s->rpos = s->rlen = 0;
+    free(s->wbuf);
+    s->wbuf = NULL;
+    s->wcap = s->wpos = s->wlen = 0;
+}
+
+static void stream_free(asyncio_stream_t *s)
+{
+    dlist_remove(&s->res.link);
+    loop_prepoll_cancel(&s->flush);
+    free_buffers(s);
+    s->magic = 0;
+    free(s);
+}
+
+static void stream_free_at_close(struct resource *r)
+{
+    asyncio_stream_t *s = container_of(r, asyncio_stream_t, res);
+    if (s->fd >= 0)
+        close(s->fd);
+    stream_free(s);
+}
+
+static void hold(asyncio_stream_t *s)
+{
+    s->refs++;
+}
+
+static void put(asyncio_stream_t *s)
+{
+    if (--s->refs == 0 && s->fd < 0)
+        stream_free(s);
+}
+
+/* The end of a close: the queue is sent (or failed), so the fd goes. */
+static void finish_close(asyncio_stream_t *s)
+{
+    if (s->fd >= 0) {
+        asyncio_close(s->fd); /* wakes whoever still waits on it */
+        s->fd = -1;
+    }
+    loop_prepoll_cancel(&s->flush);
+    free_buffers(s);
+    s->watching = false;
+    if (s->closer)
+        task_wake(s->closer, 0);
+    if (s->drainer)
+        task_wake(s->drainer, -EBADF);
+    if (s->refs == 0)
+        stream_free(s);
+}
+
+static void run_flush(struct loop *loop, struct prepoll *p)
+{
+    (void)loop;
+    stream_flush(container_of(p, asyncio_stream_t, flush));
+}
+
+int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit)
+{
+    struct loop *loop = loop_current();
+    if (!loop)
+        return -EPERM;
+    if (!out)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    int rc = net_prepare_fd(fd);
+    if (rc < 0)
+        return rc;
+    asyncio_stream_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    int type;
+    socklen_t len = sizeof type;
+    s->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    s->loop = loop;
+    s->magic = STREAM_MAGIC;
+    s->fd = fd;
+    s->refs = 1;
+    s->limit = limit ? limit : ASYNCIO_STREAM_LIMIT;
+    s->high = ASYNCIO_STREAM_HIGH_WATER;
+    s->low = ASYNCIO_STREAM_LOW_WATER;
+    s->flush.run = run_flush;
+    loop_resource_add(loop, &s->res, stream_free_at_close);
+    *out = s;
+    return 0;
+}
+
+int asyncio_stream_fd(const asyncio_stream_t *s)
+{
+    return valid(s) && !s->closing && s->fd >= 0 ? s->fd : -EBADF;
+}
+
+void stream_retain(asyncio_stream_t *s)
+{
+    hold(s);
+}
+
+void stream_release(asyncio_stream_t *s)
+{
+    put(s);
+}
+
+bool stream_closing(const asyncio_stream_t *s)
+{
+    return s->closing;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+/* Begin a read call: holds s and makes t its reader. */
+static int read_begin(asyncio_stream_t *s, struct task **t)
+{
+    if (!valid(s))
+        return -EINVAL;
+    if (s->closing)
+        return -EBADF;
+    int rc = net_begin(t);
+    if (rc < 0)
+        return rc;
+    if (s->closing) /* while yielding */
+        return -EBADF;
+    if (s->reader)
+        return -EBUSY;
+    s->reader = *t;
+    hold(s);
+    return 0;
+}
+
+static ssize_t read_end(asyncio_stream_t *s, ssize_t rc)
+{
+    s->reader = NULL;
+    put(s);
+    return rc;
+}
+
+/* Wait until the fd is readable: first send what is queued (the reply to
+ * what was read, likely), and give back an empty buffer. */
+static int wait_input(asyncio_stream_t *s, struct task *t)
+{
+    stream_flush(s);
+    if (s->rlen == 0 && s->rbuf) {
+        free(s->rbuf);
+        s->rbuf = NULL;
+        s->rcap = s->rpos = 0;
+    }
+    s->drained = false;
+    int rc = s->fd < 0 ? -EBADF : net_wait(t, s->fd, true);
+    return rc == 0 && s->closing ? -EBADF : rc;
+}
+
+/* One read(2) into buf: bytes, 0 at end (noted), -EAGAIN, or the error
+ * (kept: reads after it fail the same way). */
+static ssize_t read_once(asyncio_stream_t *s, void *buf, size_t n)
+{
+    if (s->eof)
+        return 0;
+    if (s->rerr)
+        return s->rerr;
+    if (s->drained)
+        return -EAGAIN;
+    for (;;) {
+        ssize_t r = read(s->fd, buf, n);
+        if (r > 0) {
+            s->drained = (size_t)r < n;
+            return r;
+        }
+        if (r == 0) {
+            s->eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (would_block(errno))
+            return -EAGAIN;
+        return s->rerr = -errno;
+    }
+}
+
+/* Room at the end of the buffer for more input: how much (0 if the buffer
+ * holds the limit), or -ENOMEM. */
+static ssize_t make_room(asyncio_stream_t *s)
+{
+    if (s->rlen >= s->limit)
+        return 0;
+    size_t want = s->limit - s->rlen;
+    size_t tail = s->rcap - s->rpos - s->rlen;
+    if (!s->rbuf || (tail < want && tail < s->rcap / 4)) {
+        if (s->rpos && s->rlen) /* slide what is left to the front */
+            memmove(s->rbuf, s->rbuf + s->rpos, s->rlen);
+        s->rpos = 0;
+        if (s->rcap - s->rlen < s->rcap / 4 || !s->rbuf) {
+            size_t cap = s->rcap ? s->rcap * 2 : RBUF_FIRST;
+            if (cap > s->limit)
+                cap = s->limit;
+            if (cap < s->rlen + 1)
+                cap = s->rlen + 1;
+            char *b = realloc(s->rbuf, cap);
+            if (!b)
+                return -ENOMEM;
+            s->rbuf = b;
+            s->rcap = cap;
+        }
+    }
+    size_t room = s->rcap - s->rpos - s->rlen;
+    return (ssize_t)(room < want ? room : want);
+}
+
+/* Add what one read(2) brings to the buffer: as read_once(), and -ENOBUFS
+ * when the buffer holds the limit. */
+static ssize_t fill_once(asyncio_stream_t *s)
+{
+    ssize_t room = make_room(s);
+    if (room <= 0)
+        return room < 0 ? room : -ENOBUFS;
+    ssize_t r = read_once(s, s->rbuf + s->rpos + s->rlen, (size_t)room);
+    if (r > 0)
+        s->rlen += (size_t)r;
+    return r;
+}
+
+static void take(asyncio_stream_t *s, void *buf, size_t n)
+{
+    memcpy(buf, s->rbuf + s->rpos, n);
+    s->rpos += n;
+    s->rlen -= n;
+    if (!s->rlen)
+        s->rpos = 0;
+}
+
+ssize_t asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n)
+{
+    if (!buf && n)
+        return -EINVAL;
+    struct task *t;
+    int rc = read_begin(s, &t);
+    if (rc < 0)
+        return rc;
+    ssize_t r;
+    for (;;) {
+        if (s->rlen || !n) {
+            r = (ssize_t)(n < s->rlen ? n : s->rlen);
+            take(s, buf, (size_t)r);
+            break;
+        }
+        r = n >= DIRECT_MIN ? read_once(s, buf, n) : fill_once(s);
+        if (r == -EAGAIN)
+            r = wait_input(s, t);
+        else if (r <= 0 || n >= DIRECT_MIN)
+            break;
+        if (r < 0)
+            break;
+    }
+    return read_end(s, r);
+}
+
+/* Put n bytes back in front of the buffer (a readexactly() that did not
+ * finish): 0 or -ENOMEM. */
+static int unread(asyncio_stream_t *s, const void *buf, size_t n)
+{
+    if (!n)
+        return 0;
+    if (s->rpos < n) {
+        size_t cap = n + s->rlen;
+        char *b = malloc(cap > RBUF_FIRST ? cap : RBUF_FIRST);
+        if (!b)
+            return -ENOMEM;
+        if (s->rlen)
+            memcpy(b + n, s->rbuf + s->rpos, s->rlen);
+        free(s->rbuf);
+        s->rbuf = b;
+        s->rcap = cap > RBUF_FIRST ? cap : RBUF_FIRST;
+        s->rpos = n;
+    }
+    s->rpos -= n;
+    s->rlen += n;
+    memcpy(s->rbuf + s->rpos, buf, n);
+    return 0;
+}
+
+ssize_t asyncio_stream_readexactly(asyncio_stream_t *s, void *buf, size_t n)
+{
+    if (!buf && n)
+        return -EINVAL;
+    struct task *t;
+    int rc = read_begin(s, &t);
+    if (rc < 0)
+        return rc;
+    char *p = buf;
+    size_t got = 0;
+    ssize_t r = 0;
+    while (got < n) {
+        if (s->rlen) {
+            size_t k = n - got < s->rlen ? n - got : s->rlen;
+            take(s, p + got, k);
+            got += k;
+            continue;
+        }
+        r = n - got >= DIRECT_MIN ? read_once(s, p + got, n - got) : fill_once(s);
+        if (r == -EAGAIN)
+            r = wait_input(s, t);
+        else if (r > 0 && n - got >= DIRECT_MIN)
+            got += (size_t)r;
+        if (r < 0 || (r == 0 && s->eof))
+            break;
+    }
+    if (r < 0) {
+        /* Nothing is lost: the next read finds what this one had. */
+        int err = unread(s, buf, got);
+        return read_end(s, err < 0 ? err : r);
+    }
+    return read_end(s, (ssize_t)got);
+}
+
+/* Where sep first occurs in hay, or NULL. */
+static const char *find(const char *hay, size_t n, const char *sep, size_t seplen)
+{
+    while (n >= seplen) {
+        const char *c = memchr(hay, sep[0], n - seplen + 1);
+        if (!c)
+            return NULL;
+        if (memcmp(c, sep, seplen) == 0)
+            return c;
+        n -= (size_t)(c + 1 - hay);
+        hay = c + 1;
+    }
+    return NULL;
+}
+
+ssize_t asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen, void *buf,
+                                 size_t cap)
+{
+    if (!sep || !seplen || (!buf && cap))
+        return -EINVAL;
+    struct task *t;
+    int rc = read_begin(s, &t);
+    if (rc < 0)
+        return rc;
+    size_t from = 0; /* where the separator may start: before is searched */
+    ssize_t r;
+    for (;;) {
+        const char *data = s->rbuf + s->rpos;
+        const char *hit = s->rlen > from ? find(data + from, s->rlen - from, sep, seplen) : NULL;
+        if (hit) {
+            size_t len = (size_t)(hit - data) + seplen;
+            r = len > s->limit ? -ENOBUFS : len > cap ? -EMSGSIZE : (ssize_t)len;
+            break;
+        }
+        from = s->rlen >= seplen ? s->rlen - seplen + 1 : 0;
+        if (s->rlen >= s->limit) {
+            r = -ENOBUFS;
+            break;
+        }
+        r = fill_once(s);
+        if (r == -EAGAIN)
+            r = wait_input(s, t);
+        if (r == 0 && s->eof) /* the end: what is left, without separator */
+            r = s->rlen > cap ? -EMSGSIZE : (ssize_t)s->rlen;
+        if (r < 0 || s->eof)
+            break;
+    }
+    if (r > 0)
+        take(s, buf, (size_t)r);
+    return read_end(s, r);
+}
+
+ssize_t asyncio_stream_readline(asyncio_stream_t *s, void *buf, size_t cap)
+{
+    return asyncio_stream_readuntil(s, "\n", 1, buf, cap);
+}
+
+int asyncio_stream_at_eof(const asyncio_stream_t *s)
+{
+    return valid(s) && s->eof && !s->rlen;
+}
+
+size_t asyncio_stream_peek(const asyncio_stream_t *s, const void **data)
+{
+    if (!valid(s)) {
+        if (data)
+            *data = NULL;
+        return 0;
+    }
+    if (data)
+        *data = s->rbuf ? s->rbuf + s->rpos : NULL;
+    return s->rlen;
+}
+
+ssize_t asyncio_stream_fill(asyncio_stream_t *s)
+{
+    struct task *t;
+    int rc = read_begin(s, &t);
+    if (rc < 0)
+        return rc;
+    ssize_t r;
+    while ((r = fill_once(s)) == -EAGAIN)
+        if ((r = wait_input(s, t)) < 0)
+            break;
+    return read_end(s, r);
+}
+
+int asyncio_stream_consume(asyncio_stream_t *s, size_t n)
+{
+    if (!valid(s) || n > s->rlen)
+        return -EINVAL;
+    s->rpos += n;
+    s->rlen -= n;
+    if (!s->rlen)
+        s->rpos = 0;
+    return 0;
+}
+
+int asyncio_stream_set_limit(asyncio_stream_t *s, size_t limit)
+{
+    if (!valid(s))
+        return -EINVAL;
+    if (!limit)
+        limit = ASYNCIO_STREAM_LIMIT;
+    if (s->rlen > limit)
+        return -EINVAL;
+    s->limit = limit;
+    return 0;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static void on_writable(struct loop *loop, int fd, unsigned events, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    stream_flush(arg);
+}
+
+static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcnt)
+{
+    for (;;) {
+        ssize_t r;
+        if (s->is_socket) {
+            struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt};
+            r = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+        } else {
+            r = writev(s->fd, iov, iovcnt);
+        }
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return would_block(errno) ? -EAGAIN : -errno;
+    }
+}
+
+/* After a failure to send: the queue is dropped, the error kept. */
+static void write_failed(asyncio_stream_t *s, int err)
+{
+    s->werr = err;
+    s->wlen = s->wpos = 0;
+}
+
+/* Send what is queued, as much as the socket takes; arm the writable
+ * callback for the rest. Wakes a drainer, and ends a close, as due. */
+static void stream_flush(asyncio_stream_t *s)
+{
+    if (s->fd < 0)
+        return;
+    while (s->wlen && !s->werr) {
+        struct iovec v = {s->wbuf + s->wpos, s->wlen};
+        ssize_t r = send_some(s, &v, 1);
+        if (r == -EAGAIN) {
+            if (!s->watching) {
+                int rc = io_watch(s->loop, s->fd, POLLER_OUT, on_writable, s);
+                if (rc < 0)
+                    write_failed(s, rc);
+                else
+                    s->watching = true;
+            }
+            break;
+        }
+        if (r < 0) {
+            write_failed(s, (int)r);
+            break;
+        }
+        s->wpos += (size_t)r;
+        s->wlen -= (size_t)r;
+    }
+    if (!s->wlen) {
+        s->wpos = 0;
+        if (s->wcap > WBUF_KEEP) {
+            free(s->wbuf);
+            s->wbuf = NULL;
+            s->wcap = 0;
+        }
+        if (s->watching) {
+            io_watch(s->loop, s->fd, 0, NULL, NULL);
+            s->watching = false;
+        }
+        if (s->shut_wanted && !s->shut_done && !s->werr) {
+            s->shut_done = true;
+            if (shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN && errno != ENOTSOCK)
+                s->werr = -errno;
+        }
+    }
+    if (s->drainer && (s->wlen <= s->low || s->werr))
+        task_wake(s->drainer, 0);
+    if (s->closing && !s->wlen)
+        finish_close(s); /* last: it may free s */
+}
+
+/* Can bytes be queued now? 0 or why not. */
+static int write_check(const asyncio_stream_t *s)
+{
+    if (!valid(s))
+        return -EINVAL;
+    if (s->closing || s->fd < 0)
+        return -EBADF;
+    if (s->werr)
+        return s->werr;
+    return s->shut_wanted ? -EPIPE : 0;
+}
+
+static int queue_bytes(asyncio_stream_t *s, const struct iovec *iov, int iovcnt, size_t skip,
+                       size_t total)
+{
+    size_t need = s->wlen + total - skip;
+    if (s->wpos + need > s->wcap) {
+        if (s->wpos && s->wlen)
+            memmove(s->wbuf, s->wbuf + s->wpos, s->wlen);
+        s->wpos = 0;
+        if (need > s->wcap) {
+            size_t cap = s->wcap ? s->wcap * 2 : 4096;
+            while (cap < need)
+                cap *= 2;
+            char *b = realloc(s->wbuf, cap);
+            if (!b)
+                return -ENOMEM;
+            s->wbuf = b;
+            s->wcap = cap;
+        }
+    }
+    char *dst = s->wbuf + s->wpos + s->wlen;
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(dst, (const char *)iov[i].iov_base + skip, len - skip);
+        dst += len - skip;
+        skip = 0;
+    }
+    s->wlen = need;
+    if (!s->watching)
+        loop_prepoll(s->loop, &s->flush);
+    return 0;
+}
+
+int asyncio_stream_writev(asyncio_stream_t *s, const struct iovec *iov, int iovcnt)
+{
+    int rc = write_check(s);
+    if (rc < 0)
+        return rc;
+    if (iovcnt < 0 || (!iov && iovcnt))
+        return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len)
+            return -EINVAL;
+        total += iov[i].iov_len;
+    }
+    if (!total)
+        return 0;
+    size_t sent = 0;
+    if (!s->wlen && total >= DIRECT_WRITE && iovcnt <= 64) {
+        /* Large and nothing queued: spare the copy of what the socket takes. */
+        ssize_t r = send_some(s, iov, iovcnt);
+        if (r < 0 && r != -EAGAIN) {
+            write_failed(s, (int)r);
+            return (int)r;
+        }
+        if (r > 0)
+            sent = (size_t)r;
+        if (sent == total)
+            return 0;
+    }
+    return queue_bytes(s, iov, iovcnt, sent, total);
+}
+
+int asyncio_stream_write(asyncio_stream_t *s, const void *buf, size_t n)
+{
+    if (!buf && n)
+        return -EINVAL;
+    struct iovec v = {(void *)buf, n};
+    return asyncio_stream_writev(s, &v, 1);
+}
+
+int asyncio_stream_drain(asyncio_stream_t *s)
+{
+    if (!valid(s))
+        return -EINVAL;
+    if (s->closing)
+        return -EBADF;
+    struct task *t;
+    int rc = net_begin(&t); /* counts as a call: a writer must yield too */
+    if (rc < 0)
+        return rc;
+    if (s->wlen > s->high)
+        stream_flush(s);
+    if (s->closing || s->fd < 0)
+        return -EBADF;
+    if (s->werr || s->wlen <= s->high)
+        return s->werr;
+    rc = task_begin_wait_on(&t, "stream drain");
+    if (rc < 0)
+        return rc;
+    if (s->drainer)
+        return -EBUSY;
+    hold(s);
+    s->drainer = t;
+    while (!rc && s->wlen > s->low && !s->werr && s->fd >= 0)
+        rc = task_park_until(t, UINT64_MAX, 0);
+    s->drainer = NULL;
+    if (!rc)
+        rc = s->werr ? s->werr : s->fd < 0 ? -EBADF : 0;
+    put(s);
+    return rc;
+}
+
+int asyncio_stream_set_write_buffer_limits(asyncio_stream_t *s, size_t high, size_t low)
+{
+    if (!valid(s))
+        return -EINVAL;
+    if (!high && !low) {
+        high = ASYNCIO_STREAM_HIGH_WATER;
+        low = ASYNCIO_STREAM_LOW_WATER;
+    } else if (!low) {
+        low = high / 4;
+    }
+    if (low > high)
+        return -EINVAL;
+    s->high = high;
+    s->low = low;
+    return 0;
+}
+
+size_t asyncio_stream_write_buffer_size(const asyncio_stream_t *s)
+{
+    return valid(s) ? s->wlen : 0;
+}
+
+int asyncio_stream_write_eof(asyncio_stream_t *s)
+{
+    int rc = write_check(s);
+    if (rc < 0)
+        return rc == -EPIPE ? 0 : rc; /* twice is harmless */
+    s->shut_wanted = true;
+    if (!s->wlen)
+        stream_flush(s);
+    return s->werr;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+int asyncio_stream_close(asyncio_stream_t *s)
+{
+    if (!valid(s))
+        return -EINVAL;
+    if (s->closing)
+        return 0;
+    s->closing = true;
+    if (s->fd >= 0)
+        io_wake_waiters(s->loop, s->fd, -EBADF);
+    if (s->drainer)
+        task_wake(s->drainer, -EBADF);
+    stream_flush(s); /* ends the close at once if nothing is queued */
+    put(s);          /* the owner's reference */
+    return 0;
+}
+
+int asyncio_stream_wait_closed(asyncio_stream_t *s)
+{
+    if (!valid(s))
+        return -EINVAL;
+    struct task *t;
+    int rc = task_begin_wait_on(&t, "stream close");
+    hold(s);
+    if (rc < 0 && rc != -EPERM)
+        write_failed(s, rc); /* no waiting: drop the queue, close now */
+    asyncio_stream_close(s);
+    while (!rc && s->fd >= 0 && !s->closer) {
+        s->closer = t;
+        rc = task_park_until(t, UINT64_MAX, 0);
+        s->closer = NULL;
+    }
+    if (rc < 0 && s->fd >= 0) {
+        write_failed(s, rc);
+        finish_close(s);
+    }
+    if (!rc)
+        rc = s->werr;
+    put(s);
+    return rc;
+}
