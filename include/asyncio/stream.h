@@ -33,6 +33,7 @@
 
 #include <asyncio/loop.h>
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/uio.h>

@@ -99,3 +99,50 @@ pass() {
     echo "PASS ($NAME): ${*:-output and timing as expected} (${ELAPSED} s)"
     exit 0
 }
+
+# ---- servers ----------------------------------------------------------------
+# start_server BINARY ARGS...: start a server example in the background with
+# its output in $OUT/$ERR, wait (up to 10 s) for its ready line
+# "listening on HOST:PORT", and set SERVER_PID and PORT from it. Pass port 0
+# to have it pick a free port.
+SERVER_PID=
+PORT=
+start_server() {
+    [ -x "$1" ] || fail "not an executable: $1"
+    "$@" >"$OUT" 2>"$ERR" &
+    SERVER_PID=$!
+    trap 'kill "$SERVER_PID" 2>/dev/null; rm -f "$_tmp".*' EXIT
+    _i=0
+    while :; do
+        PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$OUT" | head -n 1)
+        [ -n "$PORT" ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited before it was ready"
+        _i=$((_i + 1))
+        [ "$_i" -le 200 ] || fail "no ready line after 10 s"
+        sleep 0.05
+    done
+}
+
+# stop_server [SIGNAL]: send SIGTERM (or SIGNAL) to the server and fail
+# unless it exits with status 0 within 10 s.
+stop_server() {
+    kill -"${1:-TERM}" "$SERVER_PID" || fail "the server was not running"
+    _i=0
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        _i=$((_i + 1))
+        [ "$_i" -le 200 ] || fail "still running 10 s after SIG${1:-TERM}"
+        sleep 0.05
+    done
+    wait "$SERVER_PID"
+    _status=$?
+    [ "$_status" -eq 0 ] || fail "the server exited with status $_status after SIG${1:-TERM}"
+    ELAPSED=-
+}
+
+# need TOOL...: skip the test (exit 77, which CTest reports as skipped) when
+# a client tool it drives is not installed.
+need() {
+    for _t in "$@"; do
+        command -v "$_t" >/dev/null 2>&1 || { echo "SKIP ($NAME): $_t is not installed"; exit 77; }
+    done
+}
