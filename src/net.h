@@ -12,13 +12,6 @@
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* BSD: SO_NOSIGPIPE is set on the socket instead */
-/* Streams (stream.c): a server keeps its connection's stream alive while
- * the handler runs, whatever the handler does with it. */
-struct asyncio_stream;
-void stream_retain(struct asyncio_stream *s);
-void stream_release(struct asyncio_stream *s);
-bool stream_closing(const struct asyncio_stream *s);
-
 #endif
 
 /* Calls a task may make in a row without waiting before it must yield. */

@@ -1,0 +1,642 @@
+/*
+ * http_server: a small HTTP/1.1 server with keep-alive and pipelining.
+ * GET and HEAD only: "Hello, World!" at /, and with DIR the files under
+ * DIR at their paths (GET /a/b.txt serves DIR/a/b.txt).
+ *
+ *     http_server PORT [DIR] [--host HOST]
+ *     curl http://127.0.0.1:PORT/
+ *
+ * It shows a parser that works in the stream's own buffer (peek, fill,
+ * consume: no copy, and each new read is searched only once), answers
+ * queued with one write each so that the answers to pipelined requests
+ * leave in one system call, backpressure with drain, a timeout scope used
+ * as a connection's idle timer, and a clean stop on SIGINT or SIGTERM.
+ *
+ * Answers: 400 for a malformed request or a header section over the
+ * stream's limit (64 KiB), then the connection is closed; 404 for a missing
+ * file, and for paths with a ".." segment (also percent-encoded); 403 for a
+ * file it may not read; 405 with
+ * "Allow: GET, HEAD" for other methods; 501 for a request with a
+ * Transfer-Encoding (chunked bodies are not supported, so the connection
+ * closes: where such a body ends cannot be known). Bodies with a
+ * Content-Length are read and dropped. Symbolic links under DIR are
+ * followed: guarding against them is out of scope here.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <asyncio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IDLE_TIMEOUT 60.0  /* seconds without progress before a connection is dropped */
+#define LINGER_TIMEOUT 2.0 /* seconds to wait for the client's end after our last answer */
+#define FILE_CHUNK 65536   /* bytes of a file read at a time */
+#define HEAD_MAX 512       /* an answer's head, or a whole small answer */
+#define PATH_MAX_LEN 1024  /* a decoded path longer than this cannot name a file here */
+
+static const char hello[] = "Hello, World!";
+
+struct server {
+    const char *host;
+    int port;
+    int dirfd; /* DIR, or -1: only / is served */
+    asyncio_server_t *srv;
+};
+
+/* What the answer to a request depends on, taken out of its head. */
+struct request {
+    int minor;            /* HTTP/1.minor */
+    bool head;            /* HEAD: the answer has no body */
+    bool keep_alive;
+    bool root;            /* the path is / */
+    unsigned long long body; /* Content-Length of the request */
+    char path[PATH_MAX_LEN]; /* percent-decoded, without the leading '/' */
+};
+
+/* ---- the answer's head ---------------------------------------------------- */
+
+/* The Date header, formatted once a second. strftime's day and month names
+ * are English here: the program never calls setlocale(). */
+static char date_line[64];
+static size_t date_len;
+static time_t date_second = (time_t)-1;
+
+static void update_date(void)
+{
+    time_t now = time(NULL);
+    if (now == date_second)
+        return;
+    struct tm tm;
+    if (!gmtime_r(&now, &tm))
+        return;
+    date_len = strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    date_second = now;
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 501: return "Not Implemented";
+    default: return "Internal Server Error";
+    }
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT(p, lit) put(p, lit, sizeof lit - 1)
+
+static char *put_str(char *p, const char *s)
+{
+    return put(p, s, strlen(s));
+}
+
+static char *put_num(char *p, unsigned long long v)
+{
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
+/* Write the head of an answer into b (HEAD_MAX bytes): its end. */
+static char *put_head(char *b, const struct request *rq, int status, const char *type,
+                      unsigned long long length)
+{
+    char *p = PUT(b, "HTTP/1.1 ");
+    p = put_num(p, (unsigned long long)status);
+    *p++ = ' ';
+    p = put_str(p, reason(status));
+    p = PUT(p, "\r\nServer: libasyncio\r\n");
+    update_date();
+    p = put(p, date_line, date_len);
+    p = PUT(p, "Content-Type: ");
+    p = put_str(p, type);
+    p = PUT(p, "\r\nContent-Length: ");
+    p = put_num(p, length);
+    p = PUT(p, "\r\n");
+    if (status == 405)
+        p = PUT(p, "Allow: GET, HEAD\r\n");
+    if (!rq->keep_alive)
+        p = PUT(p, "Connection: close\r\n");
+    else if (rq->minor == 0)
+        p = PUT(p, "Connection: keep-alive\r\n");
+    return PUT(p, "\r\n");
+}
+
+/* A whole small answer in one write: one system call for any number of
+ * pipelined answers, as they queue up until the loop sends them. */
+static int send_small(asyncio_stream_t *s, const struct request *rq, int status, const char *body,
+                      size_t len)
+{
+    char b[HEAD_MAX];
+    char *p = put_head(b, rq, status, "text/plain", len);
+    if (!rq->head)
+        p = put(p, body, len);
+    return asyncio_stream_write(s, b, (size_t)(p - b));
+}
+
+static int send_status(asyncio_stream_t *s, const struct request *rq, int status)
+{
+    char body[48];
+    char *p = put_num(body, (unsigned long long)status);
+    *p++ = ' ';
+    p = put_str(p, reason(status));
+    *p++ = '\n';
+    return send_small(s, rq, status, body, (size_t)(p - body));
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static const char *content_type(const char *path)
+{
+    static const char *const types[][2] = {
+        {"html", "text/html"},       {"htm", "text/html"},          {"txt", "text/plain"},
+        {"css", "text/css"},         {"js", "text/javascript"},     {"json", "application/json"},
+        {"png", "image/png"},        {"jpg", "image/jpeg"},         {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},        {"svg", "image/svg+xml"},      {"pdf", "application/pdf"},
+    };
+    const char *dot = strrchr(path, '.');
+    if (dot && !strchr(dot, '/'))
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcmp(dot + 1, types[i][0]) == 0)
+                return types[i][1];
+    return "application/octet-stream";
+}
+
+/* One buffer for every connection: nothing waits between reading a chunk
+ * into it and queueing that chunk (asyncio_stream_write copies what the
+ * socket does not take at once). */
+static char chunk[FILE_CHUNK];
+
+/*
+ * Send a file of DIR. Plain blocking open/read calls on the loop are fine
+ * here only because these are regular files on a local disk read in
+ * chunks of at most 64 KiB, with a drain between chunks; a real server
+ * would read in a thread (or use sendfile) so that a slow disk cannot stall
+ * every connection. O_NONBLOCK keeps open() of a FIFO from blocking.
+ */
+static int send_file(asyncio_stream_t *s, const struct server *sv, const struct request *rq,
+                     asyncio_timeout_t *idle)
+{
+    int fd = openat(sv->dirfd, rq->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        bool missing = e == ENOENT || e == ENOTDIR || e == ELOOP || e == ENAMETOOLONG;
+        return send_status(s, rq, missing ? 404 : e == EACCES || e == EPERM ? 403 : 500);
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return send_status(s, rq, 404);
+    }
+    char head[HEAD_MAX];
+    struct iovec iov[2] = {{head, 0}, {chunk, 0}};
+    iov[0].iov_len = (size_t)(put_head(head, rq, 200, content_type(rq->path),
+                                       (unsigned long long)st.st_size) - head);
+    if (rq->head) {
+        close(fd);
+        return asyncio_stream_write(s, head, iov[0].iov_len);
+    }
+    unsigned long long left = (unsigned long long)st.st_size;
+    int rc;
+    bool first = true;
+    do {
+        size_t want = left < FILE_CHUNK ? (size_t)left : FILE_CHUNK;
+        ssize_t r = 0;
+        while (want && (r = read(fd, chunk, want)) < 0 && errno == EINTR)
+            ;
+        if (want && r <= 0) {
+            /* The file shrank or failed under us: its promised length cannot
+             * be kept, so the connection ends. */
+            rc = r < 0 ? -errno : -EIO;
+            fprintf(stderr, "http_server: /%s: %s\n", rq->path, strerror(-rc));
+            break;
+        }
+        iov[1].iov_len = (size_t)r;
+        /* The head goes with the first chunk: a large first write with
+         * nothing queued goes straight to the socket, uncopied. */
+        rc = first ? asyncio_stream_writev(s, iov, 2) : asyncio_stream_write(s, chunk, (size_t)r);
+        first = false;
+        left -= (unsigned long long)r;
+        if (rc == 0 && left) {
+            asyncio_timeout_reschedule(idle, asyncio_loop_time() + IDLE_TIMEOUT);
+            rc = asyncio_stream_drain(s);
+        }
+    } while (rc == 0 && left);
+    close(fd);
+    return rc;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+/* Where "\r\n\r\n" starts in p[0, n), or NULL. */
+static const char *find_head_end(const char *p, size_t n)
+{
+    const char *end = p + n;
+    for (const char *c = p; (c = memchr(c, '\r', (size_t)(end - c))) != NULL; c++) {
+        if (end - c < 4)
+            return NULL;
+        if (c[1] == '\n' && c[2] == '\r' && c[3] == '\n')
+            return c;
+    }
+    return NULL;
+}
+
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* s[0, n) equals the lower-case word, whatever the case of s. */
+static bool ieq(const char *s, size_t n, const char *word)
+{
+    size_t i = 0;
+    for (; i < n && word[i]; i++)
+        if (lower((unsigned char)s[i]) != word[i])
+            return false;
+    return i == n && !word[i];
+}
+
+/* A tchar of RFC 9110: what methods and header names are made of. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_token(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)s[i]))
+            return false;
+    return n > 0;
+}
+
+static int hex(int c)
+{
+    c = lower(c);
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode the target's path into rq->path: 0, or the status to answer. A
+ * ".." segment, found after decoding so that "%2e%2e" and "..%2f" are
+ * caught as well, could name something outside DIR. */
+static int parse_target(const char *t, size_t n, struct request *rq)
+{
+    if (n > 7 && ieq(t, 7, "http://")) { /* absolute-form: drop the authority */
+        const char *slash = memchr(t + 7, '/', n - 7);
+        n = slash ? n - (size_t)(slash - t) : 1;
+        t = slash ? slash : "/";
+    }
+    if (!n || t[0] != '/')
+        return 400;
+    const char *query = memchr(t, '?', n);
+    if (query)
+        n = (size_t)(query - t);
+    rq->root = n == 1;
+    size_t len = 0;
+    for (size_t i = 1; i < n; i++) {
+        int c = (unsigned char)t[i];
+        if (c <= ' ' || c == 0x7f)
+            return 400;
+        if (c == '%') {
+            int hi = i + 2 < n ? hex(t[i + 1]) : -1, lo = hi >= 0 ? hex(t[i + 2]) : -1;
+            if (lo < 0)
+                return 400;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0)
+            return 400;
+        if (c == '/' && len == 0)
+            continue; /* openat() would take "//etc/passwd" as an absolute path */
+        if (len == sizeof rq->path - 1)
+            return 404;
+        rq->path[len++] = (char)c;
+    }
+    rq->path[len] = '\0';
+    for (const char *seg = rq->path;; seg++) {
+        const char *slash = strchr(seg, '/');
+        size_t seglen = slash ? (size_t)(slash - seg) : strlen(seg);
+        if (seglen == 2 && seg[0] == '.' && seg[1] == '.')
+            return 404;
+        if (!slash)
+            return 0;
+        seg = slash;
+    }
+}
+
+/* The tokens of a Connection header. */
+static void parse_connection(const char *v, size_t n, struct request *rq)
+{
+    bool close_seen = false;
+    while (n) {
+        const char *comma = memchr(v, ',', n);
+        size_t len = comma ? (size_t)(comma - v) : n;
+        size_t a = 0, b = len;
+        while (a < b && (v[a] == ' ' || v[a] == '\t'))
+            a++;
+        while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+            b--;
+        if (ieq(v + a, b - a, "close"))
+            close_seen = true;
+        else if (ieq(v + a, b - a, "keep-alive"))
+            rq->keep_alive = true;
+        if (!comma)
+            break;
+        n -= len + 1;
+        v = comma + 1;
+    }
+    if (close_seen)
+        rq->keep_alive = false;
+}
+
+/*
+ * Parse the request head p[0, n) (it ends with "\r\n\r\n") into rq: 0 to
+ * serve it, or the status to answer instead. Whatever comes back, rq is
+ * filled in enough to answer: on a 400 or 501, keep_alive is false.
+ */
+static int parse_request(const char *p, size_t n, struct request *rq)
+{
+    rq->minor = 1;
+    rq->head = false;
+    rq->keep_alive = false;
+    rq->root = false;
+    rq->body = 0;
+    rq->path[0] = '\0';
+
+    const char *end = p + n, *eol = memchr(p, '\r', n); /* there is one */
+    const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (eol[1] != '\n' || !sp2 || sp1 == p || sp2 == sp1 + 1 || eol - sp2 - 1 != 8 ||
+        memcmp(sp2 + 1, "HTTP/1.", 7) != 0 || (sp2[8] != '0' && sp2[8] != '1'))
+        goto bad;
+    rq->minor = sp2[8] - '0';
+    rq->keep_alive = rq->minor == 1;
+    size_t mlen = (size_t)(sp1 - p);
+    bool get = mlen == 3 && memcmp(p, "GET", 3) == 0;
+    rq->head = mlen == 4 && memcmp(p, "HEAD", 4) == 0;
+    if (!get && !rq->head && !is_token(p, mlen))
+        goto bad;
+
+    bool has_length = false, chunked = false;
+    for (const char *line = eol + 2; line < end - 2; line = eol + 2) {
+        eol = memchr(line, '\r', (size_t)(end - line));
+        /* A bare CR or LF would let this line be read differently by
+         * another parser; a line without a name would be obsolete folding. */
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (eol[1] != '\n' || memchr(line, '\n', (size_t)(eol - line)) || !colon ||
+            !is_token(line, (size_t)(colon - line)))
+            goto bad;
+        size_t nlen = (size_t)(colon - line);
+        const char *v = colon + 1, *vend = eol;
+        while (v < vend && (*v == ' ' || *v == '\t'))
+            v++;
+        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+            vend--;
+        size_t vlen = (size_t)(vend - v);
+        if (nlen == 14 && ieq(line, nlen, "content-length")) {
+            unsigned long long len = 0;
+            for (size_t i = 0; i < vlen; i++) {
+                if (v[i] < '0' || v[i] > '9' || len > 999999999999999ULL)
+                    goto bad;
+                len = len * 10 + (unsigned)(v[i] - '0');
+            }
+            if (!vlen || (has_length && len != rq->body))
+                goto bad;
+            has_length = true;
+            rq->body = len;
+        } else if (nlen == 17 && ieq(line, nlen, "transfer-encoding")) {
+            chunked = true;
+        } else if (nlen == 10 && ieq(line, nlen, "connection")) {
+            parse_connection(v, vlen, rq);
+        }
+    }
+    if (chunked) {
+        rq->keep_alive = false;
+        return 501;
+    }
+    if (!get && !rq->head)
+        return 405;
+    int status = parse_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), rq);
+    if (status != 400)
+        return status;
+bad:
+    rq->keep_alive = false;
+    return 400;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+/* Wait for more input, at most IDLE_TIMEOUT: bytes, 0 at the end, or an
+ * error (-ENOBUFS: the buffer holds the stream's limit). */
+static ssize_t more_input(asyncio_stream_t *s, asyncio_timeout_t *idle)
+{
+    asyncio_timeout_reschedule(idle, asyncio_loop_time() + IDLE_TIMEOUT);
+    return asyncio_stream_fill(s);
+}
+
+/* Read and drop n bytes of a request body: 0, or how the connection ended. */
+static int skip_body(asyncio_stream_t *s, unsigned long long n, asyncio_timeout_t *idle)
+{
+    for (;;) {
+        size_t have = asyncio_stream_peek(s, NULL);
+        size_t k = n < have ? (size_t)n : have;
+        asyncio_stream_consume(s, k);
+        n -= k;
+        if (!n)
+            return 0;
+        ssize_t r = more_input(s, idle);
+        if (r <= 0)
+            return r ? (int)r : -EPIPE;
+    }
+}
+
+/*
+ * The end of a connection we close: our FIN goes after the last answer,
+ * then what the client still sends is read and dropped for a short while.
+ * Closing with unread input would make the kernel reset the connection,
+ * and a reset can destroy the answer before the client has read it (the
+ * "lingering close" of HTTP servers).
+ */
+static int linger(asyncio_stream_t *s, asyncio_timeout_t *idle)
+{
+    int rc = asyncio_stream_write_eof(s);
+    if (rc < 0)
+        return rc;
+    asyncio_timeout_reschedule(idle, asyncio_loop_time() + LINGER_TIMEOUT);
+    for (;;) {
+        asyncio_stream_consume(s, asyncio_stream_peek(s, NULL));
+        ssize_t r = asyncio_stream_fill(s);
+        if (r <= 0)
+            return (int)r;
+    }
+}
+
+static int answer(asyncio_stream_t *s, const struct server *sv, struct request *rq, int status,
+                  asyncio_timeout_t *idle)
+{
+    if (status)
+        return send_status(s, rq, status);
+    if (rq->root)
+        return send_small(s, rq, 200, hello, sizeof hello - 1);
+    if (sv->dirfd < 0)
+        return send_status(s, rq, 404);
+    return send_file(s, sv, rq, idle);
+}
+
+static int serve(asyncio_stream_t *s, const struct server *sv, asyncio_timeout_t *idle)
+{
+    size_t scanned = 0; /* bytes of the buffer already searched for the head's end */
+    struct request rq;
+    for (;;) {
+        const char *data;
+        size_t n = asyncio_stream_peek(s, (const void **)&data);
+        if (n >= 2 && data[0] == '\r' && data[1] == '\n') {
+            asyncio_stream_consume(s, 2); /* an empty line before a request is allowed */
+            scanned = scanned > 2 ? scanned - 2 : 0;
+            continue;
+        }
+        size_t from = scanned > 3 ? scanned - 3 : 0; /* "\r\n\r\n" may straddle */
+        const char *end = n > from ? find_head_end(data + from, n - from) : NULL;
+        if (!end) {
+            scanned = n;
+            ssize_t r = more_input(s, idle);
+            if (r == -ENOBUFS) { /* the head does not fit in the stream's limit */
+                rq.keep_alive = false;
+                rq.head = false;
+                rq.minor = 1;
+                int rc = send_status(s, &rq, 400);
+                return rc < 0 ? rc : linger(s, idle);
+            }
+            if (r <= 0)
+                return (int)r; /* the end, or an error */
+            continue;
+        }
+        size_t len = (size_t)(end - data) + 4;
+        int status = parse_request(data, len, &rq);
+        asyncio_stream_consume(s, len);
+        scanned = 0;
+        int rc = answer(s, sv, &rq, status, idle);
+        if (rc == 0 && asyncio_stream_write_buffer_size(s) > ASYNCIO_STREAM_HIGH_WATER) {
+            /* A client that pipelines without reading waits here. */
+            asyncio_timeout_reschedule(idle, asyncio_loop_time() + IDLE_TIMEOUT);
+            rc = asyncio_stream_drain(s);
+        }
+        if (rc < 0)
+            return rc;
+        if (!rq.keep_alive)
+            return linger(s, idle);
+        if (rq.body && (rc = skip_body(s, rq.body, idle)) < 0)
+            return rc;
+    }
+}
+
+static int on_connection(asyncio_stream_t *s, void *arg)
+{
+    asyncio_timeout_t idle;
+    int rc = asyncio_timeout_enter(&idle, IDLE_TIMEOUT);
+    if (rc < 0)
+        return rc;
+    rc = serve(s, arg, &idle);
+    asyncio_timeout_exit(&idle);
+    /* The ordinary ends of a connection: the client left or went quiet, or
+     * the server closed it. */
+    if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE || rc == -EBADF || rc > 0)
+        rc = 0;
+    return rc;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void on_signal(int signum, void *arg)
+{
+    (void)signum;
+    asyncio_server_close(arg);
+    asyncio_server_close_clients(arg);
+}
+
+static int main_task(void *arg, void **result)
+{
+    (void)result;
+    struct server *sv = arg;
+    int rc = asyncio_start_server(&sv->srv, on_connection, sv, sv->host, sv->port, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "http_server: cannot listen on %s:%d: %s\n", sv->host, sv->port,
+                strerror(-rc));
+        return rc;
+    }
+    if ((rc = asyncio_add_signal_handler(SIGINT, on_signal, sv->srv)) < 0 ||
+        (rc = asyncio_add_signal_handler(SIGTERM, on_signal, sv->srv)) < 0) {
+        fprintf(stderr, "http_server: signal handlers: %s\n", strerror(-rc));
+        asyncio_server_close(sv->srv);
+        asyncio_server_wait_closed(sv->srv);
+        return rc;
+    }
+    printf("listening on %s:%d\n", sv->host, asyncio_server_port(sv->srv));
+    fflush(stdout);
+    rc = asyncio_server_serve_forever(sv->srv);
+    int closed = asyncio_server_wait_closed(sv->srv);
+    return rc < 0 ? rc : closed;
+}
+
+static int parse_port(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || *s < '0' || *s > '9' || v > 65535)
+        return -1;
+    return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+    struct server sv = {.host = "127.0.0.1", .port = -1, .dirfd = -1};
+    const char *args[2];
+    int nargs = 0;
+    bool bad = false;
+    for (int i = 1; i < argc && !bad; i++) {
+        if (strcmp(argv[i], "--host") == 0)
+            bad = ++i == argc || !*(sv.host = argv[i]);
+        else if ((argv[i][0] == '-' && argv[i][1]) || nargs == 2)
+            bad = true;
+        else
+            args[nargs++] = argv[i];
+    }
+    if (bad || nargs == 0 || (sv.port = parse_port(args[0])) < 0) {
+        fprintf(stderr, "usage: http_server PORT [DIR] [--host HOST]\n");
+        return 2;
+    }
+    const char *dir = nargs == 2 ? args[1] : NULL;
+    if (dir && (sv.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "http_server: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int rc = asyncio_run(main_task, &sv, NULL);
+    if (sv.dirfd >= 0)
+        close(sv.dirfd);
+    return rc < 0 ? 1 : 0;
+}
