@@ -1,0 +1,711 @@
+#!/usr/bin/env bash
+# bench/net.sh: the network benchmarks. Builds libasyncio's example servers in
+# Release and the peers in bench/net/, runs each workload against ours and the
+# peers, alternating implementations within every round, and prints one table
+# of medians, ratios and the targets.
+#
+#   bench/net.sh                            3 rounds of every workload (~12 min)
+#   ROUNDS=1 SECS=2 bench/net.sh            a quick check
+#   WORKLOADS="echo idle" bench/net.sh      only some of echo http redis idle
+#
+# Workloads (server pinned to CPU 0, load generator to CPU 1):
+#   echo   10 connections, 1, 10 and 100 KiB messages, 1 and 16 in flight per
+#          connection (bench/net/echo_load): ours (examples/echo_server) beside
+#          a plain epoll loop (bench/net/epoll_echo.c), a plain libuv server
+#          (bench/net/uv_echo.c) and uvloop with asyncio.Protocol
+#          (bench/net/uvloop_echo.py).
+#   http   wrk -t1 -c100 against examples/http_server and nginx with 1 worker
+#          (bench/net/nginx.conf), both answering "Hello, World!" at /.
+#   redis  redis-benchmark -t ping,set,get -c 50, and again with -P 16, against
+#          examples/kv_server and redis-server (no persistence).
+#   idle   10,000 idle connections to each echo server: resident memory per
+#          connection, as opened and after one 1-byte echo on each.
+# Throughput is per second; server CPU per message or request is the
+# utime + stime of the server (nginx: master + worker) from /proc/PID/stat
+# over the measuring window, divided by the messages or requests in it.
+#
+# Environment:
+#   ROUNDS      rounds (default 3); the table has medians over them
+#   SECS        seconds per measurement (default 3)
+#   WORKLOADS   which of echo http redis idle to run (default all)
+#   ECHO_IMPLS  echo implementations (default "ours epoll uv uvloop"; also
+#               "streams": uvloop with asyncio streams, shown for reference)
+#   IDLE_N      connections of the idle workload (default 10000)
+#   BUILD       build directory (default bench/results/build-net)
+#   OURS        where our echo_server, http_server and kv_server are (default
+#               $BUILD/examples, built here; another directory is used as is)
+#   PYTHON      interpreter for uvloop (default /usr/bin/python3, for which
+#               Debian's python3-uvloop is installed)
+#   PORT_BASE   first port tried for a server (default 18000)
+#
+# As root, installs what is missing with apt-get: build-essential cmake
+# libuv1-dev python3-uvloop nginx-light wrk redis-server redis-tools. When one
+# of our example servers is missing (or does not build), its workload runs the
+# peers only. Every process started here is stopped by its pid, also on
+# errors and Ctrl-C. Raw output goes to bench/results/net-<timestamp>/.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+netsrc=$here/net
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-3}
+WORKLOADS=${WORKLOADS:-echo http redis idle}
+ECHO_IMPLS=${ECHO_IMPLS:-ours epoll uv uvloop}
+IDLE_N=${IDLE_N:-10000}
+BUILD=${BUILD:-$here/results/build-net}
+OURS=${OURS:-$BUILD/examples}
+PY=${PYTHON:-/usr/bin/python3}
+PORT_BASE=${PORT_BASE:-18000}
+export PYTHONDONTWRITEBYTECODE=1
+export PATH=$PATH:/usr/sbin:/sbin  # nginx lives in /usr/sbin
+
+for v in ROUNDS SECS IDLE_N PORT_BASE; do
+    case ${!v} in '' | *[!0-9]* | 0) echo "net.sh: $v must be a positive integer" >&2; exit 2 ;; esac
+done
+for w in $WORKLOADS; do
+    case $w in echo | http | redis | idle) ;; *) echo "net.sh: unknown workload $w" >&2; exit 2 ;; esac
+done
+for i in $ECHO_IMPLS; do
+    case $i in
+        ours | epoll | uv | uvloop | streams) ;;
+        *) echo "net.sh: unknown echo implementation $i" >&2; exit 2 ;;
+    esac
+done
+read -r -a wl <<<"$WORKLOADS"
+WORKLOADS="${wl[*]}"  # one space between names
+wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+start_s=$(date +%s)
+
+# ---- what is needed -------------------------------------------------------
+have_uvloop() { [ -x "$PY" ] && "$PY" -c 'import uvloop' >/dev/null 2>&1; }
+have_uvdev() { [ -f /usr/include/uv.h ] || pkg-config --exists libuv 2>/dev/null; }
+missing=()
+{ command -v cc >/dev/null && command -v make >/dev/null; } || missing+=(build-essential)
+command -v cmake >/dev/null || missing+=(cmake)
+have_uvdev || missing+=(libuv1-dev)
+have_uvloop || missing+=(python3-uvloop)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "net.sh: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "net.sh: missing ${missing[*]} (install them, or run as root on Debian)" >&2
+    fi
+fi
+command -v cc >/dev/null || { echo "net.sh: a C compiler is needed" >&2; exit 1; }
+command -v cmake >/dev/null || { echo "net.sh: cmake is needed" >&2; exit 1; }
+
+# ---- where the output goes ------------------------------------------------
+stamp=$(date +%Y%m%d-%H%M%S)
+out=$here/results/net-$stamp
+mkdir -p "$out"
+raw=$out/raw.txt   # round impl workload metric value unit, one line per result
+: >"$raw"
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/asyncio-net.XXXXXX")
+
+# ---- processes: every one started here is stopped by its pid --------------
+pids=()   # servers and background load generators, in start order
+
+alive() {  # PID: running (not gone, not a zombie)
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
+}
+
+stop_pid() {  # PID: SIGTERM, then SIGKILL after 5 s; reaps it if ours
+    local pid=$1 i
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
+        if alive "$pid"; then
+            echo "net.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local i
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[i]}"; done
+    pids=()
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- build ----------------------------------------------------------------
+nproc_=$(nproc 2>/dev/null || echo 2)
+ours_names=(echo_server http_server kv_server)
+if [ "$OURS" = "$BUILD/examples" ]; then
+    for n in "${ours_names[@]}"; do rm -f "$OURS/$n"; done  # never a stale one
+fi
+echo "net.sh: building in $BUILD ..." >&2
+blog=$out/build.txt
+if ! { cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_TESTS=OFF \
+    -DASYNCIO_BUILD_BENCH=OFF -DASYNCIO_BUILD_EXAMPLES=ON &&
+    cmake --build "$BUILD" -j "$nproc_"; } >"$blog" 2>&1; then
+    echo "net.sh: the build failed (see $blog); trying our servers one by one" >&2
+    tail -n 15 "$blog" | sed 's/^/    /' >&2
+    for n in "${ours_names[@]}"; do
+        cmake --build "$BUILD" -j "$nproc_" --target "example_$n" >>"$blog" 2>&1 || true
+    done
+fi
+ours_bin() { [ -x "$OURS/$1" ] && echo "$OURS/$1"; }
+for n in "${ours_names[@]}"; do
+    ours_bin "$n" >/dev/null || echo "net.sh: skipped: missing $OURS/$n (its workload runs the peers only)" >&2
+done
+
+nbin=$BUILD/net
+mkdir -p "$nbin"
+ccflags=(-O2 -std=gnu11 -Wall -Wextra)
+for p in echo_load epoll_echo; do
+    cc "${ccflags[@]}" -o "$nbin/$p" "$netsrc/$p.c" 2>>"$blog" ||
+        { echo "net.sh: $netsrc/$p.c does not build (see $blog)" >&2; exit 1; }
+done
+rm -f "$nbin/uv_echo"
+have_uvdev && cc "${ccflags[@]}" -o "$nbin/uv_echo" "$netsrc/uv_echo.c" -luv 2>>"$blog" ||
+    echo "net.sh: no uv_echo (libuv1-dev missing or the build failed, see $blog): libuv runs skipped" >&2
+
+# ---- machine set-up -------------------------------------------------------
+# 10,000 connections need the open-file limit raised; the servers inherit it.
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=1048576
+ulimit -n "$hard" 2>/dev/null || true
+if wants idle && [ "$(ulimit -n)" -lt $((IDLE_N + 100)) ]; then
+    echo "net.sh: open-file limit $(ulimit -n) < IDLE_N + 100; idle skipped" >&2
+    WORKLOADS=$(echo " $WORKLOADS " | sed 's/ idle / /; s/^ *//; s/ *$//')
+fi
+
+http_impls=(ours nginx)
+command -v nginx >/dev/null || { echo "net.sh: no nginx: its http runs skipped" >&2; http_impls=(ours); }
+redis_impls=(redis ours)
+command -v redis-server >/dev/null ||
+    { echo "net.sh: no redis-server: its runs skipped" >&2; redis_impls=(ours); }
+if wants http && ! command -v wrk >/dev/null; then
+    echo "net.sh: no wrk: http skipped" >&2
+    WORKLOADS=$(echo " $WORKLOADS " | sed 's/ http / /; s/^ *//; s/ *$//')
+fi
+if wants redis && ! command -v redis-benchmark >/dev/null; then
+    echo "net.sh: no redis-benchmark: redis skipped" >&2
+    WORKLOADS=$(echo " $WORKLOADS " | sed 's/ redis / /; s/^ *//; s/ *$//')
+fi
+
+pin_srv=() pin_load=()
+if command -v taskset >/dev/null && [ "$nproc_" -ge 2 ] && taskset -c 1 true 2>/dev/null; then
+    pin_srv=(taskset -c 0)
+    pin_load=(taskset -c 1)
+else
+    echo "net.sh: not pinned (needs taskset and 2 CPUs): numbers are noisier" >&2
+fi
+tck=$(getconf CLK_TCK)
+
+{
+    echo "libasyncio network benchmarks, $(date '+%Y-%m-%d %H:%M:%S %Z')"
+    echo "commit:  $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
+        [ -n "$(git -C "$root" status --porcelain -- src include examples 2>/dev/null)" ] && echo ' (+ changes)')"
+    echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)"
+    echo "kernel:  $(uname -srm)"
+    echo "memory:  $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GB total"}')"
+    echo "peers:   libuv $(dpkg-query -W -f='${Version}' libuv1-dev 2>/dev/null || echo '?')," \
+        "uvloop $("$PY" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null || echo none)" \
+        "(python $("$PY" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo none))," \
+        "$(nginx -v 2>&1 | sed 's/.*: //')," \
+        "redis $(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')," \
+        "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
+    echo "runs:    ROUNDS=$ROUNDS SECS=$SECS WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
+        "IDLE_N=$IDLE_N, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
+} | tee "$out/header.txt"
+echo
+
+# ---- helpers --------------------------------------------------------------
+tcp_tables=(/proc/net/tcp)
+[ -r /proc/net/tcp6 ] && tcp_tables+=(/proc/net/tcp6)
+
+port_state() {  # PORT [STATE]: a socket whose local port is PORT (in STATE, hex) exists
+    awk -v h="$(printf ':%04X' "$1")" -v s="${2:-}" \
+        'FNR > 1 && substr($2, length($2) - 4) == h && (s == "" || $4 == s) {f = 1; exit}
+         END {exit !f}' "${tcp_tables[@]}"
+}
+
+next_port=$PORT_BASE
+pick_port() {  # sets port to a port no socket uses, a new one every time
+    while port_state "$next_port"; do next_port=$((next_port + 1)); done
+    port=$next_port
+    next_port=$((next_port + 1))
+}
+
+# start_server LOG CMD...: start CMD pinned to CPU 0 in the background, wait
+# (10 s at most) until something listens on $port; sets spid. 1 if it died or
+# did not listen in time.
+start_server() {
+    local log=$1 i
+    shift
+    "${pin_srv[@]}" "$@" >"$log" 2>&1 &
+    spid=$!
+    pids+=("$spid")
+    for ((i = 0; i < 200; i++)); do
+        port_state "$port" 0A && return 0
+        alive "$spid" || break
+        sleep 0.05
+    done
+    echo "net.sh: $* did not start listening on $port (see $log)" >&2
+    stop_server "$spid"
+    return 1
+}
+
+stop_server() {  # PID: stop it and drop it from pids
+    local pid=$1 i
+    stop_pid "$pid"
+    for i in "${!pids[@]}"; do [ "${pids[i]}" = "$pid" ] && unset 'pids[i]'; done
+    pids=("${pids[@]}")
+}
+
+# serve ROUND WORKLOAD IMPL T0 CMD...: start_server with the log named after
+# the run; reports a server that does not start
+serve() {
+    local round=$1 w=$2 impl=$3 t0=$4
+    shift 4
+    start_server "$out/r$round-$w-$impl-server.txt" "$@" && return 0
+    progress "$round" "$w" "$impl" "$t0" "server did not start"
+    return 1
+}
+
+children() {  # PID: its child pids, one a line
+    { cat /proc/"$1"/task/*/children 2>/dev/null || pgrep -P "$1" 2>/dev/null || true; } |
+        tr ' ' '\n' | grep -v '^$' || true
+}
+
+cpu_ticks() {  # PID...: utime + stime summed, in clock ticks
+    local sum=0 pid st
+    for pid; do
+        st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        st=${st##*) }
+        # shellcheck disable=SC2086 # split into the fields
+        set -- $st
+        sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+nfds() { local f=(/proc/"$1"/fd/*); echo "${#f[@]}"; }
+
+# record ROUND IMPL WORKLOAD METRIC VALUE UNIT
+record() { [ -n "$5" ] && echo "$1 $2 $3 $4 $5 $6" >>"$raw"; return 0; }
+
+# progress ROUND WORKLOAD IMPL T0 TEXT: on stderr and in progress.txt
+progress() {
+    printf '  round %d  %-15s %-7s %4ds  %s\n' "$1" "$2" "$3" $((SECONDS - $4)) "$5" |
+        tee -a "$out/progress.txt" >&2
+}
+
+# awk-computed numbers
+div() { awk -v a="$1" -v b="$2" -v m="${3:-1}" 'BEGIN {if (b > 0) printf "%.6g\n", a * m / b}'; }
+
+# ---- echo -----------------------------------------------------------------
+echo_cmd() {  # IMPL: sets cmd, 1 if the implementation is not available
+    case $1 in
+        ours) local b; b=$(ours_bin echo_server) || return 1; cmd=("$b" "$port") ;;
+        epoll) cmd=("$nbin/epoll_echo" "$port") ;;
+        uv) [ -x "$nbin/uv_echo" ] || return 1; cmd=("$nbin/uv_echo" "$port") ;;
+        uvloop) have_uvloop || return 1; cmd=("$PY" "$netsrc/uvloop_echo.py" "$port") ;;
+        streams) have_uvloop || return 1; cmd=("$PY" "$netsrc/uvloop_echo.py" "$port" --streams) ;;
+    esac
+}
+
+run_echo() {  # ROUND IMPL SIZE DEPTH
+    local round=$1 impl=$2 size=$3 depth=$4 t0=$SECONDS w log rc=0
+    w=echo_$((size / 1024))k_d$depth
+    log=$out/r$round-$w-$impl.txt
+    pick_port
+    echo_cmd "$impl" || return 0
+    serve "$round" "$w" "$impl" "$t0" "${cmd[@]}" || return 0
+    timeout $((SECS + 40)) "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$port" 10 "$size" "$depth" "$SECS" \
+        --pid "$spid" >"$log" 2>&1 || rc=$?
+    alive "$spid" || echo "net.sh: $impl echo server died (see $out/r$round-$w-$impl-server.txt)" >>"$log"
+    stop_server "$spid"
+    local thr cpu
+    thr=$(awk '$1 == "msgs_per_s" {print $2}' "$log")
+    cpu=$(awk '$1 == "server_cpu_us_per_msg" {print $2}' "$log")
+    if [ $rc != 0 ] || [ -z "$thr" ]; then
+        progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
+        return 0
+    fi
+    record "$round" "$impl" "$w" thr "$thr" msgs/s
+    record "$round" "$impl" "$w" cpu_us "$cpu" us
+    record "$round" "$impl" "$w" load_cpu_pct "$(awk '$1 == "load_cpu_pct" {print $2}' "$log")" %
+    progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f msgs/s %8.3f us/msg  (CPU: server %s%%, load %s%%)' \
+        "$thr" "${cpu:-0}" "$(awk '$1 == "server_cpu_pct" {print $2}' "$log")" \
+        "$(awk '$1 == "load_cpu_pct" {print $2}' "$log")")"
+}
+
+# ---- http -----------------------------------------------------------------
+hello_check() {  # PORT: one GET / with bash's /dev/tcp; 0 if "Hello, World!" came back
+    # shellcheck disable=SC2016 # $1 is the inner shell's
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+        printf "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" >&3 &&
+        timeout 2 cat <&3' _ "$1" 2>/dev/null | grep -q 'Hello, World!'
+}
+
+run_http() {  # ROUND IMPL
+    local round=$1 impl=$2 t0=$SECONDS w=http log rc=0 cpids b
+    log=$out/r$round-$w-$impl.txt
+    pick_port
+    case $impl in
+        ours)
+            b=$(ours_bin http_server) || return 0
+            serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 0
+            cpids=("$spid")
+            ;;
+        nginx)
+            local d=$scratch/nginx-$round
+            rm -rf "$d"
+            mkdir -p "$d"
+            sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" "$netsrc/nginx.conf" >"$d/nginx.conf"
+            if ! serve "$round" "$w" "$impl" "$t0" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"; then
+                cat "$d/error.log" >>"$out/r$round-$w-$impl-server.txt" 2>/dev/null || true
+                return 0
+            fi
+            local workers="" i
+            for ((i = 0; i < 100; i++)); do  # the master listens before it forks
+                workers=$(children "$spid")
+                [ -n "$workers" ] && break
+                sleep 0.05
+            done
+            local wpids
+            mapfile -t wpids <<<"$workers"
+            cpids=("$spid" "${wpids[@]}")
+            pids+=("${wpids[@]}")  # stopped by the master; on the list in case it is not
+            ;;
+    esac
+    hello_check "$port" || echo "net.sh: GET / on $impl did not answer Hello, World!" | tee -a "$log" >&2
+    "${pin_load[@]}" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >"$log.warmup" 2>&1 || true
+    local c0 c1
+    c0=$(cpu_ticks "${cpids[@]}")
+    timeout $((SECS + 30)) "${pin_load[@]}" wrk -t1 -c100 -d"${SECS}s" "http://127.0.0.1:$port/" >>"$log" 2>&1 || rc=$?
+    c1=$(cpu_ticks "${cpids[@]}")
+    alive "$spid" || echo "net.sh: $impl http server died" >>"$log"
+    stop_server "$spid"
+    local p
+    for p in "${cpids[@]:1}"; do stop_server "$p"; done
+    local thr n errs cpu
+    thr=$(awk '$1 == "Requests/sec:" {print $2}' "$log")
+    n=$(awk '$2 == "requests" && $3 == "in" {print $1}' "$log")
+    errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF}
+        /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$log")
+    if [ $rc != 0 ] || [ -z "$thr" ] || [ -z "$n" ]; then
+        progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
+        return 0
+    fi
+    cpu=$(div $((c1 - c0)) "$n" "$(awk -v t="$tck" 'BEGIN {print 1e6 / t}')")
+    record "$round" "$impl" "$w" thr "$thr" req/s
+    record "$round" "$impl" "$w" cpu_us "${cpu:-}" us
+    record "$round" "$impl" "$w" errors "$errs" count
+    progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f req/s  %8.3f us/req  (CPU: server %.0f%%)' "$thr" "${cpu:-0}" \
+        "$(awk -v c=$((c1 - c0)) -v t="$tck" -v s="$SECS" 'BEGIN {print 100 * c / t / s}')")$(
+        [ "$errs" = 0 ] || echo "  ($errs errors)")"
+}
+
+# ---- redis ----------------------------------------------------------------
+# requests per test, per mode: start from these guesses (about SECS seconds a
+# test at the reference rates), then follow redis-server's last rates
+# shellcheck disable=SC2034 # read as ${!nvar}
+redis_n_p1=$((SECS * 70000))
+# shellcheck disable=SC2034
+
+redis_n_p16=$((SECS * 800000))
+
+run_redis() {  # ROUND IMPL MODE (p1 or p16)
+    local round=$1 impl=$2 mode=$3 t0=$SECONDS w=redis_$3 log rc=0 b n nvar
+    log=$out/r$round-$w-$impl.txt
+    nvar=redis_n_$mode
+    n=${!nvar}
+    pick_port
+    case $impl in
+        ours)
+            b=$(ours_bin kv_server) || return 0
+            serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 0
+            ;;
+        redis)
+            mkdir -p "$scratch/redis"
+            serve "$round" "$w" "$impl" "$t0" redis-server --port "$port" --bind 127.0.0.1 \
+                --save '' --appendonly no --dir "$scratch/redis" || return 0
+            ;;
+    esac
+    local extra=()
+    [ "$mode" = p16 ] && extra=(-P 16)
+    local c0 c1 w0 w1
+    c0=$(cpu_ticks "$spid")
+    w0=$(date +%s.%N)
+    # 4 tests (PING_INLINE, PING_MBULK, SET, GET); give up at 6x the time planned
+    timeout $((4 * SECS * 6 + 20)) "${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
+        -t ping,set,get -c 50 -n "$n" "${extra[@]}" --csv >"$log" 2>&1 || rc=$?
+    w1=$(date +%s.%N)
+    c1=$(cpu_ticks "$spid")
+    alive "$spid" || echo "net.sh: $impl redis server died" >>"$log"
+    stop_server "$spid"
+    # "PING_INLINE","76045.62",...: one line per finished test
+    local tests
+    tests=$(awk -F, '$1 ~ /^"[A-Z_]+"$/ && $2 ~ /^"[0-9.]+"$/ {gsub(/"/, ""); print tolower($1), $2}' "$log")
+    if [ -z "$tests" ]; then
+        progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
+        return 0
+    fi
+    local name rps ntests=0 text=""
+    while read -r name rps; do
+        record "$round" "$impl" "${w}_$name" thr "$rps" req/s
+        text+="$name $(printf '%.0f' "$rps")  "
+        ntests=$((ntests + 1))
+    done <<<"$tests"
+    [ "$ntests" = 4 ] || text+="(only $ntests of 4 tests finished, exit $rc)  "
+    local cpu all
+    cpu=$(div $((c1 - c0)) $((ntests * n)) "$(awk -v t="$tck" 'BEGIN {print 1e6 / t}')")
+    all=$(awk -v n=$((ntests * n)) -v a="$w0" -v b="$w1" 'BEGIN {printf "%.1f\n", n / (b - a)}')
+    record "$round" "$impl" "${w}_all" thr "$all" req/s
+    record "$round" "$impl" "${w}_all" cpu_us "${cpu:-}" us
+    progress "$round" "$w" "$impl" "$t0" "${text}$(printf '%.3f' "${cpu:-0}") us/req"
+    # the next runs of this mode: SECS seconds a test at redis-server's rate
+    if [ "$impl" = redis ] && [ "$ntests" = 4 ]; then
+        local next
+        next=$(awk -v s="$SECS" '{t += $2}
+            END {n = int(t / NR * s / 10000) * 10000; print n < 10000 ? 10000 : n}' <<<"$tests")
+        printf -v "$nvar" '%s' "$next"
+    fi
+}
+
+# ---- idle -----------------------------------------------------------------
+wait_line() {  # FILE PATTERN PID SECONDS: until FILE has PATTERN; 1 if PID died or time ran out
+    local i
+    for ((i = 0; i < $4 * 20; i++)); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        alive "$3" || { grep -q "$2" "$1" 2>/dev/null; return; }
+        sleep 0.05
+    done
+    return 1
+}
+
+run_idle() {  # ROUND IMPL
+    local round=$1 impl=$2 t0=$SECONDS w=idle log lpid r0 r1 r2 f0 i
+    log=$out/r$round-$w-$impl.txt
+    pick_port
+    echo_cmd "$impl" || return 0
+    serve "$round" "$w" "$impl" "$t0" "${cmd[@]}" || return 0
+    sleep 0.3
+    r0=$(rss_kib "$spid")
+    f0=$(nfds "$spid")
+    "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$port" --idle "$IDLE_N" 600 --touch >"$log" 2>&1 &
+    lpid=$!
+    pids+=("$lpid")
+    local ok=1
+    if wait_line "$log" '^connected' "$lpid" 60; then
+        # connected on our side; wait until the server has accepted them all
+        for ((i = 0; i < 600; i++)); do
+            [ "$(nfds "$spid")" -ge $((f0 + IDLE_N)) ] && break
+            alive "$spid" || break
+            sleep 0.05
+        done
+        sleep 0.5
+        r1=$(rss_kib "$spid")
+        if [ "$(nfds "$spid")" -lt $((f0 + IDLE_N)) ]; then
+            ok=0
+            echo "net.sh: the server has $(nfds "$spid") fds, expected $((f0 + IDLE_N))" >>"$log"
+        fi
+        kill -USR1 "$lpid" 2>/dev/null || true
+        if wait_line "$log" '^touched' "$lpid" 30; then
+            sleep 0.5
+            r2=$(rss_kib "$spid")
+        else
+            ok=0
+        fi
+    else
+        ok=0
+    fi
+    alive "$spid" || { ok=0; echo "net.sh: $impl server died" >>"$log"; }
+    stop_server "$lpid"
+    stop_server "$spid"
+    if [ $ok = 0 ]; then
+        progress "$round" "$w" "$impl" "$t0" "FAILED: $(tail -n 1 "$log")"
+        return 0
+    fi
+    local k1 k2
+    k1=$(div $((r1 - r0)) "$IDLE_N")
+    k2=$(div $((r2 - r0)) "$IDLE_N")
+    record "$round" "$impl" idle_open kib_per_conn "$k1" KiB/conn
+    record "$round" "$impl" idle_used kib_per_conn "$k2" KiB/conn
+    record "$round" "$impl" idle_open rss_base_kib "$r0" KiB
+    progress "$round" "$w" "$impl" "$t0" "$(printf 'RSS %d KiB, +%d conns: %.2f KiB/conn, after one echo each: %.2f KiB/conn' \
+        "$r0" "$IDLE_N" "$k1" "$k2")"
+}
+
+# ---- the rounds -----------------------------------------------------------
+# rotate ROUND WORD...: the words, starting at word ROUND (cyclically), so
+# that no implementation always runs first
+rotate() {
+    local r=$1 n i
+    shift
+    n=$#
+    local words=("$@")
+    for ((i = 0; i < n; i++)); do echo "${words[(i + r - 1) % n]}"; done
+}
+
+echo "running $WORKLOADS, $ROUNDS round(s) of $SECS s measurements ..." >&2
+read -r -a echo_impls <<<"$ECHO_IMPLS"
+for ((r = 1; r <= ROUNDS; r++)); do
+    if wants echo; then
+        for size in 1024 10240 102400; do
+            for depth in 1 16; do
+                for impl in $(rotate "$r" "${echo_impls[@]}"); do run_echo "$r" "$impl" "$size" "$depth"; done
+            done
+        done
+    fi
+    if wants http; then
+        for impl in $(rotate "$r" "${http_impls[@]}"); do run_http "$r" "$impl"; done
+    fi
+    if wants redis; then
+        # redis-server first in round 1: it sets the request counts
+        for mode in p1 p16; do
+            for impl in $(rotate "$r" "${redis_impls[@]}"); do run_redis "$r" "$impl" "$mode"; done
+        done
+    fi
+    if wants idle; then
+        for impl in $(rotate "$r" "${echo_impls[@]}"); do run_idle "$r" "$impl"; done
+    fi
+done
+
+# ---- the table ------------------------------------------------------------
+# Rows: workload|impl|target text|condition. The condition is on the ratios
+# of ours to this peer (thr: ours/peer throughput, cpu: peer/ours CPU per
+# message, both > 1 when ours is better) or, on ours' own row, on its value.
+rows=$out/rows.txt
+{
+    if wants echo; then
+        for size in 1 10 100; do
+            for depth in 1 16; do
+                w=echo_${size}k_d$depth
+                echo "$w|ours||"
+                for impl in $ECHO_IMPLS; do
+                    case $impl in
+                        epoll) echo "$w|epoll|thr >= 0.97x epoll|thr >= 0.97" ;;
+                        uv) echo "$w|uv|cpu/msg <= uv|cpu >= 1" ;;
+                        uvloop) echo "$w|uvloop|thr >= uvloop|thr >= 1" ;;
+                        streams) echo "$w|streams||" ;;
+                    esac
+                done
+            done
+        done
+    fi
+    if wants http; then
+        echo "http|ours||"
+        echo "http|nginx|thr >= nginx, cpu <= nginx|thr >= 1 && cpu >= 1"
+    fi
+    if wants redis; then
+        for mode in p1 p16; do
+            for t in ping_inline ping_mbulk set get; do
+                echo "redis_${mode}_$t|ours||"
+                echo "redis_${mode}_$t|redis|thr >= 0.95x redis|thr >= 0.95"
+            done
+            echo "redis_${mode}_all|ours||"
+            echo "redis_${mode}_all|redis||"
+        done
+    fi
+    if wants idle; then
+        for w in idle_open idle_used; do
+            echo "$w|ours|<= 12 KiB/conn|val <= 12"
+            for impl in $ECHO_IMPLS; do [ "$impl" = ours ] || echo "$w|$impl||"; done
+        done
+    fi
+} >"$rows"
+
+table=$out/table.txt
+{
+    awk -v rawf="$raw" -v rounds="$ROUNDS" -v secs="$SECS" -v total=$(($(date +%s) - start_s)) -v out="$out" '
+    function fmt(x, a) {
+        if (x == "") return "-"
+        a = x < 0 ? -x : x
+        if (a >= 1e6) return sprintf("%.3g", x)
+        if (a >= 1000) return sprintf("%.0f", x)
+        if (a >= 100) return sprintf("%.1f", x)
+        if (a >= 10) return sprintf("%.2f", x)
+        return sprintf("%.3f", x)
+    }
+    function median(list, n, v, i, j, t) {  # list: space-separated numbers
+        n = split(list, v, " ")
+        if (n == 0) return ""
+        for (i = 2; i <= n; i++) {
+            t = v[i] + 0
+            for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]
+            v[j + 1] = t
+        }
+        return n % 2 ? v[(n + 1) / 2] + 0 : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    # the median over rounds of ours / peer (hi: higher is better) or peer / ours
+    function pratio(w, peer, m, hi, r, list, a, b) {
+        list = ""
+        for (r = 1; r <= rounds; r++) {
+            a = val[r SUBSEP "ours" SUBSEP w SUBSEP m]
+            b = val[r SUBSEP peer SUBSEP w SUBSEP m]
+            if (a == "" || b == "" || a <= 0 || b <= 0) continue
+            list = list " " (hi ? a / b : b / a)
+        }
+        return median(list)
+    }
+    BEGIN {
+        while ((getline line < rawf) > 0) {  # round impl workload metric value unit
+            split(line, x, " ")
+            val[x[1] SUBSEP x[2] SUBSEP x[3] SUBSEP x[4]] = x[5]
+            runs[x[2] SUBSEP x[3] SUBSEP x[4]] = runs[x[2] SUBSEP x[3] SUBSEP x[4]] " " x[5]
+            unit[x[3] SUBSEP x[4]] = x[6]
+        }
+        printf "%-22s %-8s %11s %-8s %9s %9s %9s  %-32s %s\n", "workload", "impl", "median", "unit",
+            "cpu_us", "thr ratio", "cpu ratio", "target", "result"
+    }
+    {
+        split($0, f, "|")
+        w = f[1]; impl = f[2]; target = f[3]; cond = f[4]
+        vm = w ~ /^idle/ ? "kib_per_conn" : "thr"
+        v = median(runs[impl SUBSEP w SUBSEP vm])
+        c = median(runs[impl SUBSEP w SUBSEP "cpu_us"])
+        tr = ""; cr = ""
+        if (impl != "ours") {
+            tr = pratio(w, impl, vm, vm == "thr")
+            cr = pratio(w, impl, "cpu_us", 0)
+        }
+        res = ""
+        if (cond != "") {
+            if (cond == "val <= 12") ok = v == "" ? "n/a" : (v <= 12 ? "PASS" : "FAIL")
+            else if (cond == "thr >= 0.97") ok = tr == "" ? "n/a" : (tr >= 0.97 ? "PASS" : "FAIL")
+            else if (cond == "thr >= 0.95") ok = tr == "" ? "n/a" : (tr >= 0.95 ? "PASS" : "FAIL")
+            else if (cond == "thr >= 1") ok = tr == "" ? "n/a" : (tr >= 1 ? "PASS" : "FAIL")
+            else if (cond == "cpu >= 1") ok = cr == "" ? "n/a" : (cr >= 1 ? "PASS" : "FAIL")
+            else if (cond == "thr >= 1 && cpu >= 1")
+                ok = tr == "" || cr == "" ? "n/a" : (tr >= 1 && cr >= 1 ? "PASS" : "FAIL")
+            res = ok
+            if (ok == "PASS") passes++
+            else if (ok == "FAIL") fails++
+            else nas++
+        }
+        u = unit[w SUBSEP vm]
+        if (u == "") u = w ~ /^idle/ ? "KiB/conn" : (w ~ /^echo/ ? "msgs/s" : "req/s")
+        printf "%-22s %-8s %11s %-8s %9s %9s %9s  %-32s %s\n", (w == lastw ? "" : w), impl,
+            fmt(v), u, fmt(c), (tr == "" ? "-" : sprintf("%.2fx", tr)),
+            (cr == "" ? "-" : sprintf("%.2fx", cr)), target, res
+        lastw = w
+    }
+    END {
+        print "medians of " rounds " round(s) of " secs " s; ratios are ours vs the peer of the row,"
+        print "the median of the per-round ratios, > 1 when ours is better (thr: ours/peer, cpu: peer/ours);"
+        printf "targets: %d PASS, %d FAIL, %d n/a\n", passes, fails, nas
+        print "total time: " total " s; raw output: " out
+    }' "$rows"
+} | tee "$table"
