@@ -165,6 +165,8 @@ static void loop_free(struct loop *loop)
     threadpool_free(loop);
     signals_free(loop);
     resources_free_all(loop);
+    while (loop->nspare_bufs)
+        free(loop->spare_bufs[--loop->nspare_bufs]);
     futures_free_all(loop);
     tasks_free_structs(loop);
     tasks_free_contexts(loop);

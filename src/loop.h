@@ -79,6 +79,11 @@ struct loop {
     int nfds;
     struct dlist prepoll;   /* struct prepoll to run before the next poll */
     struct dlist resources; /* struct resource: streams, servers */
+    /* Streams' empty read buffers (STREAM_BUF bytes), kept for the next
+     * stream that reads: a keep-alive connection gives its buffer back at
+     * each wait, and malloc would churn. */
+    void *spare_bufs[16];
+    int nspare_bufs;
     struct threadpool *pool; /* for blocking work, started on first use */
     struct sigwatch *signals; /* signalfd and handlers, if any */
     int registered_fds;     /* fds with interest in the poller */

@@ -287,7 +287,7 @@ static int start_accepting(asyncio_server_t *srv)
 int asyncio_start_server(asyncio_server_t **out, asyncio_stream_handler handler, void *arg,
                          const char *host, int port, const asyncio_server_options_t *opts)
 {
-    if (port < 0 || port > 65535)
+    if (!out || port < 0 || port > 65535)
         return -EINVAL;
     asyncio_server_t *srv;
     int rc = server_new(&srv, handler, arg, opts);
@@ -325,7 +325,7 @@ int asyncio_start_unix_server(asyncio_server_t **out, asyncio_stream_handler han
                               const char *path, const asyncio_server_options_t *opts)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (!path || !*path)
+    if (!out || !path || !*path)
         return -EINVAL;
     if (strlen(path) >= sizeof sun.sun_path)
         return -ENAMETOOLONG;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef __linux__
@@ -37,6 +38,24 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *arg)
             w->handlers[sig].cb(sig, w->handlers[sig].arg);
         }
     }
+}
+
+/* Unblock sig unless it was blocked before us. One that arrived since its
+ * handler last ran is taken first: unblocked, it would get the default
+ * action, which ends the process for most. */
+static void release_signal(struct sigwatch *w, int sig)
+{
+    sigset_t one, pending;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    if (sigismember(&w->before, sig))
+        return;
+    if (sigpending(&pending) == 0 && sigismember(&pending, sig) == 1) {
+        struct timespec now = {0, 0};
+        while (sigtimedwait(&one, NULL, &now) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_UNBLOCK, &one, NULL);
 }
 
 static bool bad_signal(int sig)
@@ -101,12 +120,7 @@ int asyncio_remove_signal_handler(int signum)
     w->handlers[signum].cb = NULL;
     sigdelset(&w->mask, signum);
     signalfd(w->fd, &w->mask, 0);
-    if (!sigismember(&w->before, signum)) {
-        sigset_t one;
-        sigemptyset(&one);
-        sigaddset(&one, signum);
-        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-    }
+    release_signal(w, signum);
     sigdelset(&w->before, signum);
     return 1;
 }
@@ -117,12 +131,8 @@ void signals_free(struct loop *loop)
     if (!w)
         return;
     for (int sig = 1; sig < NSIG; sig++)
-        if (sigismember(&w->mask, sig) == 1 && !sigismember(&w->before, sig)) {
-            sigset_t one;
-            sigemptyset(&one);
-            sigaddset(&one, sig);
-            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-        }
+        if (sigismember(&w->mask, sig) == 1)
+            release_signal(w, sig);
     close(w->fd);
     free(w);
     loop->signals = NULL;

@@ -59,11 +59,23 @@ static bool valid(const asyncio_stream_t *s)
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-static void free_buffers(asyncio_stream_t *s)
+/* Give the read buffer back: to the loop's spares if it is of the first
+ * size, so the next stream that reads takes it without malloc. */
+static void drop_rbuf(asyncio_stream_t *s)
 {
-    free(s->rbuf);
+    struct loop *loop = s->loop;
+    int room = (int)(sizeof loop->spare_bufs / sizeof loop->spare_bufs[0]);
+    if (s->rcap == RBUF_FIRST && loop->nspare_bufs < room)
+        loop->spare_bufs[loop->nspare_bufs++] = s->rbuf;
+    else
+        free(s->rbuf);
     s->rbuf = NULL;
     s->rcap = s->rpos = s->rlen = 0;
+}
+
+static void free_buffers(asyncio_stream_t *s)
+{
+    drop_rbuf(s);
     free(s->wbuf);
     s->wbuf = NULL;
     s->wcap = s->wpos = s->wlen = 0;
@@ -181,15 +193,17 @@ static int read_begin(asyncio_stream_t *s, struct task **t)
         return -EINVAL;
     if (s->closing)
         return -EBADF;
+    hold(s); /* net_begin() may yield, and another task close s */
     int rc = net_begin(t);
-    if (rc < 0)
+    if (rc == 0 && s->closing)
+        rc = -EBADF;
+    if (rc == 0 && s->reader)
+        rc = -EBUSY;
+    if (rc < 0) {
+        put(s);
         return rc;
-    if (s->closing) /* while yielding */
-        return -EBADF;
-    if (s->reader)
-        return -EBUSY;
+    }
     s->reader = *t;
-    hold(s);
     return 0;
 }
 
@@ -205,11 +219,8 @@ static ssize_t read_end(asyncio_stream_t *s, ssize_t rc)
 static int wait_input(asyncio_stream_t *s, struct task *t)
 {
     stream_flush(s);
-    if (s->rlen == 0 && s->rbuf) {
-        free(s->rbuf);
-        s->rbuf = NULL;
-        s->rcap = s->rpos = 0;
-    }
+    if (s->rlen == 0 && s->rbuf)
+        drop_rbuf(s);
     s->drained = false;
     int rc = s->fd < 0 ? -EBADF : net_wait(t, s->fd, true);
     return rc == 0 && s->closing ? -EBADF : rc;
@@ -251,11 +262,14 @@ static ssize_t make_room(asyncio_stream_t *s)
         return 0;
     size_t want = s->limit - s->rlen;
     size_t tail = s->rcap - s->rpos - s->rlen;
-    if (!s->rbuf || (tail < want && tail < s->rcap / 4)) {
+    if (!s->rbuf || (tail < want && (tail == 0 || tail < s->rcap / 4))) {
         if (s->rpos && s->rlen) /* slide what is left to the front */
             memmove(s->rbuf, s->rbuf + s->rpos, s->rlen);
         s->rpos = 0;
-        if (s->rcap - s->rlen < s->rcap / 4 || !s->rbuf) {
+        if (!s->rbuf && s->limit >= RBUF_FIRST && s->loop->nspare_bufs) {
+            s->rbuf = s->loop->spare_bufs[--s->loop->nspare_bufs];
+            s->rcap = RBUF_FIRST;
+        } else if (s->rcap - s->rlen < s->rcap / 4 || !s->rbuf) {
             size_t cap = s->rcap ? s->rcap * 2 : RBUF_FIRST;
             if (cap > s->limit)
                 cap = s->limit;
@@ -665,21 +679,24 @@ int asyncio_stream_drain(asyncio_stream_t *s)
     if (s->closing)
         return -EBADF;
     struct task *t;
-    int rc = net_begin(&t); /* counts as a call: a writer must yield too */
-    if (rc < 0)
-        return rc;
-    if (s->wlen > s->high)
-        stream_flush(s);
-    if (s->closing || s->fd < 0)
-        return -EBADF;
-    if (s->werr || s->wlen <= s->high)
-        return s->werr;
-    rc = task_begin_wait_on(&t, "stream drain");
-    if (rc < 0)
-        return rc;
-    if (s->drainer)
-        return -EBUSY;
     hold(s);
+    int rc = net_begin(&t); /* counts as a call: a writer must yield too */
+    if (rc == 0 && s->wlen > s->high && !s->closing)
+        stream_flush(s);
+    if (rc == 0 && (s->closing || s->fd < 0))
+        rc = -EBADF;
+    if (rc < 0 || s->werr || s->wlen <= s->high) {
+        rc = rc < 0 ? rc : s->werr;
+        put(s);
+        return rc;
+    }
+    rc = task_begin_wait_on(&t, "stream drain");
+    if (rc == 0 && s->drainer)
+        rc = -EBUSY;
+    if (rc < 0) {
+        put(s);
+        return rc;
+    }
     s->drainer = t;
     while (!rc && s->wlen > s->low && !s->werr && s->fd >= 0)
         rc = task_park_until(t, UINT64_MAX, 0);
@@ -756,7 +773,7 @@ int asyncio_stream_wait_closed(asyncio_stream_t *s)
         rc = task_park_until(t, UINT64_MAX, 0);
         s->closer = NULL;
     }
-    if (rc < 0 && s->fd >= 0) {
+    if (rc < 0 && rc != -EPERM && s->fd >= 0) {
         write_failed(s, rc);
         finish_close(s);
     }
