@@ -301,6 +301,8 @@ static ssize_t fill_once(asyncio_stream_t *s)
 
 static void take(asyncio_stream_t *s, void *buf, size_t n)
 {
+    if (!n)
+        return; /* buf and rbuf may be NULL: memcpy must not see them */
     memcpy(buf, s->rbuf + s->rpos, n);
     s->rpos += n;
     s->rlen -= n;
@@ -419,7 +421,7 @@ ssize_t asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t se
     size_t from = 0; /* where the separator may start: before is searched */
     ssize_t r;
     for (;;) {
-        const char *data = s->rbuf + s->rpos;
+        const char *data = s->rbuf ? s->rbuf + s->rpos : NULL; /* NULL + 0 is UB */
         const char *hit = s->rlen > from ? find(data + from, s->rlen - from, sep, seplen) : NULL;
         if (hit) {
             size_t len = (size_t)(hit - data) + seplen;

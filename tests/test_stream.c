@@ -1,0 +1,1443 @@
+/*
+ * Buffered streams over socketpairs and TCP on 127.0.0.1 (CPython:
+ * test_streams.py). The far end of a connection is usually a raw fd driven
+ * with the asyncio_sock_* calls, so what the stream sends and receives is
+ * seen byte for byte.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BIG (4 * 1024 * 1024)
+
+/* tu_err() and the codes streams add. */
+static const char *err(long long rc)
+{
+    switch (rc) {
+    case -ECONNRESET: return "ECONNRESET";
+    case -ENOBUFS: return "ENOBUFS";
+    case -EMSGSIZE: return "EMSGSIZE";
+    default: return tu_err(rc);
+    }
+}
+
+static unsigned char pattern(size_t i)
+{
+    return (unsigned char)(i * 7 + i / 4096);
+}
+
+static char *pattern_buf(size_t n)
+{
+    char *b = malloc(n);
+    if (!b) {
+        tu_fail_at(__FILE__, __LINE__, "malloc(%zu)", n);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)pattern(i);
+    return b;
+}
+
+/* A stream on one end of a socketpair; the other end, raw, in *peer. */
+static asyncio_stream_t *pair(int *peer, size_t limit)
+{
+    int sv[2];
+    asyncio_stream_t *s = NULL;
+    *peer = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        tu_fail_at(__FILE__, __LINE__, "socketpair: %s", strerror(errno));
+        return NULL;
+    }
+    int rc = asyncio_stream_open(&s, sv[0], limit);
+    if (rc < 0) {
+        tu_fail_at(__FILE__, __LINE__, "asyncio_stream_open: %s", err(rc));
+        close(sv[0]);
+        close(sv[1]);
+        return NULL;
+    }
+    *peer = sv[1];
+    return s;
+}
+
+/* A stream on the client end of a TCP connection on 127.0.0.1; the
+ * accepted end, raw, in *peer. */
+static asyncio_stream_t *tcp_pair(int *peer)
+{
+    *peer = -1;
+    int lfd = asyncio_socket(AF_INET, SOCK_STREAM, 0);
+    int cfd = asyncio_socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    asyncio_stream_t *s = NULL;
+    CHECK(lfd >= 0 && cfd >= 0);
+    CHECK_INT(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_INT(listen(lfd, 1), 0);
+    CHECK_INT(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    CHECK_INT(asyncio_sock_connect(cfd, (struct sockaddr *)&a, sizeof a), 0);
+    *peer = asyncio_sock_accept(lfd, NULL, NULL);
+    CHECK(*peer >= 0);
+    asyncio_close(lfd);
+    CHECK_INT(asyncio_stream_open(&s, cfd, 0), 0);
+    return s;
+}
+
+/* Write parts to fd one at a time, letting the loop run between them, so
+ * the reader sees each arrive on its own. */
+struct pieces {
+    int fd;
+    const char *part[8];
+    bool close_after;
+};
+
+static int write_pieces(void *arg, void **result)
+{
+    (void)result;
+    struct pieces *p = arg;
+    for (int i = 0; i < 8 && p->part[i]; i++) {
+        size_t n = strlen(p->part[i]);
+        CHECK_INT(asyncio_sock_sendall(p->fd, p->part[i], n), n);
+        CHECK_INT(asyncio_sleep(0.001), 0);
+    }
+    if (p->close_after)
+        CHECK_INT(shutdown(p->fd, SHUT_WR), 0);
+    return 0;
+}
+
+/* Read fd to its end (chunk bytes at a time, yielding after each if slow),
+ * checking the bytes follow pattern(). */
+struct sink {
+    int fd;
+    size_t chunk;
+    bool slow;
+    size_t total;
+    bool bad;
+    int end;
+};
+
+static int read_to_end(void *arg, void **result)
+{
+    (void)result;
+    struct sink *k = arg;
+    char *buf = malloc(k->chunk);
+    CHECK(buf != NULL);
+    for (;;) {
+        ssize_t n = asyncio_sock_recv(k->fd, buf, k->chunk);
+        if (n <= 0) {
+            k->end = (int)n;
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++)
+            if ((unsigned char)buf[i] != pattern(k->total + (size_t)i))
+                k->bad = true;
+        k->total += (size_t)n;
+        if (k->slow && asyncio_sleep(0) < 0)
+            break;
+    }
+    free(buf);
+    return 0;
+}
+
+static void close_fd(int fd)
+{
+    if (fd >= 0)
+        CHECK_INT(asyncio_close(fd), 0);
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+static int main_read_then_eof(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char buf[64];
+    CHECK_INT(asyncio_sock_sendall(peer, "hello", 5), 5);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    /* Less than asked for: what is there, not a wait for more. */
+    CHECK_INT(asyncio_sock_sendall(peer, "abcdef", 6), 6);
+    CHECK_INT(asyncio_stream_read(s, buf, 4), 4);
+    CHECK(memcmp(buf, "abcd", 4) == 0);
+    CHECK_INT(asyncio_stream_at_eof(s), 0);
+    close_fd(peer);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 2);
+    CHECK(memcmp(buf, "ef", 2) == 0);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 0);
+    CHECK_INT(asyncio_stream_at_eof(s), 1);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 0); /* and stays there */
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0;
+}
+
+static void test_read_returns_what_is_there_and_0_at_eof(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_read_then_eof, NULL, NULL), 0);
+}
+
+static int main_read_zero(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char buf[8];
+    /* Nothing there and the peer idle: n 0 must not wait. */
+    CHECK_INT(asyncio_stream_read(s, buf, 0), 0);
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 0), 0);
+    CHECK_INT(asyncio_sock_sendall(peer, "xy", 2), 2);
+    CHECK_INT(asyncio_stream_fill(s), 2);
+    CHECK_INT(asyncio_stream_read(s, buf, 0), 0);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 2); /* took nothing */
+    CHECK_INT(asyncio_stream_at_eof(s), 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_read_of_0_bytes_returns_0_at_once(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_read_zero, NULL, NULL), 0);
+}
+
+/* The header allows buf NULL when n is 0, with or without data there. */
+static int main_read_zero_null(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    CHECK_INT(asyncio_stream_read(s, NULL, 0), 0);
+    CHECK_INT(asyncio_stream_readexactly(s, NULL, 0), 0);
+    CHECK_INT(asyncio_sock_sendall(peer, "xy", 2), 2);
+    CHECK_INT(asyncio_stream_fill(s), 2);
+    CHECK_INT(asyncio_stream_read(s, NULL, 0), 0);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 2);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_read_of_0_bytes_into_a_null_buffer_returns_0(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_read_zero_null, NULL, NULL), 0);
+}
+
+static int main_readexactly(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    struct pieces p = {.fd = peer, .part = {"ab", "cde", "fgh"}};
+    asyncio_task_t *w = tu_spawn(write_pieces, &p, "writer");
+    char buf[16] = {0};
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 6), 6);
+    CHECK_STR(buf, "abcdef");
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 2);
+    CHECK_STR(buf, "gh");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readexactly_waits_for_exactly_n_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_readexactly, NULL, NULL), 0);
+}
+
+static int main_readexactly_eof(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char buf[16] = {0};
+    CHECK_INT(asyncio_sock_sendall(peer, "abc", 3), 3);
+    close_fd(peer);
+    /* asyncio's IncompleteReadError: the partial bytes, in buf. */
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 10), 3);
+    CHECK_STR(buf, "abc");
+    CHECK_INT(asyncio_stream_at_eof(s), 1);
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 10), 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0;
+}
+
+static void test_readexactly_at_early_eof_returns_the_partial_count(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_readexactly_eof, NULL, NULL), 0);
+}
+
+struct exact {
+    asyncio_stream_t *s;
+    char *buf;
+    size_t n;
+};
+
+static int exact_reader(void *arg, void **result)
+{
+    (void)result;
+    struct exact *e = arg;
+    LOG("readexactly:%s", err(asyncio_stream_readexactly(e->s, e->buf, e->n)));
+    return 0;
+}
+
+static int main_readexactly_cancelled(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char buf[16] = {0};
+    struct exact e = {s, buf, 10};
+    asyncio_task_t *r = tu_spawn(exact_reader, &e, "reader");
+    CHECK_INT(asyncio_sock_sendall(peer, "0123", 4), 4);
+    /* Until the reader has taken the 4 bytes out of the stream. */
+    for (int i = 0; i < 100 && buf[3] != '3'; i++)
+        tu_yield(1);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 0);
+    CHECK_INT(asyncio_task_cancel(r), 1);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    /* They are back: a later read gets every byte, in order. */
+    const void *data;
+    CHECK_INT(asyncio_stream_peek(s, &data), 4);
+    CHECK(data && memcmp(data, "0123", 4) == 0);
+    CHECK_INT(asyncio_sock_sendall(peer, "456789", 6), 6);
+    char got[16] = {0};
+    CHECK_INT(asyncio_stream_readexactly(s, got, 10), 10);
+    CHECK_STR(got, "0123456789");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readexactly_cancelled_part_way_puts_the_bytes_back(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_readexactly_cancelled, NULL, NULL), 0);
+    assert_log("readexactly:ECANCELED");
+}
+
+/* Half of n bytes come, then the scope ends the wait; the rest come after. */
+static int main_readexactly_timed_out(void *arg, void **result)
+{
+    (void)result;
+    size_t n = (size_t)(uintptr_t)arg, half = n / 2;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char *data = pattern_buf(n), *got = calloc(1, n);
+    CHECK(got != NULL);
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.05), 0);
+    ssize_t sent = 0; /* as much of half as the socket holds */
+    while ((size_t)sent < half) {
+        ssize_t k = send(peer, data + sent, half - (size_t)sent, MSG_DONTWAIT);
+        if (k <= 0)
+            break;
+        sent += k;
+    }
+    LOG("readexactly:%s", err(asyncio_stream_readexactly(s, got, n)));
+    LOG("exit:%s", err(asyncio_timeout_exit(&scope)));
+    CHECK_INT(asyncio_stream_peek(s, NULL), sent);
+    CHECK_INT(asyncio_sock_sendall(peer, data + sent, n - (size_t)sent), n - (size_t)sent);
+    memset(got, 0, n);
+    CHECK_INT(asyncio_stream_readexactly(s, got, n), n);
+    CHECK(memcmp(got, data, n) == 0);
+    free(data);
+    free(got);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readexactly_timed_out_part_way_puts_the_bytes_back(void **state)
+{
+    (void)state;
+    /* Small: through the stream's buffer; large: straight into the
+     * caller's memory. */
+    assert_int_equal(tu_run(main_readexactly_timed_out, (void *)(uintptr_t)10, NULL), 0);
+    assert_log("readexactly:ETIMEDOUT exit:ETIMEDOUT");
+    assert_int_equal(tu_run(main_readexactly_timed_out, (void *)(uintptr_t)200000, NULL), 0);
+    assert_log("readexactly:ETIMEDOUT exit:ETIMEDOUT");
+}
+
+static int main_separator_in_pieces(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    /* "\r\n\r\n" comes a byte or two at a time, with false starts. */
+    struct pieces p = {.fd = peer,
+                       .part = {"GET / HTTP/1.0\r", "\nHost: x\r", "\n", "\r", "\nbody"}};
+    asyncio_task_t *w = tu_spawn(write_pieces, &p, "writer");
+    const char *head = "GET / HTTP/1.0\r\nHost: x\r\n\r\n";
+    char buf[64] = {0};
+    ssize_t n = asyncio_stream_readuntil(s, "\r\n\r\n", 4, buf, sizeof buf);
+    CHECK_INT(n, strlen(head));
+    CHECK_STR(buf, head);
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 4), 4);
+    CHECK_STR(buf, "body");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readuntil_finds_a_separator_that_arrives_in_pieces(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_separator_in_pieces, NULL, NULL), 0);
+}
+
+static int main_readline_lines(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    struct pieces p = {.fd = peer, .part = {"one\ntw", "o\n\nthr", "ee\n"}, .close_after = true};
+    asyncio_task_t *w = tu_spawn(write_pieces, &p, "writer");
+    char buf[16];
+    ssize_t n;
+    while ((n = asyncio_stream_readline(s, buf, sizeof buf)) > 0)
+        LOG("%.*s", (int)n - 1, buf);
+    LOG("end:%s", err(n));
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readline_returns_each_line_with_its_newline(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_readline_lines, NULL, NULL), 0);
+    assert_log("one two  three end:0");
+}
+
+static int main_separator_overlapping(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    /* "aab" in "aaab": the match starts at the second 'a', after a false
+     * start at the first. */
+    struct pieces p = {.fd = peer, .part = {"xa", "a", "ab", "aab"}};
+    asyncio_task_t *w = tu_spawn(write_pieces, &p, "writer");
+    char buf[16] = {0};
+    CHECK_INT(asyncio_stream_readuntil(s, "aab", 3, buf, sizeof buf), 5);
+    CHECK_STR(buf, "xaaab");
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readuntil(s, "aab", 3, buf, sizeof buf), 3);
+    CHECK_STR(buf, "aab");
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readuntil_finds_a_separator_after_a_false_start(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_separator_overlapping, NULL, NULL), 0);
+}
+
+static int main_separator_at_edges(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 16);
+    char buf[64] = {0};
+    /* At the very front: an empty line. */
+    CHECK_INT(asyncio_sock_sendall(peer, "\r\n", 2), 2);
+    CHECK_INT(asyncio_stream_readuntil(s, "\r\n", 2, buf, sizeof buf), 2);
+    /* Ending exactly at the limit: the whole buffer is one line. */
+    CHECK_INT(asyncio_sock_sendall(peer, "0123456789abcd\r\n", 16), 16);
+    CHECK_INT(asyncio_stream_readuntil(s, "\r\n", 2, buf, sizeof buf), 16);
+    CHECK(memcmp(buf, "0123456789abcd\r\n", 16) == 0);
+    /* Straddling the limit: "\r" is its last byte, "\n" does not fit. */
+    CHECK_INT(asyncio_sock_sendall(peer, "0123456789abcde\r\n", 17), 17);
+    CHECK_INT(asyncio_stream_readuntil(s, "\r\n", 2, buf, sizeof buf), -ENOBUFS);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 16);
+    CHECK_INT(asyncio_stream_set_limit(s, 32), 0);
+    CHECK_INT(asyncio_stream_readuntil(s, "\r\n", 2, buf, sizeof buf), 17);
+    CHECK(memcmp(buf, "0123456789abcde\r\n", 17) == 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readuntil_separator_at_the_edges_of_the_buffer(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_separator_at_edges, NULL, NULL), 0);
+}
+
+static int main_line_over_limit(void *arg, void **result)
+{
+    (void)result;
+    bool by_consume = arg != NULL;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 8);
+    CHECK_INT(asyncio_sock_sendall(peer, "0123456789\nnext\n", 16), 16);
+    char buf[64] = {0};
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), -ENOBUFS);
+    /* asyncio's LimitOverrunError: nothing was taken. */
+    const void *data;
+    CHECK_INT(asyncio_stream_peek(s, &data), 8);
+    CHECK(data && memcmp(data, "01234567", 8) == 0);
+    if (by_consume) {
+        CHECK_INT(asyncio_stream_consume(s, 8), 0);
+        CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 3);
+        CHECK(memcmp(buf, "89\n", 3) == 0);
+    } else {
+        CHECK_INT(asyncio_stream_set_limit(s, 64), 0);
+        CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 11);
+        CHECK(memcmp(buf, "0123456789\n", 11) == 0);
+    }
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "next\n", 5) == 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_line_over_the_limit_gives_enobufs_and_keeps_the_data(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_line_over_limit, NULL, NULL), 0);      /* larger limit */
+    assert_int_equal(tu_run(main_line_over_limit, "consume", NULL), 0); /* skip it */
+}
+
+static int main_cap_too_small(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    CHECK_INT(asyncio_sock_sendall(peer, "hello world\nrest", 16), 16);
+    char buf[64] = {0};
+    CHECK_INT(asyncio_stream_readline(s, buf, 11), -EMSGSIZE);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 16);
+    CHECK_INT(asyncio_stream_readline(s, buf, 12), 12);
+    CHECK(memcmp(buf, "hello world\n", 12) == 0);
+    /* At the end too: what is left must fit. */
+    close_fd(peer);
+    CHECK_INT(asyncio_stream_readline(s, buf, 3), -EMSGSIZE);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 4);
+    CHECK_INT(asyncio_stream_readline(s, buf, 4), 4);
+    CHECK(memcmp(buf, "rest", 4) == 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0;
+}
+
+static void test_readline_into_too_small_a_buffer_gives_emsgsize_and_keeps_the_data(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_cap_too_small, NULL, NULL), 0);
+}
+
+static int main_readuntil_eof(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    struct pieces p = {.fd = peer, .part = {"line\nno sep", "arator"}, .close_after = true};
+    asyncio_task_t *w = tu_spawn(write_pieces, &p, "writer");
+    char buf[64] = {0};
+    CHECK_INT(asyncio_stream_readuntil(s, "\n", 1, buf, sizeof buf), 5);
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readuntil(s, "\n", 1, buf, sizeof buf), 12);
+    CHECK_STR(buf, "no separator");
+    CHECK_INT(asyncio_stream_at_eof(s), 1);
+    CHECK_INT(asyncio_stream_readuntil(s, "\n", 1, buf, sizeof buf), 0);
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_readuntil_at_eof_returns_the_rest_without_separator(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_readuntil_eof, NULL, NULL), 0);
+}
+
+static int main_at_eof(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    CHECK_INT(asyncio_stream_at_eof(s), 0);
+    CHECK_INT(asyncio_sock_sendall(peer, "x", 1), 1);
+    close_fd(peer);
+    CHECK_INT(asyncio_stream_fill(s), 1);
+    CHECK_INT(asyncio_stream_fill(s), 0); /* the end came, "x" is unread */
+    CHECK_INT(asyncio_stream_at_eof(s), 0);
+    char c;
+    CHECK_INT(asyncio_stream_read(s, &c, 1), 1);
+    CHECK_INT(asyncio_stream_at_eof(s), 1);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0;
+}
+
+static void test_at_eof_only_once_the_end_came_and_everything_was_read(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_at_eof, NULL, NULL), 0);
+}
+
+static int main_peek_fill_consume(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 8);
+    const void *data = "not null";
+    CHECK_INT(asyncio_stream_peek(s, &data), 0);
+    CHECK_INT(asyncio_stream_consume(s, 1), -EINVAL);
+    CHECK_INT(asyncio_sock_sendall(peer, "abc", 3), 3);
+    CHECK_INT(asyncio_stream_fill(s), 3);
+    CHECK_INT(asyncio_stream_peek(s, &data), 3);
+    CHECK(memcmp(data, "abc", 3) == 0);
+    CHECK_INT(asyncio_stream_consume(s, 2), 0);
+    CHECK_INT(asyncio_stream_peek(s, &data), 1);
+    CHECK(memcmp(data, "c", 1) == 0);
+    CHECK_INT(asyncio_stream_consume(s, 2), -EINVAL);
+    /* fill adds to what is there (in one read or more), up to the limit. */
+    CHECK_INT(asyncio_sock_sendall(peer, "defghijkl", 9), 9);
+    ssize_t n = 0;
+    for (int i = 0; i < 8 && n >= 0; i++)
+        n = asyncio_stream_fill(s);
+    CHECK_INT(n, -ENOBUFS);
+    CHECK_INT(asyncio_stream_peek(s, &data), 8);
+    CHECK(memcmp(data, "cdefghij", 8) == 0);
+    CHECK_INT(asyncio_stream_set_limit(s, 4), -EINVAL); /* holds more */
+    CHECK_INT(asyncio_stream_consume(s, 8), 0);
+    CHECK_INT(asyncio_stream_fill(s), 2);
+    CHECK_INT(asyncio_stream_consume(s, 2), 0);
+    close_fd(peer);
+    CHECK_INT(asyncio_stream_fill(s), 0);
+    CHECK_INT(asyncio_stream_at_eof(s), 1);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0;
+}
+
+static void test_peek_fill_and_consume_parse_in_place(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_peek_fill_consume, NULL, NULL), 0);
+}
+
+static int main_tiny_limit(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 3);
+    CHECK_INT(asyncio_sock_sendall(peer, "a\nbc\n", 5), 5);
+    char buf[8] = {0};
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 2);
+    /* "bc\n" is as long as the limit: it fits once "a\n" is gone. */
+    LOG("readline:%s", err(asyncio_stream_readline(s, buf, sizeof buf)));
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_line_as_long_as_a_tiny_limit_fits(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_tiny_limit, NULL, NULL), 0);
+    assert_log("readline:3");
+}
+
+static int blocked_read(void *arg, void **result)
+{
+    (void)result;
+    char buf[16] = {0};
+    ssize_t n = asyncio_stream_read(arg, buf, sizeof buf);
+    LOG("read:%s", n > 0 ? buf : err(n));
+    return 0;
+}
+
+static int main_two_readers(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    asyncio_task_t *r = tu_spawn(blocked_read, s, "first");
+    tu_yield(1);
+    char buf[8];
+    LOG("read:%s", err(asyncio_stream_read(s, buf, sizeof buf)));
+    LOG("readexactly:%s", err(asyncio_stream_readexactly(s, buf, 1)));
+    LOG("readline:%s", err(asyncio_stream_readline(s, buf, sizeof buf)));
+    LOG("fill:%s", err(asyncio_stream_fill(s)));
+    CHECK_INT(asyncio_sock_sendall(peer, "data", 4), 4);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_second_task_reading_a_stream_gets_ebusy(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_two_readers, NULL, NULL), 0);
+    assert_log("read:EBUSY readexactly:EBUSY readline:EBUSY fill:EBUSY read:data");
+}
+
+static int main_idle_timeouts(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char buf[16];
+    asyncio_timeout_t scope;
+    /* asyncio_wait_for() takes a future: a plain call is timed by a scope. */
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+    LOG("read:%s", err(asyncio_stream_read(s, buf, sizeof buf)));
+    CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+    LOG("readline:%s", err(asyncio_stream_readline(s, buf, sizeof buf)));
+    CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+    LOG("fill:%s", err(asyncio_stream_fill(s)));
+    CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    /* The stream goes on working. */
+    CHECK_INT(asyncio_sock_sendall(peer, "ok\n", 3), 3);
+    LOG("readline:%s", err(asyncio_stream_readline(s, buf, sizeof buf)));
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_reads_of_an_idle_peer_time_out_in_a_scope(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_idle_timeouts, NULL, NULL), 0);
+    assert_log("read:ETIMEDOUT readline:ETIMEDOUT fill:ETIMEDOUT readline:3");
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static int main_write_then_read(void *arg, void **result)
+{
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = arg ? tcp_pair(&peer) : pair(&peer, 0);
+    CHECK_INT(asyncio_stream_write(s, "ping\n", 5), 0);
+    char buf[16] = {0};
+    CHECK_INT(asyncio_sock_recv(peer, buf, sizeof buf), 5);
+    CHECK_STR(buf, "ping\n");
+    CHECK_INT(asyncio_sock_sendall(peer, "pong\n", 5), 5);
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 5);
+    CHECK_STR(buf, "pong\n");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_write_then_read_on_the_peer(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_write_then_read, NULL, NULL), 0);  /* socketpair */
+    assert_int_equal(tu_run(main_write_then_read, "tcp", NULL), 0); /* 127.0.0.1 */
+}
+
+static int main_coalesce(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char *data = pattern_buf(1000);
+    for (int i = 0; i < 100; i++)
+        CHECK_INT(asyncio_stream_write(s, data + 10 * i, 10), 0);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), 1000);
+    struct iovec iov[3] = {{"a", 1}, {NULL, 0}, {"bc", 2}};
+    CHECK_INT(asyncio_stream_writev(s, iov, 3), 0);
+    /* Queued, not sent: the writes went out as one, at the next poll. */
+    char buf[2048];
+    CHECK_INT(asyncio_sock_recv(peer, buf, sizeof buf), 1003);
+    CHECK(memcmp(buf, data, 1000) == 0 && memcmp(buf + 1000, "abc", 3) == 0);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), 0);
+    free(data);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_small_writes_coalesce_into_one_in_order_send(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_coalesce, NULL, NULL), 0);
+}
+
+static int main_water_marks(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    CHECK(asyncio_stream_write_buffer_size(s) > ASYNCIO_STREAM_HIGH_WATER);
+    struct sink k = {.fd = peer, .chunk = 8192, .slow = true};
+    asyncio_task_t *r = tu_spawn(read_to_end, &k, "slow peer");
+    CHECK_INT(asyncio_stream_drain(s), 0);
+    /* It waited for the peer, until the low water mark, not the end. */
+    CHECK(k.total > 0 && k.total < BIG);
+    CHECK(asyncio_stream_write_buffer_size(s) <= ASYNCIO_STREAM_LOW_WATER);
+    /* At or below the high water mark: no wait at all. */
+    size_t before = k.total;
+    CHECK_INT(asyncio_stream_drain(s), 0);
+    CHECK_INT(k.total, before);
+    CHECK_INT(asyncio_stream_close(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK_INT(k.total, BIG);
+    CHECK(!k.bad);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_drain_waits_above_high_water_until_low_water(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_water_marks, NULL, NULL), 0);
+}
+
+static int main_buffer_limits(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(NULL, 0, 0), -EINVAL);
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 10, 20), -EINVAL);
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 0, 10), -EINVAL);
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 100, 100), 0);
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 0, 0), 0);
+    /* high alone: low is high / 4, which drain then waits for. */
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 1 << 20, 0), 0);
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    struct sink k = {.fd = peer, .chunk = 8192, .slow = true};
+    asyncio_task_t *r = tu_spawn(read_to_end, &k, "slow peer");
+    CHECK_INT(asyncio_stream_drain(s), 0);
+    CHECK(asyncio_stream_write_buffer_size(s) <= (1 << 18));
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK_INT(k.total, BIG);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_write_buffer_limits_are_checked_and_used(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_buffer_limits, NULL, NULL), 0);
+}
+
+static int drainer(void *arg, void **result)
+{
+    (void)result;
+    LOG("drain:%s", err(asyncio_stream_drain(arg)));
+    return 0;
+}
+
+static int main_drain_interrupted(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    size_t n = 1 << 20;
+    char *data = pattern_buf(n);
+    CHECK_INT(asyncio_stream_write(s, data, n - 3), 0);
+    size_t queued = asyncio_stream_write_buffer_size(s);
+    asyncio_task_t *d = tu_spawn(drainer, s, "drainer");
+    tu_yield(2);
+    CHECK_INT(asyncio_task_cancel(d), 1);
+    CHECK_INT(asyncio_await(d, NULL), 0);
+    asyncio_task_release(d);
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+    LOG("drain:%s", err(asyncio_stream_drain(s)));
+    CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    /* Nothing was dropped: the peer gets every byte, then what follows. */
+    CHECK_INT(asyncio_stream_write_buffer_size(s), queued);
+    CHECK_INT(asyncio_stream_write(s, data + n - 3, 3), 0);
+    struct sink k = {.fd = peer, .chunk = 65536};
+    asyncio_task_t *r = tu_spawn(read_to_end, &k, "peer");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK_INT(k.total, n);
+    CHECK(!k.bad);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_drain_cancelled_or_timed_out_keeps_the_bytes_queued(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_drain_interrupted, NULL, NULL), 0);
+    assert_log("drain:ECANCELED drain:ETIMEDOUT");
+}
+
+static int main_write_eof(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    size_t n = 1 << 20;
+    char *data = pattern_buf(n);
+    CHECK_INT(asyncio_stream_write(s, data, n), 0);
+    CHECK_INT(asyncio_stream_write_eof(s), 0);
+    CHECK_INT(asyncio_stream_write_eof(s), 0); /* twice is harmless */
+    LOG("write:%s", err(asyncio_stream_write(s, "x", 1)));
+    struct iovec v = {"x", 1};
+    LOG("writev:%s", err(asyncio_stream_writev(s, &v, 1)));
+    /* The peer gets what was queued, then the end... */
+    struct sink k = {.fd = peer, .chunk = 65536};
+    CHECK_INT(read_to_end(&k, NULL), 0);
+    CHECK_INT(k.total, n);
+    CHECK_INT(k.end, 0);
+    /* ...while this side still reads. */
+    CHECK_INT(asyncio_sock_sendall(peer, "reply", 5), 5);
+    char buf[8] = {0};
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 5);
+    CHECK_STR(buf, "reply");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_write_eof_ends_the_peer_s_input_but_not_ours(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_write_eof, NULL, NULL), 0);
+    assert_log("write:EPIPE writev:EPIPE");
+}
+
+/* Write and drain until the connection reports the peer has gone. */
+static int write_until_error(asyncio_stream_t *s)
+{
+    int rc = 0;
+    for (int i = 0; i < 100 && rc == 0; i++) {
+        rc = asyncio_stream_write(s, "x", 1);
+        if (rc == 0)
+            rc = asyncio_stream_drain(s);
+        if (rc == 0)
+            CHECK_INT(asyncio_sleep(0.001), 0); /* the queue goes out */
+    }
+    return rc;
+}
+
+static int main_peer_gone(void *arg, void **result)
+{
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = arg ? tcp_pair(&peer) : pair(&peer, 0);
+    close_fd(peer);
+    int rc = write_until_error(s);
+    CHECK(rc == -EPIPE || rc == -ECONNRESET);
+    /* The error sticks, for writes and drains alike. */
+    CHECK_INT(asyncio_stream_write(s, "x", 1), rc);
+    CHECK_INT(asyncio_stream_drain(s), rc);
+    asyncio_stream_wait_closed(s);
+    return 0;
+}
+
+static void test_writing_to_a_closed_peer_gives_epipe_not_sigpipe(void **state)
+{
+    (void)state;
+    /* SIGPIPE has its default action here: one would end the program. */
+    assert_int_equal(tu_run(main_peer_gone, NULL, NULL), 0);
+    assert_int_equal(tu_run(main_peer_gone, "tcp", NULL), 0);
+}
+
+static int main_peer_reset(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = tcp_pair(&peer);
+    struct linger lg = {1, 0}; /* close with a reset */
+    CHECK_INT(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close_fd(peer);
+    char buf[8];
+    LOG("read:%s", err(asyncio_stream_read(s, buf, sizeof buf)));
+    LOG("read:%s", err(asyncio_stream_read(s, buf, sizeof buf)));
+    LOG("readline:%s", err(asyncio_stream_readline(s, buf, sizeof buf)));
+    asyncio_stream_close(s);
+    return 0;
+}
+
+static void test_read_from_a_reset_peer_gives_econnreset(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_peer_reset, NULL, NULL), 0);
+    assert_log("read:ECONNRESET read:ECONNRESET readline:ECONNRESET");
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static int main_close_wakes(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    size_t n = 1 << 20;
+    char *data = pattern_buf(n);
+    CHECK_INT(asyncio_stream_write(s, data, n), 0);
+    asyncio_task_t *r = tu_spawn(blocked_read, s, "reader");
+    asyncio_task_t *d = tu_spawn(drainer, s, "drainer");
+    tu_yield(2);
+    CHECK_INT(asyncio_stream_close(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    CHECK_INT(asyncio_await(d, NULL), 0);
+    asyncio_task_release(r);
+    asyncio_task_release(d);
+    /* What was queued still goes out, then the end. */
+    struct sink k = {.fd = peer, .chunk = 65536};
+    CHECK_INT(read_to_end(&k, NULL), 0);
+    CHECK_INT(k.total, n);
+    CHECK(!k.bad);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_close_wakes_a_blocked_reader_and_drainer_with_ebadf(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_close_wakes, NULL, NULL), 0);
+    assert_log("read:EBADF drain:EBADF");
+}
+
+static int main_close_flushes(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char *data = pattern_buf(BIG);
+    for (size_t off = 0; off < BIG; off += 65536)
+        CHECK_INT(asyncio_stream_write(s, data + off, 65536), 0);
+    CHECK_INT(asyncio_stream_close(s), 0); /* returns at once */
+    struct sink k = {.fd = peer, .chunk = 65536};
+    CHECK_INT(read_to_end(&k, NULL), 0);
+    CHECK_INT(k.total, BIG);
+    CHECK_INT(k.end, 0);
+    CHECK(!k.bad);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_close_sends_what_is_queued_then_the_end(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_close_flushes, NULL, NULL), 0);
+}
+
+static int main_wait_closed_flushes(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    struct sink k = {.fd = peer, .chunk = 65536, .slow = true};
+    asyncio_task_t *r = tu_spawn(read_to_end, &k, "peer");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK(k.total > 0); /* it waited for the peer to take the bytes */
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK_INT(k.total, BIG);
+    CHECK_INT(k.end, 0);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_wait_closed_returns_0_once_everything_was_sent(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_wait_closed_flushes, NULL, NULL), 0);
+}
+
+static int closer(void *arg, void **result)
+{
+    (void)result;
+    LOG("wait_closed:%s", err(asyncio_stream_wait_closed(arg)));
+    return 0;
+}
+
+static int main_wait_closed_interrupted(void *arg, void **result)
+{
+    (void)result;
+    bool by_timeout = arg != NULL;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    if (by_timeout) {
+        asyncio_timeout_t scope;
+        CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+        LOG("wait_closed:%s", err(asyncio_stream_wait_closed(s)));
+        CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    } else {
+        asyncio_task_t *c = tu_spawn(closer, s, "closer");
+        tu_yield(2);
+        CHECK_INT(asyncio_task_cancel(c), 1);
+        CHECK_INT(asyncio_await(c, NULL), 0);
+        asyncio_task_release(c);
+    }
+    /* The queue was dropped and the fd closed: the peer gets what the
+     * socket held, then the end, without waiting for the rest. */
+    struct sink k = {.fd = peer, .chunk = 65536};
+    CHECK_INT(read_to_end(&k, NULL), 0);
+    CHECK(k.total < BIG);
+    CHECK_INT(k.end, 0);
+    CHECK(!k.bad);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_wait_closed_cancelled_or_timed_out_drops_the_queue(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_wait_closed_interrupted, NULL, NULL), 0);
+    assert_log("wait_closed:ECANCELED");
+    assert_int_equal(tu_run(main_wait_closed_interrupted, "timeout", NULL), 0);
+    assert_log("wait_closed:ETIMEDOUT");
+}
+
+static void cb_wait_closed(void *arg)
+{
+    LOG("wait_closed:%s", err(asyncio_stream_wait_closed(arg)));
+}
+
+static int main_wait_closed_in_callback(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    CHECK_INT(asyncio_call_soon(cb_wait_closed, s, NULL), 0);
+    /* -EPERM, and closed "as asyncio_stream_close() does": the queue is
+     * still sent, then the end. */
+    struct sink k = {.fd = peer, .chunk = 65536};
+    CHECK_INT(read_to_end(&k, NULL), 0);
+    CHECK_INT(k.total, BIG);
+    CHECK_INT(k.end, 0);
+    CHECK(!k.bad);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_wait_closed_outside_a_task_closes_as_close_does(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_wait_closed_in_callback, NULL, NULL), 0);
+    assert_log("wait_closed:EPERM");
+}
+
+struct leftover {
+    int fd, peer;
+};
+
+static int line_reader(void *arg, void **result)
+{
+    (void)result;
+    char buf[16];
+    LOG("readline:%s", err(asyncio_stream_readline(arg, buf, sizeof buf)));
+    return 0;
+}
+
+static int main_left_open(void *arg, void **result)
+{
+    (void)result;
+    struct leftover *lo = arg;
+    asyncio_stream_t *s = pair(&lo->peer, 0);
+    lo->fd = asyncio_stream_fd(s);
+    char *data = pattern_buf(1 << 20);
+    CHECK_INT(asyncio_stream_write(s, data, 1 << 20), 0); /* stays queued */
+    free(data);
+    /* A reader still waiting for the rest of a line at the end. */
+    tu_spawn(line_reader, s, "reader");
+    CHECK_INT(asyncio_sock_sendall(lo->peer, "unfinished", 10), 10);
+    for (int i = 0; i < 100 && asyncio_stream_peek(s, NULL) < 10; i++)
+        tu_yield(1);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 10);
+    return 0;
+}
+
+static void test_stream_left_open_is_freed_when_the_loop_ends(void **state)
+{
+    (void)state;
+    struct leftover lo = {-1, -1};
+    assert_int_equal(tu_run(main_left_open, &lo, NULL), 0);
+    assert_log("readline:ECANCELED");
+    /* The fd is closed (and the memory freed: see ASan or valgrind). */
+    assert_true(lo.fd >= 0);
+    assert_int_equal(fcntl(lo.fd, F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    close(lo.peer);
+}
+
+/* Close from another task while a reader yields for fairness inside its
+ * read call (after IO_BUDGET calls that did not wait). */
+static int close_soon(void *arg, void **result)
+{
+    (void)result;
+    CHECK_INT(asyncio_stream_close(arg), 0);
+    LOG("closed");
+    return 0;
+}
+
+static int byte_reader(void *arg, void **result)
+{
+    (void)result;
+    char c;
+    ssize_t n;
+    int count = 0;
+    while ((n = asyncio_stream_read(arg, &c, 1)) == 1)
+        count++;
+    LOG("read:%s", err(n));
+    CHECK(count > 0 && count < 1000);
+    return 0;
+}
+
+static int main_close_during_fair_yield(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    char data[1000];
+    memset(data, 'x', sizeof data);
+    CHECK_INT(asyncio_sock_sendall(peer, data, sizeof data), sizeof data);
+    asyncio_task_t *r = tu_spawn(byte_reader, s, "reader");
+    asyncio_task_t *c = tu_spawn(close_soon, s, "closer");
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    CHECK_INT(asyncio_await(c, NULL), 0);
+    asyncio_task_release(r);
+    asyncio_task_release(c);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_close_while_a_read_yields_for_fairness_gives_ebadf(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_close_during_fair_yield, NULL, NULL), 0);
+    assert_log("closed read:EBADF");
+}
+
+static int byte_writer(void *arg, void **result)
+{
+    (void)result;
+    int rc, count = 0;
+    /* write never suspends: only drain can see the close. */
+    while ((rc = asyncio_stream_write(arg, "x", 1)) == 0 && (rc = asyncio_stream_drain(arg)) == 0)
+        count++;
+    LOG("drain:%s", err(rc));
+    CHECK(count > 0 && count < 1000);
+    return 0;
+}
+
+static int main_close_during_fair_drain(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    asyncio_task_t *w = tu_spawn(byte_writer, s, "writer");
+    asyncio_task_t *c = tu_spawn(close_soon, s, "closer");
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    CHECK_INT(asyncio_await(c, NULL), 0);
+    asyncio_task_release(w);
+    asyncio_task_release(c);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_close_while_a_drain_yields_for_fairness_gives_ebadf(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_close_during_fair_drain, NULL, NULL), 0);
+    assert_log("closed drain:EBADF");
+}
+
+/* ---- misuse -------------------------------------------------------------- */
+
+static void cb_calls(void *arg)
+{
+    asyncio_stream_t *s = arg;
+    char buf[4];
+    LOG("read:%s", err(asyncio_stream_read(s, buf, sizeof buf)));
+    LOG("readexactly:%s", err(asyncio_stream_readexactly(s, buf, sizeof buf)));
+    LOG("readline:%s", err(asyncio_stream_readline(s, buf, sizeof buf)));
+    LOG("fill:%s", err(asyncio_stream_fill(s)));
+    LOG("drain:%s", err(asyncio_stream_drain(s)));
+}
+
+static int main_bad_input(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_stream_t *s = NULL;
+    char buf[4];
+    CHECK_INT(asyncio_stream_open(NULL, 0, 0), -EINVAL);
+    CHECK_INT(asyncio_stream_open(&s, -1, 0), -EBADF);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_INT(asyncio_stream_open(&s, fd, 0), -EBADF); /* not open */
+    CHECK_PTR(s, NULL);
+    /* A NULL stream. */
+    CHECK_INT(asyncio_stream_read(NULL, buf, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_readexactly(NULL, buf, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_readuntil(NULL, "\n", 1, buf, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_readline(NULL, buf, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_fill(NULL), -EINVAL);
+    CHECK_INT(asyncio_stream_consume(NULL, 0), -EINVAL);
+    CHECK_INT(asyncio_stream_set_limit(NULL, 0), -EINVAL);
+    CHECK_INT(asyncio_stream_write(NULL, "x", 1), -EINVAL);
+    CHECK_INT(asyncio_stream_writev(NULL, NULL, 0), -EINVAL);
+    CHECK_INT(asyncio_stream_drain(NULL), -EINVAL);
+    CHECK_INT(asyncio_stream_write_eof(NULL), -EINVAL);
+    CHECK_INT(asyncio_stream_close(NULL), -EINVAL);
+    CHECK_INT(asyncio_stream_wait_closed(NULL), -EINVAL);
+    CHECK_INT(asyncio_stream_fd(NULL), -EBADF);
+    CHECK_INT(asyncio_stream_at_eof(NULL), 0);
+    CHECK_INT(asyncio_stream_peek(NULL, NULL), 0);
+    CHECK_INT(asyncio_stream_write_buffer_size(NULL), 0);
+    /* NULL buffers with a length, bad vectors, empty separators. */
+    int peer;
+    s = pair(&peer, 0);
+    CHECK_INT(asyncio_stream_read(s, NULL, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_readexactly(s, NULL, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_readuntil(s, "\n", 1, NULL, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_readuntil(s, NULL, 1, buf, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_readuntil(s, "\n", 0, buf, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_write(s, NULL, 1), -EINVAL);
+    struct iovec v[2] = {{"x", 1}, {NULL, 1}};
+    CHECK_INT(asyncio_stream_writev(s, v, 2), -EINVAL);
+    CHECK_INT(asyncio_stream_writev(s, NULL, 1), -EINVAL);
+    CHECK_INT(asyncio_stream_writev(s, v, -1), -EINVAL);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), 0); /* nothing queued */
+    CHECK_INT(asyncio_stream_fd(s) >= 0, 1);
+    /* Waiting calls outside a task. */
+    CHECK_INT(asyncio_call_soon(cb_calls, s, NULL), 0);
+    tu_yield(2);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_bad_input_and_calls_outside_a_task_get_error_codes(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    asyncio_stream_t *s = NULL;
+    assert_int_equal(asyncio_stream_open(&s, sv[0], 0), -EPERM); /* no loop */
+    close(sv[0]);
+    close(sv[1]);
+    assert_int_equal(tu_run(main_bad_input, NULL, NULL), 0);
+    assert_log("read:EPERM readexactly:EPERM readline:EPERM fill:EPERM drain:EPERM");
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_returns_what_is_there_and_0_at_eof),
+        cmocka_unit_test(test_readexactly_waits_for_exactly_n_bytes),
+        cmocka_unit_test(test_readexactly_at_early_eof_returns_the_partial_count),
+        cmocka_unit_test(test_readexactly_cancelled_part_way_puts_the_bytes_back),
+        cmocka_unit_test(test_readexactly_timed_out_part_way_puts_the_bytes_back),
+        cmocka_unit_test(test_readuntil_finds_a_separator_that_arrives_in_pieces),
+        cmocka_unit_test(test_readline_returns_each_line_with_its_newline),
+        cmocka_unit_test(test_readuntil_finds_a_separator_after_a_false_start),
+        cmocka_unit_test(test_readuntil_separator_at_the_edges_of_the_buffer),
+        cmocka_unit_test(test_line_over_the_limit_gives_enobufs_and_keeps_the_data),
+        cmocka_unit_test(test_readline_into_too_small_a_buffer_gives_emsgsize_and_keeps_the_data),
+        cmocka_unit_test(test_readuntil_at_eof_returns_the_rest_without_separator),
+        cmocka_unit_test(test_at_eof_only_once_the_end_came_and_everything_was_read),
+        cmocka_unit_test(test_peek_fill_and_consume_parse_in_place),
+        cmocka_unit_test(test_line_as_long_as_a_tiny_limit_fits),
+        cmocka_unit_test(test_second_task_reading_a_stream_gets_ebusy),
+        cmocka_unit_test(test_reads_of_an_idle_peer_time_out_in_a_scope),
+        cmocka_unit_test(test_write_then_read_on_the_peer),
+        cmocka_unit_test(test_small_writes_coalesce_into_one_in_order_send),
+        cmocka_unit_test(test_drain_waits_above_high_water_until_low_water),
+        cmocka_unit_test(test_write_buffer_limits_are_checked_and_used),
+        cmocka_unit_test(test_drain_cancelled_or_timed_out_keeps_the_bytes_queued),
+        cmocka_unit_test(test_write_eof_ends_the_peer_s_input_but_not_ours),
+        cmocka_unit_test(test_writing_to_a_closed_peer_gives_epipe_not_sigpipe),
+        cmocka_unit_test(test_read_from_a_reset_peer_gives_econnreset),
+        cmocka_unit_test(test_close_wakes_a_blocked_reader_and_drainer_with_ebadf),
+        cmocka_unit_test(test_close_sends_what_is_queued_then_the_end),
+        cmocka_unit_test(test_wait_closed_returns_0_once_everything_was_sent),
+        cmocka_unit_test(test_wait_closed_cancelled_or_timed_out_drops_the_queue),
+        cmocka_unit_test(test_wait_closed_outside_a_task_closes_as_close_does),
+        cmocka_unit_test(test_stream_left_open_is_freed_when_the_loop_ends),
+        cmocka_unit_test(test_bad_input_and_calls_outside_a_task_get_error_codes),
+        /* Last: under the sanitizers (-fno-sanitize-recover), a bug these
+         * find ends the program, and with it the tests after them. */
+        cmocka_unit_test(test_read_of_0_bytes_returns_0_at_once),
+        cmocka_unit_test(test_read_of_0_bytes_into_a_null_buffer_returns_0),
+        cmocka_unit_test(test_close_while_a_read_yields_for_fairness_gives_ebadf),
+        cmocka_unit_test(test_close_while_a_drain_yields_for_fairness_gives_ebadf),
+    };
+    return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
+}
