@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ struct asyncio_stream {
     int fd;
     unsigned refs;           /* the owner's, and one per call in progress */
     bool is_socket;          /* send(MSG_NOSIGNAL), else write() */
+    bool is_file;            /* a regular file: never waits, cannot be polled */
     bool closing;            /* asyncio_stream_close() was called */
     bool eof;                /* the peer has finished sending */
     bool drained;            /* the last read came back short */
@@ -151,6 +153,8 @@ int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit)
     int type;
     socklen_t len = sizeof type;
     s->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    struct stat st;
+    s->is_file = !s->is_socket && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     s->loop = loop;
     s->magic = STREAM_MAGIC;
     s->fd = fd;
@@ -221,6 +225,11 @@ static int wait_input(asyncio_stream_t *s, struct task *t)
     stream_flush(s);
     if (s->rlen == 0 && s->rbuf)
         drop_rbuf(s);
+    if (s->wlen == 0 && s->wbuf) { /* nor an empty write queue's */
+        free(s->wbuf);
+        s->wbuf = NULL;
+        s->wcap = s->wpos = 0;
+    }
     s->drained = false;
     int rc = s->fd < 0 ? -EBADF : net_wait(t, s->fd, true);
     return rc == 0 && s->closing ? -EBADF : rc;
@@ -239,7 +248,7 @@ static ssize_t read_once(asyncio_stream_t *s, void *buf, size_t n)
     for (;;) {
         ssize_t r = read(s->fd, buf, n);
         if (r > 0) {
-            s->drained = (size_t)r < n;
+            s->drained = (size_t)r < n && !s->is_file; /* epoll refuses files */
             return r;
         }
         if (r == 0) {
@@ -630,7 +639,13 @@ static int queue_bytes(asyncio_stream_t *s, const struct iovec *iov, int iovcnt,
         skip = 0;
     }
     s->wlen = need;
-    if (!s->watching)
+    if (s->watching)
+        return 0; /* the writable callback sends it */
+    /* Past the high water mark, send now: a task that writes to other
+     * streams while its own input keeps coming may not poll for a while. */
+    if (s->wlen > s->high)
+        stream_flush(s);
+    else
         loop_prepoll(s->loop, &s->flush);
     return 0;
 }
@@ -758,6 +773,20 @@ int asyncio_stream_close(asyncio_stream_t *s)
     stream_flush(s); /* ends the close at once if nothing is queued */
     put(s);          /* the owner's reference */
     return 0;
+}
+
+int asyncio_stream_abort(asyncio_stream_t *s)
+{
+    if (!valid(s))
+        return -EINVAL;
+    if (s->closing)
+        return 0;
+    if (s->fd >= 0 && s->is_socket) { /* the close resets the connection */
+        struct linger now = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+    }
+    write_failed(s, -ECONNABORTED); /* drop the queue: the close is at once */
+    return asyncio_stream_close(s);
 }
 
 int asyncio_stream_wait_closed(asyncio_stream_t *s)

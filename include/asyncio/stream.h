@@ -175,6 +175,14 @@ ASYNCIO_API int asyncio_stream_write_eof(asyncio_stream_t *s);
 ASYNCIO_API int asyncio_stream_close(asyncio_stream_t *s);
 
 /*
+ * Close the stream at once (WriteTransport.abort()): what is queued is
+ * dropped, a TCP connection is reset (SO_LINGER 0), tasks waiting on it
+ * wake with -EBADF. As after asyncio_stream_close(), s must not be used
+ * after this. Returns 0, or -EINVAL for NULL. Does not suspend.
+ */
+ASYNCIO_API int asyncio_stream_abort(asyncio_stream_t *s);
+
+/*
  * Close the stream and wait until it is closed (StreamWriter.close() then
  * await wait_closed()): what is queued is sent first. The stream is freed
  * in every case, s must not be used after. Returns 0, or the error sending
