@@ -1396,6 +1396,77 @@ static void test_bad_input_and_calls_outside_a_task_get_error_codes(void **state
     assert_log("read:EPERM readexactly:EPERM readline:EPERM fill:EPERM drain:EPERM");
 }
 
+static int abort_reader(void *arg, void **result)
+{
+    (void)result;
+    char buf[16];
+    LOG("read:%s", err(asyncio_stream_read(arg, buf, sizeof buf)));
+    return 0;
+}
+
+static int main_abort(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = tcp_pair(&peer);
+    /* A queue the peer does not read, and a task blocked reading. */
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    asyncio_task_t *r = tu_spawn(abort_reader, s, "reader");
+    tu_yield(2);
+    CHECK(asyncio_stream_write_buffer_size(s) > 0);
+    CHECK_INT(asyncio_stream_abort(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    /* The connection is reset at once: the peer does not get the queue. */
+    struct sink k = {.fd = peer, .chunk = 65536};
+    CHECK_INT(read_to_end(&k, NULL), 0);
+    CHECK(k.total < BIG);
+    LOG("peer:%s", err(k.end));
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_abort_drops_the_queue_resets_and_wakes_the_reader(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_abort, NULL, NULL), 0);
+    assert_log("read:EBADF peer:ECONNRESET");
+}
+
+static int main_regular_file(void *arg, void **result)
+{
+    (void)result;
+    const char *path = arg;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    asyncio_stream_t *s = NULL;
+    CHECK_INT(asyncio_stream_open(&s, fd, 0), 0);
+    char buf[64];
+    /* A short read of a file is no sign of a drained socket: no wait (epoll
+     * would refuse a regular file), just the end. */
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 6);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 4);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 0);
+    CHECK_INT(asyncio_stream_at_eof(s), 1);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0;
+}
+
+static void test_stream_over_a_regular_file_reads_to_its_end(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/asyncio-test-stream-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "hello\nrest", 10), 10);
+    close(fd);
+    assert_int_equal(tu_run(main_regular_file, path, NULL), 0);
+    unlink(path);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
@@ -1432,6 +1503,8 @@ int main(void)
         cmocka_unit_test(test_wait_closed_outside_a_task_closes_as_close_does),
         cmocka_unit_test(test_stream_left_open_is_freed_when_the_loop_ends),
         cmocka_unit_test(test_bad_input_and_calls_outside_a_task_get_error_codes),
+        cmocka_unit_test(test_abort_drops_the_queue_resets_and_wakes_the_reader),
+        cmocka_unit_test(test_stream_over_a_regular_file_reads_to_its_end),
         /* Last: under the sanitizers (-fno-sanitize-recover), a bug these
          * find ends the program, and with it the tests after them. */
         cmocka_unit_test(test_read_of_0_bytes_returns_0_at_once),
