@@ -73,12 +73,10 @@ int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
 int asyncio_open_unix_connection(asyncio_stream_t **out, const char *path,
                                  const asyncio_connection_options_t *opts)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (!out || !path || !*path)
-        return -EINVAL;
-    if (strlen(path) >= sizeof sun.sun_path)
-        return -ENAMETOOLONG;
-    strcpy(sun.sun_path, path);
+    struct sockaddr_un sun;
+    int rc = out ? net_unix_addr(&sun, path) : -EINVAL;
+    if (rc < 0)
+        return rc;
     int fd = connect_one((struct sockaddr *)&sun, sizeof sun, SOCK_STREAM,
                          opts ? opts->connect_timeout : 0);
     return fd < 0 ? fd : stream_of(out, fd, opts);

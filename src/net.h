@@ -30,6 +30,11 @@ static inline bool would_block(int err)
     return err == EAGAIN || err == EWOULDBLOCK;
 }
 
+/* The address of a Unix-domain socket at path: 0, -EINVAL (NULL or empty)
+ * or -ENAMETOOLONG. */
+struct sockaddr_un;
+int net_unix_addr(struct sockaddr_un *sun, const char *path);
+
 /* Make fd non-blocking (and on BSD, SO_NOSIGPIPE): 0 or a negative errno. */
 int net_prepare_fd(int fd);
 

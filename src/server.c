@@ -262,10 +262,15 @@ static int listen_on(asyncio_server_t *srv, const struct sockaddr *addr, socklen
     return 0;
 }
 
-/* Every socket listens: start accepting on each. On failure the server is
- * closed, and freed once the tasks already made have ended. */
-static int start_accepting(asyncio_server_t *srv)
+/* Every socket listens (listened is 0), or one failed: start accepting on
+ * each and give the caller the server, or free it. If a task cannot be
+ * made, the server is closed, and freed once those already made end. */
+static int start_accepting(asyncio_server_t *srv, int listened, asyncio_server_t **out)
 {
+    if (listened < 0) {
+        server_free(srv);
+        return listened;
+    }
     for (int i = 0; i < srv->nlisteners; i++) {
         struct listener *l = &srv->listeners[i];
         int rc = asyncio_create_task(&l->task, accept_main, l, "server-accept");
@@ -281,6 +286,7 @@ static int start_accepting(asyncio_server_t *srv)
         }
         srv->accepting++;
     }
+    *out = srv;
     return 0;
 }
 
@@ -311,27 +317,18 @@ int asyncio_start_server(asyncio_server_t **out, asyncio_stream_handler handler,
         freeaddrinfo(res);
     if (rc == 0 && !srv->nlisteners)
         rc = -EADDRNOTAVAIL;
-    if (rc < 0) {
-        server_free(srv);
-        return rc;
-    }
-    if ((rc = start_accepting(srv)) < 0)
-        return rc;
-    *out = srv;
-    return 0;
+    return start_accepting(srv, rc, out);
 }
 
 int asyncio_start_unix_server(asyncio_server_t **out, asyncio_stream_handler handler, void *arg,
                               const char *path, const asyncio_server_options_t *opts)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (!out || !path || !*path)
-        return -EINVAL;
-    if (strlen(path) >= sizeof sun.sun_path)
-        return -ENAMETOOLONG;
-    strcpy(sun.sun_path, path);
+    struct sockaddr_un sun;
+    int rc = out ? net_unix_addr(&sun, path) : -EINVAL;
+    if (rc < 0)
+        return rc;
     asyncio_server_t *srv;
-    int rc = server_new(&srv, handler, arg, opts);
+    rc = server_new(&srv, handler, arg, opts);
     if (rc < 0)
         return rc;
     /* A socket file left by an earlier run would make bind fail. */
@@ -340,14 +337,7 @@ int asyncio_start_unix_server(asyncio_server_t **out, asyncio_stream_handler han
         unlink(path);
     srv->unix_path = strdup(path);
     rc = srv->unix_path ? listen_on(srv, (struct sockaddr *)&sun, sizeof sun, opts) : -ENOMEM;
-    if (rc < 0) {
-        server_free(srv);
-        return rc;
-    }
-    if ((rc = start_accepting(srv)) < 0)
-        return rc;
-    *out = srv;
-    return 0;
+    return start_accepting(srv, rc, out);
 }
 
 int asyncio_server_port(const asyncio_server_t *srv)

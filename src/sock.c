@@ -9,6 +9,8 @@
 #include <asyncio/net.h>
 
 #include <fcntl.h>
+#include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int net_begin(struct task **out)
@@ -35,6 +37,18 @@ int net_wait(struct task *t, int fd, bool readable)
 {
     t->io_streak = 0;
     return readable ? asyncio_wait_readable(fd) : asyncio_wait_writable(fd);
+}
+
+int net_unix_addr(struct sockaddr_un *sun, const char *path)
+{
+    memset(sun, 0, sizeof *sun);
+    sun->sun_family = AF_UNIX;
+    if (!path || !*path)
+        return -EINVAL;
+    if (strlen(path) >= sizeof sun->sun_path)
+        return -ENAMETOOLONG;
+    memcpy(sun->sun_path, path, strlen(path) + 1);
+    return 0;
 }
 
 int net_prepare_fd(int fd)

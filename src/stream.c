@@ -190,10 +190,10 @@ bool stream_closing(const asyncio_stream_t *s)
 
 /* ---- reading ------------------------------------------------------------- */
 
-/* Begin a read call: holds s and makes t its reader. */
-static int read_begin(asyncio_stream_t *s, struct task **t)
+/* Begin a read call into buf (n bytes): holds s and makes t its reader. */
+static int read_begin(asyncio_stream_t *s, const void *buf, size_t n, struct task **t)
 {
-    if (!valid(s))
+    if (!valid(s) || (!buf && n))
         return -EINVAL;
     if (s->closing)
         return -EBADF;
@@ -321,10 +321,8 @@ static void take(asyncio_stream_t *s, void *buf, size_t n)
 
 ssize_t asyncio_stream_read(asyncio_stream_t *s, void *buf, size_t n)
 {
-    if (!buf && n)
-        return -EINVAL;
     struct task *t;
-    int rc = read_begin(s, &t);
+    int rc = read_begin(s, buf, n, &t);
     if (rc < 0)
         return rc;
     ssize_t r;
@@ -371,10 +369,8 @@ static int unread(asyncio_stream_t *s, const void *buf, size_t n)
 
 ssize_t asyncio_stream_readexactly(asyncio_stream_t *s, void *buf, size_t n)
 {
-    if (!buf && n)
-        return -EINVAL;
     struct task *t;
-    int rc = read_begin(s, &t);
+    int rc = read_begin(s, buf, n, &t);
     if (rc < 0)
         return rc;
     char *p = buf;
@@ -421,10 +417,10 @@ static const char *find(const char *hay, size_t n, const char *sep, size_t seple
 ssize_t asyncio_stream_readuntil(asyncio_stream_t *s, const void *sep, size_t seplen, void *buf,
                                  size_t cap)
 {
-    if (!sep || !seplen || (!buf && cap))
+    if (!sep || !seplen)
         return -EINVAL;
     struct task *t;
-    int rc = read_begin(s, &t);
+    int rc = read_begin(s, buf, cap, &t);
     if (rc < 0)
         return rc;
     size_t from = 0; /* where the separator may start: before is searched */
@@ -480,7 +476,7 @@ size_t asyncio_stream_peek(const asyncio_stream_t *s, const void **data)
 ssize_t asyncio_stream_fill(asyncio_stream_t *s)
 {
     struct task *t;
-    int rc = read_begin(s, &t);
+    int rc = read_begin(s, NULL, 0, &t);
     if (rc < 0)
         return rc;
     ssize_t r;
