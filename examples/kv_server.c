@@ -1,0 +1,767 @@
+/*
+ * kv_server: a small Redis. Enough of its protocol (RESP) for redis-cli and
+ * redis-benchmark, over an in-memory hash table shared by every connection.
+ *
+ *     kv_server PORT [--host HOST]           (HOST: 127.0.0.1 unless given)
+ *     redis-cli -p PORT set greeting hello
+ *     redis-cli -p PORT get greeting
+ *     printf 'PING\r\nINCR hits\r\n' | nc -N 127.0.0.1 PORT
+ *     redis-benchmark -p PORT -t ping,set,get -q
+ *
+ * Commands: PING, ECHO, SET (with EX, PX, NX, XX), GET, DEL, EXISTS, INCR,
+ * and COMMAND and CONFIG GET, answered just enough for the clients' opening
+ * questions. Both protocols: multibulk ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
+ * and inline ("GET k\r\n", what nc and telnet send; no quoting).
+ *
+ * What it shows: a parser working in the stream's own buffer
+ * (asyncio_stream_peek/fill/consume) with no copy and no allocation per
+ * command. Every complete command that one read brought is answered before
+ * the next read, and the replies, queued with asyncio_stream_write(), leave
+ * in one system call: pipelining costs nothing extra. A command larger than
+ * the read limit (a big SET) raises the stream's limit while it arrives.
+ */
+#include <asyncio.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_BULK (512u * 1024 * 1024)   /* Redis's proto-max-bulk-len */
+#define MAX_QUERY ((size_t)1 << 30)     /* Redis's client-query-buffer-limit */
+#define MAX_HEADER 65536                /* an inline command or "$N" line */
+#define SMALL_REPLY 512                 /* GET replies up to this are one copy */
+
+/* ---- the keyspace: open addressing, linear probing ----------------------- */
+
+struct item {
+    uint64_t expires;       /* asyncio_loop_time_ns() deadline; 0: never */
+    size_t klen, vlen, vcap;
+    char data[];            /* the key, then room for vcap bytes of value */
+};
+
+struct slot {
+    uint64_t hash;          /* kept here so a probe rarely touches an item */
+    struct item *it;        /* NULL: empty */
+};
+
+struct table {
+    struct slot *slots;
+    size_t mask, count;     /* mask + 1 slots, a power of two */
+};
+
+#define NONE SIZE_MAX
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    /* FNV-1a: keys are short. Unseeded: keys chosen to collide would slow
+     * the table down, which a server facing strangers must not allow. */
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+    return h;
+}
+
+static char *value_of(struct item *it)
+{
+    return it->data + it->klen;
+}
+
+static size_t table_find(const struct table *t, const char *k, size_t klen, uint64_t h)
+{
+    if (!t->slots)
+        return NONE;
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        const struct item *it = t->slots[i].it;
+        if (!it)
+            return NONE;
+        if (t->slots[i].hash == h && it->klen == klen && memcmp(it->data, k, klen) == 0)
+            return i;
+    }
+}
+
+/* Delete without tombstones: later members of the probe run move back into
+ * the hole unless that would put them before their home slot. */
+static void table_remove(struct table *t, size_t i)
+{
+    free(t->slots[i].it);
+    t->count--;
+    for (size_t j = (i + 1) & t->mask; t->slots[j].it; j = (j + 1) & t->mask) {
+        size_t home = t->slots[j].hash & t->mask;
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i].it = NULL;
+}
+
+/* The slot of key k if it is there and has not expired (an expired key is
+ * deleted when it is next looked at; none is swept in the background, so a
+ * key nobody asks for again stays in memory until exit). */
+static size_t table_lookup(struct table *t, const char *k, size_t klen, uint64_t h)
+{
+    size_t i = table_find(t, k, klen, h);
+    if (i != NONE && t->slots[i].it->expires && t->slots[i].it->expires <= asyncio_loop_time_ns()) {
+        table_remove(t, i);
+        i = NONE;
+    }
+    return i;
+}
+
+static int table_grow(struct table *t)
+{
+    size_t n = t->slots ? (t->mask + 1) * 2 : 16;
+    struct slot *s = calloc(n, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    for (size_t i = 0; t->slots && i <= t->mask; i++) {
+        if (!t->slots[i].it)
+            continue;
+        size_t j = t->slots[i].hash & (n - 1);
+        while (s[j].it)
+            j = (j + 1) & (n - 1);
+        s[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = s;
+    t->mask = n - 1;
+    return 0;
+}
+
+/* Give key k (in slot i, or new when i is NONE) the value v: rewritten in
+ * place when it fits without wasting much, so overwriting a key with a value
+ * of the same size allocates nothing. 0 or -ENOMEM. */
+static int table_store(struct table *t, size_t i, uint64_t h, const char *k, size_t klen,
+                       const char *v, size_t vlen, uint64_t expires)
+{
+    struct item *it = i != NONE ? t->slots[i].it : NULL;
+    if (!it || vlen > it->vcap || it->vcap > 2 * vlen + 64) {
+        if (!it && (t->count + 1) * 4 > (t->slots ? t->mask + 1 : 0) * 3 && table_grow(t) < 0)
+            return -ENOMEM;
+        size_t size = sizeof *it + klen + vlen;
+        struct item *n = it ? realloc(it, size) : malloc(size);
+        if (!n)
+            return -ENOMEM;
+        if (!it) {
+            n->klen = klen;
+            memcpy(n->data, k, klen);
+            for (i = h & t->mask; t->slots[i].it; i = (i + 1) & t->mask)
+                ;
+            t->slots[i].hash = h;
+            t->count++;
+        }
+        it = t->slots[i].it = n;
+        it->vcap = vlen;
+    }
+    memcpy(value_of(it), v, vlen);
+    it->vlen = vlen;
+    it->expires = expires;
+    return 0;
+}
+
+static void table_free(struct table *t)
+{
+    for (size_t i = 0; t->slots && i <= t->mask; i++)
+        free(t->slots[i].it);
+    free(t->slots);
+    t->slots = NULL;
+    t->mask = t->count = 0;
+}
+
+/* ---- connections and the parser ------------------------------------------ */
+
+struct arg {
+    size_t off, len;        /* where in the command, set while parsing */
+    const char *p;          /* off made a pointer once the command is whole */
+};
+
+struct conn {
+    asyncio_stream_t *s;
+    struct table *db;
+    /* The command being parsed. It stays at the front of the stream's
+     * buffer while more of it is read, and the buffer may move: so offsets
+     * from its first byte, and parsing resumes where it stopped. */
+    long long want;         /* arguments announced by "*N"; -1: not read yet */
+    long long bulk;         /* length announced by the last "$N"; -1: none */
+    size_t pos;             /* bytes parsed */
+    size_t need;            /* bytes the command needs at least */
+    size_t argc, argcap;
+    struct arg *argv;       /* small, unless a command has more arguments */
+    struct arg small[8];
+    char error[96];         /* the protocol error */
+};
+
+/* Redis's string2ll(): a decimal that reads back the same (no sign "+", no
+ * leading zeros or spaces), in range. 1 if it is one, else 0. */
+static int parse_ll(const char *p, size_t n, long long *out)
+{
+    if (n == 0 || n > 20)
+        return 0;
+    if (n == 1 && p[0] == '0') {
+        *out = 0;
+        return 1;
+    }
+    int neg = p[0] == '-';
+    size_t i = (size_t)neg;
+    if (i == n || p[i] < '1' || p[i] > '9')
+        return 0;
+    unsigned long long v = 0;
+    for (; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > (ULLONG_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    if (v > (unsigned long long)LLONG_MAX + neg)
+        return 0;
+    *out = neg ? (long long)(0 - v) : (long long)v;
+    return 1;
+}
+
+static ssize_t protocol_error(struct conn *c, const char *what, int ch)
+{
+    snprintf(c->error, sizeof c->error, "Protocol error: %s", what);
+    if (ch >= 0) {
+        size_t n = strlen(c->error);
+        snprintf(c->error + n, sizeof c->error - n, ", got '%c'",
+                 ch == '\r' || ch == '\n' ? ' ' : ch);
+    }
+    return -1;
+}
+
+static int push_arg(struct conn *c, size_t off, size_t len)
+{
+    if (c->argc == c->argcap) {
+        size_t cap = c->argcap * 2;
+        struct arg *a = malloc(cap * sizeof *a);
+        if (!a)
+            return -ENOMEM;
+        memcpy(a, c->argv, c->argc * sizeof *a);
+        if (c->argv != c->small)
+            free(c->argv);
+        c->argv = a;
+        c->argcap = cap;
+    }
+    c->argv[c->argc].off = off;
+    c->argv[c->argc++].len = len;
+    return 0;
+}
+
+/* A "*N\r\n" or "$N\r\n" line at buf[*pos]: 1 and the number (past the
+ * line in *pos), 0 if the line is not all there yet, -1 if it is too long,
+ * -2 if N is no number. */
+static int parse_header(const char *buf, size_t n, size_t *pos, long long *v)
+{
+    const char *cr = memchr(buf + *pos, '\r', n - *pos);
+    if (!cr)
+        return n - *pos >= MAX_HEADER ? -1 : 0;
+    size_t end = (size_t)(cr - buf);
+    if (end + 1 == n)
+        return 0; /* the '\n' is still to come */
+    if (!parse_ll(buf + *pos + 1, end - *pos - 1, v))
+        return -2;
+    *pos = end + 2;
+    return 1;
+}
+
+/* The length of the command at buf (its arguments in c->argv; none for an
+ * empty one), 0 if it is not all there yet, -1 on a protocol error
+ * (c->error), -ENOMEM. */
+static ssize_t parse_multibulk(struct conn *c, const char *buf, size_t n)
+{
+    size_t pos = c->pos;
+    long long v;
+    int r;
+    if (c->want < 0) {
+        if ((r = parse_header(buf, n, &pos, &v)) == 0)
+            return 0;
+        if (r < 0 || v > INT_MAX)
+            return protocol_error(c, r == -1 ? "too big mbulk count string" : "invalid multibulk length", -1);
+        if (v <= 0) {
+            c->argc = 0;
+            return (ssize_t)pos; /* "*0": Redis skips it */
+        }
+        c->want = v;
+        c->argc = 0;
+    }
+    while (c->argc < (size_t)c->want) {
+        if (c->bulk < 0) {
+            if (pos == n)
+                break;
+            if (buf[pos] != '$')
+                return protocol_error(c, "expected '$'", (unsigned char)buf[pos]);
+            if ((r = parse_header(buf, n, &pos, &v)) == 0)
+                break;
+            if (r < 0 || v < 0 || v > MAX_BULK)
+                return protocol_error(c, r == -1 ? "too big bulk count string" : "invalid bulk length", -1);
+            c->bulk = v;
+        }
+        size_t len = (size_t)c->bulk;
+        if (n - pos < len + 2) {
+            c->need = pos + len + 2;
+            break;
+        }
+        if (push_arg(c, pos, len) < 0)
+            return -ENOMEM;
+        pos += len + 2; /* the "\r\n" after the data is not checked (nor by Redis) */
+        c->bulk = -1;
+    }
+    c->pos = pos;
+    if (c->argc < (size_t)c->want)
+        return 0;
+    c->want = -1;
+    return (ssize_t)pos;
+}
+
+static ssize_t parse_inline(struct conn *c, const char *buf, size_t n)
+{
+    const char *nl = memchr(buf + c->pos, '\n', n - c->pos);
+    if (!nl) {
+        c->pos = n;
+        return n >= MAX_HEADER ? protocol_error(c, "too big inline request", -1) : 0;
+    }
+    size_t end = (size_t)(nl - buf);
+    size_t stop = end && buf[end - 1] == '\r' ? end - 1 : end;
+    c->argc = 0;
+    for (size_t i = 0; i < stop;) {
+        while (i < stop && (buf[i] == ' ' || buf[i] == '\t'))
+            i++;
+        size_t from = i;
+        while (i < stop && buf[i] != ' ' && buf[i] != '\t')
+            i++;
+        if (i > from && push_arg(c, from, i - from) < 0)
+            return -ENOMEM;
+    }
+    return (ssize_t)end + 1;
+}
+
+/* One command from buf, whichever protocol it speaks (as Redis decides). */
+static ssize_t parse(struct conn *c, const char *buf, size_t n)
+{
+    ssize_t r = buf[0] == '*' ? parse_multibulk(c, buf, n) : parse_inline(c, buf, n);
+    if (r > 0) {
+        c->pos = c->need = 0;
+        for (size_t i = 0; i < c->argc; i++)
+            c->argv[i].p = buf + c->argv[i].off;
+    }
+    return r;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static int reply(struct conn *c, const char *s, size_t n)
+{
+    return asyncio_stream_write(c->s, s, n);
+}
+
+#define REPLY(c, literal) reply(c, literal, sizeof literal - 1)
+
+static size_t format_ll(char *out, long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10));
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+static int reply_int(struct conn *c, long long v)
+{
+    char b[32];
+    b[0] = ':';
+    size_t n = 1 + format_ll(b + 1, v);
+    memcpy(b + n, "\r\n", 2);
+    return reply(c, b, n + 2);
+}
+
+static int reply_bulk(struct conn *c, const char *p, size_t len)
+{
+    char head[SMALL_REPLY + 32];
+    head[0] = '$';
+    size_t n = 1 + format_ll(head + 1, (long long)len);
+    memcpy(head + n, "\r\n", 2);
+    n += 2;
+    if (len <= SMALL_REPLY) { /* one copy into the queue, not three */
+        memcpy(head + n, p, len);
+        memcpy(head + n + len, "\r\n", 2);
+        return reply(c, head, n + len + 2);
+    }
+    struct iovec v[3] = {{head, n}, {(void *)p, len}, {"\r\n", 2}};
+    return asyncio_stream_writev(c->s, v, 3);
+}
+
+/* An error reply: "-" and the text, its line breaks made spaces (a reply
+ * must stay one line), as Redis does. */
+static int reply_error(struct conn *c, const char *fmt, ...)
+{
+    char b[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b + 1, sizeof b - 3, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    size_t len = (size_t)n < sizeof b - 4 ? (size_t)n + 1 : sizeof b - 3;
+    b[0] = '-';
+    for (size_t i = 1; i < len; i++)
+        if (b[i] == '\r' || b[i] == '\n')
+            b[i] = ' ';
+    memcpy(b + len, "\r\n", 2);
+    return reply(c, b, len + 2);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int is_n(const struct arg *a, const char *word, size_t len)
+{
+    return a->len == len && strncasecmp(a->p, word, len) == 0;
+}
+
+#define is(a, literal) is_n(a, literal, sizeof literal - 1)
+
+static int out_of_memory(struct conn *c)
+{
+    return REPLY(c, "-OOM out of memory\r\n");
+}
+
+static int cmd_ping(struct conn *c, const struct arg *a, size_t argc)
+{
+    if (argc > 2)
+        return reply_error(c, "ERR wrong number of arguments for 'ping' command");
+    return argc == 2 ? reply_bulk(c, a[1].p, a[1].len) : REPLY(c, "+PONG\r\n");
+}
+
+static int cmd_echo(struct conn *c, const struct arg *a, size_t argc)
+{
+    (void)argc;
+    return reply_bulk(c, a[1].p, a[1].len);
+}
+
+static int cmd_get(struct conn *c, const struct arg *a, size_t argc)
+{
+    (void)argc;
+    size_t i = table_lookup(c->db, a[1].p, a[1].len, hash_bytes(a[1].p, a[1].len));
+    if (i == NONE)
+        return REPLY(c, "$-1\r\n");
+    struct item *it = c->db->slots[i].it;
+    return reply_bulk(c, value_of(it), it->vlen);
+}
+
+/* SET key value [NX | XX] [EX seconds | PX milliseconds] */
+static int cmd_set(struct conn *c, const struct arg *a, size_t argc)
+{
+    int nx = 0, xx = 0;
+    long long ttl = 0, unit = 0; /* milliseconds per unit of the EX or PX given */
+    const struct arg *when = NULL;
+    for (size_t i = 3; i < argc; i++) {
+        if (is(&a[i], "NX") && !xx)
+            nx = 1;
+        else if (is(&a[i], "XX") && !nx)
+            xx = 1;
+        else if ((is(&a[i], "EX") || is(&a[i], "PX")) && !unit && i + 1 < argc) {
+            unit = a[i].p[0] == 'E' || a[i].p[0] == 'e' ? 1000 : 1;
+            when = &a[++i];
+        } else
+            return reply_error(c, "ERR syntax error");
+    }
+    uint64_t expires = 0;
+    if (when) {
+        if (!parse_ll(when->p, when->len, &ttl))
+            return reply_error(c, "ERR value is not an integer or out of range");
+        uint64_t now = asyncio_loop_time_ns();
+        if (ttl <= 0 || (unsigned long long)ttl > (UINT64_MAX - now) / 1000000 / (unsigned long long)unit)
+            return reply_error(c, "ERR invalid expire time in 'set' command");
+        expires = now + (uint64_t)ttl * (uint64_t)unit * 1000000;
+    }
+    uint64_t h = hash_bytes(a[1].p, a[1].len);
+    size_t i = table_lookup(c->db, a[1].p, a[1].len, h);
+    if ((nx && i != NONE) || (xx && i == NONE))
+        return REPLY(c, "$-1\r\n");
+    if (table_store(c->db, i, h, a[1].p, a[1].len, a[2].p, a[2].len, expires) < 0)
+        return out_of_memory(c);
+    return REPLY(c, "+OK\r\n");
+}
+
+static int cmd_del(struct conn *c, const struct arg *a, size_t argc)
+{
+    long long n = 0;
+    for (size_t k = 1; k < argc; k++) {
+        size_t i = table_lookup(c->db, a[k].p, a[k].len, hash_bytes(a[k].p, a[k].len));
+        if (i != NONE) {
+            table_remove(c->db, i);
+            n++;
+        }
+    }
+    return reply_int(c, n);
+}
+
+static int cmd_exists(struct conn *c, const struct arg *a, size_t argc)
+{
+    long long n = 0;
+    for (size_t k = 1; k < argc; k++)
+        n += table_lookup(c->db, a[k].p, a[k].len, hash_bytes(a[k].p, a[k].len)) != NONE;
+    return reply_int(c, n);
+}
+
+static int cmd_incr(struct conn *c, const struct arg *a, size_t argc)
+{
+    (void)argc;
+    uint64_t h = hash_bytes(a[1].p, a[1].len);
+    size_t i = table_lookup(c->db, a[1].p, a[1].len, h);
+    long long v = 0;
+    uint64_t expires = 0; /* INCR keeps the key's time to live */
+    if (i != NONE) {
+        struct item *it = c->db->slots[i].it;
+        if (!parse_ll(value_of(it), it->vlen, &v))
+            return reply_error(c, "ERR value is not an integer or out of range");
+        if (v == LLONG_MAX)
+            return reply_error(c, "ERR increment or decrement would overflow");
+        expires = it->expires;
+    }
+    char b[24];
+    size_t n = format_ll(b, ++v);
+    if (table_store(c->db, i, h, a[1].p, a[1].len, b, n, expires) < 0)
+        return out_of_memory(c);
+    return reply_int(c, v);
+}
+
+/* redis-cli and redis-benchmark ask for the command table and for two
+ * settings when they start; they do without the table, and the settings
+ * are what a server that keeps nothing on disk says. */
+static int cmd_command(struct conn *c, const struct arg *a, size_t argc)
+{
+    (void)a;
+    (void)argc;
+    return REPLY(c, "*0\r\n");
+}
+
+static int cmd_config(struct conn *c, const struct arg *a, size_t argc)
+{
+    if (!is(&a[1], "GET"))
+        return reply_error(c, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
+                           (int)(a[1].len < 128 ? a[1].len : 128), a[1].p);
+    int n = 0;
+    for (size_t i = 2; i < argc; i++)
+        n += is(&a[i], "save") || is(&a[i], "appendonly");
+    char head[16];
+    int rc = reply(c, head, (size_t)snprintf(head, sizeof head, "*%d\r\n", 2 * n));
+    for (size_t i = 2; i < argc && rc == 0; i++) {
+        if (is(&a[i], "save"))
+            rc = REPLY(c, "$4\r\nsave\r\n$0\r\n\r\n");
+        else if (is(&a[i], "appendonly"))
+            rc = REPLY(c, "$10\r\nappendonly\r\n$2\r\nno\r\n");
+    }
+    return rc;
+}
+
+static const struct command {
+    const char *name;       /* as Redis spells it in its errors */
+    size_t len;
+    int arity;              /* n: exactly n words; -n: at least n */
+    int (*run)(struct conn *c, const struct arg *a, size_t argc);
+} commands[] = {
+#define CMD(name, arity, run) {name, sizeof name - 1, arity, run}
+    CMD("get", 2, cmd_get), /* the ones benchmarks time first */
+    CMD("set", -3, cmd_set),
+    CMD("ping", -1, cmd_ping),
+    CMD("incr", 2, cmd_incr),
+    CMD("del", -2, cmd_del),
+    CMD("exists", -2, cmd_exists),
+    CMD("echo", 2, cmd_echo),
+    CMD("command", -1, cmd_command),
+    CMD("config", -2, cmd_config),
+#undef CMD
+};
+
+static int unknown_command(struct conn *c, const struct arg *a, size_t argc)
+{
+    /* Redis quotes the arguments until they fill 128 bytes. */
+    char args[160];
+    size_t n = 0;
+    for (size_t i = 1; i < argc && n < 128; i++) {
+        size_t k = a[i].len < 128 - n ? a[i].len : 128 - n;
+        args[n++] = '\'';
+        memcpy(args + n, a[i].p, k);
+        n += k;
+        memcpy(args + n, "' ", 2);
+        n += 2;
+    }
+    return reply_error(c, "ERR unknown command '%.*s', with args beginning with: %.*s",
+                       (int)(a[0].len < 128 ? a[0].len : 128), a[0].p, (int)n, args);
+}
+
+/* Run the parsed command: 0, or the error of the connection. */
+static int execute(struct conn *c)
+{
+    const struct arg *a = c->argv;
+    size_t argc = c->argc;
+    if (!argc)
+        return 0;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const struct command *cmd = &commands[i];
+        if (!is_n(&a[0], cmd->name, cmd->len))
+            continue;
+        if (cmd->arity > 0 ? argc != (size_t)cmd->arity : argc < (size_t)-cmd->arity)
+            return reply_error(c, "ERR wrong number of arguments for '%s' command", cmd->name);
+        return cmd->run(c, a, argc);
+    }
+    return unknown_command(c, a, argc);
+}
+
+/* ---- the connection's task ----------------------------------------------- */
+
+/* Make room for the command at the front of the buffer, n bytes of it there
+ * and at least c->need wanted: raise the limit past both, or bring it back
+ * down once no big command is pending. 0, or -1 (c->error) if too big. */
+static int fit_limit(struct conn *c, size_t n, size_t *limit)
+{
+    size_t want;
+    if (n >= *limit) {
+        want = c->need > n ? c->need : 2 * n; /* 2 * n: within headers */
+        if (want > MAX_QUERY)
+            want = MAX_QUERY;
+        if (n >= want)
+            return (int)protocol_error(c, "query buffer limit reached", -1);
+    } else if (*limit > ASYNCIO_STREAM_LIMIT && n <= ASYNCIO_STREAM_LIMIT &&
+               c->need <= ASYNCIO_STREAM_LIMIT) {
+        want = ASYNCIO_STREAM_LIMIT;
+    } else {
+        return 0;
+    }
+    int rc = asyncio_stream_set_limit(c->s, want); /* cannot fail: n < want */
+    if (rc == 0)
+        *limit = want;
+    return rc;
+}
+
+static int serve(asyncio_stream_t *s, void *arg)
+{
+    struct conn c = {.s = s, .db = arg, .want = -1, .bulk = -1, .argcap = 8};
+    c.argv = c.small;
+    size_t limit = ASYNCIO_STREAM_LIMIT;
+    int rc = 0;
+    for (;;) {
+        const void *data;
+        size_t n = asyncio_stream_peek(s, &data);
+        size_t done = 0;
+        ssize_t len = 0;
+        /* Answer every command that came: the replies leave together. */
+        while (done < n && asyncio_stream_write_buffer_size(s) <= ASYNCIO_STREAM_HIGH_WATER) {
+            len = parse(&c, (const char *)data + done, n - done);
+            if (len <= 0)
+                break;
+            done += (size_t)len;
+            if ((rc = execute(&c)) < 0)
+                break;
+        }
+        if (len < 0 || rc < 0) {
+            if (len == -1) /* answer, then close, as Redis does */
+                rc = reply_error(&c, "ERR %s", c.error);
+            else if (len < 0)
+                rc = (int)len;
+            break;
+        }
+        asyncio_stream_consume(s, done);
+        if (asyncio_stream_write_buffer_size(s) > ASYNCIO_STREAM_HIGH_WATER) {
+            if ((rc = asyncio_stream_drain(s)) < 0)
+                break;
+            continue;
+        }
+        if (fit_limit(&c, n - done, &limit) < 0) {
+            rc = reply_error(&c, "ERR %s", c.error);
+            break;
+        }
+        ssize_t r = asyncio_stream_fill(s);
+        if (r <= 0) {
+            rc = (int)r;
+            break;
+        }
+    }
+    if (c.argv != c.small)
+        free(c.argv);
+    /* The usual ends of a connection are no errors of the handler. */
+    if (rc == -ECONNRESET || rc == -EPIPE || rc == -EBADF || rc == -ENOTCONN)
+        rc = 0;
+    return rc;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+struct app {
+    const char *host;
+    int port;
+    asyncio_server_t *srv;
+    struct table db;
+};
+
+static void on_signal(int signum, void *arg)
+{
+    (void)signum;
+    struct app *app = arg;
+    asyncio_server_close(app->srv);
+    asyncio_server_close_clients(app->srv);
+}
+
+static int main_task(void *arg, void **result)
+{
+    (void)result;
+    struct app *app = arg;
+    int rc = asyncio_start_server(&app->srv, serve, &app->db, app->host, app->port, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "kv_server: cannot listen on %s:%d: %s\n", app->host, app->port, strerror(-rc));
+        return rc;
+    }
+    if ((rc = asyncio_add_signal_handler(SIGINT, on_signal, app)) < 0 ||
+        (rc = asyncio_add_signal_handler(SIGTERM, on_signal, app)) < 0) {
+        fprintf(stderr, "kv_server: signal handlers: %s\n", strerror(-rc));
+        asyncio_server_close(app->srv);
+    } else {
+        printf("listening on %s:%d\n", app->host, asyncio_server_port(app->srv));
+        fflush(stdout);
+        rc = asyncio_server_serve_forever(app->srv);
+    }
+    int closed = asyncio_server_wait_closed(app->srv);
+    return rc < 0 ? rc : closed;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: kv_server PORT [--host HOST]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct app app = {.host = "127.0.0.1", .port = -1};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
+            app.host = argv[++i];
+        } else if (app.port < 0 && argv[i][0] >= '0' && argv[i][0] <= '9') {
+            char *end;
+            long p = strtol(argv[i], &end, 10);
+            if (*end || p > 65535)
+                return usage();
+            app.port = (int)p;
+        } else {
+            return usage();
+        }
+    }
+    if (app.port < 0)
+        return usage();
+    int rc = asyncio_run(main_task, &app, NULL);
+    /* After asyncio_run() no handler can be left to use the keyspace. */
+    table_free(&app.db);
+    return rc < 0 ? 1 : 0;
+}
