@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define STREAM_MAGIC 0x5354524dU
-#define RBUF_FIRST 16384   /* first read buffer; it doubles up to the limit */
+#define BUF_FIRST 16384    /* first buffer of either side; they double as needed */
 #define DIRECT_MIN 4096    /* reads of this much or more skip the buffer */
 #define DIRECT_WRITE 16384 /* writes this large try the socket before queueing */
 #define WBUF_KEEP 65536    /* a larger empty write buffer is given back */
@@ -61,26 +61,41 @@ static bool valid(const asyncio_stream_t *s)
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-/* Give the read buffer back: to the loop's spares if it is of the first
- * size, so the next stream that reads takes it without malloc. */
+/* Buffers of the first size come from the loop's spares and go back there:
+ * a connection gives its empty buffers back each time it waits, and the
+ * next one to read or write takes them without malloc. */
+static char *buf_get(struct loop *loop)
+{
+    return loop->nspare_bufs ? loop->spare_bufs[--loop->nspare_bufs] : malloc(BUF_FIRST);
+}
+
+static void buf_put(struct loop *loop, char *buf, size_t cap)
+{
+    int room = (int)(sizeof loop->spare_bufs / sizeof loop->spare_bufs[0]);
+    if (cap == BUF_FIRST && loop->nspare_bufs < room)
+        loop->spare_bufs[loop->nspare_bufs++] = buf;
+    else
+        free(buf);
+}
+
 static void drop_rbuf(asyncio_stream_t *s)
 {
-    struct loop *loop = s->loop;
-    int room = (int)(sizeof loop->spare_bufs / sizeof loop->spare_bufs[0]);
-    if (s->rcap == RBUF_FIRST && loop->nspare_bufs < room)
-        loop->spare_bufs[loop->nspare_bufs++] = s->rbuf;
-    else
-        free(s->rbuf);
+    buf_put(s->loop, s->rbuf, s->rcap);
     s->rbuf = NULL;
     s->rcap = s->rpos = s->rlen = 0;
+}
+
+static void drop_wbuf(asyncio_stream_t *s)
+{
+    buf_put(s->loop, s->wbuf, s->wcap);
+    s->wbuf = NULL;
+    s->wcap = s->wpos = s->wlen = 0;
 }
 
 static void free_buffers(asyncio_stream_t *s)
 {
     drop_rbuf(s);
-    free(s->wbuf);
-    s->wbuf = NULL;
-    s->wcap = s->wpos = s->wlen = 0;
+    drop_wbuf(s);
 }
 
 static void stream_free(asyncio_stream_t *s)
@@ -225,11 +240,8 @@ static int wait_input(asyncio_stream_t *s, struct task *t)
     stream_flush(s);
     if (s->rlen == 0 && s->rbuf)
         drop_rbuf(s);
-    if (s->wlen == 0 && s->wbuf) { /* nor an empty write queue's */
-        free(s->wbuf);
-        s->wbuf = NULL;
-        s->wcap = s->wpos = 0;
-    }
+    if (s->wlen == 0 && s->wbuf) /* nor an empty write queue's */
+        drop_wbuf(s);
     s->drained = false;
     int rc = s->fd < 0 ? -EBADF : net_wait(t, s->fd, true);
     return rc == 0 && s->closing ? -EBADF : rc;
@@ -275,11 +287,12 @@ static ssize_t make_room(asyncio_stream_t *s)
         if (s->rpos && s->rlen) /* slide what is left to the front */
             memmove(s->rbuf, s->rbuf + s->rpos, s->rlen);
         s->rpos = 0;
-        if (!s->rbuf && s->limit >= RBUF_FIRST && s->loop->nspare_bufs) {
-            s->rbuf = s->loop->spare_bufs[--s->loop->nspare_bufs];
-            s->rcap = RBUF_FIRST;
+        if (!s->rbuf && s->limit >= BUF_FIRST) {
+            if (!(s->rbuf = buf_get(s->loop)))
+                return -ENOMEM;
+            s->rcap = BUF_FIRST;
         } else if (s->rcap - s->rlen < s->rcap / 4 || !s->rbuf) {
-            size_t cap = s->rcap ? s->rcap * 2 : RBUF_FIRST;
+            size_t cap = s->rcap ? s->rcap * 2 : BUF_FIRST;
             if (cap > s->limit)
                 cap = s->limit;
             if (cap < s->rlen + 1)
@@ -351,14 +364,14 @@ static int unread(asyncio_stream_t *s, const void *buf, size_t n)
         return 0;
     if (s->rpos < n) {
         size_t cap = n + s->rlen;
-        char *b = malloc(cap > RBUF_FIRST ? cap : RBUF_FIRST);
+        char *b = malloc(cap > BUF_FIRST ? cap : BUF_FIRST);
         if (!b)
             return -ENOMEM;
         if (s->rlen)
             memcpy(b + n, s->rbuf + s->rpos, s->rlen);
         free(s->rbuf);
         s->rbuf = b;
-        s->rcap = cap > RBUF_FIRST ? cap : RBUF_FIRST;
+        s->rcap = cap > BUF_FIRST ? cap : BUF_FIRST;
         s->rpos = n;
     }
     s->rpos -= n;
@@ -571,11 +584,8 @@ static void stream_flush(asyncio_stream_t *s)
     }
     if (!s->wlen) {
         s->wpos = 0;
-        if (s->wcap > WBUF_KEEP) {
-            free(s->wbuf);
-            s->wbuf = NULL;
-            s->wcap = 0;
-        }
+        if (s->wcap > WBUF_KEEP)
+            drop_wbuf(s);
         if (s->watching) {
             io_watch(s->loop, s->fd, 0, NULL, NULL);
             s->watching = false;
@@ -612,8 +622,12 @@ static int queue_bytes(asyncio_stream_t *s, const struct iovec *iov, int iovcnt,
         if (s->wpos && s->wlen)
             memmove(s->wbuf, s->wbuf + s->wpos, s->wlen);
         s->wpos = 0;
-        if (need > s->wcap) {
-            size_t cap = s->wcap ? s->wcap * 2 : 4096;
+        if (!s->wbuf && need <= BUF_FIRST) {
+            if (!(s->wbuf = buf_get(s->loop)))
+                return -ENOMEM;
+            s->wcap = BUF_FIRST;
+        } else if (need > s->wcap) {
+            size_t cap = s->wcap ? s->wcap * 2 : BUF_FIRST;
             while (cap < need)
                 cap *= 2;
             char *b = realloc(s->wbuf, cap);
