@@ -320,7 +320,9 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
  * time signum arrives (loop.add_signal_handler); it replaces a handler
  * this loop had for signum. The signal is blocked in the loop's thread and
  * read from a signalfd, so cb runs in the loop like any callback and may
- * use every call that does not suspend. Returns 0, -EINVAL (bad signum,
+ * use every call that does not suspend. In a program with other threads,
+ * block the signal in them too (the loop's own pool threads block every
+ * signal), or the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
  * SIGKILL, SIGSTOP), -EPERM (no running loop), -ENOSYS (no signalfd: not
  * Linux), -ENOMEM. Does not suspend.
  */
