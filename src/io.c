@@ -154,9 +154,8 @@ int asyncio_forget_fd(int fd)
         return -EPERM;
     if (fd >= loop->nfds)
         return 0;
+    io_wake_waiters(loop, fd, -EBADF);
     struct fdstate *st = &loop->fds[fd];
-    wake_and_clear(&st->reader, -EBADF);
-    wake_and_clear(&st->writer, -EBADF);
     st->cb_events = 0;
     if (set_interest(loop, fd, st, 0) < 0) {
         /* The poller refused (the fd is already closed): forget it anyway. */

@@ -71,20 +71,19 @@ int asyncio_socket(int domain, int type, int protocol)
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return -errno;
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
 #else
     int fd = socket(domain, type, protocol);
     if (fd < 0)
         return -errno;
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        int err = errno;
+    int rc = fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ? -errno : net_prepare_fd(fd);
+    if (rc < 0) {
         close(fd);
-        return -err;
+        return rc;
     }
-#endif
-#ifdef SO_NOSIGPIPE
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
     return fd;
 }

@@ -588,6 +588,7 @@ static void stream_flush(asyncio_stream_t *s)
     }
     if (!s->wlen) {
         s->wpos = 0;
+        loop_prepoll_cancel(&s->flush); /* sent already: nothing left for it */
         if (s->wcap > WBUF_KEEP)
             drop_wbuf(s);
         if (s->watching) {

@@ -165,15 +165,18 @@ int threadpool_run(struct job *job)
 {
     struct task *t;
     int rc = task_begin_wait_on(&t, "thread pool");
-    if (rc < 0)
+    struct loop *loop = rc == 0 ? t->fut.loop : NULL;
+    if (rc == 0 && !loop->pool && !(loop->pool = pool_open(loop, &rc)))
+        rc = rc < 0 ? rc : -ENOMEM;
+    if (rc == 0) {
+        job->finished = false;
+        job->waiter = t;
+        rc = submit(loop->pool, job);
+    }
+    if (rc < 0) {
+        job->release(job); /* never queued: the pool is done with it now */
         return rc;
-    struct loop *loop = t->fut.loop;
-    if (!loop->pool && !(loop->pool = pool_open(loop, &rc)))
-        return rc;
-    job->finished = false;
-    job->waiter = t;
-    if ((rc = submit(loop->pool, job)) < 0)
-        return rc;
+    }
     while (!job->finished) {
         rc = task_park_until(t, UINT64_MAX, 0);
         if (rc < 0) {
