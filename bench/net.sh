@@ -4,7 +4,7 @@
 # peers, alternating implementations within every round, and prints one table
 # of medians, ratios and the targets.
 #
-#   bench/net.sh                            3 rounds of every workload (~12 min)
+#   bench/net.sh                            11 rounds of every workload (~15 min)
 #   ROUNDS=1 SECS=2 bench/net.sh            a quick check
 #   WORKLOADS="echo idle" bench/net.sh      only some of echo http redis idle
 #
@@ -19,14 +19,20 @@
 #   redis  redis-benchmark -t ping,set,get -c 50, and again with -P 16, against
 #          examples/kv_server and redis-server (no persistence).
 #   idle   10,000 idle connections to each echo server: resident memory per
-#          connection, as opened and after one 1-byte echo on each.
+#          connection, as opened and after one 1-byte echo on each (round 1
+#          only: memory does not drift with the machine's speed).
 # Throughput is per second; server CPU per message or request is the
 # utime + stime of the server (nginx: master + worker) from /proc/PID/stat
 # over the measuring window, divided by the messages or requests in it.
 #
 # Environment:
-#   ROUNDS      rounds (default 3); the table has medians over them
-#   SECS        seconds per measurement (default 3)
+#   ROUNDS      rounds (default 11); the table has medians over them. A run
+#               swings by 10-15% here, up to 1.6x with many large messages in
+#               flight (the machine's speed drifts, and on loopback who pays
+#               for TCP's work shifts between the two processes), as much in
+#               a 6 s run as in a 1 s one: many short runs, not a few long
+#               ones, tell 3% apart.
+#   SECS        seconds per measurement (default 1)
 #   WORKLOADS   which of echo http redis idle to run (default all)
 #   ECHO_IMPLS  echo implementations (default "ours epoll uv uvloop"; also
 #               "streams": uvloop with asyncio streams, shown for reference)
@@ -48,8 +54,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 netsrc=$here/net
-ROUNDS=${ROUNDS:-3}
-SECS=${SECS:-3}
+ROUNDS=${ROUNDS:-11}
+SECS=${SECS:-1}
 WORKLOADS=${WORKLOADS:-echo http redis idle}
 ECHO_IMPLS=${ECHO_IMPLS:-ours epoll uv uvloop}
 IDLE_N=${IDLE_N:-10000}
@@ -578,7 +584,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
             for impl in $(rotate "$r" "${redis_impls[@]}"); do run_redis "$r" "$impl" "$mode"; done
         done
     fi
-    if wants idle; then
+    # memory per connection does not drift with the machine's speed: once
+    if wants idle && [ "$r" = 1 ]; then
         for impl in $(rotate "$r" "${echo_impls[@]}"); do run_idle "$r" "$impl"; done
     fi
 done
@@ -649,16 +656,16 @@ table=$out/table.txt
         }
         return n % 2 ? v[(n + 1) / 2] + 0 : (v[n / 2] + v[n / 2 + 1]) / 2
     }
-    # the median over rounds of ours / peer (hi: higher is better) or peer / ours
-    function pratio(w, peer, m, hi, r, list, a, b) {
-        list = ""
-        for (r = 1; r <= rounds; r++) {
-            a = val[r SUBSEP "ours" SUBSEP w SUBSEP m]
-            b = val[r SUBSEP peer SUBSEP w SUBSEP m]
-            if (a == "" || b == "" || a <= 0 || b <= 0) continue
-            list = list " " (hi ? a / b : b / a)
-        }
-        return median(list)
+    # ours against peer: the ratio of the medians over rounds (hi: higher is
+    # better, ours / peer; else peer / ours). Not the median of per-round
+    # ratios: the swing of a run is its own, not shared with the runs beside it
+    # (6 s runs swing as much as 2 s ones, and neighbours differ by up to
+    # 1.6x), so a per-round ratio carries the noise of both runs.
+    function mratio(w, peer, m, hi, a, b) {
+        a = median(runs["ours" SUBSEP w SUBSEP m])
+        b = median(runs[peer SUBSEP w SUBSEP m])
+        if (a == "" || b == "" || a <= 0 || b <= 0) return ""
+        return hi ? a / b : b / a
     }
     BEGIN {
         while ((getline line < rawf) > 0) {  # round impl workload metric value unit
@@ -678,8 +685,8 @@ table=$out/table.txt
         c = median(runs[impl SUBSEP w SUBSEP "cpu_us"])
         tr = ""; cr = ""
         if (impl != "ours") {
-            tr = pratio(w, impl, vm, vm == "thr")
-            cr = pratio(w, impl, "cpu_us", 0)
+            tr = mratio(w, impl, vm, vm == "thr")
+            cr = mratio(w, impl, "cpu_us", 0)
         }
         res = ""
         if (cond != "") {
@@ -704,7 +711,7 @@ table=$out/table.txt
     }
     END {
         print "medians of " rounds " round(s) of " secs " s; ratios are ours vs the peer of the row,"
-        print "the median of the per-round ratios, > 1 when ours is better (thr: ours/peer, cpu: peer/ours);"
+        print "the ratio of the medians, > 1 when ours is better (thr: ours/peer, cpu: peer/ours);"
         printf "targets: %d PASS, %d FAIL, %d n/a\n", passes, fails, nas
         print "total time: " total " s; raw output: " out
     }' "$rows"

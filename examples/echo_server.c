@@ -3,7 +3,7 @@
  * connection; the server of the echo benchmark (bench/net.sh).
  *
  *     async def handle(reader, writer):
- *         while data := await reader.read(131072):
+ *         while data := await reader.read(262144):
  *             writer.write(data)
  *             await writer.drain()
  *
@@ -30,10 +30,11 @@
  * it in between (one loop, one thread). On each handler's stack it would
  * cost every idle connection a second stack page, and one that ever
  * carried a large message the whole buffer's pages for good. Reads of
- * 4 KiB or more go straight from the socket into it; 128 KiB takes a
- * 100 KiB message in one read.
+ * 4 KiB or more go straight from the socket into it. 256 KiB, the size
+ * uvloop reads with (256,000 bytes), takes a 100 KiB message in one read
+ * and more than one when many are in flight.
  */
-static char buf[128 * 1024];
+static char buf[256 * 1024];
 
 /* Without the buffer a handler needs little stack: reserving 64 KiB rather
  * than the default 256 KiB costs fewer page tables (a stack is backed only

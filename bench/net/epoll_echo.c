@@ -5,9 +5,10 @@
  *
  * Listens on 127.0.0.1:PORT, prints "listening on 127.0.0.1:PORT" when ready
  * and exits on SIGINT or SIGTERM. One read per readiness event into a shared
- * 128 KiB buffer, written straight back; what the socket does not take is
- * kept per connection, reading stops and EPOLLOUT is watched until it has
- * gone. No allocation on the steady path.
+ * 256 KiB buffer (the size our echo_server and uvloop read with), written
+ * straight back; what the socket does not take is kept per connection,
+ * reading stops and EPOLLOUT is watched until it has gone. No allocation on
+ * the steady path.
  *
  *   cc -O2 -o epoll_echo epoll_echo.c
  */
@@ -25,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BUF_SIZE (128 * 1024)
+#define BUF_SIZE (256 * 1024)
 
 struct conn {
     int fd;

@@ -4,9 +4,10 @@
  *   uv_echo PORT [--malloc-default]
  *
  * Listens on 127.0.0.1:PORT, prints "listening on 127.0.0.1:PORT" when ready
- * and exits on SIGINT or SIGTERM. Reads go into one 128 KiB buffer handed
- * out by the alloc callback; each read is copied into a fresh write request
- * for uv_write (which tries the write at once), freed when the write is done.
+ * and exits on SIGINT or SIGTERM. Reads go into one 256 KiB buffer (the
+ * size our echo_server and uvloop read with) handed out by the alloc
+ * callback; each read is copied into a fresh write request for uv_write
+ * (which tries the write at once), freed when the write is done.
  *
  * One change from the textbook: glibc's malloc is told to keep what it has
  * (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD). With its defaults, reads of 10 KiB
@@ -25,7 +26,7 @@
 #include <string.h>
 #include <uv.h>
 
-#define BUF_SIZE (128 * 1024)
+#define BUF_SIZE (256 * 1024)
 
 typedef struct {
     uv_write_t req;
