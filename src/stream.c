@@ -10,7 +10,9 @@
  * Writing queues; the queue goes out in one system call before the loop
  * next polls (struct prepoll), or before the stream's reader parks, and
  * whatever the socket cannot take is sent by a callback when it becomes
- * writable, with no task involved. */
+ * writable, with no task involved. A write of DIRECT_WRITE bytes or more
+ * to an empty queue is tried on the socket first: at 10 KiB a message the
+ * copy into the queue cost ~10% of the server's CPU per message. */
 #include "net.h"
 
 #include <asyncio/stream.h>
@@ -24,7 +26,7 @@
 #define STREAM_MAGIC 0x5354524dU
 #define BUF_FIRST 16384    /* first buffer of either side; they double as needed */
 #define DIRECT_MIN 4096    /* reads of this much or more skip the buffer */
-#define DIRECT_WRITE 16384 /* writes this large try the socket before queueing */
+#define DIRECT_WRITE 4096  /* writes this large try the socket before queueing */
 #define WBUF_KEEP 65536    /* a larger empty write buffer is given back */
 
 struct asyncio_stream {

@@ -81,11 +81,18 @@ static void ctx_put(struct loop *loop, struct taskctx *c)
 
 bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
 {
+    if (loop->ctx_pool_len <= CTX_POOL_HOT)
+        return false;
+    /* The pool is last in, first out: its head holds the stacks used last,
+     * likeliest in the cache. Keep those and unmap from the cold end. */
+    struct taskctx *keep = loop->ctx_pool;
+    for (size_t i = 1; i < CTX_POOL_HOT; i++)
+        keep = keep->next;
     /* Check the clock every few unmaps only. */
-    while (loop->ctx_pool_len > CTX_POOL_HOT) {
-        for (int i = 0; i < 16 && loop->ctx_pool_len > CTX_POOL_HOT; i++) {
-            struct taskctx *c = loop->ctx_pool;
-            loop->ctx_pool = c->next;
+    while (keep->next) {
+        for (int i = 0; i < 16 && keep->next; i++) {
+            struct taskctx *c = keep->next;
+            keep->next = c->next;
             loop->ctx_pool_len--;
             coro_destroy(&c->coro, &loop->stacks);
             free(c);

@@ -17,10 +17,13 @@
  * Writing: asyncio_stream_write() never suspends. It queues the bytes; the
  * loop sends what was queued before it next polls, or at once when the
  * writing task next waits to read this stream, so a run of small writes
- * costs one system call. What the socket cannot take yet is sent in the
- * background as it drains; asyncio_stream_drain() is the backpressure: it
- * waits while more than the high water mark (64 KiB) is queued, until no
- * more than the low water mark (16 KiB) is.
+ * costs one system call. A write of 4 KiB or more to an empty queue goes
+ * to the socket at once (copying it would cost more than the system call
+ * it might save), and only what the socket does not take is queued. What
+ * the socket cannot take yet is sent in the background as it drains;
+ * asyncio_stream_drain() is the backpressure: it waits while more than the
+ * high water mark (64 KiB) is queued, until no more than the low water mark
+ * (16 KiB) is.
  *
  * Every call that may suspend takes part in cancellation and timeout scopes
  * (-ECANCELED, -ETIMEDOUT), and a cancelled read loses no data: what had
