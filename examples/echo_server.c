@@ -31,8 +31,8 @@
  * cost every idle connection a second stack page, and one that ever
  * carried a large message the whole buffer's pages for good. Reads of
  * 4 KiB or more go straight from the socket into it. 256 KiB, the size
- * uvloop reads with (256,000 bytes), takes a 100 KiB message in one read
- * and more than one when many are in flight.
+ * uvloop reads with (256,000 bytes), takes a 100 KiB message in one read,
+ * and several at once when many are in flight.
  */
 static char buf[256 * 1024];
 
