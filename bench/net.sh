@@ -85,6 +85,8 @@ wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 start_s=$(date +%s)
 
 # ---- what is needed -------------------------------------------------------
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 have_uvloop() { [ -x "$PY" ] && "$PY" -c 'import uvloop' >/dev/null 2>&1; }
 have_uvdev() { [ -f /usr/include/uv.h ] || pkg-config --exists libuv 2>/dev/null; }
 missing=()
@@ -96,16 +98,7 @@ command -v nginx >/dev/null || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-benchmark >/dev/null || missing+=(redis-tools)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "net.sh: installing ${missing[*]}" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >/dev/null
-        apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "net.sh: missing ${missing[*]} (install them, or run as root on Debian)" >&2
-    fi
-fi
+install_missing net.sh "${missing[@]}"
 command -v cc >/dev/null || { echo "net.sh: a C compiler is needed" >&2; exit 1; }
 command -v cmake >/dev/null || { echo "net.sh: cmake is needed" >&2; exit 1; }
 

@@ -36,22 +36,15 @@ case $SCALE_N in '' | *[!0-9]* | 0) echo "run.sh: SCALE_N must be a positive int
 start_s=$(date +%s)
 
 # ---- what is needed -------------------------------------------------------
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 have_uvloop() { [ -x "$PY" ] && "$PY" -c 'import uvloop' >/dev/null 2>&1; }
 missing=()
 { command -v cc >/dev/null && command -v make >/dev/null; } || missing+=(build-essential)
 command -v cmake >/dev/null || missing+=(cmake)
 [ -x "$PY" ] || missing+=(python3)
 have_uvloop || missing+=(python3-uvloop)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "run.sh: installing ${missing[*]}" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >/dev/null
-        apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "run.sh: missing ${missing[*]} (install them, or run as root on Debian)" >&2
-    fi
-fi
+install_missing run.sh "${missing[@]}"
 command -v cmake >/dev/null || { echo "run.sh: cmake is needed" >&2; exit 1; }
 impls=(c)
 if [ -x "$PY" ]; then impls+=(asyncio); else echo "run.sh: no $PY: asyncio runs skipped" >&2; fi
