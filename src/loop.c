@@ -9,22 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* The initial-exec model reads the variable straight off the thread pointer;
- * in a shared library the default would call __tls_get_addr() on every
- * loop_current(), a few times per message on a busy connection. It costs
- * the library a pointer's worth of the static TLS that glibc keeps for
- * dlopen(). */
-#if defined(__GNUC__) && defined(__ELF__)
-#define TLS_MODEL __attribute__((tls_model("initial-exec")))
-#else
-#define TLS_MODEL
-#endif
-static _Thread_local struct loop *tls_loop TLS_MODEL;
-
-struct loop *loop_current(void)
-{
-    return tls_loop;
-}
+/* The thread's loop (see loop.h for why initial-exec). */
+_Thread_local struct loop *loop_tls LOOP_TLS_MODEL;
 
 int loop_timer_add(struct loop *loop, struct ltimer *lt)
 {
@@ -201,18 +187,18 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
     if (opts && opts->stack_size &&
         (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX))
         return -EINVAL;
-    if (tls_loop)
+    if (loop_tls)
         return -EBUSY;
     int rc;
     struct loop *loop = loop_new(opts, &rc);
     if (!loop)
         return rc;
-    tls_loop = loop;
+    loop_tls = loop;
 
     asyncio_task_t *main_task;
     rc = asyncio_create_task(&main_task, main, arg, "main");
     if (rc < 0) {
-        tls_loop = NULL;
+        loop_tls = NULL;
         loop_free(loop);
         return rc;
     }
@@ -230,14 +216,14 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
     run_batch(loop);
 
     rc = future_outcome(main_task, result);
-    tls_loop = NULL;
+    loop_tls = NULL;
     loop_free(loop);
     return rc;
 }
 
 const char *asyncio_loop_backend(void)
 {
-    return tls_loop ? tls_loop->poller.ops->name : NULL;
+    return loop_tls ? loop_tls->poller.ops->name : NULL;
 }
 
 double asyncio_loop_time(void)

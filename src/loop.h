@@ -92,8 +92,24 @@ struct loop {
     bool closing;
 };
 
-/* This thread's running loop, or NULL. */
-struct loop *loop_current(void);
+/* The initial-exec model reads the variable straight off the thread pointer;
+ * in a shared library the default would call __tls_get_addr() on every
+ * loop_current(), a few times per message on a busy connection. It costs
+ * the library a pointer's worth of the static TLS that glibc keeps for
+ * dlopen(). Hidden, as every internal symbol: only loop.c writes it. */
+#if defined(__GNUC__) && defined(__ELF__)
+#define LOOP_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define LOOP_TLS_MODEL
+#endif
+extern _Thread_local struct loop *loop_tls LOOP_TLS_MODEL;
+
+/* This thread's running loop, or NULL. Inline: it is asked a few times per
+ * message, and a call across files costs more than the load. */
+static inline struct loop *loop_current(void)
+{
+    return loop_tls;
+}
 
 /* Append r to the ready queue: it runs in the next iteration. */
 static inline void loop_ready(struct loop *loop, struct runnable *r)
