@@ -13,26 +13,40 @@
 #          connection (bench/net/echo_load): ours (examples/echo_server) beside
 #          a plain epoll loop (bench/net/epoll_echo.c), a plain libuv server
 #          (bench/net/uv_echo.c) and uvloop with asyncio.Protocol
-#          (bench/net/uvloop_echo.py).
+#          (bench/net/uvloop_echo.py). All of a round's servers run at once
+#          and one echo_load loads them in turn, SLICE seconds each (4x that
+#          with 16 in flight; forwards, then backwards), until each has had
+#          SECS seconds.
 #   http   wrk -t1 -c100 against examples/http_server and nginx with 1 worker
 #          (bench/net/nginx.conf), both answering "Hello, World!" at /.
 #   redis  redis-benchmark -t ping,set,get -c 50, and again with -P 16, against
-#          examples/kv_server and redis-server (no persistence).
+#          examples/kv_server and redis-server (no persistence), one test at
+#          a time, the same number of requests for both.
+#          wrk and redis-benchmark cannot take turns themselves: one runs per
+#          server at once, and bench/net/alternate lets them run in turn,
+#          SLICE seconds each, stopping the others (SIGSTOP); a rate is the
+#          requests over the time its generator ran.
 #   idle   10,000 idle connections to each echo server: resident memory per
 #          connection, as opened and after one 1-byte echo on each (round 1
 #          only: memory does not drift with the machine's speed).
-# Throughput is per second; server CPU per message or request is the
-# utime + stime of the server (nginx: master + worker) from /proc/PID/stat
-# over the measuring window, divided by the messages or requests in it.
+# Throughput is per second. Server CPU per message or request: the CPU time
+# of the server's threads (/proc/PID/task/*/schedstat, ns; nginx: master +
+# worker) over its slices (echo) or the run, divided by its messages or
+# requests.
+#
+# Why in turn: this machine's speed swings by 5-10% from one 50 ms slice
+# to the next and by 10-30% between runs a few seconds apart (up to 2x), as
+# much in a 6 s run as in a 1 s one. Two 1 s runs of the same echo server
+# one after the other differed by 0.78-1.24x (12 pairs; the ratio of their
+# medians 0.98x); two copies of it interleaved in 50 ms slices for 10 s
+# each, by 0.986-1.023x (8 runs).
 #
 # Environment:
-#   ROUNDS      rounds (default 11); the table has medians over them. A run
-#               swings by 10-15% here, up to 1.6x with many large messages in
-#               flight (the machine's speed drifts, and on loopback who pays
-#               for TCP's work shifts between the two processes), as much in
-#               a 6 s run as in a 1 s one: many short runs, not a few long
-#               ones, tell 3% apart.
+#   ROUNDS      rounds (default 11); the table has medians over them, and the
+#               median of each round's paired ratios
 #   SECS        seconds per measurement (default 1)
+#   SLICE       seconds a server is loaded before the next (default 0.05; echo
+#               with 16 messages in flight 4x that)
 #   WORKLOADS   which of echo http redis idle to run (default all)
 #   ECHO_IMPLS  echo implementations (default "ours epoll uv uvloop"; also
 #               "streams": uvloop with asyncio streams, shown for reference)
@@ -56,6 +70,7 @@ root=$(dirname "$here")
 netsrc=$here/net
 ROUNDS=${ROUNDS:-11}
 SECS=${SECS:-1}
+SLICE=${SLICE:-0.05}
 WORKLOADS=${WORKLOADS:-echo http redis idle}
 ECHO_IMPLS=${ECHO_IMPLS:-ours epoll uv uvloop}
 IDLE_N=${IDLE_N:-10000}
@@ -69,6 +84,8 @@ export PATH=$PATH:/usr/sbin:/sbin  # nginx lives in /usr/sbin
 for v in ROUNDS SECS IDLE_N PORT_BASE; do
     case ${!v} in '' | *[!0-9]* | 0) echo "net.sh: $v must be a positive integer" >&2; exit 2 ;; esac
 done
+awk -v s="$SLICE" 'BEGIN {exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s > 0)}' ||
+    { echo "net.sh: SLICE must be a positive number of seconds" >&2; exit 2; }
 for w in $WORKLOADS; do
     case $w in echo | http | redis | idle) ;; *) echo "net.sh: unknown workload $w" >&2; exit 2 ;; esac
 done
@@ -168,7 +185,7 @@ done
 nbin=$BUILD/net
 mkdir -p "$nbin"
 ccflags=(-O2 -std=gnu11 -Wall -Wextra)
-for p in echo_load epoll_echo; do
+for p in echo_load epoll_echo alternate; do
     cc "${ccflags[@]}" -o "$nbin/$p" "$netsrc/$p.c" 2>>"$blog" ||
         { echo "net.sh: $netsrc/$p.c does not build (see $blog)" >&2; exit 1; }
 done
@@ -207,7 +224,6 @@ if command -v taskset >/dev/null && [ "$nproc_" -ge 2 ] && taskset -c 1 true 2>/
 else
     echo "net.sh: not pinned (needs taskset and 2 CPUs): numbers are noisier" >&2
 fi
-tck=$(getconf CLK_TCK)
 
 {
     echo "libasyncio network benchmarks, $(date '+%Y-%m-%d %H:%M:%S %Z')"
@@ -222,7 +238,7 @@ tck=$(getconf CLK_TCK)
         "$(nginx -v 2>&1 | sed 's/.*: //')," \
         "redis $(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')," \
         "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
-    echo "runs:    ROUNDS=$ROUNDS SECS=$SECS WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
+    echo "runs:    ROUNDS=$ROUNDS SECS=$SECS SLICE=$SLICE WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
         "IDLE_N=$IDLE_N, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
 } | tee "$out/header.txt"
 echo
@@ -285,14 +301,13 @@ children() {  # PID: its child pids, one a line
         tr ' ' '\n' | grep -v '^$' || true
 }
 
-cpu_ticks() {  # PID...: utime + stime summed, in clock ticks
-    local sum=0 pid st
+cpu_ns() {  # PID...: CPU time of all their threads (sum_exec_runtime), in ns
+    local sum=0 pid f v
     for pid; do
-        st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-        st=${st##*) }
-        # shellcheck disable=SC2086 # split into the fields
-        set -- $st
-        sum=$((sum + ${12} + ${13}))
+        for f in /proc/"$pid"/task/*/schedstat; do
+            read -r v _ 2>/dev/null <"$f" || continue
+            sum=$((sum + v))
+        done
     done
     echo "$sum"
 }
@@ -323,30 +338,56 @@ echo_cmd() {  # IMPL: sets cmd, 1 if the implementation is not available
     esac
 }
 
-run_echo() {  # ROUND IMPL SIZE DEPTH
-    local round=$1 impl=$2 size=$3 depth=$4 t0=$SECONDS w log rc=0
+# run_echo ROUND SIZE DEPTH IMPL...: start every implementation's server, then
+# one echo_load drives them in turn, SLICE seconds at a time (forwards, then
+# backwards), until each has had SECS seconds: the machine's drift falls on
+# all of them alike, and the ratios of a round are paired.
+run_echo() {
+    local round=$1 size=$2 depth=$3 t0=$SECONDS w log rc=0 impl i
+    shift 3
     w=echo_$((size / 1024))k_d$depth
-    log=$out/r$round-$w-$impl.txt
-    pick_port
-    echo_cmd "$impl" || return 0
-    serve "$round" "$w" "$impl" "$t0" "${cmd[@]}" || return 0
-    timeout $((SECS + 40)) "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$port" 10 "$size" "$depth" "$SECS" \
-        --pid "$spid" >"$log" 2>&1 || rc=$?
-    alive "$spid" || echo "net.sh: $impl echo server died (see $out/r$round-$w-$impl-server.txt)" >>"$log"
-    stop_server "$spid"
-    local thr cpu
-    thr=$(awk '$1 == "msgs_per_s" {print $2}' "$log")
-    cpu=$(awk '$1 == "server_cpu_us_per_msg" {print $2}' "$log")
-    if [ $rc != 0 ] || [ -z "$thr" ]; then
-        progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
-        return 0
-    fi
-    record "$round" "$impl" "$w" thr "$thr" msgs/s
-    record "$round" "$impl" "$w" cpu_us "$cpu" us
-    record "$round" "$impl" "$w" load_cpu_pct "$(awk '$1 == "load_cpu_pct" {print $2}' "$log")" %
-    progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f msgs/s %8.3f us/msg  (CPU: server %s%%, load %s%%)' \
-        "$thr" "${cpu:-0}" "$(awk '$1 == "server_cpu_pct" {print $2}' "$log")" \
-        "$(awk '$1 == "load_cpu_pct" {print $2}' "$log")")"
+    log=$out/r$round-$w.txt
+    local impls=() ports=() spids=()
+    for impl; do
+        pick_port
+        echo_cmd "$impl" || continue
+        serve "$round" "$w" "$impl" "$t0" "${cmd[@]}" || continue
+        impls+=("$impl")
+        ports+=("$port")
+        spids+=("$spid")
+    done
+    [ ${#impls[@]} -gt 0 ] || return 0
+    local plist slist slice
+    plist=$(IFS=,; echo "${ports[*]}")
+    # with many messages in flight a slice spends longer filling and draining
+    # the pipeline (up to 6 ms at 100 KiB x16): 4x as long slices there
+    slice=$(awk -v s="$SLICE" -v d="$depth" 'BEGIN {print (d > 1 ? 4 * s : s)}')
+    slist=$(IFS=,; echo "${spids[*]}")
+    timeout $((${#impls[@]} * (SECS * 2 + 5) + 40)) "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$plist" \
+        10 "$size" "$depth" "$SECS" --pid "$slist" --warmup 0.2 --slice "$slice" >"$log" 2>&1 || rc=$?
+    for i in "${!impls[@]}"; do
+        alive "${spids[i]}" ||
+            echo "net.sh: ${impls[i]} echo server died (see $out/r$round-$w-${impls[i]}-server.txt)" >>"$log"
+        stop_server "${spids[i]}"
+    done
+    local thr cpu k
+    for i in "${!impls[@]}"; do
+        impl=${impls[i]}
+        k=t$((i + 1)).
+        [ ${#impls[@]} = 1 ] && k=
+        thr=$(awk -v n="${k}msgs_per_s" '$1 == n {print $2}' "$log")
+        cpu=$(awk -v n="${k}server_cpu_us_per_msg" '$1 == n {print $2}' "$log")
+        if [ $rc != 0 ] || [ -z "$thr" ]; then
+            progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
+            continue
+        fi
+        record "$round" "$impl" "$w" thr "$thr" msgs/s
+        record "$round" "$impl" "$w" cpu_us "$cpu" us
+        record "$round" "$impl" "$w" load_cpu_pct "$(awk -v n="${k}load_cpu_pct" '$1 == n {print $2}' "$log")" %
+        progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f msgs/s %8.3f us/msg  (CPU: server %s%%, load %s%%)' \
+            "$thr" "${cpu:-0}" "$(awk -v n="${k}server_cpu_pct" '$1 == n {print $2}' "$log")" \
+            "$(awk -v n="${k}load_cpu_pct" '$1 == n {print $2}' "$log")")"
+    done
 }
 
 # ---- http -----------------------------------------------------------------
@@ -357,14 +398,16 @@ hello_check() {  # PORT: one GET / with bash's /dev/tcp; 0 if "Hello, World!" ca
         timeout 2 cat <&3' _ "$1" 2>/dev/null | grep -q 'Hello, World!'
 }
 
-run_http() {  # ROUND IMPL
-    local round=$1 impl=$2 t0=$SECONDS w=http log rc=0 cpids b
-    log=$out/r$round-$w-$impl.txt
+# start_http ROUND IMPL: start its server on a new port; sets port and cpids
+# (the processes whose CPU counts: nginx's master and worker). 1 if it is
+# not available or did not start.
+start_http() {
+    local round=$1 impl=$2 t0=$SECONDS w=http b
     pick_port
     case $impl in
         ours)
-            b=$(ours_bin http_server) || return 0
-            serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 0
+            b=$(ours_bin http_server) || return 1
+            serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 1
             cpids=("$spid")
             ;;
         nginx)
@@ -374,7 +417,7 @@ run_http() {  # ROUND IMPL
             sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" "$netsrc/nginx.conf" >"$d/nginx.conf"
             if ! serve "$round" "$w" "$impl" "$t0" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"; then
                 cat "$d/error.log" >>"$out/r$round-$w-$impl-server.txt" 2>/dev/null || true
-                return 0
+                return 1
             fi
             local workers="" i
             for ((i = 0; i < 100; i++)); do  # the master listens before it forks
@@ -388,99 +431,159 @@ run_http() {  # ROUND IMPL
             pids+=("${wpids[@]}")  # stopped by the master; on the list in case it is not
             ;;
     esac
-    hello_check "$port" || echo "net.sh: GET / on $impl did not answer Hello, World!" | tee -a "$log" >&2
-    "${pin_load[@]}" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >"$log.warmup" 2>&1 || true
-    local c0 c1
-    c0=$(cpu_ticks "${cpids[@]}")
-    timeout $((SECS + 30)) "${pin_load[@]}" wrk -t1 -c100 -d"${SECS}s" "http://127.0.0.1:$port/" >>"$log" 2>&1 || rc=$?
-    c1=$(cpu_ticks "${cpids[@]}")
-    alive "$spid" || echo "net.sh: $impl http server died" >>"$log"
-    stop_server "$spid"
-    local p
-    for p in "${cpids[@]:1}"; do stop_server "$p"; done
-    local thr n errs cpu
-    thr=$(awk '$1 == "Requests/sec:" {print $2}' "$log")
-    n=$(awk '$2 == "requests" && $3 == "in" {print $1}' "$log")
-    errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF}
-        /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$log")
-    if [ $rc != 0 ] || [ -z "$thr" ] || [ -z "$n" ]; then
-        progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
-        return 0
-    fi
-    cpu=$(div $((c1 - c0)) "$n" "$(awk -v t="$tck" 'BEGIN {print 1e6 / t}')")
-    record "$round" "$impl" "$w" thr "$thr" req/s
-    record "$round" "$impl" "$w" cpu_us "${cpu:-}" us
-    record "$round" "$impl" "$w" errors "$errs" count
-    progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f req/s  %8.3f us/req  (CPU: server %.0f%%)' "$thr" "${cpu:-0}" \
-        "$(awk -v c=$((c1 - c0)) -v t="$tck" -v s="$SECS" 'BEGIN {print 100 * c / t / s}')")$(
-        [ "$errs" = 0 ] || echo "  ($errs errors)")"
+    hello_check "$port" ||
+        echo "net.sh: GET / on $impl did not answer Hello, World!" | tee -a "$out/r$round-$w-$impl.txt" >&2
+    return 0
+}
+
+# run_http ROUND IMPL...: start every server, warm each up with a 1 s wrk,
+# then one wrk per server, taking turns in SLICE-second slices (alternate):
+# each gets about SECS seconds of running time.
+run_http() {
+    local round=$1 t0=$SECONDS w=http impl i rc=0
+    shift
+    local impls=() ports=() groups=()
+    for impl; do
+        start_http "$round" "$impl" || continue
+        impls+=("$impl")
+        ports+=("$port")
+        groups+=("${cpids[*]}")
+    done
+    [ ${#impls[@]} -gt 0 ] || return 0
+    local n=${#impls[@]} args=() c0=() c1=()
+    for i in "${!impls[@]}"; do
+        "${pin_load[@]}" wrk -t1 -c100 -d1s "http://127.0.0.1:${ports[i]}/" >"$out/r$round-$w-${impls[i]}.warmup" 2>&1 || true
+        [ "$i" = 0 ] || args+=(--)
+        args+=("$out/r$round-$w-${impls[i]}.txt" wrk -t1 -c100 -d"$((n * SECS))s" "http://127.0.0.1:${ports[i]}/")
+    done
+    # shellcheck disable=SC2086 # a group is one word per pid
+    for i in "${!impls[@]}"; do c0[i]=$(cpu_ns ${groups[i]}); done
+    timeout $((n * SECS * 3 + 30)) "${pin_load[@]}" "$nbin/alternate" --slice "$SLICE" "${args[@]}" \
+        >"$out/r$round-$w-alternate.txt" 2>&1 || rc=$?
+    # shellcheck disable=SC2086
+    for i in "${!impls[@]}"; do c1[i]=$(cpu_ns ${groups[i]}); done
+    for i in "${!impls[@]}"; do
+        local p log=$out/r$round-$w-${impls[i]}.txt
+        impl=${impls[i]}
+        read -r -a g <<<"${groups[i]}"
+        alive "${g[0]}" || echo "net.sh: $impl http server died" >>"$log"
+        stop_server "${g[0]}"
+        for p in "${g[@]:1}"; do stop_server "$p"; done
+        local act reqs errs thr cpu
+        act=$(awk -v k="c$((i + 1)).active_s" '$1 == k {print $2}' "$out/r$round-$w-alternate.txt")
+        reqs=$(awk '$2 == "requests" && $3 == "in" {print $1}' "$log")
+        errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF}
+            /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$log")
+        if [ $rc != 0 ] || [ -z "$act" ] || [ -z "$reqs" ]; then
+            progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
+            continue
+        fi
+        thr=$(div "$reqs" "$act")
+        cpu=$(div $((c1[i] - c0[i])) "$reqs" 0.001)
+        record "$round" "$impl" "$w" thr "$thr" req/s
+        record "$round" "$impl" "$w" cpu_us "${cpu:-}" us
+        record "$round" "$impl" "$w" errors "$errs" count
+        progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f req/s  %8.3f us/req  (%.2f s run)' "$thr" "${cpu:-0}" "$act")$(
+            [ "$errs" = 0 ] || echo "  ($errs errors)")"
+    done
 }
 
 # ---- redis ----------------------------------------------------------------
-# requests per test, per mode: start from these guesses (about SECS seconds a
-# test at the reference rates), then follow redis-server's last rates
+# requests per test and server, per mode: start from these guesses (about
+# SECS seconds a test at the reference rates), then follow the last rates
 # shellcheck disable=SC2034 # read as ${!nvar}
 redis_n_p1=$((SECS * 70000))
 # shellcheck disable=SC2034
-
 redis_n_p16=$((SECS * 800000))
 
-run_redis() {  # ROUND IMPL MODE (p1 or p16)
-    local round=$1 impl=$2 mode=$3 t0=$SECONDS w=redis_$3 log rc=0 b n nvar
-    log=$out/r$round-$w-$impl.txt
-    nvar=redis_n_$mode
-    n=${!nvar}
+start_redis() {  # ROUND MODE IMPL: its server on a new port; 1 if not available
+    local round=$1 w=redis_$2 impl=$3 t0=$SECONDS b
     pick_port
     case $impl in
         ours)
-            b=$(ours_bin kv_server) || return 0
-            serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 0
+            b=$(ours_bin kv_server) || return 1
+            serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 1
             ;;
         redis)
             mkdir -p "$scratch/redis"
             serve "$round" "$w" "$impl" "$t0" redis-server --port "$port" --bind 127.0.0.1 \
-                --save '' --appendonly no --dir "$scratch/redis" || return 0
+                --save '' --appendonly no --dir "$scratch/redis" || return 1
             ;;
     esac
-    local extra=()
+}
+
+# run_redis ROUND MODE IMPL...: start every server; then for each test
+# (PING_INLINE, PING_MBULK, SET, GET) one redis-benchmark per server of the
+# same number of requests, taking turns in SLICE-second slices (alternate);
+# a test's rate is its requests over its running time.
+run_redis() {
+    local round=$1 mode=$2 t0=$SECONDS w=redis_$2 impl i rc test n nvar
+    shift 2
+    local impls=() ports=() spids=()
+    for impl; do
+        start_redis "$round" "$mode" "$impl" || continue
+        impls+=("$impl")
+        ports+=("$port")
+        spids+=("$spid")
+    done
+    [ ${#impls[@]} -gt 0 ] || return 0
+    nvar=redis_n_$mode
+    n=${!nvar}
+    local extra=() cpu=() act=() done_=() text=() rates=()
     [ "$mode" = p16 ] && extra=(-P 16)
-    local c0 c1 w0 w1
-    c0=$(cpu_ticks "$spid")
-    w0=$(date +%s.%N)
-    # 4 tests (PING_INLINE, PING_MBULK, SET, GET); give up at 6x the time planned
-    timeout $((4 * SECS * 6 + 20)) "${pin_load[@]}" redis-benchmark -h 127.0.0.1 -p "$port" \
-        -t ping,set,get -c 50 -n "$n" "${extra[@]}" --csv >"$log" 2>&1 || rc=$?
-    w1=$(date +%s.%N)
-    c1=$(cpu_ticks "$spid")
-    alive "$spid" || echo "net.sh: $impl redis server died" >>"$log"
-    stop_server "$spid"
-    # "PING_INLINE","76045.62",...: one line per finished test
-    local tests
-    tests=$(awk -F, '$1 ~ /^"[A-Z_]+"$/ && $2 ~ /^"[0-9.]+"$/ {gsub(/"/, ""); print tolower($1), $2}' "$log")
-    if [ -z "$tests" ]; then
-        progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
-        return 0
-    fi
-    local name rps ntests=0 text=""
-    while read -r name rps; do
-        record "$round" "$impl" "${w}_$name" thr "$rps" req/s
-        text+="$name $(printf '%.0f' "$rps")  "
-        ntests=$((ntests + 1))
-    done <<<"$tests"
-    [ "$ntests" = 4 ] || text+="(only $ntests of 4 tests finished, exit $rc)  "
-    local cpu all
-    cpu=$(div $((c1 - c0)) $((ntests * n)) "$(awk -v t="$tck" 'BEGIN {print 1e6 / t}')")
-    all=$(awk -v n=$((ntests * n)) -v a="$w0" -v b="$w1" 'BEGIN {printf "%.1f\n", n / (b - a)}')
-    record "$round" "$impl" "${w}_all" thr "$all" req/s
-    record "$round" "$impl" "${w}_all" cpu_us "${cpu:-}" us
-    progress "$round" "$w" "$impl" "$t0" "${text}$(printf '%.3f' "${cpu:-0}") us/req"
-    # the next runs of this mode: SECS seconds a test at redis-server's rate
-    if [ "$impl" = redis ] && [ "$ntests" = 4 ]; then
-        local next
-        next=$(awk -v s="$SECS" '{t += $2}
-            END {n = int(t / NR * s / 10000) * 10000; print n < 10000 ? 10000 : n}' <<<"$tests")
-        printf -v "$nvar" '%s' "$next"
-    fi
+    for i in "${!impls[@]}"; do cpu[i]=0 act[i]=0 done_[i]=0 text[i]=""; done
+    for test in ping_inline ping_mbulk set get; do
+        local args=() c0=() c1=() alog=$out/r$round-$w-$test-alternate.txt
+        for i in "${!impls[@]}"; do
+            [ "$i" = 0 ] || args+=(--)
+            args+=("$out/r$round-$w-$test-${impls[i]}.txt" redis-benchmark -h 127.0.0.1 -p "${ports[i]}"
+                -t "$test" -c 50 -n "$n" "${extra[@]}" --csv)
+            c0[i]=$(cpu_ns "${spids[i]}")
+        done
+        rc=0
+        # give up at 6x the time planned
+        timeout $((${#impls[@]} * SECS * 6 + 20)) "${pin_load[@]}" "$nbin/alternate" --slice "$SLICE" \
+            "${args[@]}" >"$alog" 2>&1 || rc=$?
+        for i in "${!impls[@]}"; do
+            c1[i]=$(cpu_ns "${spids[i]}")
+            local a
+            a=$(awk -v k="c$((i + 1)).active_s" '$1 == k {print $2}' "$alog")
+            # "PING_INLINE","76045.62",...: the line of a finished test
+            if [ $rc != 0 ] || [ -z "$a" ] ||
+                ! grep -q '^"[A-Z_]*","[0-9.]*"' "$out/r$round-$w-$test-${impls[i]}.txt"; then
+                text[i]+="$test FAILED  "
+                continue
+            fi
+            local rps
+            rps=$(div "$n" "$a")
+            record "$round" "${impls[i]}" "${w}_$test" thr "$rps" req/s
+            rates[i]=${rates[i]:-}" $rps"
+            text[i]+="$test $(printf '%.0f' "$rps")  "
+            act[i]=$(awk -v a="${act[i]}" -v b="$a" 'BEGIN {print a + b}')
+            cpu[i]=$((cpu[i] + c1[i] - c0[i]))
+            done_[i]=$((done_[i] + n))
+        done
+    done
+    for i in "${!impls[@]}"; do
+        impl=${impls[i]}
+        alive "${spids[i]}" || echo "net.sh: $impl redis server died" >>"$out/r$round-$w-$impl-server.txt"
+        stop_server "${spids[i]}"
+        if [ "${done_[i]}" = 0 ]; then
+            progress "$round" "$w" "$impl" "$t0" "FAILED: ${text[i]}"
+            continue
+        fi
+        local c
+        c=$(div "${cpu[i]}" "${done_[i]}" 0.001)
+        record "$round" "$impl" "${w}_all" thr "$(div "${done_[i]}" "${act[i]}")" req/s
+        record "$round" "$impl" "${w}_all" cpu_us "${c:-}" us
+        progress "$round" "$w" "$impl" "$t0" "${text[i]}$(printf '%.3f' "${c:-0}") us/req"
+    done
+    # the next rounds of this mode: SECS seconds a test at the mean rate seen
+    local all
+    all=$(echo "${rates[*]:-}" | awk '{for (i = 1; i <= NF; i++) {t += $i; k++}}
+        END {if (k) {n = int(t / k * s / 10000) * 10000; print n < 10000 ? 10000 : n}}' s="$SECS")
+    [ -n "$all" ] && printf -v "$nvar" '%s' "$all"
+    return 0
 }
 
 # ---- idle -----------------------------------------------------------------
@@ -564,18 +667,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
     if wants echo; then
         for size in 1024 10240 102400; do
             for depth in 1 16; do
-                for impl in $(rotate "$r" "${echo_impls[@]}"); do run_echo "$r" "$impl" "$size" "$depth"; done
+                # shellcheck disable=SC2046 # one word per implementation
+                run_echo "$r" "$size" "$depth" $(rotate "$r" "${echo_impls[@]}")
             done
         done
     fi
-    if wants http; then
-        for impl in $(rotate "$r" "${http_impls[@]}"); do run_http "$r" "$impl"; done
-    fi
+    # shellcheck disable=SC2046 # one word per implementation
+    wants http && run_http "$r" $(rotate "$r" "${http_impls[@]}")
     if wants redis; then
-        # redis-server first in round 1: it sets the request counts
-        for mode in p1 p16; do
-            for impl in $(rotate "$r" "${redis_impls[@]}"); do run_redis "$r" "$impl" "$mode"; done
-        done
+        # shellcheck disable=SC2046
+        for mode in p1 p16; do run_redis "$r" "$mode" $(rotate "$r" "${redis_impls[@]}"); done
     fi
     # memory per connection does not drift with the machine's speed: once
     if wants idle && [ "$r" = 1 ]; then
@@ -629,7 +730,7 @@ rows=$out/rows.txt
 
 table=$out/table.txt
 {
-    awk -v rawf="$raw" -v rounds="$ROUNDS" -v secs="$SECS" -v total=$(($(date +%s) - start_s)) -v out="$out" '
+    awk -v rawf="$raw" -v rounds="$ROUNDS" -v secs="$SECS" -v slice="$SLICE" -v total=$(($(date +%s) - start_s)) -v out="$out" '
     function fmt(x, a) {
         if (x == "") return "-"
         a = x < 0 ? -x : x
@@ -649,16 +750,17 @@ table=$out/table.txt
         }
         return n % 2 ? v[(n + 1) / 2] + 0 : (v[n / 2] + v[n / 2 + 1]) / 2
     }
-    # ours against peer: the ratio of the medians over rounds (hi: higher is
-    # better, ours / peer; else peer / ours). Not the median of per-round
-    # ratios: the swing of a run is its own, not shared with the runs beside it
-    # (6 s runs swing as much as 2 s ones, and neighbours differ by up to
-    # 1.6x), so a per-round ratio carries the noise of both runs.
-    function mratio(w, peer, m, hi, a, b) {
-        a = median(runs["ours" SUBSEP w SUBSEP m])
-        b = median(runs[peer SUBSEP w SUBSEP m])
-        if (a == "" || b == "" || a <= 0 || b <= 0) return ""
-        return hi ? a / b : b / a
+    # ours against peer (hi: higher is better, ours / peer; else peer / ours):
+    # the servers of a round ran interleaved, so each round gives a paired
+    # ratio; the median of those.
+    function mratio(w, peer, m, hi, a, b, r, list) {
+        list = ""
+        for (r = 1; r <= rounds; r++) {
+            a = val[r SUBSEP "ours" SUBSEP w SUBSEP m]
+            b = val[r SUBSEP peer SUBSEP w SUBSEP m]
+            if (a > 0 && b > 0) list = list " " (hi ? a / b : b / a)
+        }
+        return median(list)
     }
     BEGIN {
         while ((getline line < rawf) > 0) {  # round impl workload metric value unit
@@ -704,7 +806,8 @@ table=$out/table.txt
     }
     END {
         print "medians of " rounds " round(s) of " secs " s; ratios are ours vs the peer of the row,"
-        print "the ratio of the medians, > 1 when ours is better (thr: ours/peer, cpu: peer/ours);"
+        print "> 1 when ours is better (thr: ours/peer, cpu: peer/ours), the median of the rounds'"'"'"
+        print "paired ratios (servers loaded in turn, " slice " s slices; echo 4x that with 16 in flight);"
         printf "targets: %d PASS, %d FAIL, %d n/a\n", passes, fails, nas
         print "total time: " total " s; raw output: " out
     }' "$rows"
