@@ -131,8 +131,15 @@ ASYNCIO_API int asyncio_stream_consume(asyncio_stream_t *s, size_t n);
 ASYNCIO_API int asyncio_stream_set_limit(asyncio_stream_t *s, size_t limit);
 
 /*
- * Queue n bytes of buf for sending (StreamWriter.write). Returns 0, or the
- * error the connection already had (-EPIPE, -ECONNRESET, ...), -EPIPE after
+ * Queue n bytes of buf for sending (StreamWriter.write). The bytes are
+ * copied or sent before it returns, so buf is the caller's again at once.
+ * With nothing queued, a write of 4 KiB or more, or one to a stream with
+ * no input left to answer (nothing buffered, the last read came back
+ * short), is tried on the socket right away and only what it does not take
+ * is queued; otherwise the queue goes out in one system call before the
+ * loop next polls or the stream's reader waits, so small writes in answer
+ * to pipelined input leave together. Returns 0, or the connection's error
+ * (-EPIPE, -ECONNRESET, ..., also one met by this write), -EPIPE after
  * asyncio_stream_write_eof(), -ENOMEM, -EINVAL (buf NULL with n > 0).
  * Never suspends; pair it with asyncio_stream_drain() to bound the queue.
  */
