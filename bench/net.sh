@@ -4,7 +4,7 @@
 # peers, alternating implementations within every round, and prints one table
 # of medians, ratios and the targets.
 #
-#   bench/net.sh                            11 rounds of every workload (~11 min)
+#   bench/net.sh                            11 rounds of every workload (~10 min)
 #   ROUNDS=1 SECS=2 bench/net.sh            a quick check
 #   WORKLOADS="echo idle" bench/net.sh      only some of echo http redis idle
 #
