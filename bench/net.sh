@@ -463,7 +463,7 @@ run_http() {
     # shellcheck disable=SC2086
     for i in "${!impls[@]}"; do c1[i]=$(cpu_ns ${groups[i]}); done
     for i in "${!impls[@]}"; do
-        local p log=$out/r$round-$w-${impls[i]}.txt
+        local p g log=$out/r$round-$w-${impls[i]}.txt
         impl=${impls[i]}
         read -r -a g <<<"${groups[i]}"
         alive "${g[0]}" || echo "net.sh: $impl http server died" >>"$log"
