@@ -315,6 +315,9 @@ cpu_ns() {  # PID...: CPU time of all their threads (sum_exec_runtime), in ns
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 nfds() { local f=(/proc/"$1"/fd/*); echo "${#f[@]}"; }
 
+# field FILE NAME: the value of the `NAME value unit` line of FILE
+field() { awk -v n="$2" '$1 == n {print $2}' "$1"; }
+
 # record ROUND IMPL WORKLOAD METRIC VALUE UNIT
 record() { [ -n "$5" ] && echo "$1 $2 $3 $4 $5 $6" >>"$raw"; return 0; }
 
@@ -370,23 +373,23 @@ run_echo() {
             echo "net.sh: ${impls[i]} echo server died (see $out/r$round-$w-${impls[i]}-server.txt)" >>"$log"
         stop_server "${spids[i]}"
     done
-    local thr cpu k
+    local thr cpu load k
     for i in "${!impls[@]}"; do
         impl=${impls[i]}
         k=t$((i + 1)).
         [ ${#impls[@]} = 1 ] && k=
-        thr=$(awk -v n="${k}msgs_per_s" '$1 == n {print $2}' "$log")
-        cpu=$(awk -v n="${k}server_cpu_us_per_msg" '$1 == n {print $2}' "$log")
+        thr=$(field "$log" "${k}msgs_per_s")
+        cpu=$(field "$log" "${k}server_cpu_us_per_msg")
+        load=$(field "$log" "${k}load_cpu_pct")
         if [ $rc != 0 ] || [ -z "$thr" ]; then
             progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
             continue
         fi
         record "$round" "$impl" "$w" thr "$thr" msgs/s
         record "$round" "$impl" "$w" cpu_us "$cpu" us
-        record "$round" "$impl" "$w" load_cpu_pct "$(awk -v n="${k}load_cpu_pct" '$1 == n {print $2}' "$log")" %
+        record "$round" "$impl" "$w" load_cpu_pct "$load" %
         progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f msgs/s %8.3f us/msg  (CPU: server %s%%, load %s%%)' \
-            "$thr" "${cpu:-0}" "$(awk -v n="${k}server_cpu_pct" '$1 == n {print $2}' "$log")" \
-            "$(awk -v n="${k}load_cpu_pct" '$1 == n {print $2}' "$log")")"
+            "$thr" "${cpu:-0}" "$(field "$log" "${k}server_cpu_pct")" "$load")"
     done
 }
 
@@ -470,7 +473,7 @@ run_http() {
         stop_server "${g[0]}"
         for p in "${g[@]:1}"; do stop_server "$p"; done
         local act reqs errs thr cpu
-        act=$(awk -v k="c$((i + 1)).active_s" '$1 == k {print $2}' "$out/r$round-$w-alternate.txt")
+        act=$(field "$out/r$round-$w-alternate.txt" "c$((i + 1)).active_s")
         reqs=$(awk '$2 == "requests" && $3 == "in" {print $1}' "$log")
         errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF}
             /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$log")
@@ -547,7 +550,7 @@ run_redis() {
         for i in "${!impls[@]}"; do
             c1[i]=$(cpu_ns "${spids[i]}")
             local a
-            a=$(awk -v k="c$((i + 1)).active_s" '$1 == k {print $2}' "$alog")
+            a=$(field "$alog" "c$((i + 1)).active_s")
             # "PING_INLINE","76045.62",...: the line of a finished test
             if [ $rc != 0 ] || [ -z "$a" ] ||
                 ! grep -q '^"[A-Z_]*","[0-9.]*"' "$out/r$round-$w-$test-${impls[i]}.txt"; then

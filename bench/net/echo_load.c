@@ -169,7 +169,7 @@ struct target {
     socklen_t addr_len;
     long pid;             /* 0: the server's CPU is not measured */
     struct conn *conns;
-    uint64_t open;        /* new messages may be sent (its slice is running) */
+    int open;             /* new messages may be sent (its slice is running) */
     uint64_t outstanding; /* bytes sent and not yet echoed, all connections */
     uint64_t done;        /* messages done, all slices */
     /* sums over the measured slices */
