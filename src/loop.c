@@ -35,12 +35,49 @@ static void run_prepoll(struct loop *loop)
     }
 }
 
-static void poll_io(struct loop *loop, uint64_t timeout_ns, int max)
+static int poll_io(struct loop *loop, uint64_t timeout_ns, int max)
 {
     struct poller_event evs[256];
     int n = loop->poller.ops->wait(&loop->poller, timeout_ns, evs, max < 256 ? max : 256);
     for (int i = 0; i < n; i++)
         io_dispatch(loop, &evs[i]);
+    return n;
+}
+
+/* Busy polling: before it would sleep, a loop whose sleeps have been short
+ * polls without blocking for up to busy_poll_ns, so that what arrives
+ * within that time is taken without the cost of going to sleep and being
+ * woken (on both sides: the peer that writes pays for the wake-up). A sleep
+ * longer than twice the budget turns it off until a sleep is short again,
+ * so an idle or lightly loaded loop does not spin. True if it found events. */
+static bool busy_poll(struct loop *loop, uint64_t *timeout)
+{
+    uint64_t start = clock_now_ns();
+    uint64_t budget = loop->busy_poll_ns < *timeout ? loop->busy_poll_ns : *timeout;
+    uint64_t now;
+    do {
+        if (poll_io(loop, 0, 256) > 0)
+            return true;
+        now = clock_now_ns();
+    } while (now - start < budget);
+    if (*timeout != UINT64_MAX)
+        *timeout = *timeout > now - start ? *timeout - (now - start) : 0;
+    return false;
+}
+
+/* Poll, blocking for up to timeout: with busy polling, spin first when the
+ * last sleep was short, and time the sleep to decide the next time. */
+static void poll_or_sleep(struct loop *loop, uint64_t timeout)
+{
+    if (!loop->busy_poll_ns || timeout == 0 || loop->registered_fds == 0) {
+        poll_io(loop, timeout, 256);
+        return;
+    }
+    if (loop->busy_poll_on && busy_poll(loop, &timeout))
+        return;
+    uint64_t start = clock_now_ns();
+    poll_io(loop, timeout, 256);
+    loop->busy_poll_on = clock_now_ns() - start <= 2 * loop->busy_poll_ns;
 }
 
 static void fire_due_timers(struct loop *loop)
@@ -111,7 +148,7 @@ static void run_once(struct loop *loop)
     }
     /* Polling with nothing to wait for would only cost a system call. */
     if (timeout != 0 || loop->registered_fds > 0)
-        poll_io(loop, timeout, 256);
+        poll_or_sleep(loop, timeout);
     fire_due_timers(loop);
     run_batch(loop);
 }
@@ -126,7 +163,7 @@ void resources_free_all(struct loop *loop)
     }
 }
 
-static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
+static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_poll_us, int *err)
 {
     struct loop *loop = calloc(1, sizeof *loop);
     if (!loop) {
@@ -146,6 +183,7 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, int *err)
     stack_arena_init(&loop->stacks, loop->stack_size);
     coro_template_init(&loop->coro_tmpl);
     loop->stack_size = loop->stacks.default_size;
+    loop->busy_poll_ns = (uint64_t)busy_poll_us * 1000;
     int rc = poller_open(&loop->poller, opts ? opts->backend : NULL);
     if (rc < 0) {
         free(loop);
@@ -175,6 +213,22 @@ static void loop_free(struct loop *loop)
     free(loop);
 }
 
+/* $ASYNCIO_BUSY_POLL_US: a whole number of microseconds up to the maximum;
+ * unset or empty is 0 (off). */
+static int busy_poll_env(unsigned *us)
+{
+    const char *v = getenv("ASYNCIO_BUSY_POLL_US");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || errno || *end || n > ASYNCIO_BUSY_POLL_MAX_US)
+        return -EINVAL;
+    *us = (unsigned)n;
+    return 0;
+}
+
 int asyncio_run(asyncio_fn main, void *arg, void **result)
 {
     return asyncio_run_ex(main, arg, result, NULL);
@@ -187,10 +241,15 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
     if (opts && opts->stack_size &&
         (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX))
         return -EINVAL;
+    unsigned busy_poll_us = opts ? opts->busy_poll_us : 0;
+    if (busy_poll_us > ASYNCIO_BUSY_POLL_MAX_US)
+        return -EINVAL;
+    if (!busy_poll_us && busy_poll_env(&busy_poll_us) < 0)
+        return -EINVAL;
     if (loop_tls)
         return -EBUSY;
     int rc;
-    struct loop *loop = loop_new(opts, &rc);
+    struct loop *loop = loop_new(opts, busy_poll_us, &rc);
     if (!loop)
         return rc;
     loop_tls = loop;

@@ -88,6 +88,8 @@ struct loop {
     struct sigwatch *signals; /* signalfd and handlers, if any */
     int registered_fds;     /* fds with interest in the poller */
 
+    uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
+    bool busy_poll_on;      /* the last sleep was short: spin next time */
     void *altstack;         /* signal stack for overflow reports, if ours */
     bool closing;
 };

@@ -5,6 +5,8 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 
 static asyncio_future_t *g_done;
 
@@ -761,6 +763,166 @@ static void test_run_ex_accepts_stack_sizes_in_range(void **state)
     assert_int_equal(tu_run_ex(main_uses_stack, &use, NULL, &opts), 0);
 }
 
+/* ---- busy polling ------------------------------------------------------ */
+
+static int main_returns_zero(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return 0;
+}
+
+static void test_run_ex_rejects_busy_poll_out_of_range(void **state)
+{
+    (void)state;
+    asyncio_run_options_t opts;
+    memset(&opts, 0, sizeof opts);
+    opts.busy_poll_us = ASYNCIO_BUSY_POLL_MAX_US + 1;
+    assert_int_equal(tu_run_ex(main_returns_zero, NULL, NULL, &opts), -EINVAL);
+    opts.busy_poll_us = UINT32_MAX;
+    assert_int_equal(tu_run_ex(main_returns_zero, NULL, NULL, &opts), -EINVAL);
+    opts.busy_poll_us = ASYNCIO_BUSY_POLL_MAX_US;
+    assert_int_equal(tu_run_ex(main_returns_zero, NULL, NULL, &opts), 0);
+}
+
+/* $ASYNCIO_BUSY_POLL_US: a whole number of microseconds in range, else the
+ * loop does not start; an option given in code is not overridden. */
+static void test_busy_poll_environment_is_checked(void **state)
+{
+    (void)state;
+    static const char *bad[] = {"x", "-1", "10us", "1e3", " 5", "1000001", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(setenv("ASYNCIO_BUSY_POLL_US", bad[i], 1), 0);
+        assert_int_equal(tu_run(main_returns_zero, NULL, NULL), -EINVAL);
+    }
+    asyncio_run_options_t opts;
+    memset(&opts, 0, sizeof opts);
+    opts.busy_poll_us = 50;
+    assert_int_equal(tu_run_ex(main_returns_zero, NULL, NULL, &opts), 0);
+    static const char *good[] = {"", "0", "50", "1000000"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_int_equal(setenv("ASYNCIO_BUSY_POLL_US", good[i], 1), 0);
+        assert_int_equal(tu_run(main_returns_zero, NULL, NULL), 0);
+    }
+    assert_int_equal(unsetenv("ASYNCIO_BUSY_POLL_US"), 0);
+}
+
+/* Bytes written by another thread one at a time, a little apart, while a
+ * ticker sleeps: with busy polling the loop takes input that comes while it
+ * spins, and timers still fire, none early. */
+struct dribble {
+    int fd;
+    int n;
+};
+
+static void *dribble_body(void *arg)
+{
+    const struct dribble *d = arg;
+    for (int i = 0; i < d->n; i++) {
+        unsigned char c = (unsigned char)i;
+        struct timespec ts = {0, (i % 3) * 150000}; /* 0, 150 or 300 us */
+        nanosleep(&ts, NULL);
+        if (write(d->fd, &c, 1) != 1)
+            break;
+    }
+    return NULL;
+}
+
+static int ticker(void *arg, void **result)
+{
+    (void)result;
+    int *early = arg;
+    for (int i = 0; i < 20; i++) {
+        double before = asyncio_loop_time();
+        CHECK_INT(asyncio_sleep(0.001), 0);
+        if (asyncio_loop_time() - before < 0.001)
+            (*early)++;
+    }
+    return 0;
+}
+
+static int main_busy_poll_input(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    int early = 0;
+    asyncio_task_t *t = tu_spawn(ticker, &early, "ticker");
+    struct dribble d = {p[1], 200};
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, dribble_body, &d), 0);
+    int got = 0;
+    while (got < d.n) {
+        CHECK_INT(asyncio_wait_readable(p[0]), 0);
+        unsigned char buf[64];
+        ssize_t n = read(p[0], buf, sizeof buf);
+        CHECK(n > 0);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++, got++)
+            CHECK_INT(buf[i], (unsigned char)got);
+    }
+    CHECK_INT(pthread_join(th, NULL), 0);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    CHECK_INT(early, 0);
+    CHECK_INT(asyncio_forget_fd(p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static void test_busy_poll_takes_input_and_keeps_timers(void **state)
+{
+    (void)state;
+    asyncio_run_options_t opts;
+    memset(&opts, 0, sizeof opts);
+    opts.busy_poll_us = 1000;
+    assert_int_equal(tu_run_ex(main_busy_poll_input, NULL, NULL, &opts), 0);
+}
+
+/* A loop that sleeps longer than twice its budget stops spinning: twenty
+ * 20 ms sleeps with a 5 ms budget and an fd watched would spin for 100 ms
+ * if it spun before each; it may spin once. (CPU time, not a speed.) */
+static int fd_waiter(void *arg, void **result)
+{
+    (void)result;
+    return asyncio_wait_readable(*(int *)arg);
+}
+
+static int main_busy_poll_idle(void *arg, void **result)
+{
+    (void)result;
+    double *cpu = arg;
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    asyncio_task_t *t = tu_spawn(fd_waiter, &p[0], "waiter");
+    CHECK_INT(asyncio_sleep(0), 0); /* the waiter registers its fd */
+    struct timespec a, b;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    for (int i = 0; i < 20; i++)
+        CHECK_INT(asyncio_sleep(0.02), 0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+    *cpu = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    CHECK_INT(asyncio_task_cancel(t), 1);
+    CHECK_INT(asyncio_await(t, NULL), -ECANCELED);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static void test_busy_poll_stops_when_sleeps_are_long(void **state)
+{
+    (void)state;
+    asyncio_run_options_t opts;
+    memset(&opts, 0, sizeof opts);
+    opts.busy_poll_us = 5000;
+    double cpu = 1;
+    assert_int_equal(tu_run_ex(main_busy_poll_idle, &cpu, NULL, &opts), 0);
+    if (cpu >= 0.05)
+        fail_msg("the loop used %.3f s of CPU over 20 sleeps of 20 ms", cpu);
+}
+
 /* Huge delays saturate instead of wrapping around into the past. */
 static int huge_sleeper(void *arg, void **result)
 {
@@ -1023,6 +1185,10 @@ int main(void)
         cmocka_unit_test(test_loop_backend_name_follows_environment),
         cmocka_unit_test(test_run_ex_backend_option_overrides_environment),
         cmocka_unit_test(test_run_ex_accepts_stack_sizes_in_range),
+        cmocka_unit_test(test_run_ex_rejects_busy_poll_out_of_range),
+        cmocka_unit_test(test_busy_poll_environment_is_checked),
+        cmocka_unit_test(test_busy_poll_takes_input_and_keeps_timers),
+        cmocka_unit_test(test_busy_poll_stops_when_sleeps_are_long),
         cmocka_unit_test(test_run_in_two_threads_at_once),
         cmocka_unit_test(test_other_threads_see_no_loop),
     };
