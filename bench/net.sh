@@ -21,7 +21,9 @@
 #          (bench/net/nginx.conf), both answering "Hello, World!" at /.
 #   redis  redis-benchmark -t ping,set,get -c 50, and again with -P 16, against
 #          examples/kv_server and redis-server (no persistence), one test at
-#          a time, the same number of requests for both.
+#          a time, the same number of requests for both; and kv_server
+#          again with busy polling (ASYNCIO_BUSY_POLL_US, "ours_bp"), which
+#          spends CPU to spare redis-benchmark the cost of waking it.
 #          wrk and redis-benchmark cannot take turns themselves: one runs per
 #          server at once, and bench/net/alternate lets them run in turn,
 #          SLICE seconds each, stopping the others (SIGSTOP); a rate is the
@@ -57,6 +59,8 @@
 #   PYTHON      interpreter for uvloop (default /usr/bin/python3, for which
 #               Debian's python3-uvloop is installed)
 #   PORT_BASE   first port tried for a server (default 18000)
+#   BUSY_POLL_US  busy polling of the "ours_bp" kv_server (default 20; 0: no
+#               ours_bp runs)
 #
 # As root, installs what is missing with apt-get: build-essential cmake
 # libuv1-dev python3-uvloop nginx-light wrk redis-server redis-tools. When one
@@ -78,6 +82,7 @@ BUILD=${BUILD:-$here/results/build-net}
 OURS=${OURS:-$BUILD/examples}
 PY=${PYTHON:-/usr/bin/python3}
 PORT_BASE=${PORT_BASE:-18000}
+BUSY_POLL_US=${BUSY_POLL_US:-20}
 export PYTHONDONTWRITEBYTECODE=1
 export PATH=$PATH:/usr/sbin:/sbin  # nginx lives in /usr/sbin
 
@@ -95,6 +100,7 @@ for i in $ECHO_IMPLS; do
         *) echo "net.sh: unknown echo implementation $i" >&2; exit 2 ;;
     esac
 done
+case $BUSY_POLL_US in '' | *[!0-9]*) echo "net.sh: BUSY_POLL_US must be a number of microseconds" >&2; exit 2 ;; esac
 read -r -a wl <<<"$WORKLOADS"
 WORKLOADS="${wl[*]}"  # one space between names
 wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -206,6 +212,7 @@ fi
 http_impls=(ours nginx)
 command -v nginx >/dev/null || { echo "net.sh: no nginx: its http runs skipped" >&2; http_impls=(ours); }
 redis_impls=(redis ours)
+[ "$BUSY_POLL_US" = 0 ] || redis_impls+=(ours_bp)
 command -v redis-server >/dev/null ||
     { echo "net.sh: no redis-server: its runs skipped" >&2; redis_impls=(ours); }
 if wants http && ! command -v wrk >/dev/null; then
@@ -239,7 +246,7 @@ fi
         "redis $(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')," \
         "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
     echo "runs:    ROUNDS=$ROUNDS SECS=$SECS SLICE=$SLICE WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
-        "IDLE_N=$IDLE_N, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
+        "IDLE_N=$IDLE_N BUSY_POLL_US=$BUSY_POLL_US, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
 } | tee "$out/header.txt"
 echo
 
@@ -507,6 +514,11 @@ start_redis() {  # ROUND MODE IMPL: its server on a new port; 1 if not available
             b=$(ours_bin kv_server) || return 1
             serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 1
             ;;
+        ours_bp)
+            b=$(ours_bin kv_server) || return 1
+            serve "$round" "$w" "$impl" "$t0" env ASYNCIO_BUSY_POLL_US="$BUSY_POLL_US" "$b" "$port" ||
+                return 1
+            ;;
         redis)
             mkdir -p "$scratch/redis"
             serve "$round" "$w" "$impl" "$t0" redis-server --port "$port" --bind 127.0.0.1 \
@@ -688,9 +700,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---- the table ------------------------------------------------------------
-# Rows: workload|impl|target text|condition. The condition is on the ratios
-# of ours to this peer (thr: ours/peer throughput, cpu: peer/ours CPU per
-# message, both > 1 when ours is better) or, on ours' own row, on its value.
+# Rows: workload|impl|target text|condition[|ours]. The condition is on the
+# ratios of ours (or of the implementation named last, such as ours_bp) to
+# this peer (thr: ours/peer throughput, cpu: peer/ours CPU per message, both
+# > 1 when ours is better) or, on ours' own row, on its value.
 rows=$out/rows.txt
 {
     if wants echo; then
@@ -718,8 +731,13 @@ rows=$out/rows.txt
             for t in ping_inline ping_mbulk set get; do
                 echo "redis_${mode}_$t|ours||"
                 echo "redis_${mode}_$t|redis|thr >= 0.95x redis|thr >= 0.95"
+                [ "$BUSY_POLL_US" = 0 ] || {
+                    echo "redis_${mode}_$t|ours_bp||"
+                    echo "redis_${mode}_$t|redis|ours_bp: thr >= 0.95x redis|thr >= 0.95|ours_bp"
+                }
             done
             echo "redis_${mode}_all|ours||"
+            [ "$BUSY_POLL_US" = 0 ] || echo "redis_${mode}_all|ours_bp||"
             echo "redis_${mode}_all|redis||"
         done
     fi
@@ -756,10 +774,10 @@ table=$out/table.txt
     # ours against peer (hi: higher is better, ours / peer; else peer / ours):
     # the servers of a round ran interleaved, so each round gives a paired
     # ratio; the median of those.
-    function mratio(w, peer, m, hi, a, b, r, list) {
+    function mratio(w, ours, peer, m, hi, a, b, r, list) {
         list = ""
         for (r = 1; r <= rounds; r++) {
-            a = val[r SUBSEP "ours" SUBSEP w SUBSEP m]
+            a = val[r SUBSEP ours SUBSEP w SUBSEP m]
             b = val[r SUBSEP peer SUBSEP w SUBSEP m]
             if (a > 0 && b > 0) list = list " " (hi ? a / b : b / a)
         }
@@ -777,14 +795,14 @@ table=$out/table.txt
     }
     {
         split($0, f, "|")
-        w = f[1]; impl = f[2]; target = f[3]; cond = f[4]
+        w = f[1]; impl = f[2]; target = f[3]; cond = f[4]; ours = f[5] == "" ? "ours" : f[5]
         vm = w ~ /^idle/ ? "kib_per_conn" : "thr"
         v = median(runs[impl SUBSEP w SUBSEP vm])
         c = median(runs[impl SUBSEP w SUBSEP "cpu_us"])
         tr = ""; cr = ""
-        if (impl != "ours") {
-            tr = mratio(w, impl, vm, vm == "thr")
-            cr = mratio(w, impl, "cpu_us", 0)
+        if (impl !~ /^ours/) {
+            tr = mratio(w, ours, impl, vm, vm == "thr")
+            cr = mratio(w, ours, impl, "cpu_us", 0)
         }
         res = ""
         if (cond != "") {
