@@ -804,7 +804,12 @@ static void test_busy_poll_environment_is_checked(void **state)
         assert_int_equal(setenv("ASYNCIO_BUSY_POLL_US", good[i], 1), 0);
         assert_int_equal(tu_run(main_returns_zero, NULL, NULL), 0);
     }
-    assert_int_equal(unsetenv("ASYNCIO_BUSY_POLL_US"), 0);
+}
+
+static int unset_busy_poll_env(void **state)
+{
+    (void)state;
+    return unsetenv("ASYNCIO_BUSY_POLL_US");
 }
 
 /* Bytes written by another thread one at a time, a little apart, while a
@@ -1186,7 +1191,7 @@ int main(void)
         cmocka_unit_test(test_run_ex_backend_option_overrides_environment),
         cmocka_unit_test(test_run_ex_accepts_stack_sizes_in_range),
         cmocka_unit_test(test_run_ex_rejects_busy_poll_out_of_range),
-        cmocka_unit_test(test_busy_poll_environment_is_checked),
+        cmocka_unit_test_teardown(test_busy_poll_environment_is_checked, unset_busy_poll_env),
         cmocka_unit_test(test_busy_poll_takes_input_and_keeps_timers),
         cmocka_unit_test(test_busy_poll_stops_when_sleeps_are_long),
         cmocka_unit_test(test_run_in_two_threads_at_once),
