@@ -911,6 +911,7 @@ static int main_busy_poll_idle(void *arg, void **result)
     *cpu = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     CHECK_INT(asyncio_task_cancel(t), 1);
     CHECK_INT(asyncio_await(t, NULL), -ECANCELED);
+    asyncio_forget_fd(p[0]); /* the loop keeps the fd registered after a wait */
     close(p[0]);
     close(p[1]);
     return 0;
