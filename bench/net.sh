@@ -14,9 +14,8 @@
 #          a plain epoll loop (bench/net/epoll_echo.c), a plain libuv server
 #          (bench/net/uv_echo.c) and uvloop with asyncio.Protocol
 #          (bench/net/uvloop_echo.py). All of a round's servers run at once
-#          and one echo_load loads them in turn, SLICE seconds each (4x that
-#          with 16 in flight; forwards, then backwards), until each has had
-#          SECS seconds.
+#          and one echo_load loads them in turn, SLICE seconds each
+#          (forwards, then backwards), until each has had ECHO_SECS seconds.
 #   http   wrk -t1 -c100 against examples/http_server and nginx with 1 worker
 #          (bench/net/nginx.conf), both answering "Hello, World!" at /.
 #   redis  redis-benchmark -t ping,set,get -c 50, and again with -P 16, against
@@ -42,13 +41,18 @@
 # one after the other differed by 0.78-1.24x (12 pairs; the ratio of their
 # medians 0.98x); two copies of it interleaved in 50 ms slices for 10 s
 # each, by 0.986-1.023x (8 runs).
+# Why 50 ms slices and 3 s for echo: two copies of the plain epoll echo
+# server loaded in turn (12 runs of 1 s a workload) differ from run to run
+# by a standard deviation of 2-3% with 50 ms slices, but of 5-11% with
+# 200 ms slices; at 100 KiB with 16 in flight by 11% even with 50 ms, by
+# about 2% over 4 s (8 runs: 0.985-1.045x). A target 3% away needs that.
 #
 # Environment:
 #   ROUNDS      rounds (default 11); the table has medians over them, and the
 #               median of each round's paired ratios
 #   SECS        seconds per measurement (default 1)
-#   SLICE       seconds a server is loaded before the next (default 0.05; echo
-#               with 16 messages in flight 4x that)
+#   ECHO_SECS   seconds per echo measurement (default 3x SECS: see above)
+#   SLICE       seconds a server is loaded before the next (default 0.05)
 #   WORKLOADS   which of echo http redis idle to run (default all)
 #   ECHO_IMPLS  echo implementations (default "ours epoll uv uvloop"; also
 #               "streams": uvloop with asyncio streams, shown for reference)
@@ -74,6 +78,7 @@ root=$(dirname "$here")
 netsrc=$here/net
 ROUNDS=${ROUNDS:-11}
 SECS=${SECS:-1}
+ECHO_SECS=${ECHO_SECS:-$((3 * SECS))}
 SLICE=${SLICE:-0.05}
 WORKLOADS=${WORKLOADS:-echo http redis idle}
 ECHO_IMPLS=${ECHO_IMPLS:-ours epoll uv uvloop}
@@ -86,7 +91,7 @@ BUSY_POLL_US=${BUSY_POLL_US:-20}
 export PYTHONDONTWRITEBYTECODE=1
 export PATH=$PATH:/usr/sbin:/sbin  # nginx lives in /usr/sbin
 
-for v in ROUNDS SECS IDLE_N PORT_BASE; do
+for v in ROUNDS SECS ECHO_SECS IDLE_N PORT_BASE; do
     case ${!v} in '' | *[!0-9]* | 0) echo "net.sh: $v must be a positive integer" >&2; exit 2 ;; esac
 done
 awk -v s="$SLICE" 'BEGIN {exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s > 0)}' ||
@@ -245,7 +250,7 @@ fi
         "$(nginx -v 2>&1 | sed 's/.*: //')," \
         "redis $(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')," \
         "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
-    echo "runs:    ROUNDS=$ROUNDS SECS=$SECS SLICE=$SLICE WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
+    echo "runs:    ROUNDS=$ROUNDS SECS=$SECS ECHO_SECS=$ECHO_SECS SLICE=$SLICE WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
         "IDLE_N=$IDLE_N BUSY_POLL_US=$BUSY_POLL_US, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
 } | tee "$out/header.txt"
 echo
@@ -367,14 +372,11 @@ run_echo() {
         spids+=("$spid")
     done
     [ ${#impls[@]} -gt 0 ] || return 0
-    local plist slist slice
+    local plist slist
     plist=$(IFS=,; echo "${ports[*]}")
-    # with many messages in flight a slice spends longer filling and draining
-    # the pipeline (up to 6 ms at 100 KiB x16): 4x as long slices there
-    slice=$(awk -v s="$SLICE" -v d="$depth" 'BEGIN {print (d > 1 ? 4 * s : s)}')
     slist=$(IFS=,; echo "${spids[*]}")
-    timeout $((${#impls[@]} * (SECS * 2 + 5) + 40)) "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$plist" \
-        10 "$size" "$depth" "$SECS" --pid "$slist" --warmup 0.2 --slice "$slice" >"$log" 2>&1 || rc=$?
+    timeout $((${#impls[@]} * (ECHO_SECS * 2 + 5) + 40)) "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$plist" \
+        10 "$size" "$depth" "$ECHO_SECS" --pid "$slist" --warmup 0.2 --slice "$SLICE" >"$log" 2>&1 || rc=$?
     for i in "${!impls[@]}"; do
         alive "${spids[i]}" ||
             echo "net.sh: ${impls[i]} echo server died (see $out/r$round-$w-${impls[i]}-server.txt)" >>"$log"
@@ -751,7 +753,7 @@ rows=$out/rows.txt
 
 table=$out/table.txt
 {
-    awk -v rawf="$raw" -v rounds="$ROUNDS" -v secs="$SECS" -v slice="$SLICE" -v total=$(($(date +%s) - start_s)) -v out="$out" '
+    awk -v rawf="$raw" -v rounds="$ROUNDS" -v secs="$SECS" -v esecs="$ECHO_SECS" -v slice="$SLICE" -v total=$(($(date +%s) - start_s)) -v out="$out" '
     function fmt(x, a) {
         if (x == "") return "-"
         a = x < 0 ? -x : x
@@ -761,7 +763,8 @@ table=$out/table.txt
         if (a >= 10) return sprintf("%.2f", x)
         return sprintf("%.3f", x)
     }
-    function median(list, n, v, i, j, t) {  # list: space-separated numbers
+    # the q-quantile (0..1) of list (space-separated numbers), interpolated
+    function quantile(list, q, n, v, i, j, t, x) {
         n = split(list, v, " ")
         if (n == 0) return ""
         for (i = 2; i <= n; i++) {
@@ -769,11 +772,14 @@ table=$out/table.txt
             for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]
             v[j + 1] = t
         }
-        return n % 2 ? v[(n + 1) / 2] + 0 : (v[n / 2] + v[n / 2 + 1]) / 2
+        x = 1 + q * (n - 1)
+        i = int(x)
+        return i >= n ? v[n] + 0 : v[i] + (x - i) * (v[i + 1] - v[i])
     }
+    function median(list) { return quantile(list, 0.5) }
     # ours against peer (hi: higher is better, ours / peer; else peer / ours):
     # the servers of a round ran interleaved, so each round gives a paired
-    # ratio; the median of those.
+    # ratio; the median of those (and in q1, q3 their quartiles).
     function mratio(w, ours, peer, m, hi, a, b, r, list) {
         list = ""
         for (r = 1; r <= rounds; r++) {
@@ -781,6 +787,8 @@ table=$out/table.txt
             b = val[r SUBSEP peer SUBSEP w SUBSEP m]
             if (a > 0 && b > 0) list = list " " (hi ? a / b : b / a)
         }
+        q1 = quantile(list, 0.25)
+        q3 = quantile(list, 0.75)
         return median(list)
     }
     BEGIN {
@@ -790,8 +798,8 @@ table=$out/table.txt
             runs[x[2] SUBSEP x[3] SUBSEP x[4]] = runs[x[2] SUBSEP x[3] SUBSEP x[4]] " " x[5]
             unit[x[3] SUBSEP x[4]] = x[6]
         }
-        printf "%-22s %-8s %11s %-8s %9s %9s %9s  %-32s %s\n", "workload", "impl", "median", "unit",
-            "cpu_us", "thr ratio", "cpu ratio", "target", "result"
+        printf "%-22s %-9s %11s %-8s %9s %9s %-11s %9s  %-32s %s\n", "workload", "impl", "median", "unit",
+            "cpu_us", "thr ratio", "(q1-q3)", "cpu ratio", "target", "result"
     }
     {
         split($0, f, "|")
@@ -799,9 +807,10 @@ table=$out/table.txt
         vm = w ~ /^idle/ ? "kib_per_conn" : "thr"
         v = median(runs[impl SUBSEP w SUBSEP vm])
         c = median(runs[impl SUBSEP w SUBSEP "cpu_us"])
-        tr = ""; cr = ""
+        tr = ""; cr = ""; spread = "-"
         if (impl !~ /^ours/) {
             tr = mratio(w, ours, impl, vm, vm == "thr")
+            if (tr != "") spread = sprintf("%.2f-%.2f", q1, q3)
             cr = mratio(w, ours, impl, "cpu_us", 0)
         }
         res = ""
@@ -820,15 +829,15 @@ table=$out/table.txt
         }
         u = unit[w SUBSEP vm]
         if (u == "") u = w ~ /^idle/ ? "KiB/conn" : (w ~ /^echo/ ? "msgs/s" : "req/s")
-        printf "%-22s %-8s %11s %-8s %9s %9s %9s  %-32s %s\n", (w == lastw ? "" : w), impl,
-            fmt(v), u, fmt(c), (tr == "" ? "-" : sprintf("%.2fx", tr)),
-            (cr == "" ? "-" : sprintf("%.2fx", cr)), target, res
+        printf "%-22s %-9s %11s %-8s %9s %9s %-11s %9s  %-32s %s\n", (w == lastw ? "" : w), impl,
+            fmt(v), u, fmt(c), (tr == "" ? "-" : sprintf("%.3fx", tr)), spread,
+            (cr == "" ? "-" : sprintf("%.3fx", cr)), target, res
         lastw = w
     }
     END {
-        print "medians of " rounds " round(s) of " secs " s; ratios are ours vs the peer of the row,"
-        print "> 1 when ours is better (thr: ours/peer, cpu: peer/ours), the median of the rounds'"'"'"
-        print "paired ratios (servers loaded in turn, " slice " s slices; echo 4x that with 16 in flight);"
+        print "medians of " rounds " round(s) of " secs " s (echo: " esecs " s); ratios are ours vs the peer"
+        print "of the row, > 1 when ours is better (thr: ours/peer, cpu: peer/ours), the median of the"
+        print "rounds'"'"' paired ratios (servers loaded in turn, " slice " s slices), q1-q3 their quartiles;"
         printf "targets: %d PASS, %d FAIL, %d n/a\n", passes, fails, nas
         print "total time: " total " s; raw output: " out
     }' "$rows"
