@@ -23,10 +23,10 @@
  *
  * It busy-polls for up to 20 us before its loop would sleep (--busy-poll US;
  * 0 turns it off unless $ASYNCIO_BUSY_POLL_US asks for it; see "Busy
- * polling" in the README): with one request in
- * flight per client, a wake-up costs the client more than the request costs
- * the server, and a loop that has just answered is often asked again within
- * microseconds. It spins only while its sleeps are short: idle, it sleeps.
+ * polling" in the README): with one request in flight per client, a wake-up
+ * costs the client more than the request costs the server, and a loop that
+ * has just answered is often asked again within microseconds. It spins only
+ * while its sleeps are short: idle, it sleeps.
  */
 #include <asyncio.h>
 
