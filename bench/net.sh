@@ -4,8 +4,8 @@
 # peers, alternating implementations within every round, and prints one table
 # of medians, ratios and the targets.
 #
-#   bench/net.sh                            11 rounds of every workload (~10 min)
-#   ROUNDS=1 SECS=2 bench/net.sh            a quick check
+#   bench/net.sh                            11 rounds of every workload (~21 min)
+#   ROUNDS=1 ECHO_SECS=1 bench/net.sh       a quick check
 #   WORKLOADS="echo idle" bench/net.sh      only some of echo http redis idle
 #
 # Workloads (server pinned to CPU 0, load generator to CPU 1):
