@@ -775,9 +775,7 @@ static int main_returns_zero(void *arg, void **result)
 static void test_run_ex_rejects_busy_poll_out_of_range(void **state)
 {
     (void)state;
-    asyncio_run_options_t opts;
-    memset(&opts, 0, sizeof opts);
-    opts.busy_poll_us = ASYNCIO_BUSY_POLL_MAX_US + 1;
+    asyncio_run_options_t opts = {.busy_poll_us = ASYNCIO_BUSY_POLL_MAX_US + 1};
     assert_int_equal(tu_run_ex(main_returns_zero, NULL, NULL, &opts), -EINVAL);
     opts.busy_poll_us = UINT32_MAX;
     assert_int_equal(tu_run_ex(main_returns_zero, NULL, NULL, &opts), -EINVAL);
@@ -795,9 +793,7 @@ static void test_busy_poll_environment_is_checked(void **state)
         assert_int_equal(setenv("ASYNCIO_BUSY_POLL_US", bad[i], 1), 0);
         assert_int_equal(tu_run(main_returns_zero, NULL, NULL), -EINVAL);
     }
-    asyncio_run_options_t opts;
-    memset(&opts, 0, sizeof opts);
-    opts.busy_poll_us = 50;
+    asyncio_run_options_t opts = {.busy_poll_us = 50};
     assert_int_equal(tu_run_ex(main_returns_zero, NULL, NULL, &opts), 0);
     static const char *good[] = {"", "0", "50", "1000000"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -880,9 +876,7 @@ static int main_busy_poll_input(void *arg, void **result)
 static void test_busy_poll_takes_input_and_keeps_timers(void **state)
 {
     (void)state;
-    asyncio_run_options_t opts;
-    memset(&opts, 0, sizeof opts);
-    opts.busy_poll_us = 1000;
+    asyncio_run_options_t opts = {.busy_poll_us = 1000};
     assert_int_equal(tu_run_ex(main_busy_poll_input, NULL, NULL, &opts), 0);
 }
 
@@ -920,9 +914,7 @@ static int main_busy_poll_idle(void *arg, void **result)
 static void test_busy_poll_stops_when_sleeps_are_long(void **state)
 {
     (void)state;
-    asyncio_run_options_t opts;
-    memset(&opts, 0, sizeof opts);
-    opts.busy_poll_us = 5000;
+    asyncio_run_options_t opts = {.busy_poll_us = 5000};
     double cpu = 1;
     assert_int_equal(tu_run_ex(main_busy_poll_idle, &cpu, NULL, &opts), 0);
     if (cpu >= 0.05)

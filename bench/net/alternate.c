@@ -13,9 +13,10 @@
  * Prints `name value unit` lines: cI.active_s (the time command I was let
  * run, to the nanosecond: SIGCONT sent until it was seen stopped or
  * exited), cI.slices, cI.cpu_s (its user + system time), cI.status (its
- * exit status; 128 + N if killed by signal N). The command's own rates count wall time, stopped time
- * included: divide its counts by cI.active_s instead. Exits 0 if every
- * command exited 0, else 1; 2 on bad usage.
+ * exit status; 128 + N if killed by signal N). The command's own rates
+ * count wall time, stopped time included: divide its counts by
+ * cI.active_s instead. Exits 0 if every command exited 0, else 1; 2 on bad
+ * usage.
  *
  * The commands get SIGSTOP, which nothing can catch: a command must not
  * mind being stopped (its peers see a client that pauses). Every child is
