@@ -35,12 +35,11 @@ static int set_interest(struct loop *loop, int fd, struct fdstate *st, unsigned 
     return 0;
 }
 
-static int wait_fd(int fd, unsigned ev)
+int io_wait(struct task *t, int fd, unsigned ev)
 {
     if (fd < 0)
         return -EBADF;
-    struct task *t;
-    int rc = task_begin_wait_on(&t, ev == POLLER_IN ? "fd readable" : "fd writable");
+    int rc = task_ready_to_wait(t, ev == POLLER_IN ? "fd readable" : "fd writable");
     if (rc < 0)
         return rc;
     struct loop *loop = t->fut.loop;
@@ -63,14 +62,24 @@ static int wait_fd(int fd, unsigned ev)
     return rc;
 }
 
+static int wait_current(int fd, unsigned ev)
+{
+    if (fd < 0)
+        return -EBADF;
+    struct loop *loop = loop_current();
+    if (!loop || !loop->current)
+        return -EPERM;
+    return io_wait(loop->current, fd, ev);
+}
+
 int asyncio_wait_readable(int fd)
 {
-    return wait_fd(fd, POLLER_IN);
+    return wait_current(fd, POLLER_IN);
 }
 
 int asyncio_wait_writable(int fd)
 {
-    return wait_fd(fd, POLLER_OUT);
+    return wait_current(fd, POLLER_OUT);
 }
 
 static void wake_and_clear(struct task **slot, int status)
@@ -81,13 +90,13 @@ static void wake_and_clear(struct task **slot, int status)
     }
 }
 
-void io_dispatch(struct loop *loop, const struct poller_event *ev)
+/* Every event but input for a waiting reader: errors, output, callbacks,
+ * interest nobody wants any more. Apart, so that the common case costs
+ * no saved registers. */
+static void __attribute__((noinline))
+dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events)
 {
-    int fd = ev->fd;
-    if (fd < 0 || fd >= loop->nfds)
-        return;
-    struct fdstate *st = &loop->fds[fd];
-    if (ev->events & POLLER_INVAL) {
+    if (events & POLLER_INVAL) {
         /* Closed behind the loop's back: nothing will ever come. */
         wake_and_clear(&st->reader, -EBADF);
         wake_and_clear(&st->writer, -EBADF);
@@ -96,7 +105,7 @@ void io_dispatch(struct loop *loop, const struct poller_event *ev)
         return;
     }
     unsigned idle = 0, for_cb = 0;
-    if (ev->events & (POLLER_IN | POLLER_ERR)) {
+    if (events & (POLLER_IN | POLLER_ERR)) {
         if (st->reader)
             task_wake(st->reader, 0);
         else if (st->cb_events & POLLER_IN)
@@ -104,7 +113,7 @@ void io_dispatch(struct loop *loop, const struct poller_event *ev)
         else
             idle |= POLLER_IN;
     }
-    if (ev->events & (POLLER_OUT | POLLER_ERR)) {
+    if (events & (POLLER_OUT | POLLER_ERR)) {
         if (st->writer)
             task_wake(st->writer, 0);
         else if (st->cb_events & POLLER_OUT)
@@ -117,7 +126,19 @@ void io_dispatch(struct loop *loop, const struct poller_event *ev)
         set_interest(loop, fd, st, 0);
     /* Last: the callback may change this fd's state, or the table. */
     if (for_cb)
-        st->cb(loop, fd, for_cb | (ev->events & POLLER_ERR), st->cb_arg);
+        st->cb(loop, fd, for_cb | (events & POLLER_ERR), st->cb_arg);
+}
+
+void io_dispatch(struct loop *loop, const struct poller_event *ev)
+{
+    int fd = ev->fd;
+    if (fd < 0 || fd >= loop->nfds)
+        return;
+    struct fdstate *st = &loop->fds[fd];
+    if (ev->events == POLLER_IN && st->reader)
+        task_wake(st->reader, 0); /* the common case: input awaited */
+    else
+        dispatch_other(loop, fd, st, ev->events);
 }
 
 int io_watch(struct loop *loop, int fd, unsigned events, io_callback cb, void *arg)

@@ -106,6 +106,14 @@ struct loop {
 #endif
 extern _Thread_local struct loop *loop_tls LOOP_TLS_MODEL;
 
+/* For the few small functions of the per-message path that the compiler
+ * leaves out of line (each call saves and restores registers). */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 /* This thread's running loop, or NULL. Inline: it is asked a few times per
  * message, and a call across files costs more than the load. */
 static inline struct loop *loop_current(void)
@@ -163,6 +171,9 @@ void io_free(struct loop *loop);
 int io_watch(struct loop *loop, int fd, unsigned events, io_callback cb, void *arg);
 /* Wake the tasks waiting on fd with status, keeping its registration. */
 void io_wake_waiters(struct loop *loop, int fd, int status);
+/* asyncio_wait_readable() (ev POLLER_IN) or asyncio_wait_writable()
+ * (POLLER_OUT) for t, the running task. */
+int io_wait(struct task *t, int fd, unsigned ev);
 
 /* Run p before the next poll (once, however often it is asked). */
 static inline void loop_prepoll(struct loop *loop, struct prepoll *p)

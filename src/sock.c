@@ -36,7 +36,7 @@ static int io_start(const void *buf, size_t len, struct task **out)
 int net_wait(struct task *t, int fd, bool readable)
 {
     t->io_streak = 0;
-    return readable ? asyncio_wait_readable(fd) : asyncio_wait_writable(fd);
+    return io_wait(t, fd, readable ? POLLER_IN : POLLER_OUT);
 }
 
 int net_unix_addr(struct sockaddr_un *sun, const char *path)

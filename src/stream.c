@@ -210,7 +210,7 @@ bool stream_closing(const asyncio_stream_t *s)
 /* ---- reading ------------------------------------------------------------- */
 
 /* Begin a read call into buf (n bytes): holds s and makes t its reader. */
-static int read_begin(asyncio_stream_t *s, const void *buf, size_t n, struct task **t)
+static ALWAYS_INLINE int read_begin(asyncio_stream_t *s, const void *buf, size_t n, struct task **t)
 {
     if (!valid(s) || (!buf && n))
         return -EINVAL;
@@ -239,9 +239,12 @@ static ssize_t read_end(asyncio_stream_t *s, ssize_t rc)
 
 /* Wait until the fd is readable: first send what is queued (the reply to
  * what was read, likely), and give back an empty buffer. */
-static int wait_input(asyncio_stream_t *s, struct task *t)
+static ALWAYS_INLINE int wait_input(asyncio_stream_t *s, struct task *t)
 {
-    stream_flush(s);
+    /* An empty queue has nothing left to do: a close, a drainer, a
+     * write_eof() and the writable callback all settled as it emptied. */
+    if (s->wlen)
+        stream_flush(s);
     if (s->rlen == 0 && s->rbuf)
         drop_rbuf(s);
     if (s->wlen == 0 && s->wbuf) /* nor an empty write queue's */
@@ -253,7 +256,7 @@ static int wait_input(asyncio_stream_t *s, struct task *t)
 
 /* One read(2) into buf: bytes, 0 at end (noted), -EAGAIN, or the error
  * (kept: reads after it fail the same way). */
-static ssize_t read_once(asyncio_stream_t *s, void *buf, size_t n)
+static ALWAYS_INLINE ssize_t read_once(asyncio_stream_t *s, void *buf, size_t n)
 {
     if (s->eof)
         return 0;

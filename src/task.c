@@ -343,27 +343,22 @@ int task_begin_wait_on(struct task **out, const char *what)
     struct loop *loop = loop_current();
     if (!loop || !loop->current)
         return -EPERM;
-    struct task *t = loop->current;
-    *out = t;
-    t->waiting_on = what;
-    if (t->must_cancel) {
-        t->must_cancel = false;
-        return -ECANCELED;
-    }
-    if (t->scopes) {
-        /* Past a scope's deadline, every wait in it fails at once. */
-        uint64_t now = clock_now_ns();
-        bool late = false;
-        for (asyncio_timeout_t *s = t->scopes; s; s = s->outer) {
-            if (s->deadline_ns <= now) {
-                s->expired = 1;
-                late = true;
-            }
+    *out = loop->current;
+    return task_ready_to_wait(loop->current, what);
+}
+
+int task_scopes_check(struct task *t)
+{
+    /* Past a scope's deadline, every wait in it fails at once. */
+    uint64_t now = clock_now_ns();
+    bool late = false;
+    for (asyncio_timeout_t *s = t->scopes; s; s = s->outer) {
+        if (s->deadline_ns <= now) {
+            s->expired = 1;
+            late = true;
         }
-        if (late)
-            return -ETIMEDOUT;
     }
-    return 0;
+    return late ? -ETIMEDOUT : 0;
 }
 
 /* Where a parking task switches to. Straight to the next task of the
@@ -401,15 +396,6 @@ int task_park(struct task *t)
     return t->wake_status;
 }
 
-void task_wake(struct task *t, int status)
-{
-    if (t->state != TASK_WAITING || t->queued)
-        return;
-    t->wake_status = status;
-    t->queued = true;
-    loop_ready(t->fut.loop, &t->run);
-}
-
 void task_wake_handoff(struct task *t, int status)
 {
     task_wake(t, status);
@@ -445,7 +431,7 @@ static void scopes_expire(struct task *t, uint64_t now)
             s->expired = 1;
 }
 
-int task_park_until(struct task *t, uint64_t deadline, int status)
+int task_park_timed(struct task *t, uint64_t deadline, int status)
 {
     t->own_deadline = deadline;
     t->own_status = status;

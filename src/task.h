@@ -8,6 +8,8 @@
 
 #include "loop.h"
 
+#include <errno.h>
+
 enum { FUT_PENDING, FUT_DONE };
 
 /* Something waiting for a future: notify() is called once, when the future
@@ -111,11 +113,32 @@ int task_check_await(const struct asyncio_future *f);
 int task_begin_wait(struct task **out);
 /* The same, saying what the wait is for (shown by asyncio_print_tasks). */
 int task_begin_wait_on(struct task **out, const char *what);
+/* -ETIMEDOUT if a timeout scope of t is past its deadline (marking every
+ * such scope expired), else 0. */
+int task_scopes_check(struct task *t);
+/* task_begin_wait_on() for t, known to be the running task. */
+static inline int task_ready_to_wait(struct task *t, const char *what)
+{
+    t->waiting_on = what;
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return t->scopes ? task_scopes_check(t) : 0;
+}
 /* Park the running task until something wakes it; returns the wake status. */
 int task_park(struct task *t);
 /* Wake a parked task with status (0, -ECANCELED, -ETIMEDOUT, ...). The
- * first wake wins; later ones before it runs are ignored. */
-void task_wake(struct task *t, int status);
+ * first wake wins; later ones before it runs are ignored. Inline: the loop
+ * makes one call per ready fd. */
+static inline void task_wake(struct task *t, int status)
+{
+    if (t->state != TASK_WAITING || t->queued)
+        return;
+    t->wake_status = status;
+    t->queued = true;
+    loop_ready(t->fut.loop, &t->run);
+}
 /* Wake a parked task that has just been handed something it must not lose
  * (a lock, a queue item, a permit): a cancellation or timeout that comes
  * before it resumes is kept for its next wait instead of replacing this
@@ -141,11 +164,24 @@ static inline bool task_take_cancel(struct task *t)
 /* Park until f is done, ignoring cancellation meanwhile; a cancellation
  * that arrives is kept for the next wait. */
 void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f);
+/* task_park_until() when a timer is due: a deadline, or open scopes. */
+int task_park_timed(struct task *t, uint64_t deadline, int status);
 /* Park until woken, or until deadline (ns; UINT64_MAX: none), which wakes
  * it with status, or until the nearest deadline of its open timeout scopes,
  * which wakes it with -ETIMEDOUT. Every wait that a timeout scope governs
  * parks through here. Returns the wake status, or -ENOMEM. */
-int task_park_until(struct task *t, uint64_t deadline, int status);
+static inline int task_park_until(struct task *t, uint64_t deadline, int status)
+{
+    if (deadline != UINT64_MAX || t->scopes)
+        return task_park_timed(t, deadline, status);
+    /* No deadline at all (the common wait for I/O): no timer to arm, nor
+     * to cancel after. Only the task itself opens scopes, so none can
+     * appear while it is parked. */
+    t->timed_wait = true;
+    int rc = task_park(t);
+    t->timed_wait = false;
+    return rc;
+}
 /* Re-arm a task parked in task_park_until() after a scope deadline moved. */
 int task_rearm(struct task *t);
 
