@@ -32,9 +32,7 @@
 #define WBUF_KEEP 65536    /* a larger empty write buffer is given back */
 
 struct asyncio_stream {
-    struct resource res;     /* freed at loop close if still open */
-    struct prepoll flush;    /* queued bytes go out before the next poll */
-    struct loop *loop;
+    /* What a read, a write and a wait touch comes first, within 72 bytes. */
     uint32_t magic;
     int fd;
     unsigned refs;           /* the owner's, and one per call in progress */
@@ -48,12 +46,17 @@ struct asyncio_stream {
     bool watching;           /* a writable callback is armed */
     int rerr, werr;          /* sticky errors of each direction */
     struct task *reader;     /* the task in a read call */
+    char *rbuf;              /* unread bytes: rbuf[rpos, rpos + rlen) */
+    size_t rlen;
+    char *wbuf;              /* queued bytes: wbuf[wpos, wpos + wlen) */
+    size_t wlen;
     struct task *drainer;    /* the task in drain() */
     struct task *closer;     /* the task in wait_closed() */
-    char *rbuf;              /* unread bytes: rbuf[rpos, rpos + rlen) */
-    size_t rcap, rpos, rlen, limit;
-    char *wbuf;              /* queued bytes: wbuf[wpos, wpos + wlen) */
-    size_t wcap, wpos, wlen, high, low;
+    size_t rcap, rpos, limit;
+    size_t wcap, wpos, high, low;
+    struct loop *loop;
+    struct resource res;     /* freed at loop close if still open */
+    struct prepoll flush;    /* queued bytes go out before the next poll */
 };
 
 static void stream_flush(asyncio_stream_t *s);

@@ -44,31 +44,35 @@ struct taskctx {
 
 struct task {
     struct asyncio_future fut; /* first: a task is a future */
+    /* What every wait and wake touches, together in the line after the
+     * future's: a server task's struct is rarely in the cache when its
+     * socket becomes readable. */
     struct runnable run;
-    struct ltimer timer;       /* for sleeps and timeouts */
-    int timer_status;          /* what the timer wakes the task with */
-    asyncio_timeout_t *scopes; /* open timeout scopes, innermost first */
-    asyncio_timeout_t *timer_scope; /* the scope whose deadline armed it */
-    uint64_t own_deadline;     /* a timed wait's own deadline, and status */
-    int own_status;
-    bool timed_wait;           /* parked in task_park_until() */
-    struct taskctx *ctx;
-    asyncio_fn fn;
-    void *arg;
     unsigned char state;
     bool queued;               /* on the ready queue */
     bool must_cancel;          /* deliver -ECANCELED at the next wait */
     bool handoff;              /* the wake handed the task something: a
                                   cancel must not overwrite it */
+    bool timed_wait;           /* parked in task_park_until() */
     int wake_status;
     int saved_errno;
-    unsigned num_cancels;      /* cancellation requests, ever */
     unsigned io_streak;        /* socket calls done without waiting (sock.c) */
+    struct taskctx *ctx;
+    asyncio_timeout_t *scopes; /* open timeout scopes, innermost first */
+    const char *waiting_on;    /* what its current wait is for (debugging) */
+    /* The rest is for timed waits, the start and the end, and debugging. */
+    struct ltimer timer;       /* for sleeps and timeouts */
+    int timer_status;          /* what the timer wakes the task with */
+    int own_status;
+    asyncio_timeout_t *timer_scope; /* the scope whose deadline armed it */
+    uint64_t own_deadline;     /* a timed wait's own deadline, and status */
+    unsigned num_cancels;      /* cancellation requests, ever */
+    asyncio_fn fn;
+    void *arg;
     asyncio_taskgroup_t *group; /* the group it was created in, or NULL */
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand;
                                   else name_buf or, if long, malloc'd */
-    const char *waiting_on;    /* what its current wait is for (debugging) */
     char name_buf[32];
     struct task *next_free;    /* on the loop's list of task structs to reuse */
 };
