@@ -98,16 +98,28 @@ int asyncio_close(int fd)
     return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
+struct io_args {
+    void *buf;
+    size_t len;
+    struct sockaddr *addr;
+    socklen_t *addrlen;
+    const struct sockaddr *to;
+    socklen_t tolen;
+};
+
 /* Run op until it stops failing with EINTR or EAGAIN, waiting for fd to be
  * ready between tries. op returns what the system call does (-1 and errno
  * on failure). */
-static ssize_t io_loop(struct task *t, int fd, int readable, ssize_t (*op)(int fd, void *ctx),
-                       void *ctx)
+static ssize_t io_loop(struct task *t, int fd, int readable,
+                       ssize_t (*op)(int fd, struct io_args *a), struct io_args *a)
 {
     for (;;) {
-        ssize_t n = op(fd, ctx);
-        if (n >= 0)
+        ssize_t n = op(fd, a);
+        if (n >= 0) {
+            if (a->buf)
+                net_charge(t, (size_t)n); /* bytes moved, not an fd */
             return n;
+        }
         if (errno == EINTR)
             continue;
         if (!would_block(errno))
@@ -118,18 +130,9 @@ static ssize_t io_loop(struct task *t, int fd, int readable, ssize_t (*op)(int f
     }
 }
 
-struct io_args {
-    void *buf;
-    size_t len;
-    struct sockaddr *addr;
-    socklen_t *addrlen;
-    const struct sockaddr *to;
-    socklen_t tolen;
-};
 
-static ssize_t op_accept(int fd, void *ctx)
+static ssize_t op_accept(int fd, struct io_args *a)
 {
-    struct io_args *a = ctx;
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(__linux__)
     int c = accept4(fd, a->addr, a->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
@@ -149,15 +152,13 @@ static ssize_t op_accept(int fd, void *ctx)
     return c;
 }
 
-static ssize_t op_recvfrom(int fd, void *ctx)
+static ssize_t op_recvfrom(int fd, struct io_args *a)
 {
-    struct io_args *a = ctx;
     return recvfrom(fd, a->buf, a->len, 0, a->addr, a->addr ? a->addrlen : NULL);
 }
 
-static ssize_t op_sendto(int fd, void *ctx)
+static ssize_t op_sendto(int fd, struct io_args *a)
 {
-    struct io_args *a = ctx;
     return sendto(fd, a->buf, a->len, MSG_NOSIGNAL, a->to, a->to ? a->tolen : 0);
 }
 

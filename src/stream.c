@@ -273,6 +273,7 @@ static ALWAYS_INLINE ssize_t read_once(asyncio_stream_t *s, void *buf, size_t n)
         ssize_t r = s->is_socket ? recv(s->fd, buf, n, 0) : read(s->fd, buf, n);
         if (r > 0) {
             s->drained = (size_t)r < n && !s->is_file; /* epoll refuses files */
+            net_charge(s->reader, (size_t)r);
             return r;
         }
         if (r == 0) {
@@ -702,8 +703,11 @@ int asyncio_stream_writev(asyncio_stream_t *s, const struct iovec *iov, int iovc
             write_failed(s, (int)r);
             return (int)r;
         }
-        if (r > 0)
+        if (r > 0) {
             sent = (size_t)r;
+            if (s->loop->current)
+                net_charge(s->loop->current, sent);
+        }
         if (sent == total)
             return 0;
     }
