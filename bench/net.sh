@@ -48,6 +48,16 @@
 # 200 ms slices; at 100 KiB with 16 in flight by 11% even with 50 ms, by
 # about 2% over 4 s (8 runs: 0.985-1.045x). A target 3% away needs that.
 #
+# Why fixed TCP receive buffers for echo: with the kernel's autotuning each
+# connection's buffer settles anywhere from 2 to 19 MiB (ss -tmi, 100 KiB
+# with 16 in flight), differently in every run, and the run's speed with
+# it: two copies of the epoll echo server loaded in turn differed by
+# 0.78-1.26x at 100 KiB x16 (30 runs of 1 s; the median 1.05x), which hides
+# a 3% target and even a 30% difference in server CPU. With every buffer
+# at 4 MiB (net.ipv4.tcp_rmem's default, tcp_moderate_rcvbuf=0, as root;
+# restored afterwards) the same pair differed by 0.93-1.22x, quartiles
+# 0.96-1.02 (16 runs), and the smaller rows by 1-3%.
+#
 # Environment:
 #   ROUNDS      rounds (default 11); the table has medians over them, and the
 #               median of each round's paired ratios
@@ -58,6 +68,8 @@
 #   ECHO_IMPLS  echo implementations (default "ours epoll uv uvloop"; also
 #               "streams": uvloop with asyncio streams, shown for reference)
 #   IDLE_N      connections of the idle workload (default 10000)
+#   ECHO_RMEM   TCP receive buffer of every socket while echo runs, in bytes
+#               (default 4194304; "auto": the kernel's autotuning, as is)
 #   BUILD       build directory (default bench/results/build-net)
 #   OURS        where our echo_server, http_server and kv_server are (default
 #               $BUILD/examples, built here; another directory is used as is)
@@ -82,6 +94,7 @@ SLICE=${SLICE:-0.05}
 WORKLOADS=${WORKLOADS:-echo http redis idle}
 ECHO_IMPLS=${ECHO_IMPLS:-ours epoll uv uvloop}
 IDLE_N=${IDLE_N:-10000}
+ECHO_RMEM=${ECHO_RMEM:-4194304}
 BUILD=${BUILD:-$here/results/build-net}
 OURS=${OURS:-$BUILD/examples}
 PY=${PYTHON:-/usr/bin/python3}
@@ -94,6 +107,7 @@ for v in ROUNDS SECS ECHO_SECS IDLE_N PORT_BASE; do
 done
 awk -v s="$SLICE" 'BEGIN {exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s > 0)}' ||
     { echo "net.sh: SLICE must be a positive number of seconds" >&2; exit 2; }
+case $ECHO_RMEM in auto) ;; '' | *[!0-9]* | 0) echo "net.sh: ECHO_RMEM must be a number of bytes or auto" >&2; exit 2 ;; esac
 for w in $WORKLOADS; do
     case $w in echo | http | redis | idle) ;; *) echo "net.sh: unknown workload $w" >&2; exit 2 ;; esac
 done
@@ -158,10 +172,40 @@ stop_pid() {  # PID: SIGTERM, then SIGKILL after 5 s; reaps it if ours
     wait "$pid" 2>/dev/null || true
 }
 
+# TCP receive buffers fixed for echo (see the top), and back as they were.
+tcp_saved=()
+tcp_fix() {
+    if [ "$ECHO_RMEM" = auto ] || [ ${#tcp_saved[@]} -gt 0 ]; then return 0; fi
+    local rmem mod min max
+    if ! rmem=$(sysctl -n net.ipv4.tcp_rmem 2>/dev/null) ||
+        ! mod=$(sysctl -n net.ipv4.tcp_moderate_rcvbuf 2>/dev/null); then
+        echo "net.sh: cannot read the TCP sysctls: echo runs with autotuned buffers" >&2
+        ECHO_RMEM=auto
+        return 0
+    fi
+    read -r min _ max <<<"$rmem"
+    if [ "$ECHO_RMEM" -gt "$max" ]; then max=$ECHO_RMEM; fi
+    if sysctl -qw net.ipv4.tcp_moderate_rcvbuf=0 2>/dev/null &&
+        sysctl -qw net.ipv4.tcp_rmem="$min $ECHO_RMEM $max" 2>/dev/null; then
+        tcp_saved=("$rmem" "$mod")
+    else
+        sysctl -qw net.ipv4.tcp_moderate_rcvbuf="$mod" 2>/dev/null || true
+        echo "net.sh: cannot set the TCP sysctls (not root?): echo runs with autotuned buffers" >&2
+        ECHO_RMEM=auto
+    fi
+}
+tcp_restore() {
+    [ ${#tcp_saved[@]} -gt 0 ] || return 0
+    sysctl -qw net.ipv4.tcp_rmem="${tcp_saved[0]}" net.ipv4.tcp_moderate_rcvbuf="${tcp_saved[1]}" ||
+        echo "net.sh: could not restore net.ipv4.tcp_rmem=\"${tcp_saved[0]}\" tcp_moderate_rcvbuf=${tcp_saved[1]}" >&2
+    tcp_saved=()
+}
+
 cleanup() {
     local i
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[i]}"; done
     pids=()
+    tcp_restore
     rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -211,6 +255,11 @@ if wants idle && [ "$(ulimit -n)" -lt $((IDLE_N + 100)) ]; then
     WORKLOADS=$(echo " $WORKLOADS " | sed 's/ idle / /; s/^ *//; s/ *$//')
 fi
 
+if wants echo && [ "$ECHO_RMEM" != auto ] && [ "$(id -u)" != 0 ]; then
+    echo "net.sh: not root: echo runs with autotuned TCP buffers (ECHO_RMEM=auto)" >&2
+    ECHO_RMEM=auto
+fi
+
 http_impls=(ours nginx)
 command -v nginx >/dev/null || { echo "net.sh: no nginx: its http runs skipped" >&2; http_impls=(ours); }
 redis_impls=(redis ours ours_nobp)
@@ -247,7 +296,7 @@ fi
         "redis $(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')," \
         "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
     echo "runs:    ROUNDS=$ROUNDS SECS=$SECS ECHO_SECS=$ECHO_SECS SLICE=$SLICE WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
-        "IDLE_N=$IDLE_N, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
+        "IDLE_N=$IDLE_N ECHO_RMEM=$ECHO_RMEM, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
 } | tee "$out/header.txt"
 echo
 
@@ -678,12 +727,14 @@ echo "running $WORKLOADS, $ROUNDS round(s) of $SECS s measurements ..." >&2
 read -r -a echo_impls <<<"$ECHO_IMPLS"
 for ((r = 1; r <= ROUNDS; r++)); do
     if wants echo; then
+        tcp_fix
         for size in 1024 10240 102400; do
             for depth in 1 16; do
                 # shellcheck disable=SC2046 # one word per implementation
                 run_echo "$r" "$size" "$depth" $(rotate "$r" "${echo_impls[@]}")
             done
         done
+        tcp_restore
     fi
     # shellcheck disable=SC2046 # one word per implementation
     wants http && run_http "$r" $(rotate "$r" "${http_impls[@]}")
