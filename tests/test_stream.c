@@ -1316,6 +1316,68 @@ static void test_close_while_a_drain_yields_for_fairness_gives_ebadf(void **stat
     assert_log("closed drain:EBADF");
 }
 
+/* A reader that moves much per call yields sooner than one that moves
+ * little: with 1 MiB waiting in a pipe, each 256 KiB read spends the whole
+ * budget, so another task runs between any two of them (with a budget of
+ * calls alone, four reads would not yield at all). */
+static long g_ticks;
+
+static int ticker(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    while (asyncio_sleep(0) == 0)
+        g_ticks++;
+    return 0;
+}
+
+static int main_large_reads_yield(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+#ifdef F_SETPIPE_SZ
+    enum { CHUNK = 256 * 1024, TOTAL = 4 * CHUNK };
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    if (fcntl(p[1], F_SETPIPE_SZ, TOTAL) < TOTAL) { /* pipe-max-size lowered */
+        close(p[0]);
+        close(p[1]);
+        LOG("skipped");
+        return 0;
+    }
+    char *buf = pattern_buf(TOTAL);
+    CHECK_INT(write(p[1], buf, TOTAL), TOTAL);
+    asyncio_stream_t *s;
+    CHECK_INT(asyncio_stream_open(&s, p[0], 0), 0);
+    asyncio_task_t *t = tu_spawn(ticker, NULL, "ticker");
+    tu_yield(1);
+    long ticks[4];
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(asyncio_stream_read(s, buf, CHUNK), CHUNK);
+        ticks[i] = g_ticks;
+    }
+    for (int i = 1; i < 4; i++)
+        CHECK(ticks[i] > ticks[i - 1]);
+    asyncio_task_cancel(t);
+    asyncio_task_release(t);
+    CHECK_INT(asyncio_stream_close(s), 0); /* closes p[0] */
+    close(p[1]);
+    free(buf);
+    LOG("yielded");
+#endif
+    return 0;
+}
+
+static void test_large_reads_spend_the_budget_and_yield_sooner(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_large_reads_yield, NULL, NULL), 0);
+#ifdef F_SETPIPE_SZ
+    if (strcmp(tu_log_buf, "skipped") != 0)
+        assert_log("yielded");
+#endif
+}
+
 /* ---- misuse -------------------------------------------------------------- */
 
 static void cb_calls(void *arg)
@@ -1410,7 +1472,12 @@ static int main_abort(void *arg, void **result)
     (void)result;
     int peer;
     asyncio_stream_t *s = tcp_pair(&peer);
-    /* A queue the peer does not read, and a task blocked reading. */
+    /* A queue the peer does not read, and a task blocked reading. Small
+     * kernel buffers on both ends, whatever the system's defaults (a
+     * default receive buffer of 4 MiB would take the whole write). */
+    int small = 65536;
+    CHECK_INT(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    CHECK_INT(setsockopt(asyncio_stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
     char *data = pattern_buf(BIG);
     CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
     asyncio_task_t *r = tu_spawn(abort_reader, s, "reader");
@@ -1505,6 +1572,7 @@ int main(void)
         cmocka_unit_test(test_bad_input_and_calls_outside_a_task_get_error_codes),
         cmocka_unit_test(test_abort_drops_the_queue_resets_and_wakes_the_reader),
         cmocka_unit_test(test_stream_over_a_regular_file_reads_to_its_end),
+        cmocka_unit_test(test_large_reads_spend_the_budget_and_yield_sooner),
         /* Last: under the sanitizers (-fno-sanitize-recover), a bug these
          * find ends the program, and with it the tests after them. */
         cmocka_unit_test(test_read_of_0_bytes_returns_0_at_once),
