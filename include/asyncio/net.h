@@ -9,6 +9,13 @@
  * on success, a negative errno on failure. Writes never raise SIGPIPE: a
  * peer that has gone gives -EPIPE (or -ECONNRESET).
  *
+ * Fairness: a task whose socket always has data would never wait, and so
+ * never let other tasks run. A task may make 64 socket or stream calls in
+ * a row that did not wait, fewer when they move much data (each 4 KiB
+ * moved counts as one more call, so 256 KiB spends it all); the next such
+ * call first yields, as asyncio_sleep(0) does, and may return what that
+ * returns (-ECANCELED, -ETIMEDOUT) before doing anything.
+ *
  * The fds must be non-blocking (asyncio_socket() makes them so); close them
  * with asyncio_close(), which wakes any task still waiting on them.
  */
