@@ -25,6 +25,18 @@ static void task_finish(struct loop *loop, struct task *t, int status)
     }
 }
 
+/* A task returned inside a task group: its children point at the group
+ * on the stack the task just left, and would write to it when they end. A
+ * bug in the program that no return value can report: stop, and say so. */
+static void task_left_groups_open(struct task *t)
+{
+    fprintf(stderr,
+            "asyncio: task \"%s\" returned without leaving %u task group%s"
+            " (call asyncio_taskgroup_exit() first)\n",
+            asyncio_task_name(&t->fut), t->open_groups, t->open_groups == 1 ? "" : "s");
+    abort();
+}
+
 /* Every context runs this forever: one task after another. */
 static void ctx_main(void *arg)
 {
@@ -33,6 +45,8 @@ static void ctx_main(void *arg)
         struct task *t = c->task;
         errno = 0;
         int status = t->fn(t->arg, &t->fut.result);
+        if (t->open_groups)
+            task_left_groups_open(t);
         task_finish(c->loop, t, status);
         coro_switch(&c->coro, &c->loop->main);
     }
@@ -251,6 +265,7 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->num_cancels = 0;
     t->io_streak = 0;
     t->group = NULL;
+    t->open_groups = 0;
     t->waiting_on = NULL;
     t->serial = ++loop->task_serial;
     t->queued = true;

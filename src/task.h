@@ -70,6 +70,7 @@ struct task {
     asyncio_fn fn;
     void *arg;
     asyncio_taskgroup_t *group; /* the group it was created in, or NULL */
+    unsigned open_groups;      /* groups it entered and has not left */
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand;
                                   else name_buf or, if long, malloc'd */

@@ -70,6 +70,7 @@ int asyncio_taskgroup_enter(asyncio_taskgroup_t *g)
     g->owner = loop->current;
     g->cancels_base = loop->current->num_cancels;
     g->state = TG_OPEN;
+    loop->current->open_groups++;
     return 0;
 }
 
@@ -127,6 +128,7 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status)
     }
     g->exiting = 0;
     g->state = TG_DONE;
+    t->open_groups--;
 
     /* What the group asked of its owner ends here; a cancellation from
      * outside is reported by the return value. */

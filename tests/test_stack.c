@@ -27,40 +27,6 @@ static const int under_asan = 1;
 static const int under_asan = 0;
 #endif
 
-/* Run fn in a child; collect its stderr and how it ended. */
-struct child {
-    int status;
-    char err[4096];
-};
-
-static void run_child(void (*fn)(void), struct child *c)
-{
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* A plain program's dispositions, not cmocka's crash catchers. */
-        signal(SIGSEGV, SIG_DFL);
-        signal(SIGBUS, SIG_DFL);
-        signal(SIGABRT, SIG_DFL);
-        dup2(p[1], STDERR_FILENO);
-        close(p[0]);
-        close(p[1]);
-        fn();
-        _exit(0);
-    }
-    close(p[1]);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(p[0], c->err + len, sizeof c->err - 1 - len)) > 0)
-        len += (size_t)n;
-    c->err[len] = '\0';
-    close(p[0]);
-    assert_int_equal(waitpid(pid, &c->status, 0), pid);
-}
-
 static volatile int sink;
 
 static int recurse(int depth)
@@ -104,13 +70,13 @@ static void test_overflow_names_the_task_and_its_stack_size(void **state)
     (void)state;
     if (under_asan)
         skip();
-    struct child c;
-    run_child(child_overflow_named, &c);
+    struct tu_child c;
+    tu_run_child(child_overflow_named, &c);
     assert_true(WIFSIGNALED(c.status));
     assert_int_equal(WTERMSIG(c.status), SIGABRT);
     assert_string_equal(c.err, "asyncio: task \"worker-7\" overflowed its 64 KiB stack\n");
 
-    run_child(child_overflow_unnamed, &c);
+    tu_run_child(child_overflow_unnamed, &c);
     assert_true(WIFSIGNALED(c.status));
     assert_int_equal(WTERMSIG(c.status), SIGABRT);
     /* main is Task-1, the recursing task Task-2 */
@@ -143,8 +109,8 @@ static void test_other_faults_keep_the_default_action(void **state)
     (void)state;
     if (under_asan)
         skip();
-    struct child c;
-    run_child(child_null, &c);
+    struct tu_child c;
+    tu_run_child(child_null, &c);
     assert_true(WIFSIGNALED(c.status));
     assert_int_equal(WTERMSIG(c.status), SIGSEGV);
     assert_null(strstr(c.err, "overflowed"));
@@ -195,8 +161,8 @@ static void test_out_of_memory_fails_task_creation_cleanly(void **state)
     (void)state;
     if (under_asan)
         skip();
-    struct child c;
-    run_child(child_exhaust_memory, &c);
+    struct tu_child c;
+    tu_run_child(child_exhaust_memory, &c);
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
         fail_msg("child status %#x: %s", c.status, c.err);
 }
@@ -230,8 +196,8 @@ static void test_out_of_mappings_fails_task_creation_cleanly(void **state)
         skip(); /* unknown, or too many to reach quickly */
     if (under_asan)
         skip();
-    struct child c;
-    run_child(child_exhaust_mappings, &c);
+    struct tu_child c;
+    tu_run_child(child_exhaust_mappings, &c);
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
         fail_msg("child status %#x: %s", c.status, c.err);
 }

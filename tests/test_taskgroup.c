@@ -367,6 +367,48 @@ static void test_misuse_gets_error_codes(void **state)
     assert_int_equal(tu_run(main_misuse, NULL, NULL), 0);
 }
 
+/* A task that returns inside its groups stops the program and says which
+ * task and how many groups: its children would write to the groups on the
+ * stack it left. One it has left and one with a child it did not wait for
+ * (both its groups are open) are the same bug. */
+static int leaves_groups_open(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t done, outer, inner;
+    if (asyncio_taskgroup_enter(&done) < 0 || asyncio_taskgroup_exit(&done, 0) < 0)
+        return -1; /* a group left properly does not count */
+    if (asyncio_taskgroup_enter(&outer) < 0 || asyncio_taskgroup_enter(&inner) < 0 ||
+        spawn(&inner, 50, "child", NULL) < 0)
+        return -1;
+    return 0;
+}
+
+static int main_leave_open(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t = tu_spawn(leaves_groups_open, NULL, "leaky");
+    asyncio_await(t, NULL);
+    return 0;
+}
+
+static void child_leave_open(void)
+{
+    asyncio_run(main_leave_open, NULL, NULL);
+}
+
+static void test_returning_inside_a_group_stops_the_program_and_says_why(void **state)
+{
+    (void)state;
+    struct tu_child c;
+    tu_run_child(child_leave_open, &c);
+    assert_true(WIFSIGNALED(c.status));
+    assert_int_equal(WTERMSIG(c.status), SIGABRT);
+    assert_string_equal(c.err, "asyncio: task \"leaky\" returned without leaving 2 task groups"
+                               " (call asyncio_taskgroup_exit() first)\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_wait_returns_done_and_pending_without_cancelling),
         cmocka_unit_test(test_as_completed_hands_back_in_completion_order),
         cmocka_unit_test(test_misuse_gets_error_codes),
+        cmocka_unit_test(test_returning_inside_a_group_stops_the_program_and_says_why),
     };
     return cmocka_run_group_tests_name("taskgroup", tests, NULL, NULL);
 }

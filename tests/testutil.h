@@ -26,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -218,6 +221,43 @@ static inline void tu_cb_set_future(void *arg)
     int rc = asyncio_future_set_result((asyncio_future_t *)arg, NULL);
     if (rc != 0)
         tu_fail_at(__FILE__, __LINE__, "set_result from callback: %s", tu_err(rc));
+}
+
+/* ---- death tests ------------------------------------------------------ */
+
+/* Run fn in a child process, for what must end the program: collect its
+ * stderr and how it ended (c->status, as waitpid() gives it). */
+struct tu_child {
+    int status;
+    char err[4096];
+};
+
+static inline void tu_run_child(void (*fn)(void), struct tu_child *c)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* A plain program's dispositions, not cmocka's crash catchers. */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGABRT, SIG_DFL);
+        dup2(p[1], STDERR_FILENO);
+        close(p[0]);
+        close(p[1]);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(p[0], c->err + len, sizeof c->err - 1 - len)) > 0)
+        len += (size_t)n;
+    c->err[len] = '\0';
+    close(p[0]);
+    assert_int_equal(waitpid(pid, &c->status, 0), pid);
 }
 
 #endif

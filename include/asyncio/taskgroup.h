@@ -42,7 +42,10 @@ typedef struct asyncio_taskgroup {
 
 /*
  * Open a group whose body is the calling task. The group object belongs to
- * the caller and must stay in place until asyncio_taskgroup_exit().
+ * the caller and must stay in place until asyncio_taskgroup_exit(), which
+ * the task must call before it returns: a task that returns with a group
+ * still open stops the program with a message on stderr (abort), as its
+ * children would otherwise write to the group on a stack no longer there.
  * Returns 0, -EINVAL (NULL), -EPERM (not in a task). Does not suspend.
  */
 ASYNCIO_API int asyncio_taskgroup_enter(asyncio_taskgroup_t *g);
