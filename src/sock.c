@@ -130,7 +130,6 @@ static ssize_t io_loop(struct task *t, int fd, int readable,
     }
 }
 
-
 static ssize_t op_accept(int fd, struct io_args *a)
 {
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(__linux__)
