@@ -52,8 +52,8 @@
 # connection's buffer settles anywhere from 2 to 19 MiB (ss -tmi, 100 KiB
 # with 16 in flight), differently in every run, and the run's speed with
 # it: two copies of the epoll echo server loaded in turn differed by
-# 0.78-1.26x at 100 KiB x16 (30 runs of 1 s; the median 1.05x), which hides
-# a 3% target and even a 30% difference in server CPU. With every buffer
+# 0.78-1.26x at 100 KiB x16 (30 runs of 1 s; the median 1.05x), far too
+# much to tell 3% apart. With every buffer
 # at 4 MiB (net.ipv4.tcp_rmem's default, tcp_moderate_rcvbuf=0, as root;
 # restored afterwards) the same pair differed by 0.93-1.22x, quartiles
 # 0.96-1.02 (16 runs), and the smaller rows by 1-3%.

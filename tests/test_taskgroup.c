@@ -369,8 +369,8 @@ static void test_misuse_gets_error_codes(void **state)
 
 /* A task that returns inside its groups stops the program and says which
  * task and how many groups: its children would write to the groups on the
- * stack it left. One it has left and one with a child it did not wait for
- * (both its groups are open) are the same bug. */
+ * stack it left. A group it left does not count; the two it did not leave,
+ * one of them with a child still running, do. */
 static int leaves_groups_open(void *arg, void **result)
 {
     (void)arg;
