@@ -1371,11 +1371,13 @@ static int main_large_reads_yield(void *arg, void **result)
 static void test_large_reads_spend_the_budget_and_yield_sooner(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_large_reads_yield, NULL, NULL), 0);
-#ifdef F_SETPIPE_SZ
-    if (strcmp(tu_log_buf, "skipped") != 0)
-        assert_log("yielded");
+#ifndef F_SETPIPE_SZ
+    skip(); /* no way to put 1 MiB in a pipe */
 #endif
+    assert_int_equal(tu_run(main_large_reads_yield, NULL, NULL), 0);
+    if (strcmp(tu_log_buf, "skipped") == 0)
+        skip(); /* pipe-max-size below 1 MiB */
+    assert_log("yielded");
 }
 
 /* ---- misuse -------------------------------------------------------------- */
