@@ -196,6 +196,10 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_po
 
 static void loop_free(struct loop *loop)
 {
+    /* First: the heap marks every timer it still holds as unqueued, and
+     * those timers live in what is freed below (handle slabs, tasks,
+     * streams). */
+    timerheap_free(&loop->timers);
     threadpool_free(loop);
     signals_free(loop);
     resources_free_all(loop);
@@ -206,7 +210,6 @@ static void loop_free(struct loop *loop)
     tasks_free_contexts(loop);
     stack_arena_destroy(&loop->stacks);
     handles_free_all(loop);
-    timerheap_free(&loop->timers);
     io_free(loop);
     poller_close(&loop->poller);
     overflow_unwatch(loop);

@@ -1139,6 +1139,44 @@ static int main_other_thread(void *arg, void **result)
     return 0;
 }
 
+/* ---- closing with callbacks still scheduled ----------------------------- */
+
+/* Timers still pending when the loop closes: their handles live in slabs
+ * that close frees, so the timer heap must be let go of first (ASan and
+ * valgrind saw the heap's teardown write into freed slabs). Enough timers
+ * for several slabs, one pending call_soon, and a timer scheduled by a
+ * callback that runs while the loop winds down. */
+static void cb_schedule_late(void *arg)
+{
+    (void)arg;
+    LOG("late");
+    CHECK_INT(asyncio_call_later(10.0, cb_log, "never", NULL), 0);
+}
+
+static int main_close_with_timers(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_handle_t h;
+    for (int i = 0; i < 600; i++)
+        CHECK_INT(asyncio_call_later(10.0 + i * 0.001, cb_log, "never", i == 300 ? &h : NULL), 0);
+    CHECK_INT(asyncio_handle_cancel(&h), 1);
+    CHECK_INT(asyncio_call_at(asyncio_loop_time() + 3600.0, cb_log, "never", NULL), 0);
+    CHECK_INT(asyncio_call_soon(cb_schedule_late, NULL, NULL), 0);
+    LOG("return");
+    return 0;
+}
+
+static void test_close_with_timers_pending_frees_them_cleanly(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_close_with_timers, NULL, NULL), 0);
+    assert_log("return late");
+    /* And the next loop of this thread starts from a clean heap. */
+    assert_int_equal(tu_run(main_close_with_timers, NULL, NULL), 0);
+    assert_log("return late");
+}
+
 static void test_other_threads_see_no_loop(void **state)
 {
     (void)state;
@@ -1189,6 +1227,7 @@ int main(void)
         cmocka_unit_test(test_busy_poll_stops_when_sleeps_are_long),
         cmocka_unit_test(test_run_in_two_threads_at_once),
         cmocka_unit_test(test_other_threads_see_no_loop),
+        cmocka_unit_test(test_close_with_timers_pending_frees_them_cleanly),
     };
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
