@@ -82,6 +82,12 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
             }
             rc = cancelled ? task_park(t) : task_park_until(t, UINT64_MAX, 0);
         }
+        /* A cancellation or timeout that came with the wake (the last child
+         * finished, or one failed, and the task had not resumed yet) is
+         * this wait's to report, as asyncio_await() would: the wait is over,
+         * so there is nothing left to cancel. */
+        if (rc < 0 && !cancelled)
+            cancelled = rc;
         for (size_t i = 0; i < n; i++) {
             if (ws[i].g) {
                 future_remove_waiter(&ws[i].w);

@@ -3,6 +3,8 @@
  */
 #include "testutil.h"
 
+#include <stdbool.h>
+
 static int g_vals[1000];
 static int g_sentinel;
 
@@ -450,6 +452,161 @@ static void test_gather_of_many_tasks(void **state)
     assert_int_equal(tu_run(main_gather_many, NULL, NULL), 0);
 }
 
+/* ---- a cancellation that comes with the end of the wait ----------------- */
+
+/* The gathering task is cancelled in the same iteration in which the wait
+ * is satisfied (its last child finishes, or a child fails), before it
+ * resumes: the cancellation is not lost, the gather reports it (as
+ * asyncio_await() does, and as asyncio raises CancelledError there), and
+ * what was still running is left alone. */
+enum race { CHILD_THEN_CANCEL, CANCEL_THEN_CHILD, FAIL_THEN_CANCEL, CANCEL_THEN_FAIL };
+
+struct race_state {
+    enum race race;
+    unsigned flags;
+    bool use_await;
+    asyncio_future_t *futs[2]; /* futs[0] never completes by itself */
+    asyncio_task_t *gatherer;
+};
+
+static int task_gathers(void *arg, void **result)
+{
+    struct race_state *r = arg;
+    (void)result;
+    void *results[2];
+    int errors[2];
+    int rc = r->use_await ? asyncio_await(r->futs[1], NULL)
+                          : asyncio_gather(2, r->futs, results, errors, r->flags);
+    LOG("gather:%s", tu_err(rc));
+    return rc;
+}
+
+static void cb_race(void *arg)
+{
+    struct race_state *r = arg;
+    switch (r->race) {
+    case CHILD_THEN_CANCEL:
+        CHECK_INT(asyncio_future_set_result(r->futs[1], NULL), 0);
+        CHECK_INT(asyncio_task_cancel(r->gatherer), 1);
+        break;
+    case CANCEL_THEN_CHILD:
+        CHECK_INT(asyncio_task_cancel(r->gatherer), 1);
+        CHECK_INT(asyncio_future_set_result(r->futs[1], NULL), 0);
+        break;
+    case FAIL_THEN_CANCEL:
+        CHECK_INT(asyncio_future_set_error(r->futs[1], -EIO), 0);
+        CHECK_INT(asyncio_task_cancel(r->gatherer), 1);
+        break;
+    case CANCEL_THEN_FAIL:
+        CHECK_INT(asyncio_task_cancel(r->gatherer), 1);
+        CHECK_INT(asyncio_future_set_error(r->futs[1], -EIO), 0);
+        break;
+    }
+}
+
+static int main_race(void *arg, void **result)
+{
+    struct race_state *r = arg;
+    (void)result;
+    r->futs[0] = tu_future();
+    r->futs[1] = tu_future();
+    bool failing = r->race == FAIL_THEN_CANCEL || r->race == CANCEL_THEN_FAIL;
+    if (!failing && !r->use_await) /* the last child is futs[1] */
+        CHECK_INT(asyncio_future_set_result(r->futs[0], NULL), 0);
+    r->gatherer = tu_spawn(task_gathers, r, "gatherer");
+    tu_yield(1); /* it parks in the gather */
+    CHECK_INT(asyncio_call_soon(cb_race, r, NULL), 0);
+    CHECK_INT(asyncio_await(r->gatherer, NULL), -ECANCELED);
+    CHECK_INT(asyncio_future_cancelled(r->gatherer), 1);
+    /* A child still pending was not cancelled: the wait was already over. */
+    CHECK_INT(asyncio_future_cancelled(r->futs[0]), 0);
+    LOG("after");
+    asyncio_task_release(r->gatherer);
+    for (int i = 0; i < 2; i++) {
+        void *res;
+        asyncio_future_result(r->futs[i], &res); /* looked at: no report */
+        asyncio_future_release(r->futs[i]);
+    }
+    return 0;
+}
+
+static void run_race(enum race race, unsigned flags, bool use_await)
+{
+    struct race_state r = {.race = race, .flags = flags, .use_await = use_await};
+    assert_int_equal(tu_run(main_race, &r, NULL), 0);
+    assert_log("gather:ECANCELED after");
+}
+
+static void test_gather_cancelled_as_its_last_child_finishes_reports_it(void **state)
+{
+    (void)state;
+    run_race(CHILD_THEN_CANCEL, 0, false);
+    run_race(CANCEL_THEN_CHILD, 0, false);
+    run_race(CHILD_THEN_CANCEL, ASYNCIO_RETURN_EXCEPTIONS, false);
+    run_race(CANCEL_THEN_CHILD, ASYNCIO_RETURN_EXCEPTIONS, false);
+    /* The same as an await in the same place. */
+    run_race(CHILD_THEN_CANCEL, 0, true);
+    run_race(CANCEL_THEN_CHILD, 0, true);
+}
+
+static void test_gather_cancelled_as_a_child_fails_reports_it(void **state)
+{
+    (void)state;
+    run_race(FAIL_THEN_CANCEL, 0, false);
+    run_race(CANCEL_THEN_FAIL, 0, false);
+}
+
+/* The same race between tasks in one batch: the last child returns, and
+ * the next task of the batch cancels the gatherer before it resumes. */
+static int task_child_returns(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    tu_yield(1);
+    LOG("child");
+    return 0;
+}
+
+static int task_cancels(void *arg, void **result)
+{
+    (void)result;
+    tu_yield(1);
+    LOG("cancel");
+    CHECK_INT(asyncio_task_cancel(*(asyncio_task_t **)arg), 1);
+    return 0;
+}
+
+static int task_gathers_one(void *arg, void **result)
+{
+    (void)result;
+    int rc = asyncio_gather(1, (asyncio_future_t **)arg, NULL, NULL, 0);
+    LOG("gather:%s", tu_err(rc));
+    return rc;
+}
+
+static int main_race_tasks(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *child = tu_spawn(task_child_returns, NULL, "child");
+    asyncio_task_t *gatherer = NULL;
+    asyncio_task_t *canceller = tu_spawn(task_cancels, &gatherer, "canceller");
+    gatherer = tu_spawn(task_gathers_one, &child, "gatherer");
+    CHECK_INT(asyncio_await(gatherer, NULL), -ECANCELED);
+    CHECK_INT(asyncio_await(canceller, NULL), 0);
+    asyncio_task_release(child);
+    asyncio_task_release(canceller);
+    asyncio_task_release(gatherer);
+    return 0;
+}
+
+static void test_gather_cancelled_by_a_task_as_its_child_returns_reports_it(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_race_tasks, NULL, NULL), 0);
+    assert_log("child cancel gather:ECANCELED");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +620,9 @@ int main(void)
         cmocka_unit_test(test_gather_of_zero_children_returns_0),
         cmocka_unit_test(test_gather_of_done_futures_and_duplicate_children),
         cmocka_unit_test(test_gather_of_many_tasks),
+        cmocka_unit_test(test_gather_cancelled_as_its_last_child_finishes_reports_it),
+        cmocka_unit_test(test_gather_cancelled_as_a_child_fails_reports_it),
+        cmocka_unit_test(test_gather_cancelled_by_a_task_as_its_child_returns_reports_it),
     };
     return cmocka_run_group_tests_name("gather", tests, NULL, NULL);
 }
