@@ -66,7 +66,8 @@ struct task {
     int own_status;
     asyncio_timeout_t *timer_scope; /* the scope whose deadline armed it */
     uint64_t own_deadline;     /* a timed wait's own deadline, and status */
-    unsigned num_cancels;      /* cancellation requests, ever */
+    unsigned num_cancels;      /* cancellation requests, less those a task
+                                  group made and took back at its exit */
     asyncio_fn fn;
     void *arg;
     asyncio_taskgroup_t *group; /* the group it was created in, or NULL */

@@ -5,7 +5,9 @@
  *
  * Cancellations of the owner are told apart by counting: the owner's
  * cancellation requests since the group was entered, less the ones the
- * group made itself, are the ones that came from outside. */
+ * group made itself, are the ones that came from outside. A group takes
+ * its own requests back from the count when it exits, so that a group
+ * around it, of the same owner, counts right. */
 #include "task.h"
 
 #include <errno.h>
@@ -131,10 +133,13 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status)
     t->open_groups--;
 
     /* What the group asked of its owner ends here; a cancellation from
-     * outside is reported by the return value. */
+     * outside is reported by the return value. The group's own requests
+     * are taken back from the owner's count (asyncio's uncancel()), so a
+     * group around this one does not take them for requests from outside. */
     bool outside = outside_cancels(g) > 0;
     if (g->owner_cancels || outside)
         t->must_cancel = false;
+    t->num_cancels -= g->owner_cancels;
     if (g->nerrors)
         return g->errors[0];
     if (outside)

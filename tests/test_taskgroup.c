@@ -203,6 +203,77 @@ static void test_nested_groups_propagate_failures(void **state)
                "outer-body:ECANCELED outer-exit:EBADMSG");
 }
 
+/* One task owns two nested groups. The inner group's failing child makes
+ * the inner group cancel the owner to stop the body, and the inner exit
+ * consumes that cancellation (asyncio 3.11+: uncancel()). The outer group
+ * must not count it as one from outside: its exit returns 0 and its child
+ * runs to its end. */
+static int main_nested_same_owner(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t outer, inner;
+    CHECK_INT(asyncio_taskgroup_enter(&outer), 0);
+    CHECK_INT(spawn(&outer, 30, "outer-child", NULL), 0);
+    CHECK_INT(asyncio_taskgroup_enter(&inner), 0);
+    CHECK_INT(spawn(&inner, EIO * 1000 + 5, "inner-bad", NULL), 0);
+    int body = asyncio_sleep(10);
+    LOG("inner-body:%s", tu_err(body));
+    LOG("inner-exit:%s", tu_err(asyncio_taskgroup_exit(&inner, body)));
+    LOG("sleep:%s", tu_err(asyncio_sleep(0)));
+    LOG("outer-exit:%s", tu_err(asyncio_taskgroup_exit(&outer, 0)));
+    return 0;
+}
+
+static void test_nested_groups_of_one_task_keep_their_cancellations_apart(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_nested_same_owner, NULL, NULL), 0);
+    assert_log("inner-bad:done inner-body:ECANCELED inner-exit:EIO sleep:0 "
+               "outer-child:done outer-exit:0");
+}
+
+/* The same two groups, and a cancellation from outside while the owner is
+ * in the inner body: both exits report it, both groups' children are
+ * cancelled, and the owner ends cancelled. */
+static int owner_of_two(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t outer, inner;
+    CHECK_INT(asyncio_taskgroup_enter(&outer), 0);
+    CHECK_INT(spawn(&outer, 500, "outer-child", NULL), 0);
+    CHECK_INT(asyncio_taskgroup_enter(&inner), 0);
+    CHECK_INT(spawn(&inner, 500, "inner-child", NULL), 0);
+    int body = asyncio_sleep(10);
+    LOG("inner-body:%s", tu_err(body));
+    int rc = asyncio_taskgroup_exit(&inner, body);
+    LOG("inner-exit:%s", tu_err(rc));
+    rc = asyncio_taskgroup_exit(&outer, rc);
+    LOG("outer-exit:%s", tu_err(rc));
+    return rc;
+}
+
+static int main_nested_same_owner_cancelled(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *owner = tu_spawn(owner_of_two, NULL, "owner");
+    CHECK_INT(asyncio_sleep(0.01), 0);
+    CHECK_INT(asyncio_task_cancel(owner), 1);
+    CHECK_INT(asyncio_await(owner, NULL), -ECANCELED);
+    asyncio_task_release(owner);
+    return 0;
+}
+
+static void test_nested_groups_of_one_task_both_see_an_outside_cancel(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_nested_same_owner_cancelled, NULL, NULL), 0);
+    assert_log("inner-body:ECANCELED inner-child:ECANCELED inner-exit:ECANCELED "
+               "outer-child:ECANCELED outer-exit:ECANCELED");
+}
+
 static int main_group_timeout(void *arg, void **result)
 {
     (void)arg;
@@ -418,6 +489,8 @@ int main(void)
         cmocka_unit_test(test_body_failure_cancels_children),
         cmocka_unit_test(test_cancel_from_outside_cancels_children),
         cmocka_unit_test(test_nested_groups_propagate_failures),
+        cmocka_unit_test(test_nested_groups_of_one_task_keep_their_cancellations_apart),
+        cmocka_unit_test(test_nested_groups_of_one_task_both_see_an_outside_cancel),
         cmocka_unit_test(test_timeout_scope_around_a_group),
         cmocka_unit_test(test_shield_keeps_the_inner_task_alive),
         cmocka_unit_test(test_wait_returns_done_and_pending_without_cancelling),
