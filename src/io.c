@@ -4,22 +4,33 @@
 #include "task.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static struct fdstate *fd_state(struct loop *loop, int fd)
+/* Grow the table so that fd fits. The table is sized by the number, so
+ * the number must be an open fd's, hence below the process's fd limit: a
+ * number nothing has open gets -EBADF before anything is allocated. */
+static int __attribute__((noinline)) fd_table_grow(struct loop *loop, int fd)
 {
-    if (fd >= loop->nfds) {
-        int n = loop->nfds ? loop->nfds : 64;
-        while (n <= fd)
-            n *= 2;
-        struct fdstate *a = realloc(loop->fds, (size_t)n * sizeof *a);
-        if (!a)
-            return NULL;
-        memset(a + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *a);
-        loop->fds = a;
-        loop->nfds = n;
-    }
+    if (fcntl(fd, F_GETFD) < 0)
+        return errno == EBADF ? -EBADF : -errno;
+    size_t n = poller_table_len((size_t)loop->nfds, fd);
+    struct fdstate *a = n <= SIZE_MAX / sizeof *a ? realloc(loop->fds, n * sizeof *a) : NULL;
+    if (!a)
+        return -ENOMEM;
+    memset(a + loop->nfds, 0, (n - (size_t)loop->nfds) * sizeof *a);
+    loop->fds = a;
+    loop->nfds = (int)n;
+    return 0;
+}
+
+/* fd's entry (fd >= 0), or NULL with *err set. */
+static inline struct fdstate *fd_state(struct loop *loop, int fd, int *err)
+{
+    if (fd >= loop->nfds && (*err = fd_table_grow(loop, fd)) < 0)
+        return NULL;
     return &loop->fds[fd];
 }
 
@@ -43,9 +54,9 @@ int io_wait(struct task *t, int fd, unsigned ev)
     if (rc < 0)
         return rc;
     struct loop *loop = t->fut.loop;
-    struct fdstate *st = fd_state(loop, fd);
+    struct fdstate *st = fd_state(loop, fd, &rc);
     if (!st)
-        return -ENOMEM;
+        return rc;
     struct task **slot = ev == POLLER_IN ? &st->reader : &st->writer;
     if (*slot)
         return -EBUSY;
@@ -145,11 +156,12 @@ int io_watch(struct loop *loop, int fd, unsigned events, io_callback cb, void *a
 {
     if (fd < 0)
         return -EBADF;
-    struct fdstate *st = fd_state(loop, fd);
+    int rc = 0;
+    struct fdstate *st = fd_state(loop, fd, &rc);
     if (!st)
-        return -ENOMEM;
+        return rc;
     /* Interest no longer wanted is dropped lazily, by io_dispatch(). */
-    int rc = set_interest(loop, fd, st, st->registered | events);
+    rc = set_interest(loop, fd, st, st->registered | events);
     if (rc < 0)
         return rc;
     st->cb = cb;

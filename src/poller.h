@@ -5,12 +5,25 @@
 #ifndef ASYNCIO_POLLER_H
 #define ASYNCIO_POLLER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define POLLER_IN 0x1u
 #define POLLER_OUT 0x2u
 #define POLLER_ERR 0x4u   /* error or hang-up: wakes readers and writers */
 #define POLLER_INVAL 0x8u /* the fd is not open (poll backend): drop it */
+
+/* The length a table indexed by fd must grow to so that fd fits: double
+ * from cur (64 at first), computed without overflow for any fd up to
+ * INT_MAX. Callers make sure fd is open first, so the table never grows
+ * past the process's fd limit. */
+static inline size_t poller_table_len(size_t cur, int fd)
+{
+    size_t need = (size_t)fd + 1, n = cur ? cur : 64;
+    while (n < need && n <= SIZE_MAX / 2)
+        n *= 2;
+    return n < need ? need : n;
+}
 
 struct poller_event {
     int fd;

@@ -3,6 +3,7 @@
 #include "poller.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <time.h>
@@ -46,16 +47,18 @@ static int pp_ctl(struct poller *p, int fd, unsigned old_events, unsigned new_ev
     if (fd >= s->nslots) {
         if (!new_events)
             return 0;
-        int n = s->nslots ? s->nslots : 64;
-        while (n <= fd)
-            n *= 2;
-        int *m = realloc(s->slot_of, (size_t)n * sizeof *m);
+        /* Only for an open fd (checked here too, as the table is sized by
+         * the number): poll() itself would report a closed one only later. */
+        if (fcntl(fd, F_GETFD) < 0)
+            return -EBADF;
+        size_t n = poller_table_len((size_t)s->nslots, fd);
+        int *m = n <= SIZE_MAX / sizeof *m ? realloc(s->slot_of, n * sizeof *m) : NULL;
         if (!m)
             return -ENOMEM;
-        for (int i = s->nslots; i < n; i++)
+        for (size_t i = (size_t)s->nslots; i < n; i++)
             m[i] = -1;
         s->slot_of = m;
-        s->nslots = n;
+        s->nslots = (int)n;
     }
     int slot = s->slot_of[fd];
     if (!new_events) {

@@ -4,6 +4,8 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -508,6 +510,106 @@ static void test_fd_forgotten_closed_and_reused_works_again(void **state)
     assert_log("read:ok read:ok read:ok");
 }
 
+/*
+ * fd numbers far beyond any open fd: a prompt -EBADF on every backend, with
+ * no allocation sized by the number (the fd table grew by doubling an int,
+ * which overflowed and spun for INT_MAX, and 1 << 27 allocated gigabytes
+ * before the poller was asked). Run in a child with an alarm, so a
+ * regression fails with a message instead of hanging the suite; the
+ * child's peak memory must not grow by more than a few MiB.
+ */
+static const char *g_backend;
+
+static long max_rss_kib(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+static int main_huge_fds(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static const int fds[] = {INT_MAX, INT_MAX - 1, 1 << 30, 1 << 27, (1 << 24) + 3};
+    long before = max_rss_kib();
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        CHECK_INT(asyncio_wait_readable(fds[i]), -EBADF);
+        CHECK_INT(asyncio_wait_writable(fds[i]), -EBADF);
+        CHECK_INT(asyncio_forget_fd(fds[i]), 0);
+    }
+    long grown = max_rss_kib() - before;
+    if (grown > 16 * 1024)
+        tu_fail_at(__FILE__, __LINE__, "peak memory grew by %ld KiB", grown);
+    /* The loop still works for a real fd after that. */
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    CHECK_INT(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+    CHECK_INT(asyncio_wait_writable(p[1]), 0);
+    CHECK_INT(asyncio_forget_fd(p[1]), 0);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static void huge_fds_child(void)
+{
+    alarm(20);
+    asyncio_run_options_t opts = {.backend = g_backend};
+    int rc = tu_run_ex(main_huge_fds, NULL, NULL, &opts);
+    _exit(rc == 0 && tu_failures == 0 ? 0 : 1);
+}
+
+static void check_huge_fds(const char *backend)
+{
+    g_backend = backend;
+    struct tu_child c;
+    tu_run_child(huge_fds_child, &c);
+    if (WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGALRM)
+        fail_msg("%s: still waiting after 20 s (hung)", backend);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("%s: status %#x, stderr:\n%s", backend, (unsigned)c.status, c.err);
+}
+
+static void test_huge_fd_numbers_are_ebadf_at_once_on_every_backend(void **state)
+{
+    (void)state;
+    check_huge_fds("epoll");
+    check_huge_fds("poll");
+}
+
+/* A real fd with a high number (near the process's limit): the table grows
+ * to it and waiting works. */
+static int g_high_fd;
+
+static int main_high_fd(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_wait_writable(g_high_fd), 0);
+    CHECK_INT(asyncio_forget_fd(g_high_fd), 0);
+    return 0;
+}
+
+static void test_high_open_fd_can_be_waited_on(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t top = rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    g_high_fd = (int)top - 1;
+    assert_int_equal(dup2(p[1], g_high_fd), g_high_fd);
+    static const char *backends[] = {"epoll", "poll"};
+    for (int i = 0; i < 2; i++) {
+        asyncio_run_options_t opts = {.backend = backends[i]};
+        assert_int_equal(tu_run_ex(main_high_fd, NULL, NULL, &opts), 0);
+    }
+    close(g_high_fd);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +626,8 @@ int main(void)
         cmocka_unit_test(test_wait_for_times_out_a_task_blocked_on_io),
         cmocka_unit_test(test_negative_fd_is_ebadf),
         cmocka_unit_test(test_fd_forgotten_closed_and_reused_works_again),
+        cmocka_unit_test(test_huge_fd_numbers_are_ebadf_at_once_on_every_backend),
+        cmocka_unit_test(test_high_open_fd_can_be_waited_on),
     };
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);
 }

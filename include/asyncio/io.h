@@ -14,9 +14,12 @@ extern "C" {
  * data, end of file, a pending connection, or an error condition on it.
  * The caller should have tried its read first (and got EAGAIN); a return of
  * 0 means "try again", and a retry may still find nothing. One task at a
- * time may wait to read an fd. May suspend. Returns 0, -EBADF (fd < 0),
- * -EBUSY (another task waits to read fd), -EPERM (not in a task),
- * -ECANCELED, or a poller error such as -EPERM for a regular file with epoll.
+ * time may wait to read an fd. May suspend. Returns 0, -EBADF (fd < 0 or
+ * not open: at once, before anything is allocated for it; an fd closed
+ * while a task waits on it wakes the task with -EBADF where the backend
+ * can tell), -EBUSY (another task waits to read fd), -EPERM (not in a
+ * task), -ECANCELED, -ENOMEM, or a poller error such as -EPERM for a
+ * regular file with epoll.
  */
 ASYNCIO_API int asyncio_wait_readable(int fd);
 
