@@ -105,7 +105,7 @@ static void wake_and_clear(struct task **slot, int status)
  * interest nobody wants any more. Apart, so that the common case costs
  * no saved registers. */
 static void __attribute__((noinline))
-dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events)
+dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events, bool from_task)
 {
     if (events & POLLER_INVAL) {
         /* Closed behind the loop's back: nothing will ever come. */
@@ -135,12 +135,20 @@ dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events)
     idle &= st->registered;
     if (idle && set_interest(loop, fd, st, st->registered & ~idle) < 0)
         set_interest(loop, fd, st, 0);
+    if (!for_cb)
+        return;
+    for_cb |= events & POLLER_ERR;
+    if (from_task) {
+        /* Not on a task's stack: the loop's context calls it soon. The
+         * fast path polls for fewer events than there are slots. */
+        loop->deferred[loop->ndeferred++] = (struct poller_event){fd, for_cb};
+        return;
+    }
     /* Last: the callback may change this fd's state, or the table. */
-    if (for_cb)
-        st->cb(loop, fd, for_cb | (events & POLLER_ERR), st->cb_arg);
+    st->cb(loop, fd, for_cb, st->cb_arg);
 }
 
-void io_dispatch(struct loop *loop, const struct poller_event *ev)
+void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task)
 {
     int fd = ev->fd;
     if (fd < 0 || fd >= loop->nfds)
@@ -149,7 +157,24 @@ void io_dispatch(struct loop *loop, const struct poller_event *ev)
     if (ev->events == POLLER_IN && st->reader)
         task_wake(st->reader, 0); /* the common case: input awaited */
     else
-        dispatch_other(loop, fd, st, ev->events);
+        dispatch_other(loop, fd, st, ev->events, from_task);
+}
+
+void io_run_deferred(struct loop *loop)
+{
+    int n = loop->ndeferred;
+    loop->ndeferred = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = loop->deferred[i].fd;
+        if (fd >= loop->nfds)
+            continue;
+        /* What the fd's callback still wants since: it may have been
+         * stopped, or the fd forgotten. */
+        struct fdstate *st = &loop->fds[fd];
+        unsigned ev = loop->deferred[i].events;
+        if (st->cb && (ev & st->cb_events))
+            st->cb(loop, fd, (ev & st->cb_events) | (ev & POLLER_ERR), st->cb_arg);
+    }
 }
 
 int io_watch(struct loop *loop, int fd, unsigned events, io_callback cb, void *arg)

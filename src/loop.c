@@ -35,12 +35,12 @@ static void run_prepoll(struct loop *loop)
     }
 }
 
-static int poll_io(struct loop *loop, uint64_t timeout_ns, int max)
+static int poll_io(struct loop *loop, uint64_t timeout_ns, int max, bool from_task)
 {
-    struct poller_event evs[256];
-    int n = loop->poller.ops->wait(&loop->poller, timeout_ns, evs, max < 256 ? max : 256);
+    struct poller_event *evs = loop->events;
+    int n = loop->poller.ops->wait(&loop->poller, timeout_ns, evs, max);
     for (int i = 0; i < n; i++)
-        io_dispatch(loop, &evs[i]);
+        io_dispatch(loop, &evs[i], from_task);
     return n;
 }
 
@@ -56,7 +56,7 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
     uint64_t budget = loop->busy_poll_ns < *timeout ? loop->busy_poll_ns : *timeout;
     uint64_t now;
     do {
-        if (poll_io(loop, 0, 256) > 0)
+        if (poll_io(loop, 0, LOOP_EVENTS, false) > 0)
             return true;
         now = clock_now_ns();
     } while (now - start < budget);
@@ -70,13 +70,13 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
 static void poll_or_sleep(struct loop *loop, uint64_t timeout)
 {
     if (!loop->busy_poll_ns || timeout == 0 || loop->registered_fds == 0) {
-        poll_io(loop, timeout, 256);
+        poll_io(loop, timeout, LOOP_EVENTS, false);
         return;
     }
     if (loop->busy_poll_on && busy_poll(loop, &timeout))
         return;
     uint64_t start = clock_now_ns();
-    poll_io(loop, timeout, 256);
+    poll_io(loop, timeout, LOOP_EVENTS, false);
     loop->busy_poll_on = clock_now_ns() - start <= 2 * loop->busy_poll_ns;
 }
 
@@ -110,12 +110,13 @@ static void run_batch(struct loop *loop)
 
 bool loop_next_batch_now(struct loop *loop)
 {
-    if (loop->closing || queue_empty(&loop->ready))
+    if (loop->closing || queue_empty(&loop->ready) || loop->ndeferred)
         return false;
     run_prepoll(loop);
-    /* A small event array: this runs on the parking task's stack. */
-    if (loop->registered_fds > 0)
-        poll_io(loop, 0, 32);
+    /* Few events, so that what it defers always fits. */
+    if (loop->registered_fds > 0 && poll_io(loop, 0, LOOP_FAST_EVENTS, true) > 0 &&
+        loop->ndeferred)
+        return false; /* callbacks to run: the loop's context goes on */
     fire_due_timers(loop);
     queue_take(&loop->batch, &loop->ready);
     return true;
@@ -146,6 +147,9 @@ static void run_once(struct loop *loop)
             timeout = timeout > spent ? timeout - spent : 0;
         }
     }
+    /* What the fast path polled but could not call, as if polled now. */
+    if (loop->ndeferred)
+        io_run_deferred(loop);
     /* Polling with nothing to wait for would only cost a system call. */
     if (timeout != 0 || loop->registered_fds > 0)
         poll_or_sleep(loop, timeout);

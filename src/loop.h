@@ -48,6 +48,12 @@ struct prepoll {
 
 struct handle_slab;
 
+/* The most events one poll reports, and the most the fast path (which
+ * begins an iteration from a parking task, see loop_next_batch_now) asks
+ * for. */
+#define LOOP_EVENTS 256
+#define LOOP_FAST_EVENTS 32
+
 struct loop {
     struct queue ready;
     struct queue batch;     /* what this iteration runs: ready when it began */
@@ -88,6 +94,15 @@ struct loop {
     struct sigwatch *signals; /* signalfd and handlers, if any */
     int registered_fds;     /* fds with interest in the poller */
 
+    /* What the last poll reported (here rather than on the stack: the fast
+     * path polls on a task's stack, which may be small). */
+    struct poller_event events[LOOP_EVENTS];
+    /* Events for fd callbacks that the fast path found: no callback runs on
+     * a task's stack, so they wait for the loop's own context, which runs
+     * them first thing at its next poll. */
+    struct poller_event deferred[LOOP_FAST_EVENTS];
+    int ndeferred;
+
     uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
     bool busy_poll_on;      /* the last sleep was short: spin next time */
     void *altstack;         /* signal stack for overflow reports, if ours */
@@ -127,10 +142,13 @@ static inline void loop_ready(struct loop *loop, struct runnable *r)
     queue_push(&loop->ready, &r->q);
 }
 
-/* Begin the next iteration without blocking, from whatever context runs:
+/* Begin the next iteration without blocking, from a parking task's stack:
  * poll for I/O already there, move due timers, and make the ready queue the
- * new batch. False (nothing done) when nothing is ready or the loop is
- * closing: then the loop's own context must take over. */
+ * new batch, so that the parking task can switch straight to the next
+ * task. Only tasks are woken here: an fd callback the poll calls for is
+ * left for the loop's own context (loop->deferred), and then this returns
+ * false. False also when nothing is ready or the loop is closing: then the
+ * loop's own context must take over. */
 bool loop_next_batch_now(struct loop *loop);
 
 /* Timers: t->when must be set. 0 or -ENOMEM. The owner of a timer says what
@@ -162,8 +180,12 @@ void tasks_cancel_all(struct loop *loop);
 void overflow_watch(struct loop *loop);
 void overflow_unwatch(struct loop *loop);
 
-/* File descriptors (io.c). */
-void io_dispatch(struct loop *loop, const struct poller_event *ev);
+/* File descriptors (io.c). Dispatch one polled event: wake the tasks that
+ * wait for it, and call the fd's callback, or, from a task's stack
+ * (from_task), queue it on loop->deferred for io_run_deferred(). */
+void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task);
+/* Call the fd callbacks the fast path deferred (from the loop's context). */
+void io_run_deferred(struct loop *loop);
 void io_free(struct loop *loop);
 /* Have cb(loop, fd, events, arg) called when fd reports one of events
  * (POLLER_IN/OUT) that no task waits for; events 0 stops it. One callback

@@ -2,14 +2,27 @@
 #include "poller.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
+/* What epoll_wait fills, at most this many events at a time: kept with
+ * the poller, not on the stack (a poll may run on a small task stack). */
+#define EPOLL_BATCH 256
+
 static int epoll_init(struct poller *p)
 {
+    p->state = malloc(EPOLL_BATCH * sizeof(struct epoll_event));
+    if (!p->state)
+        return -ENOMEM;
     p->fd = epoll_create1(EPOLL_CLOEXEC);
-    return p->fd < 0 ? -errno : 0;
+    if (p->fd >= 0)
+        return 0;
+    int err = -errno;
+    free(p->state);
+    p->state = NULL;
+    return err;
 }
 
 static void epoll_close_(struct poller *p)
@@ -17,6 +30,8 @@ static void epoll_close_(struct poller *p)
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
+    free(p->state);
+    p->state = NULL;
 }
 
 static uint32_t to_epoll(unsigned ev)
@@ -43,9 +58,9 @@ static int epoll_ctl_(struct poller *p, int fd, unsigned old_events, unsigned ne
 
 static int epoll_wait_(struct poller *p, uint64_t timeout_ns, struct poller_event *out, int max)
 {
-    struct epoll_event evs[256];
-    if (max > 256)
-        max = 256;
+    struct epoll_event *evs = p->state;
+    if (max > EPOLL_BATCH)
+        max = EPOLL_BATCH;
     int n;
     if (timeout_ns == UINT64_MAX) {
         n = epoll_wait(p->fd, evs, max, -1);

@@ -11,6 +11,7 @@
 struct pollset {
     struct pollfd *pfds;
     int len, cap;
+    int next;     /* where the next report starts: see pp_wait */
     int *slot_of; /* fd -> index in pfds, -1 if absent */
     int nslots;
 };
@@ -105,11 +106,20 @@ static int pp_wait(struct poller *p, uint64_t timeout_ns, struct poller_event *o
 #endif
     if (n < 0)
         return -errno;
-    int k = 0;
-    for (int i = 0; i < s->len && k < max && n > 0; i++) {
+    /* When more fds are ready than fit in out, the report stops early; the
+     * next one starts where this one stopped, so that every ready fd is
+     * reported within a few polls (epoll rotates its ready list the same
+     * way), not only those in the first slots. */
+    int k = 0, len = s->len, start = s->next < len ? s->next : 0;
+    for (int j = 0; j < len && n > 0; j++) {
+        int i = start + j < len ? start + j : start + j - len;
         short r = s->pfds[i].revents;
         if (!r)
             continue;
+        if (k == max) {
+            s->next = i;
+            return k;
+        }
         n--;
         out[k].fd = s->pfds[i].fd;
         out[k].events = (r & POLLIN ? POLLER_IN : 0) | (r & POLLOUT ? POLLER_OUT : 0) |
