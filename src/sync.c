@@ -13,8 +13,10 @@
  * wait; the waiter owns what it was handed as soon as release returns, so
  * the lock is never free in between and nobody can barge in. Waiters
  * already woken by a cancellation or timeout are skipped (left linked: they
- * unlink themselves); the invariant is that a free lock or a semaphore with
- * free permits has no waiter that could be handed something. */
+ * unlink themselves); the invariant is that a free lock has no waiter that
+ * could be handed it. A semaphore's waiter handed a permit stays listed
+ * until it resumes, as in asyncio, and hands on what was released
+ * meanwhile (see sem_hand_on). */
 #include "task.h"
 
 #include <errno.h>
@@ -498,6 +500,39 @@ int asyncio_semaphore_destroy(asyncio_semaphore_t *s)
     return 0;
 }
 
+/* Semaphore waiters handed a permit stay on the list until they resume
+ * (asyncio keeps their done futures in _waiters until then): while one is
+ * there, the semaphore counts as locked and a newcomer queues behind it,
+ * even if a later release left a permit free. The waiter passes such
+ * permits on when it leaves. */
+
+/* A waiter that holds its place: handed a permit and not yet resumed, or
+ * still parked. One woken by a cancellation or timeout is on its way out. */
+static bool sem_waiter_live(const struct sync_waiter *w)
+{
+    return w->handed || task_can_be_handed(w->task);
+}
+
+static bool sem_has_live_waiter(const asyncio_semaphore_t *s)
+{
+    const struct dlist *head = (const struct dlist *)(const void *)&s->waiters_;
+    for (const struct dlist *n = head->next; n != head; n = n->next)
+        if (sem_waiter_live(container_of(n, struct sync_waiter, link)))
+            return true;
+    return false;
+}
+
+/* Hand free permits to waiters that can take them, in order. */
+static void sem_hand_on(asyncio_semaphore_t *s)
+{
+    struct sync_waiter *w;
+    while (s->value_ > 0 && (w = first_handable(wl(&s->waiters_)))) {
+        s->value_--;
+        w->handed = true; /* stays linked until it resumes */
+        task_wake_handoff(w->task, 0);
+    }
+}
+
 int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
 {
     if (!sem_ok(s))
@@ -505,8 +540,7 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
     int rc = check_task();
     if (rc < 0)
         return rc;
-    if (s->value_ > 0) {
-        /* Free permits mean nobody waits who could be handed one. */
+    if (s->value_ > 0 && !sem_has_live_waiter(s)) {
         s->value_--;
         return 0;
     }
@@ -516,20 +550,14 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
     struct sync_waiter w;
     waiter_init(&w, t);
     dlist_push_back(wl(&s->waiters_), &w.link);
-    for (;;) {
+    do {
         rc = task_park_until(t, UINT64_MAX, 0);
-        if (w.handed) {
+        if (w.handed)
             rc = 0; /* the permit is ours; see asyncio_lock_acquire() */
-            break;
-        }
-        if (rc < 0)
-            break;
-        if (s->value_ > 0) {
-            s->value_--;
-            break;
-        }
-    }
+    } while (rc == 0 && !w.handed); /* only a handoff ends a wait with 0 */
     dlist_remove(&w.link);
+    /* Permits released while it held its place go to those behind it. */
+    sem_hand_on(s);
     return rc;
 }
 
@@ -539,14 +567,10 @@ int asyncio_semaphore_release(asyncio_semaphore_t *s)
         return -EINVAL;
     if (s->bound_ >= 0 && s->value_ >= s->bound_)
         return -EOVERFLOW;
-    struct sync_waiter *w = first_handable(wl(&s->waiters_));
-    if (w) {
-        hand_over(w);
-        return 0;
-    }
     if (s->value_ == INT_MAX)
         return -EOVERFLOW;
     s->value_++;
+    sem_hand_on(s);
     return 0;
 }
 
@@ -554,7 +578,7 @@ int asyncio_semaphore_locked(const asyncio_semaphore_t *s)
 {
     if (!sem_ok(s))
         return -EINVAL;
-    return s->value_ == 0;
+    return s->value_ == 0 || sem_has_live_waiter(s);
 }
 
 int asyncio_semaphore_value(const asyncio_semaphore_t *s)

@@ -846,6 +846,84 @@ static void test_bounded_semaphore_release_past_bound(void **state)
     assert_log("got0:0");
 }
 
+/* asyncio's order: a semaphore at 0, A waiting; two releases in a row wake
+ * A (it has not run yet) and leave a permit free, yet the semaphore counts
+ * as locked and an acquire queues behind A instead of taking that permit
+ * first. Checked against CPython 3.11: "locked=True value=1 A:got main:got
+ * locked=True value=0 A:released end value=2". */
+static int sem_holder(void *arg, void **result)
+{
+    asyncio_semaphore_t *s = arg;
+    (void)result;
+    int rc = asyncio_semaphore_acquire(s);
+    LOG("A:got:%s", tu_err(rc));
+    if (rc < 0)
+        return rc;
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(asyncio_semaphore_release(s), 0);
+    LOG("A:released");
+    return rc;
+}
+
+static int main_sem_no_barging(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_semaphore_t s;
+    CHECK_INT(asyncio_semaphore_init(&s, 0), 0);
+    asyncio_task_t *a = tu_spawn(sem_holder, &s, "A");
+    tu_yield(1); /* A waits */
+    CHECK_INT(asyncio_semaphore_release(&s), 0);
+    CHECK_INT(asyncio_semaphore_release(&s), 0);
+    LOG("locked=%d value=%d", asyncio_semaphore_locked(&s), asyncio_semaphore_value(&s));
+    CHECK_INT(asyncio_semaphore_acquire(&s), 0);
+    LOG("main:got");
+    LOG("locked=%d value=%d", asyncio_semaphore_locked(&s), asyncio_semaphore_value(&s));
+    CHECK_INT(asyncio_await(a, NULL), 0);
+    CHECK_INT(asyncio_semaphore_release(&s), 0);
+    LOG("end value=%d", asyncio_semaphore_value(&s));
+    CHECK_INT(asyncio_semaphore_destroy(&s), 0);
+    asyncio_task_release(a);
+    return 0;
+}
+
+static void test_semaphore_acquire_does_not_overtake_a_woken_waiter(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_sem_no_barging, NULL, NULL), 0);
+    assert_log("locked=1 value=1 A:got:0 main:got locked=1 value=0 A:released end value=2");
+}
+
+/* A waiter woken by a cancellation does not hold its place: with it the
+ * only one listed, a free permit is taken at once. */
+static int main_sem_cancelled_waiter(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_semaphore_t s;
+    CHECK_INT(asyncio_semaphore_init(&s, 0), 0);
+    asyncio_task_t *a = tu_spawn(sem_holder, &s, "A");
+    tu_yield(1);
+    CHECK_INT(asyncio_task_cancel(a), 1);
+    CHECK_INT(asyncio_semaphore_release(&s), 0); /* A is on its way out */
+    LOG("locked=%d value=%d", asyncio_semaphore_locked(&s), asyncio_semaphore_value(&s));
+    CHECK_INT(asyncio_semaphore_acquire(&s), 0); /* without waiting */
+    LOG("main:got");
+    CHECK_INT(asyncio_await(a, NULL), -ECANCELED);
+    CHECK_INT(asyncio_semaphore_release(&s), 0);
+    CHECK_INT(asyncio_semaphore_value(&s), 1);
+    CHECK_INT(asyncio_semaphore_destroy(&s), 0);
+    asyncio_task_release(a);
+    return 0;
+}
+
+static void test_semaphore_cancelled_waiter_holds_no_place(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_sem_cancelled_waiter, NULL, NULL), 0);
+    assert_log("locked=0 value=1 main:got A:got:ECANCELED");
+}
+
 /* ---- Barrier ------------------------------------------------------------- */
 
 static int barrier_worker(void *arg, void **result)
@@ -1420,6 +1498,8 @@ int main(void)
         cmocka_unit_test(test_semaphore_counting_and_fifo),
         cmocka_unit_test(test_semaphore_cancel_before_and_after_handoff),
         cmocka_unit_test(test_bounded_semaphore_release_past_bound),
+        cmocka_unit_test(test_semaphore_acquire_does_not_overtake_a_woken_waiter),
+        cmocka_unit_test(test_semaphore_cancelled_waiter_holds_no_place),
         cmocka_unit_test(test_barrier_three_parties_two_cycles),
         cmocka_unit_test(test_barrier_blocks_while_draining),
         cmocka_unit_test(test_barrier_abort_and_reset),

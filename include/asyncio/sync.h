@@ -255,8 +255,10 @@ ASYNCIO_API int asyncio_semaphore_acquire(asyncio_semaphore_t *sem);
  */
 ASYNCIO_API int asyncio_semaphore_release(asyncio_semaphore_t *sem);
 
-/* 1 if an acquire would wait (no permit free), 0 if not, -EINVAL. As in
- * asyncio, a permit is never free while tasks wait for one. */
+/* 1 if an acquire would wait, 0 if not, -EINVAL. As in asyncio, it would
+ * wait when no permit is free, and also while tasks wait for one: a task
+ * handed a permit counts as waiting until it resumes, so a permit released
+ * meanwhile goes to the tasks queued behind it, not to a newcomer. */
 ASYNCIO_API int asyncio_semaphore_locked(const asyncio_semaphore_t *sem);
 
 /* The number of free permits (0 or more), or -EINVAL. */
