@@ -75,7 +75,7 @@ static int yield_main(void *arg, void **result)
 int main(void)
 {
     struct stack_arena arena;
-    stack_arena_init(&arena, 64 * 1024);
+    stack_arena_init(&arena, 64 * 1024, ASYNCIO_STACK_GUARD_DEFAULT);
     struct coro_template tmpl;
     coro_template_init(&tmpl);
     coro_init_thread(&main_ctx);

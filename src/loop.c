@@ -184,7 +184,8 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_po
     loop->next_handle_id = 1;
     size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
     loop->stack_size = size * SAN_STACK_SCALE;
-    stack_arena_init(&loop->stacks, loop->stack_size);
+    stack_arena_init(&loop->stacks, loop->stack_size,
+                     opts && opts->stack_guard ? opts->stack_guard : ASYNCIO_STACK_GUARD_DEFAULT);
     coro_template_init(&loop->coro_tmpl);
     loop->stack_size = loop->stacks.default_size;
     loop->busy_poll_ns = (uint64_t)busy_poll_us * 1000;
@@ -247,6 +248,8 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
         return -EINVAL;
     if (opts && opts->stack_size &&
         (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX))
+        return -EINVAL;
+    if (opts && opts->stack_guard > ASYNCIO_STACK_GUARD_MAX)
         return -EINVAL;
     unsigned busy_poll_us = opts ? opts->busy_poll_us : 0;
     if (busy_poll_us > ASYNCIO_BUSY_POLL_MAX_US)

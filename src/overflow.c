@@ -1,7 +1,7 @@
-/* Stack overflow reports. A task that runs into the guard page below its
- * stack faults; a SIGSEGV handler, running on an alternate signal stack
+/* Stack overflow reports. A task that runs into the guard region below
+ * its stack faults; a SIGSEGV handler, running on an alternate signal stack
  * (the faulting one is full), checks whether the address lies in the
- * running task's guard page and, if so, names the task and its stack size
+ * running task's guard region and, if so, names the task and its stack size
  * on stderr before aborting. Any other fault is handed back to the default
  * action. The handler is installed only where SIGSEGV has no handler yet,
  * so a program's own handler (or a sanitizer's) always wins. */

@@ -34,32 +34,33 @@ size_t stack_page_size(void)
     return p > 0 ? (size_t)p : 4096;
 }
 
-void stack_arena_init(struct stack_arena *a, size_t default_size)
+void stack_arena_init(struct stack_arena *a, size_t default_size, size_t guard)
 {
     a->page = stack_page_size();
     a->default_size = (default_size + a->page - 1) & ~(a->page - 1);
+    a->guard = guard < a->page ? a->page : (guard + a->page - 1) & ~(a->page - 1);
     /* ASYNCIO_STACK_GUARD=mprotect takes the fallback path on any kernel:
      * to test it, or for tools that do not know MADV_GUARD_INSTALL. */
     const char *mode = getenv("ASYNCIO_STACK_GUARD");
-    a->guard = mode && strcmp(mode, "mprotect") == 0 ? GUARD_MPROTECT : GUARD_UNKNOWN;
+    a->guard_mode = mode && strcmp(mode, "mprotect") == 0 ? GUARD_MPROTECT : GUARD_UNKNOWN;
     dlist_init(&a->partial);
 }
 
-static int install_guard(struct stack_arena *a, void *page)
+static int install_guard(struct stack_arena *a, void *start)
 {
 #ifdef MADV_GUARD_INSTALL
-    if (a->guard != GUARD_MPROTECT) {
-        if (madvise(page, a->page, MADV_GUARD_INSTALL) == 0) {
-            a->guard = GUARD_MADVISE;
+    if (a->guard_mode != GUARD_MPROTECT) {
+        if (madvise(start, a->guard, MADV_GUARD_INSTALL) == 0) {
+            a->guard_mode = GUARD_MADVISE;
             return 0;
         }
-        if (a->guard == GUARD_MADVISE || (errno != EINVAL && errno != ENOSYS))
+        if (a->guard_mode == GUARD_MADVISE || (errno != EINVAL && errno != ENOSYS))
             return errno == ENOMEM ? -ENOMEM : -errno;
         /* An older kernel (or Valgrind): fall back for good. */
     }
 #endif
-    a->guard = GUARD_MPROTECT;
-    if (mprotect(page, a->page, PROT_NONE) == 0)
+    a->guard_mode = GUARD_MPROTECT;
+    if (mprotect(start, a->guard, PROT_NONE) == 0)
         return 0;
     /* ENOMEM here means the process ran out of mappings (vm.max_map_count). */
     return errno == ENOMEM ? -EAGAIN : -errno;
@@ -70,7 +71,7 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
     struct stack_chunk *c = malloc(sizeof *c);
     if (!c)
         return NULL;
-    c->slot_len = size + a->page;
+    c->slot_len = size + a->guard;
     c->nslots = nslots;
     c->map = mmap(NULL, c->slot_len * nslots, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -126,7 +127,7 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
         dlist_remove(&c->link);
     s->map = start;
     s->map_len = c->slot_len;
-    s->base = start + a->page;
+    s->base = start + a->guard;
     s->size = size;
     s->chunk = c;
     s->slot = slot;

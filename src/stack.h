@@ -1,5 +1,7 @@
 /* Coroutine stacks: mapped by the library, lazily backed (MAP_NORESERVE),
- * with a guard page below each usable area.
+ * with a guard region below each usable area (a few pages: a frame larger
+ * than one page, in code built without -fstack-clash-protection, would
+ * jump a single guard page and land in the neighbouring stack).
  *
  * Stacks of the loop's default size are carved from chunks of 64, one
  * mapping each, so that a million stacks cost thousands of mmap calls, not
@@ -18,7 +20,7 @@
 struct stack_chunk;
 
 struct stack {
-    void *map;      /* start of the slot: the guard page comes first */
+    void *map;      /* start of the slot: the guard region comes first */
     size_t map_len; /* guard + usable */
     void *base;     /* lowest usable address */
     size_t size;    /* usable bytes */
@@ -31,12 +33,15 @@ enum stack_guard_mode { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
 
 struct stack_arena {
     size_t default_size;    /* usable bytes, page-rounded */
+    size_t guard;           /* guard bytes below each stack, page-rounded */
     size_t page;
-    enum stack_guard_mode guard;
+    enum stack_guard_mode guard_mode;
     struct dlist partial;   /* default-size chunks with a free slot */
 };
 
-void stack_arena_init(struct stack_arena *a, size_t default_size);
+/* guard: the guard region's size in bytes (rounded up to pages, at least
+ * one page). */
+void stack_arena_init(struct stack_arena *a, size_t default_size, size_t guard);
 /* Unmap what is left (every stack must be free). */
 void stack_arena_destroy(struct stack_arena *a);
 

@@ -238,6 +238,122 @@ static void test_stacks_are_reused_across_tasks_and_sizes(void **state)
     assert_int_equal(tu_run(reuse_main, NULL, NULL), 0);
 }
 
+/*
+ * Stack clash: a frame larger than a page, whose first access is below the
+ * stack. Code built with -fstack-clash-protection touches a large frame
+ * page by page, so however large the frame, the guard region catches it
+ * (stack_probed.c, built with the flag where the compiler has it). Code
+ * built without it (this file) is caught if the frame is smaller than the
+ * guard region; with a one-page guard it wrote into the neighbouring
+ * stack unseen. The loop's stacks are 16 KiB here, so that neighbours are
+ * slots of one mapping, as with the default size.
+ */
+#ifdef ASYNCIO_TEST_PROBED_FRAMES
+int tu_probed_big_frame(int depth);
+#endif
+
+static int __attribute__((noinline)) unprobed_frame(int depth)
+{
+    volatile char frame[40 * 1024]; /* below the 64 KiB default guard */
+    memset((char *)frame, depth, sizeof frame);
+    return frame[depth % 4096];
+}
+
+static int clash_task(void *arg, void **result)
+{
+    (void)result;
+#ifdef ASYNCIO_TEST_PROBED_FRAMES
+    if (arg)
+        return tu_probed_big_frame(3);
+#endif
+    return unprobed_frame(arg ? 3 : 5);
+}
+
+static int clash_main(void *arg, void **result)
+{
+    (void)result;
+    asyncio_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        asyncio_task_options_t o = {.name = i == 1 ? "clasher" : "neighbour"};
+        if (i != 1) {
+            if (asyncio_create_task_ex(&t[i], sleeper, NULL, &o) < 0)
+                return -1;
+        } else if (asyncio_create_task_ex(&t[i], clash_task, arg, &o) < 0) {
+            return -1;
+        }
+    }
+    asyncio_sleep(0.01);
+    asyncio_await(t[1], NULL);
+    return 0; /* not reached if the overflow is seen */
+}
+
+static void clash_child(void *probed)
+{
+    asyncio_run_options_t opts = {.stack_size = 16 * 1024};
+    asyncio_run_ex(clash_main, probed, NULL, &opts);
+}
+
+static void child_clash_unprobed(void)
+{
+    clash_child(NULL);
+}
+
+static void child_clash_probed(void)
+{
+    clash_child("probed");
+}
+
+static void check_clash_reported(void (*fn)(void))
+{
+    struct tu_child c;
+    tu_run_child(fn, &c);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT ||
+        strcmp(c.err, "asyncio: task \"clasher\" overflowed its 16 KiB stack\n") != 0)
+        fail_msg("no overflow report: status %#x, stderr: \"%s\"", (unsigned)c.status, c.err);
+}
+
+static void test_frame_smaller_than_the_guard_is_reported(void **state)
+{
+    (void)state;
+    if (under_asan)
+        skip();
+    check_clash_reported(child_clash_unprobed);
+}
+
+static void test_probed_frame_larger_than_the_guard_is_reported(void **state)
+{
+    (void)state;
+#ifndef ASYNCIO_TEST_PROBED_FRAMES
+    skip(); /* the compiler has no -fstack-clash-protection */
+#endif
+    if (under_asan)
+        skip();
+    check_clash_reported(child_clash_probed);
+}
+
+/* The guard size is an option: out of range is -EINVAL; a larger one
+ * works. */
+static int guard_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t = tu_spawn(stack_user, (void *)(uintptr_t)48, NULL);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    return 0;
+}
+
+static void test_stack_guard_option(void **state)
+{
+    (void)state;
+    asyncio_run_options_t big = {.stack_guard = ASYNCIO_STACK_GUARD_MAX};
+    assert_int_equal(tu_run_ex(guard_main, NULL, NULL, &big), 0);
+    asyncio_run_options_t small = {.stack_guard = 1};
+    assert_int_equal(tu_run_ex(guard_main, NULL, NULL, &small), 0);
+    asyncio_run_options_t bad = {.stack_guard = ASYNCIO_STACK_GUARD_MAX + 1};
+    assert_int_equal(asyncio_run_ex(guard_main, NULL, NULL, &bad), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +362,9 @@ int main(void)
         cmocka_unit_test(test_out_of_memory_fails_task_creation_cleanly),
         cmocka_unit_test(test_out_of_mappings_fails_task_creation_cleanly),
         cmocka_unit_test(test_stacks_are_reused_across_tasks_and_sizes),
+        cmocka_unit_test(test_frame_smaller_than_the_guard_is_reported),
+        cmocka_unit_test(test_probed_frame_larger_than_the_guard_is_reported),
+        cmocka_unit_test(test_stack_guard_option),
     };
     return cmocka_run_group_tests_name("stack", tests, NULL, NULL);
 }

@@ -56,6 +56,18 @@ typedef struct asyncio_run_options {
      * again). Worth it for a server on its own core that trades CPU for
      * throughput or latency; off by default. */
     unsigned busy_poll_us;
+    /* Guard region below every task stack, in bytes (0:
+     * ASYNCIO_STACK_GUARD_DEFAULT; rounded up to the page size; at most
+     * ASYNCIO_STACK_GUARD_MAX). A task that runs past the end of its stack
+     * faults in it and the program stops with a message naming the task.
+     * Task code built without -fstack-clash-protection can jump over the
+     * guard with a frame larger than it (a big local array) and write into
+     * another task's stack unseen: build task code with that flag (gcc 8+,
+     * clang 11+; it touches every page of a large frame in order), or make
+     * the guard larger than any frame. Where the kernel has
+     * MADV_GUARD_INSTALL (Linux 6.13+) a guard costs no memory; elsewhere
+     * it is an mprotect'ed region, which costs address space only. */
+    size_t stack_guard;
 } asyncio_run_options_t;
 
 #define ASYNCIO_BUSY_POLL_MAX_US 1000000u
@@ -63,6 +75,8 @@ typedef struct asyncio_run_options {
 #define ASYNCIO_STACK_MIN ((size_t)16 * 1024)
 #define ASYNCIO_STACK_MAX ((size_t)1024 * 1024 * 1024)
 #define ASYNCIO_STACK_DEFAULT ((size_t)256 * 1024)
+#define ASYNCIO_STACK_GUARD_DEFAULT ((size_t)64 * 1024)
+#define ASYNCIO_STACK_GUARD_MAX ((size_t)64 * 1024 * 1024)
 
 /*
  * Create this thread's event loop, run main(arg, result) as its first task
@@ -83,8 +97,8 @@ typedef struct asyncio_run_options {
 ASYNCIO_API int asyncio_run(asyncio_fn main, void *arg, void **result);
 
 /* asyncio_run() with options (opts may be NULL). Also -EINVAL for a stack
- * size outside [ASYNCIO_STACK_MIN, ASYNCIO_STACK_MAX] or busy_poll_us above
- * ASYNCIO_BUSY_POLL_MAX_US. */
+ * size outside [ASYNCIO_STACK_MIN, ASYNCIO_STACK_MAX], busy_poll_us above
+ * ASYNCIO_BUSY_POLL_MAX_US, or stack_guard above ASYNCIO_STACK_GUARD_MAX. */
 ASYNCIO_API int asyncio_run_ex(asyncio_fn main, void *arg, void **result,
                    const asyncio_run_options_t *opts);
 

@@ -25,6 +25,9 @@ typedef struct asyncio_task_options {
 /*
  * Create a task running fn(arg, &result) on its own stack; it starts in a
  * later iteration of the loop (asyncio.create_task). name may be NULL.
+ * The stack has a guard region below it (asyncio_run_options_t's
+ * stack_guard): build task code with -fstack-clash-protection, so that a
+ * frame larger than the guard cannot jump over it.
  * If task is not NULL it receives a reference the caller must release with
  * asyncio_task_release(); if NULL the task runs detached.
  * Returns 0, -EINVAL (fn NULL), -EPERM (no loop runs in this thread),
