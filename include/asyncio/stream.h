@@ -335,6 +335,25 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
  * signal), or the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
  * SIGKILL, SIGSTOP), -EPERM (no running loop), -ENOSYS (no signalfd: not
  * Linux), -ENOMEM. Does not suspend.
+ *
+ * Children inherit the signal mask: a program started from the loop's
+ * thread with posix_spawn(), or fork() and exec(), while a handler is
+ * installed runs with signum blocked (a child that never sees SIGINT or
+ * SIGTERM), until the handler is removed. Reset the mask in the child:
+ * with posix_spawn, a spawn attribute with an empty mask,
+ *
+ *     posix_spawnattr_t attr;
+ *     sigset_t none;
+ *     sigemptyset(&none);
+ *     posix_spawnattr_init(&attr);
+ *     posix_spawnattr_setsigmask(&attr, &none);
+ *     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+ *     posix_spawn(&pid, path, NULL, &attr, argv, environ);
+ *     posix_spawnattr_destroy(&attr);
+ *
+ * or, after fork() and before exec(), sigprocmask(SIG_SETMASK, &none,
+ * NULL) in the child. (The dispositions are the program's own: the
+ * library does not change them.)
  */
 ASYNCIO_API int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg);
 

@@ -1,0 +1,159 @@
+/*
+ * Signal handlers and the processes a program starts while one is
+ * installed (CPython: test_unix_events.py's signal tests). The handled
+ * signal is blocked in the loop's thread and read from a signalfd; a child
+ * inherits that mask, as stream.h documents, and the recipes given there
+ * (a spawn attribute with an empty mask, or sigprocmask before exec) give
+ * it an empty one.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdbool.h>
+
+extern char **environ;
+
+#ifdef __linux__
+
+enum start { PLAIN_SPAWN, SPAWN_EMPTY_MASK, FORK_EMPTY_MASK };
+
+/* Start cat /proc/self/status one of three ways, with its output on a pipe. */
+static pid_t start_cat(enum start how, int *out)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    char *argv[] = {"cat", "/proc/self/status", NULL};
+    pid_t pid = -1;
+    if (how == FORK_EMPTY_MASK) {
+        pid = fork();
+        if (pid == 0) {
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            dup2(p[1], STDOUT_FILENO);
+            execv("/bin/cat", argv);
+            _exit(127);
+        }
+    } else {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+        posix_spawnattr_init(&attr);
+        if (how == SPAWN_EMPTY_MASK) {
+            sigset_t none;
+            sigemptyset(&none);
+            posix_spawnattr_setsigmask(&attr, &none);
+            posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        }
+        if (posix_spawn(&pid, "/bin/cat", &fa, &attr, argv, environ) != 0)
+            pid = -1;
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+/* The child's blocked-signal mask (SigBlk), or CHECK failure and 0. Every
+ * wait is bounded: a child that does not answer fails the check. */
+static unsigned long long child_sigblk(enum start how)
+{
+    int fd;
+    pid_t pid = start_cat(how, &fd);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return 0;
+    CHECK_INT(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    char buf[8192];
+    size_t len = 0;
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 10.0), 0);
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n > 0) {
+            len += (size_t)n;
+            continue;
+        }
+        if (n == 0 || errno != EAGAIN)
+            break;
+        int rc = asyncio_wait_readable(fd);
+        if (rc < 0) {
+            tu_fail_at(__FILE__, __LINE__, "reading the child's output: %s", tu_err(rc));
+            kill(pid, SIGKILL);
+            break;
+        }
+    }
+    CHECK_INT(asyncio_timeout_exit(&scope), 0);
+    buf[len] = '\0';
+    asyncio_forget_fd(fd);
+    close(fd);
+    int status;
+    CHECK_INT(waitpid(pid, &status, 0), pid);
+    const char *line = strstr(buf, "SigBlk:");
+    CHECK(line != NULL);
+    return line ? strtoull(line + 7, NULL, 16) : 0;
+}
+
+static bool blocked(unsigned long long mask, int sig)
+{
+    return (mask >> (sig - 1)) & 1;
+}
+
+static void on_sig(int sig, void *arg)
+{
+    (void)sig;
+    (void)arg;
+}
+
+static int main_child_mask(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_add_signal_handler(SIGINT, on_sig, NULL), 0);
+    CHECK_INT(asyncio_add_signal_handler(SIGTERM, on_sig, NULL), 0);
+    unsigned long long plain = child_sigblk(PLAIN_SPAWN);
+    LOG("plain:%d%d", blocked(plain, SIGINT), blocked(plain, SIGTERM));
+    unsigned long long spawned = child_sigblk(SPAWN_EMPTY_MASK);
+    LOG("spawn-empty-mask:%d%d", blocked(spawned, SIGINT), blocked(spawned, SIGTERM));
+    unsigned long long forked = child_sigblk(FORK_EMPTY_MASK);
+    LOG("fork-empty-mask:%d%d", blocked(forked, SIGINT), blocked(forked, SIGTERM));
+    CHECK_INT(asyncio_remove_signal_handler(SIGINT), 1);
+    CHECK_INT(asyncio_remove_signal_handler(SIGTERM), 1);
+    unsigned long long after = child_sigblk(PLAIN_SPAWN);
+    LOG("after-remove:%d%d", blocked(after, SIGINT), blocked(after, SIGTERM));
+    return 0;
+}
+
+static void test_children_inherit_the_mask_and_the_documented_recipes_reset_it(void **state)
+{
+    (void)state;
+    sigset_t mine;
+    sigprocmask(SIG_SETMASK, NULL, &mine);
+    if (sigismember(&mine, SIGINT) || sigismember(&mine, SIGTERM))
+        skip(); /* blocked by whoever started us: nothing to tell apart */
+    assert_int_equal(tu_run(main_child_mask, NULL, NULL), 0);
+    assert_log("plain:11 spawn-empty-mask:00 fork-empty-mask:00 after-remove:00");
+}
+
+#else
+
+static void test_children_inherit_the_mask_and_the_documented_recipes_reset_it(void **state)
+{
+    (void)state;
+    skip(); /* signal handlers need signalfd (Linux) */
+}
+
+#endif
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_children_inherit_the_mask_and_the_documented_recipes_reset_it),
+    };
+    return cmocka_run_group_tests_name("signal", tests, NULL, NULL);
+}
