@@ -548,5 +548,5 @@ int main(void)
         cmocka_unit_test(test_cancel_task_from_a_loop_callback),
         cmocka_unit_test(test_cancelled_awaiter_gets_ecanceled_whatever_the_inner_outcome),
     };
-    return cmocka_run_group_tests_name("cancel", tests, NULL, NULL);
+    return tu_run_group_tests_name("cancel", tests, NULL, NULL);
 }

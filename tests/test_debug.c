@@ -152,5 +152,5 @@ int main(void)
         cmocka_unit_test(test_all_tasks_states_and_what_they_wait_on),
         cmocka_unit_test(test_failures_nobody_retrieved_are_reported),
     };
-    return cmocka_run_group_tests_name("debug", tests, NULL, NULL);
+    return tu_run_group_tests_name("debug", tests, NULL, NULL);
 }

@@ -441,5 +441,5 @@ int main(void)
         cmocka_unit_test(test_retain_and_release_keep_the_future_alive),
         cmocka_unit_test(test_futures_left_pending_are_freed_with_the_loop),
     };
-    return cmocka_run_group_tests_name("future", tests, NULL, NULL);
+    return tu_run_group_tests_name("future", tests, NULL, NULL);
 }

@@ -624,5 +624,5 @@ int main(void)
         cmocka_unit_test(test_gather_cancelled_as_a_child_fails_reports_it),
         cmocka_unit_test(test_gather_cancelled_by_a_task_as_its_child_returns_reports_it),
     };
-    return cmocka_run_group_tests_name("gather", tests, NULL, NULL);
+    return tu_run_group_tests_name("gather", tests, NULL, NULL);
 }

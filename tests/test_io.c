@@ -629,5 +629,5 @@ int main(void)
         cmocka_unit_test(test_huge_fd_numbers_are_ebadf_at_once_on_every_backend),
         cmocka_unit_test(test_high_open_fd_can_be_waited_on),
     };
-    return cmocka_run_group_tests_name("io", tests, NULL, NULL);
+    return tu_run_group_tests_name("io", tests, NULL, NULL);
 }

@@ -1420,5 +1420,5 @@ int main(void)
         cmocka_unit_test(test_callbacks_run_on_the_loop_stack_while_tasks_stay_ready),
         cmocka_unit_test(test_every_ready_fd_is_served_on_every_backend),
     };
-    return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
+    return tu_run_group_tests_name("loop", tests, NULL, NULL);
 }

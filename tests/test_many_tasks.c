@@ -72,5 +72,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_100000_tasks_alive_at_once),
     };
-    return cmocka_run_group_tests_name("many_tasks", tests, NULL, NULL);
+    return tu_run_group_tests_name("many_tasks", tests, NULL, NULL);
 }

@@ -413,5 +413,5 @@ int main(void)
         cmocka_unit_test(test_nested_asyncio_run_returns_ebusy),
         cmocka_unit_test(test_unknown_backend_returns_enoent),
     };
-    return cmocka_run_group_tests_name("misuse", tests, NULL, NULL);
+    return tu_run_group_tests_name("misuse", tests, NULL, NULL);
 }

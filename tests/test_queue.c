@@ -1389,5 +1389,5 @@ int main(void)
         cmocka_unit_test(test_waiting_tasks_say_what_they_wait_for),
         cmocka_unit_test(test_misuse_gets_error_codes),
     };
-    return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
+    return tu_run_group_tests_name("queue", tests, NULL, NULL);
 }

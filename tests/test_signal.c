@@ -155,5 +155,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_children_inherit_the_mask_and_the_documented_recipes_reset_it),
     };
-    return cmocka_run_group_tests_name("signal", tests, NULL, NULL);
+    return tu_run_group_tests_name("signal", tests, NULL, NULL);
 }

@@ -366,5 +366,5 @@ int main(void)
         cmocka_unit_test(test_probed_frame_larger_than_the_guard_is_reported),
         cmocka_unit_test(test_stack_guard_option),
     };
-    return cmocka_run_group_tests_name("stack", tests, NULL, NULL);
+    return tu_run_group_tests_name("stack", tests, NULL, NULL);
 }

@@ -1510,5 +1510,5 @@ int main(void)
         cmocka_unit_test(test_harness_timeout_at_each_wait),
         cmocka_unit_test(test_harness_timeout_after_each_wakeup),
     };
-    return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
+    return tu_run_group_tests_name("sync", tests, NULL, NULL);
 }

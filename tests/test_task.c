@@ -627,5 +627,5 @@ int main(void)
         cmocka_unit_test(test_nested_tasks_propagate_results),
         cmocka_unit_test(test_create_task_ex_honours_stack_size),
     };
-    return cmocka_run_group_tests_name("task", tests, NULL, NULL);
+    return tu_run_group_tests_name("task", tests, NULL, NULL);
 }

@@ -498,5 +498,5 @@ int main(void)
         cmocka_unit_test(test_misuse_gets_error_codes),
         cmocka_unit_test(test_returning_inside_a_group_stops_the_program_and_says_why),
     };
-    return cmocka_run_group_tests_name("taskgroup", tests, NULL, NULL);
+    return tu_run_group_tests_name("taskgroup", tests, NULL, NULL);
 }

@@ -384,5 +384,5 @@ int main(void)
         cmocka_unit_test(test_cancel_and_timeout_at_once_resolve_in_loop_order),
         cmocka_unit_test(test_misuse_gets_error_codes),
     };
-    return cmocka_run_group_tests_name("timeout", tests, NULL, NULL);
+    return tu_run_group_tests_name("timeout", tests, NULL, NULL);
 }

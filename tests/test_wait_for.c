@@ -311,5 +311,5 @@ int main(void)
         cmocka_unit_test(test_wait_for_inner_cancelled_by_someone_else),
         cmocka_unit_test(test_wait_for_caller_cancelled_cancels_inner_and_waits),
     };
-    return cmocka_run_group_tests_name("wait_for", tests, NULL, NULL);
+    return tu_run_group_tests_name("wait_for", tests, NULL, NULL);
 }

@@ -260,4 +260,291 @@ static inline void tu_run_child(void (*fn)(void), struct tu_child *c)
     assert_int_equal(waitpid(pid, &c->status, 0), pid);
 }
 
+/* ---- bounds: no test hangs -------------------------------------------- */
+
+/*
+ * Two bounds keep a test that waits for something that never comes (a
+ * peer on the network, another process) from hanging until CTest kills it
+ * at its 60 s TIMEOUT with no word of what hung:
+ *
+ *   - tu_run_bounded() runs the main task inside a timeout scope (in-loop,
+ *     TU_TEST_TIMEOUT): the wait that never ends returns -ETIMEDOUT, the
+ *     CHECK around it fails and names it, the test fails and the program
+ *     goes on with the next test;
+ *   - the watchdog (a thread, TU_WATCHDOG_SECONDS per test) is the last
+ *     resort for what the loop cannot end (a task that ignores
+ *     cancellation, a blocking call, a deadlock, a child process that does
+ *     not exit): it prints
+ *         test GROUP/TEST: no progress after N s (hung?)
+ *     on stderr, kills this process's children (they would hold CTest's
+ *     output pipe open) and ends the program with status 1.
+ *
+ * Use the watchdog from main(), in place of cmocka_run_group_tests_name():
+ *     return tu_run_group_tests_name("loop", tests, NULL, NULL);
+ * which restarts the budget for each test, named in the message. The
+ * environment variable TU_WATCHDOG_SECONDS sets another budget (0: off),
+ * e.g. for a run under valgrind on a slow machine.
+ *
+ * The watchdog is a thread with every signal blocked, not alarm(): a
+ * SIGALRM handler would be inherited by the children of the death tests
+ * (which use alarm() themselves), and the thread never takes a signal
+ * meant for the loop. Arming it is a lock-free store, so a forked child
+ * (which has no watchdog) can do what it likes.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+/* Per test, below CTest's TIMEOUT of 60 s so the message is ours. */
+#ifndef TU_WATCHDOG_SECONDS
+#define TU_WATCHDOG_SECONDS 30
+#endif
+/* In the loop, below the watchdog so the failed CHECK names the wait. */
+#ifndef TU_TEST_TIMEOUT
+#define TU_TEST_TIMEOUT 10.0
+#endif
+
+static struct {
+    atomic_int started;
+    atomic_uint seconds;                 /* the budget; 0: off */
+    _Atomic(uint64_t) deadline_ns;       /* CLOCK_MONOTONIC; UINT64_MAX: disarmed */
+    _Atomic(const char *) group, test;   /* what runs (string literals) */
+    pid_t pid;                           /* the process that started it */
+    pthread_t thread;
+    pthread_mutex_t mu;                  /* with cv: tu_watchdog_stop() wakes it */
+    pthread_cond_t cv;
+    int stop;
+} tu_wd = {.deadline_ns = UINT64_MAX, .mu = PTHREAD_MUTEX_INITIALIZER};
+
+static inline uint64_t tu_wd_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* SIGKILL the direct children of this process (best effort, Linux /proc):
+ * a hung child of a death test would otherwise outlive us. */
+static inline void tu_wd_kill_children(void)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == (long)tu_wd.pid)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+        char *p = strrchr(buf, ')');
+        char state;
+        long ppid;
+        if (p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 && ppid == (long)tu_wd.pid)
+            kill((pid_t)pid, SIGKILL);
+    }
+    closedir(d);
+}
+
+static inline void *tu_wd_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&tu_wd.mu);
+    while (!tu_wd.stop) {
+        /* Look ten times a second (arming is a lock-free store). */
+        struct timespec tick;
+        clock_gettime(CLOCK_MONOTONIC, &tick);
+        tick.tv_nsec += 100 * 1000 * 1000;
+        if (tick.tv_nsec >= 1000000000) {
+            tick.tv_sec++;
+            tick.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&tu_wd.cv, &tu_wd.mu, &tick);
+        if (tu_wd.stop)
+            break;
+        uint64_t deadline = atomic_load(&tu_wd.deadline_ns);
+        if (deadline == UINT64_MAX || tu_wd_now_ns() < deadline)
+            continue;
+        const char *group = atomic_load(&tu_wd.group), *test = atomic_load(&tu_wd.test);
+        char msg[320];
+        int len = snprintf(msg, sizeof msg, "test %s%s%s: no progress after %u s (hung?)\n",
+                           group ? group : "", group && test ? "/" : "",
+                           test ? test : (group ? "" : "program"),
+                           atomic_load(&tu_wd.seconds));
+        if (len > 0) {
+            ssize_t w = write(STDERR_FILENO, msg,
+                              (size_t)len < sizeof msg ? (size_t)len : sizeof msg - 1);
+            (void)w;
+        }
+        tu_wd_kill_children();
+        _exit(1);
+    }
+    pthread_mutex_unlock(&tu_wd.mu);
+    return NULL;
+}
+
+/* (Re)start the budget for the test named test (NULL: the program). */
+static inline void tu_watchdog_arm(const char *test)
+{
+    atomic_store(&tu_wd.test, test);
+    unsigned s = atomic_load(&tu_wd.seconds);
+    atomic_store(&tu_wd.deadline_ns,
+                 s ? tu_wd_now_ns() + (uint64_t)s * 1000000000u : UINT64_MAX);
+}
+
+static inline void tu_watchdog_disarm(void)
+{
+    atomic_store(&tu_wd.deadline_ns, UINT64_MAX);
+}
+
+/*
+ * Start the watchdog (once) with a budget of seconds per test (0:
+ * TU_WATCHDOG_SECONDS; the environment's TU_WATCHDOG_SECONDS wins) and arm
+ * it for the whole program until a test arms it for itself. Call it from
+ * main(); tu_run_group_tests_name() does.
+ */
+static inline void tu_watchdog(unsigned seconds)
+{
+    const char *env = getenv("TU_WATCHDOG_SECONDS");
+    if (env && *env)
+        seconds = (unsigned)strtoul(env, NULL, 10);
+    else if (seconds == 0)
+        seconds = TU_WATCHDOG_SECONDS;
+    atomic_store(&tu_wd.seconds, seconds);
+    if (seconds && !atomic_exchange(&tu_wd.started, 1)) {
+        tu_wd.pid = getpid();
+        tu_wd.stop = 0;
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&tu_wd.cv, &ca);
+        pthread_condattr_destroy(&ca);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread takes none */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 128 * 1024);
+        if (pthread_create(&tu_wd.thread, &attr, tu_wd_thread, NULL) != 0) {
+            fprintf(stderr, "testutil: cannot start the watchdog thread\n");
+            pthread_cond_destroy(&tu_wd.cv);
+            atomic_store(&tu_wd.started, 0);
+        }
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    tu_watchdog_arm(NULL);
+}
+
+/* Stop the watchdog thread and wait for it (nothing left for valgrind to
+ * call possibly lost). tu_run_group_tests_name() does, at the end. */
+static inline void tu_watchdog_stop(void)
+{
+    tu_watchdog_disarm();
+    if (!atomic_exchange(&tu_wd.started, 0))
+        return;
+    pthread_mutex_lock(&tu_wd.mu);
+    tu_wd.stop = 1;
+    pthread_cond_signal(&tu_wd.cv);
+    pthread_mutex_unlock(&tu_wd.mu);
+    pthread_join(tu_wd.thread, NULL);
+    pthread_cond_destroy(&tu_wd.cv);
+}
+
+/* The per-test setup tu_run_group_tests_name() puts in front of each test:
+ * arm the watchdog with the test's name, then the test's own setup. */
+struct tu_wd_test {
+    const char *name;
+    void *initial_state;
+    CMFixtureFunction setup;
+};
+
+static inline int tu_wd_setup(void **state)
+{
+    const struct tu_wd_test *t = *state;
+    tu_watchdog_arm(t->name);
+    *state = t->initial_state;
+    return t->setup ? t->setup(state) : 0;
+}
+
+static inline int tu_run_group_tests_(const char *group, const struct CMUnitTest *tests,
+                                      size_t n, CMFixtureFunction group_setup,
+                                      CMFixtureFunction group_teardown)
+{
+    atomic_store(&tu_wd.group, group);
+    tu_watchdog(0);
+    /* cmocka gives a test's setup the test's initial_state, unless a group
+     * setup made a state of its own: then the program-wide budget only. */
+    struct CMUnitTest *copy = NULL;
+    struct tu_wd_test *wrap = NULL;
+    if (!group_setup && (copy = calloc(n, sizeof *copy)) && (wrap = calloc(n, sizeof *wrap))) {
+        for (size_t i = 0; i < n; i++) {
+            copy[i] = tests[i];
+            wrap[i] = (struct tu_wd_test){tests[i].name, tests[i].initial_state,
+                                          tests[i].setup_func};
+            copy[i].setup_func = tu_wd_setup;
+            copy[i].initial_state = &wrap[i];
+        }
+        tests = copy;
+    }
+    int rc = _cmocka_run_group_tests(group, tests, n, group_setup, group_teardown);
+    tu_watchdog_stop();
+    free(copy);
+    free(wrap);
+    return rc;
+}
+
+/* cmocka_run_group_tests_name() with the watchdog armed for each test. */
+#define tu_run_group_tests_name(group, tests, group_setup, group_teardown)                 \
+    tu_run_group_tests_(group, tests, sizeof(tests) / sizeof((tests)[0]), group_setup,       \
+                        group_teardown)
+
+/* The main task of tu_run_bounded(), for a child process's asyncio_run()
+ * (see tu_run_bounded()): fn(arg) inside a scope of seconds. */
+struct tu_bounded {
+    asyncio_fn fn;
+    void *arg;
+    double seconds;
+};
+
+static inline int tu_bounded_main(void *arg, void **result)
+{
+    struct tu_bounded *b = arg;
+    asyncio_timeout_t scope;
+    int rc = asyncio_timeout_enter(&scope, b->seconds);
+    if (rc != 0) {
+        tu_fail_at(__FILE__, __LINE__, "asyncio_timeout_enter: %s", tu_err(rc));
+        return b->fn(b->arg, result);
+    }
+    rc = b->fn(b->arg, result);
+    int ex = asyncio_timeout_exit(&scope);
+    if (ex == -ETIMEDOUT)
+        tu_fail_at(__FILE__, __LINE__,
+                   "gave up after %g s: a wait got no answer (the first failed check "
+                   "names it; every wait after it failed at once)",
+                   b->seconds);
+    else if (ex != 0)
+        tu_fail_at(__FILE__, __LINE__, "asyncio_timeout_exit: %s (a scope left open?)",
+                   tu_err(ex));
+    return rc;
+}
+
+/* tu_run() with every wait of the main task bounded: after seconds, the
+ * one waiting (and each later one) returns -ETIMEDOUT, what it awaits is
+ * cancelled, and the test fails. For tests that wait on a peer. */
+static inline int tu_run_bounded(asyncio_fn fn, void *arg, void **result, double seconds)
+{
+    struct tu_bounded b = {fn, arg, seconds};
+    return tu_run(tu_bounded_main, &b, result);
+}
+
 #endif
