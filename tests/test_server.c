@@ -2,6 +2,12 @@
  * Servers, clients, name resolution, signal handlers and datagram
  * endpoints on 127.0.0.1, ::1 and Unix-domain sockets (CPython:
  * test_server.py, test_streams.py, test_unix_events.py).
+ *
+ * Where a test means "localhost" it must pass whichever address the name
+ * gives first: with Debian's /etc/hosts ("::1 localhost" as well as
+ * "127.0.0.1 localhost") glibc puts ::1 first. Every test runs in a
+ * timeout scope (run()) and under the watchdog (main()), so a peer that
+ * never answers fails the test with a message instead of hanging it.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -29,8 +35,17 @@ static const char *err(long long rc)
     case -ENAMETOOLONG: return "ENAMETOOLONG";
     case -ENETUNREACH: return "ENETUNREACH";
     case -EHOSTUNREACH: return "EHOSTUNREACH";
+    case -EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case -EAFNOSUPPORT: return "EAFNOSUPPORT";
     default: return tu_err(rc);
     }
+}
+
+/* tu_run() with every wait of the test bounded (TU_TEST_TIMEOUT): a peer
+ * that never answers fails the CHECK of the call that waited for it. */
+static int run(asyncio_fn fn, void *arg, void **result)
+{
+    return tu_run_bounded(fn, arg, result, TU_TEST_TIMEOUT);
 }
 
 /* What the handlers of a test saw. */
@@ -125,13 +140,13 @@ static int main_round_trip(void *arg, void **result)
 static void test_start_server_and_open_connection_round_trip(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_round_trip, "127.0.0.1", NULL), 0);
+    assert_int_equal(run(main_round_trip, "127.0.0.1", NULL), 0);
 }
 
 static void test_open_connection_to_localhost_resolves_in_the_thread_pool(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_round_trip, "localhost", NULL), 0);
+    assert_int_equal(run(main_round_trip, "localhost", NULL), 0);
 }
 
 static bool have_ipv6_loopback(void)
@@ -150,7 +165,76 @@ static void test_ipv6_loopback_round_trip(void **state)
     (void)state;
     if (!have_ipv6_loopback())
         skip();
-    assert_int_equal(tu_run(main_round_trip, "::1", NULL), 0);
+    assert_int_equal(run(main_round_trip, "::1", NULL), 0);
+}
+
+/* The numeric form of a resolved address, for messages and servers. */
+static const char *numeric(const struct addrinfo *ai, char *buf, size_t len)
+{
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, buf, (socklen_t)len, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+/*
+ * asyncio_open_connection() tries a name's addresses in turn until one
+ * connects. A server on each address alone must be reached by a client
+ * that dials the name: on the first address at once, on a later one after
+ * the earlier ones refused. With Debian's /etc/hosts "localhost" is ::1
+ * then 127.0.0.1, so a server on 127.0.0.1 alone is reached after ::1
+ * refused, and one on ::1 alone at once; where the name has one address
+ * (127.0.0.1 alone in /etc/hosts) there is no second address to test.
+ */
+static int main_each_address(void *arg, void **result)
+{
+    (void)result;
+    const char *host = arg;
+    /* The addresses in the order the client tries them: it resolves with
+     * these hints (net_resolve() in src/resolve.c). */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo *res = NULL;
+    CHECK_INT(asyncio_getaddrinfo(host, "80", &hints, &res), 0);
+    int count = 0, i = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        count++;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next, i++) {
+        char addr[INET6_ADDRSTRLEN + 8];
+        numeric(ai, addr, sizeof addr);
+        struct seen seen = {0};
+        asyncio_server_t *srv = NULL;
+        int rc = asyncio_start_server(&srv, echo_handler, &seen, addr, 0, NULL);
+        if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT)
+            continue; /* listed, but not configured here (IPv6 off) */
+        if (rc < 0) {
+            tu_fail_at(__FILE__, __LINE__, "asyncio_start_server(%s): %s", addr, err(rc));
+            continue;
+        }
+        int port = asyncio_server_port(srv);
+        asyncio_stream_t *s = NULL;
+        rc = asyncio_open_connection(&s, host, port, NULL);
+        if (rc < 0) {
+            tu_fail_at(__FILE__, __LINE__,
+                       "asyncio_open_connection(%s, %d) with a server on %s alone (address "
+                       "%d of %d %s resolves to): %s",
+                       host, port, addr, i + 1, count, host, err(rc));
+        } else {
+            round_trip(s, addr);
+            CHECK_INT(asyncio_stream_wait_closed(s), 0);
+        }
+        shut(srv);
+        CHECK_INT(seen.calls, rc == 0 ? 1 : 0); /* that server, not another */
+    }
+    if (res)
+        freeaddrinfo(res);
+    CHECK(count >= 1);
+    return 0;
+}
+
+static void test_open_connection_tries_each_address_of_a_name_in_turn(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_each_address, "localhost", NULL), 0);
 }
 
 static int main_unresolvable(void *arg, void **result)
@@ -176,7 +260,7 @@ static int main_unresolvable(void *arg, void **result)
 static void test_unresolvable_name_gives_enoent(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_unresolvable, NULL, NULL), 0);
+    assert_int_equal(run(main_unresolvable, NULL, NULL), 0);
     assert_log("open:ENOENT getaddrinfo:ENOENT server:ENOENT");
 }
 
@@ -206,7 +290,7 @@ static int main_refused(void *arg, void **result)
 static void test_connection_refused_gives_econnrefused(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_refused, NULL, NULL), 0);
+    assert_int_equal(run(main_refused, NULL, NULL), 0);
     assert_log("open:ECONNREFUSED unix:ENOENT");
 }
 
@@ -258,7 +342,7 @@ static int main_connect_timeout(void *arg, void **result)
 static void test_connect_timeout_ends_a_connect_that_gets_no_answer(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_connect_timeout, NULL, NULL), 0);
+    assert_int_equal(run(main_connect_timeout, NULL, NULL), 0);
     assert_log("open:ETIMEDOUT");
 }
 
@@ -283,7 +367,7 @@ static int main_unreachable(void *arg, void **result)
 static void test_connect_timeout_bounds_a_connect_to_an_unroutable_address(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_unreachable, NULL, NULL), 0);
+    assert_int_equal(run(main_unreachable, NULL, NULL), 0);
 }
 
 static int main_unix(void *arg, void **result)
@@ -317,7 +401,7 @@ static int main_unix(void *arg, void **result)
 static void test_unix_server_replaces_a_stale_socket_and_unlinks_it_at_close(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_unix, NULL, NULL), 0);
+    assert_int_equal(run(main_unix, NULL, NULL), 0);
     assert_log("stale:ECONNREFUSED stat:ENOENT");
 }
 
@@ -364,7 +448,7 @@ static int main_handler_tasks(void *arg, void **result)
 static void test_handler_runs_once_per_connection_in_a_task_of_its_own(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_handler_tasks, NULL, NULL), 0);
+    assert_int_equal(run(main_handler_tasks, NULL, NULL), 0);
 }
 
 static int bye_handler(asyncio_stream_t *s, void *arg)
@@ -392,8 +476,8 @@ static int main_handler_return(void *arg, void **result)
 static void test_handler_returning_closes_its_stream(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_handler_return, NULL, NULL), 0);
-    assert_int_equal(tu_run(main_handler_return, "closes itself", NULL), 0);
+    assert_int_equal(run(main_handler_return, NULL, NULL), 0);
+    assert_int_equal(run(main_handler_return, "closes itself", NULL), 0);
 }
 
 static int main_close_stops_accepting(void *arg, void **result)
@@ -417,7 +501,7 @@ static int main_close_stops_accepting(void *arg, void **result)
 static void test_server_close_stops_accepting_but_connections_go_on(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_close_stops_accepting, NULL, NULL), 0);
+    assert_int_equal(run(main_close_stops_accepting, NULL, NULL), 0);
     assert_log("open:ECONNREFUSED");
 }
 
@@ -454,7 +538,7 @@ static int main_close_clients(void *arg, void **result)
 static void test_close_clients_cancels_the_handlers(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_close_clients, NULL, NULL), 0);
+    assert_int_equal(run(main_close_clients, NULL, NULL), 0);
     assert_log("cancelled:2 handler:ECANCELED handler:ECANCELED a:0 b:0");
 }
 
@@ -492,7 +576,7 @@ static int main_wait_closed(void *arg, void **result)
 static void test_server_wait_closed_waits_for_the_handlers(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_wait_closed, NULL, NULL), 0);
+    assert_int_equal(run(main_wait_closed, NULL, NULL), 0);
     assert_log("client-close handler-end wait_closed:0");
 }
 
@@ -530,14 +614,14 @@ static int main_serve_forever(void *arg, void **result)
 static void test_serve_forever_returns_0_once_another_task_closes_the_server(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_serve_forever, NULL, NULL), 0);
+    assert_int_equal(run(main_serve_forever, NULL, NULL), 0);
     assert_log("close serve_forever:0 open:ECONNREFUSED");
 }
 
 static void test_serve_forever_cancelled_closes_the_server(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_serve_forever, "cancel", NULL), 0);
+    assert_int_equal(run(main_serve_forever, "cancel", NULL), 0);
     assert_log("serve_forever:ECANCELED open:ECONNREFUSED");
 }
 
@@ -565,7 +649,7 @@ static int main_connections(void *arg, void **result)
 static void test_server_connections_counts_running_handlers(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_connections, NULL, NULL), 0);
+    assert_int_equal(run(main_connections, NULL, NULL), 0);
 }
 
 #define CLIENTS 200
@@ -621,7 +705,7 @@ static int main_many(void *arg, void **result)
 static void test_200_concurrent_clients_each_make_5_round_trips(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_many, NULL, NULL), 0);
+    assert_int_equal(run(main_many, NULL, NULL), 0);
 }
 
 static int main_reuse_port(void *arg, void **result)
@@ -650,7 +734,7 @@ static int main_reuse_port(void *arg, void **result)
 static void test_reuse_port_lets_two_servers_share_a_port(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_reuse_port, NULL, NULL), 0);
+    assert_int_equal(run(main_reuse_port, NULL, NULL), 0);
     assert_log("plain:EADDRINUSE");
 }
 
@@ -684,7 +768,8 @@ static int in_child(int (*fn)(void))
 static int child_run(asyncio_fn fn, void *arg)
 {
     tu_reset();
-    int rc = asyncio_run(fn, arg, NULL);
+    struct tu_bounded b = {fn, arg, TU_TEST_TIMEOUT}; /* as run() */
+    int rc = asyncio_run(tu_bounded_main, &b, NULL);
     return rc == 0 && tu_failures == 0 ? 0 : 1;
 }
 
@@ -827,7 +912,7 @@ static void test_getaddrinfo_numeric_names_and_bad_input(void **state)
     (void)state;
     struct addrinfo *res = NULL;
     assert_int_equal(asyncio_getaddrinfo("127.0.0.1", "80", NULL, &res), -EPERM);
-    assert_int_equal(tu_run(main_getaddrinfo, NULL, NULL), 0);
+    assert_int_equal(run(main_getaddrinfo, NULL, NULL), 0);
 }
 
 static int lookup_task(void *arg, void **result)
@@ -862,9 +947,9 @@ static int main_lookup_cancelled(void *arg, void **result)
 static void test_getaddrinfo_cancelled_in_the_thread_pool_leaks_nothing(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_lookup_cancelled, NULL, NULL), 0);
+    assert_int_equal(run(main_lookup_cancelled, NULL, NULL), 0);
     assert_log("lookup:ECANCELED lookup:0");
-    assert_int_equal(tu_run(main_lookup_cancelled, "end now", NULL), 0);
+    assert_int_equal(run(main_lookup_cancelled, "end now", NULL), 0);
     assert_log("lookup:ECANCELED");
 }
 
@@ -933,7 +1018,7 @@ static int main_signal(void *arg, void **result)
 static void test_signal_handler_runs_as_a_loop_callback(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_signal, NULL, NULL), 0);
+    assert_int_equal(run(main_signal, NULL, NULL), 0);
 }
 
 static int main_bad_signals(void *arg, void **result)
@@ -956,7 +1041,7 @@ static void test_bad_signals_give_einval(void **state)
     struct caught c = {0};
     assert_int_equal(asyncio_add_signal_handler(SIGUSR1, on_signal, &c), -EPERM);
     assert_int_equal(asyncio_remove_signal_handler(SIGUSR1), -EPERM);
-    assert_int_equal(tu_run(main_bad_signals, NULL, NULL), 0);
+    assert_int_equal(run(main_bad_signals, NULL, NULL), 0);
 }
 
 static int main_signals_left(void *arg, void **result)
@@ -980,7 +1065,7 @@ static void test_signal_mask_is_as_before_once_the_loop_ended(void **state)
     /* SIGUSR2 was blocked already: it must stay so. */
     assert_int_equal(pthread_sigmask(SIG_BLOCK, &usr2, &before), 0);
     assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
-    assert_int_equal(tu_run(main_signals_left, NULL, NULL), 0);
+    assert_int_equal(run(main_signals_left, NULL, NULL), 0);
     assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
     assert_int_equal(pthread_sigmask(SIG_UNBLOCK, &usr2, NULL), 0);
     for (int sig = 1; sig < NSIG; sig++)
@@ -1030,40 +1115,155 @@ static void test_signal_pending_when_the_loop_ends_is_not_fatal(void **state)
 
 /* ---- datagrams ----------------------------------------------------------- */
 
+/* A datagram server endpoint: answers one "ping" with "pong". */
+struct dgram_server {
+    int fd;
+    bool got;
+    char addr[INET6_ADDRSTRLEN + 8];
+};
+
+static int pong_once(void *arg, void **result)
+{
+    (void)result;
+    struct dgram_server *d = arg;
+    char buf[16] = {0};
+    struct sockaddr_storage from;
+    socklen_t flen = sizeof from;
+    ssize_t n = asyncio_sock_recvfrom(d->fd, buf, sizeof buf, (struct sockaddr *)&from, &flen);
+    if (n == -ECANCELED)
+        return (int)n; /* the ping went to another address */
+    CHECK_INT(n, 4);
+    CHECK_STR(buf, "ping");
+    d->got = true;
+    CHECK_INT(asyncio_sock_sendto(d->fd, "pong", 4, (struct sockaddr *)&from, flen), 4);
+    return 0;
+}
+
+#define DGRAM_SERVERS 4
+
+/*
+ * Server endpoints bound on every address host resolves to, all on one
+ * port, as a server that means "host" does (asyncio_start_server() does the
+ * same for TCP). Returns how many, or -EADDRINUSE when the port the first
+ * took is taken in another family (try again).
+ */
+static int bind_every_address(const char *host, struct dgram_server *srv, int *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+    int rc = asyncio_getaddrinfo(host, NULL, &hints, &res);
+    if (rc < 0) {
+        tu_fail_at(__FILE__, __LINE__, "asyncio_getaddrinfo(%s): %s", host, err(rc));
+        return 0;
+    }
+    int n = 0;
+    *port = 0;
+    for (struct addrinfo *ai = res; ai && n < DGRAM_SERVERS; ai = ai->ai_next) {
+        struct dgram_server *d = &srv[n];
+        *d = (struct dgram_server){.fd = -1};
+        numeric(ai, d->addr, sizeof d->addr);
+        int fd = asyncio_create_datagram_endpoint(d->addr, *port, NULL, 0, ai->ai_family);
+        if (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT)
+            continue; /* listed, but not configured here (IPv6 off) */
+        if (fd == -EADDRINUSE && *port) {
+            for (int i = 0; i < n; i++)
+                asyncio_close(srv[i].fd);
+            n = -EADDRINUSE;
+            break;
+        }
+        if (fd < 0) {
+            tu_fail_at(__FILE__, __LINE__, "datagram endpoint on %s port %d: %s", d->addr,
+                       *port, err(fd));
+            continue;
+        }
+        d->fd = fd;
+        if (!*port) {
+            struct sockaddr_storage ss;
+            socklen_t len = sizeof ss;
+            CHECK_INT(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+            *port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        n++;
+    }
+    freeaddrinfo(res);
+    return n;
+}
+
+/*
+ * A client endpoint connected to host:port sends "ping" and gets "pong"
+ * back. The servers listen on every address of host: the client reaches
+ * one whichever address its resolver gives first ("localhost" is ::1 first
+ * with Debian's /etc/hosts, 127.0.0.1 with one that has no ::1 line).
+ */
+static void datagram_round_trip(const char *host)
+{
+    struct dgram_server srv[DGRAM_SERVERS];
+    int n = 0, port = 0;
+    for (int attempt = 0; attempt < 5 && (n = bind_every_address(host, srv, &port)) < 0;
+         attempt++)
+        ;
+    if (n <= 0) {
+        tu_fail_at(__FILE__, __LINE__, "no datagram server endpoint on %s: %s", host, err(n));
+        return;
+    }
+    char where[DGRAM_SERVERS * (INET6_ADDRSTRLEN + 10)] = "";
+    asyncio_task_t *tasks[DGRAM_SERVERS];
+    for (int i = 0; i < n; i++) {
+        snprintf(where + strlen(where), sizeof where - strlen(where), "%s%s", i ? ", " : "",
+                 srv[i].addr);
+        tasks[i] = tu_spawn(pong_once, &srv[i], "pong");
+    }
+    int cli = asyncio_create_datagram_endpoint(NULL, 0, host, port, 0);
+    if (cli < 0) {
+        tu_fail_at(__FILE__, __LINE__, "client endpoint to %s port %d: %s", host, port, err(cli));
+    } else {
+        /* The answer depends on the servers: at most 5 s. */
+        asyncio_timeout_t scope;
+        CHECK_INT(asyncio_timeout_enter(&scope, 5), 0);
+        CHECK_INT(asyncio_sock_sendall(cli, "ping", 4), 4);
+        char buf[16] = {0};
+        ssize_t got = asyncio_sock_recv(cli, buf, sizeof buf);
+        if (asyncio_timeout_exit(&scope) == -ETIMEDOUT)
+            tu_fail_at(__FILE__, __LINE__,
+                       "datagram to %s port %d: no pong within 5 s from the servers on %s",
+                       host, port, where);
+        else if (got != 4)
+            tu_fail_at(__FILE__, __LINE__,
+                       "datagram to %s port %d: recv gave %s, not \"pong\" from the servers "
+                       "on %s (ECONNREFUSED: it went to an address nobody listens on)",
+                       host, port, err(got), where);
+        else
+            CHECK_STR(buf, "pong");
+        CHECK_INT(asyncio_close(cli), 0);
+    }
+    int answered = 0;
+    for (int i = 0; i < n; i++) {
+        if (!srv[i].got)
+            asyncio_task_cancel(tasks[i]);
+        int rc = asyncio_await(tasks[i], NULL);
+        CHECK_INT(rc, srv[i].got ? 0 : -ECANCELED);
+        asyncio_task_release(tasks[i]);
+        answered += srv[i].got;
+        CHECK_INT(asyncio_close(srv[i].fd), 0);
+    }
+    CHECK_INT(answered, cli >= 0 ? 1 : 0);
+}
+
 static int main_datagram(void *arg, void **result)
 {
     (void)arg;
     (void)result;
-    int srv = asyncio_create_datagram_endpoint("127.0.0.1", 0, NULL, 0, AF_INET);
-    CHECK(srv >= 0);
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    CHECK_INT(getsockname(srv, (struct sockaddr *)&a, &len), 0);
-    int port = ntohs(a.sin_port);
-    const char *remotes[2] = {"127.0.0.1", "localhost"};
-    for (int i = 0; i < 2; i++) {
-        int cli = asyncio_create_datagram_endpoint(NULL, 0, remotes[i], port, 0);
-        CHECK(cli >= 0);
-        CHECK_INT(asyncio_sock_sendall(cli, "ping", 4), 4);
-        char buf[16] = {0};
-        struct sockaddr_storage from;
-        socklen_t flen = sizeof from;
-        CHECK_INT(asyncio_sock_recvfrom(srv, buf, sizeof buf, (struct sockaddr *)&from, &flen), 4);
-        CHECK_STR(buf, "ping");
-        CHECK_INT(asyncio_sock_sendto(srv, "pong", 4, (struct sockaddr *)&from, flen), 4);
-        memset(buf, 0, sizeof buf);
-        CHECK_INT(asyncio_sock_recv(cli, buf, sizeof buf), 4);
-        CHECK_STR(buf, "pong");
-        CHECK_INT(asyncio_close(cli), 0);
-    }
-    CHECK_INT(asyncio_close(srv), 0);
+    datagram_round_trip("127.0.0.1");
+    if (have_ipv6_loopback())
+        datagram_round_trip("::1");
+    datagram_round_trip("localhost"); /* resolved in the thread pool */
     return 0;
 }
 
 static void test_datagram_endpoints_round_trip(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_datagram, NULL, NULL), 0);
+    assert_int_equal(run(main_datagram, NULL, NULL), 0);
 }
 
 static int main_datagram_bad(void *arg, void **result)
@@ -1081,7 +1281,7 @@ static int main_datagram_bad(void *arg, void **result)
 static void test_datagram_endpoint_rejects_bad_ports(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_datagram_bad, NULL, NULL), 0);
+    assert_int_equal(run(main_datagram_bad, NULL, NULL), 0);
 }
 
 /* ---- misuse -------------------------------------------------------------- */
@@ -1131,7 +1331,7 @@ static void test_bad_arguments_and_calls_outside_a_task_get_error_codes(void **s
                      -EPERM);
     assert_int_equal(asyncio_open_connection(&s, "127.0.0.1", 80, NULL), -EPERM);
     assert_int_equal(asyncio_create_datagram_endpoint("127.0.0.1", 0, NULL, 0, 0), -EPERM);
-    assert_int_equal(tu_run(main_bad_arguments, NULL, NULL), 0);
+    assert_int_equal(run(main_bad_arguments, NULL, NULL), 0);
 }
 
 static int main_null_out(void *arg, void **result)
@@ -1148,7 +1348,7 @@ static int main_null_out(void *arg, void **result)
 static void test_start_server_without_a_place_for_the_server_gives_einval(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_null_out, NULL, NULL), 0);
+    assert_int_equal(run(main_null_out, NULL, NULL), 0);
 }
 
 int main(void)
@@ -1158,6 +1358,7 @@ int main(void)
         cmocka_unit_test(test_start_server_and_open_connection_round_trip),
         cmocka_unit_test(test_open_connection_to_localhost_resolves_in_the_thread_pool),
         cmocka_unit_test(test_ipv6_loopback_round_trip),
+        cmocka_unit_test(test_open_connection_tries_each_address_of_a_name_in_turn),
         cmocka_unit_test(test_unresolvable_name_gives_enoent),
         cmocka_unit_test(test_connection_refused_gives_econnrefused),
         cmocka_unit_test(test_connect_timeout_ends_a_connect_that_gets_no_answer),
@@ -1187,5 +1388,5 @@ int main(void)
         /* Last: a NULL out written to would crash the run. */
         cmocka_unit_test(test_start_server_without_a_place_for_the_server_gives_einval),
     };
-    return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+    return tu_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -11,6 +11,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* tu_run() with every wait of the test bounded (TU_TEST_TIMEOUT): a peer
+ * that never answers fails the CHECK of the call that waited for it. */
+static int run(asyncio_fn fn, void *arg, void **result)
+{
+    return tu_run_bounded(fn, arg, result, TU_TEST_TIMEOUT);
+}
+
 static struct sockaddr_in loopback(int port)
 {
     struct sockaddr_in a;
@@ -143,7 +150,7 @@ static int main_echo(void *arg, void **result)
 static void test_echo_of_4_mib_over_tcp(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_echo, NULL, NULL), 0);
+    assert_int_equal(run(main_echo, NULL, NULL), 0);
 }
 
 static int main_refused(void *arg, void **result)
@@ -161,7 +168,7 @@ static int main_refused(void *arg, void **result)
 static void test_connect_refused(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_refused, NULL, NULL), 0);
+    assert_int_equal(run(main_refused, NULL, NULL), 0);
 }
 
 /* Writing to a peer that has gone: -EPIPE or -ECONNRESET, never SIGPIPE. */
@@ -192,7 +199,7 @@ static void test_reset_and_broken_pipe_are_error_codes(void **state)
 {
     (void)state;
     /* The default SIGPIPE action would kill the test: it must not come. */
-    assert_int_equal(tu_run(main_epipe, NULL, NULL), 0);
+    assert_int_equal(run(main_epipe, NULL, NULL), 0);
 }
 
 static int blocked_reader(void *arg, void **result)
@@ -234,7 +241,7 @@ static int main_cancel_and_close(void *arg, void **result)
 static void test_cancel_close_and_timeout_end_waits(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_cancel_and_close, NULL, NULL), 0);
+    assert_int_equal(run(main_cancel_and_close, NULL, NULL), 0);
     assert_log("recv:ECANCELED recv:EBADF accept:ETIMEDOUT");
 }
 
@@ -268,7 +275,7 @@ static int main_udp(void *arg, void **result)
 static void test_udp_sendto_and_recvfrom(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_udp, NULL, NULL), 0);
+    assert_int_equal(run(main_udp, NULL, NULL), 0);
 }
 
 static int main_unix(void *arg, void **result)
@@ -301,7 +308,7 @@ static int main_unix(void *arg, void **result)
 static void test_unix_domain_stream(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_unix, NULL, NULL), 0);
+    assert_int_equal(run(main_unix, NULL, NULL), 0);
 }
 
 /* A reader whose socket always has data still lets others run. */
@@ -343,7 +350,7 @@ static int main_fair(void *arg, void **result)
 static void test_always_ready_socket_still_yields(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_fair, NULL, NULL), 0);
+    assert_int_equal(run(main_fair, NULL, NULL), 0);
 }
 
 static void cb_recv(void *arg)
@@ -374,7 +381,7 @@ static void test_misuse_gets_error_codes(void **state)
     char b;
     assert_int_equal(asyncio_sock_recv(0, &b, 1), -EPERM);
     assert_int_equal(asyncio_sock_accept(0, NULL, NULL), -EPERM);
-    assert_int_equal(tu_run(main_misuse, NULL, NULL), 0);
+    assert_int_equal(run(main_misuse, NULL, NULL), 0);
 }
 
 int main(void)
@@ -390,5 +397,5 @@ int main(void)
         cmocka_unit_test(test_always_ready_socket_still_yields),
         cmocka_unit_test(test_misuse_gets_error_codes),
     };
-    return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
+    return tu_run_group_tests_name("sock", tests, NULL, NULL);
 }

@@ -27,6 +27,13 @@ static const char *err(long long rc)
     }
 }
 
+/* tu_run() with every wait of the test bounded (TU_TEST_TIMEOUT): a peer
+ * that never answers fails the CHECK of the call that waited for it. */
+static int run(asyncio_fn fn, void *arg, void **result)
+{
+    return tu_run_bounded(fn, arg, result, TU_TEST_TIMEOUT);
+}
+
 static unsigned char pattern(size_t i)
 {
     return (unsigned char)(i * 7 + i / 4096);
@@ -179,7 +186,7 @@ static int main_read_then_eof(void *arg, void **result)
 static void test_read_returns_what_is_there_and_0_at_eof(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_read_then_eof, NULL, NULL), 0);
+    assert_int_equal(run(main_read_then_eof, NULL, NULL), 0);
 }
 
 static int main_read_zero(void *arg, void **result)
@@ -205,7 +212,7 @@ static int main_read_zero(void *arg, void **result)
 static void test_read_of_0_bytes_returns_0_at_once(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_read_zero, NULL, NULL), 0);
+    assert_int_equal(run(main_read_zero, NULL, NULL), 0);
 }
 
 /* The header allows buf NULL when n is 0, with or without data there. */
@@ -229,7 +236,7 @@ static int main_read_zero_null(void *arg, void **result)
 static void test_read_of_0_bytes_into_a_null_buffer_returns_0(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_read_zero_null, NULL, NULL), 0);
+    assert_int_equal(run(main_read_zero_null, NULL, NULL), 0);
 }
 
 static int main_readexactly(void *arg, void **result)
@@ -256,7 +263,7 @@ static int main_readexactly(void *arg, void **result)
 static void test_readexactly_waits_for_exactly_n_bytes(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_readexactly, NULL, NULL), 0);
+    assert_int_equal(run(main_readexactly, NULL, NULL), 0);
 }
 
 static int main_readexactly_eof(void *arg, void **result)
@@ -280,7 +287,7 @@ static int main_readexactly_eof(void *arg, void **result)
 static void test_readexactly_at_early_eof_returns_the_partial_count(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_readexactly_eof, NULL, NULL), 0);
+    assert_int_equal(run(main_readexactly_eof, NULL, NULL), 0);
 }
 
 struct exact {
@@ -330,7 +337,7 @@ static int main_readexactly_cancelled(void *arg, void **result)
 static void test_readexactly_cancelled_part_way_puts_the_bytes_back(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_readexactly_cancelled, NULL, NULL), 0);
+    assert_int_equal(run(main_readexactly_cancelled, NULL, NULL), 0);
     assert_log("readexactly:ECANCELED");
 }
 
@@ -371,9 +378,9 @@ static void test_readexactly_timed_out_part_way_puts_the_bytes_back(void **state
     (void)state;
     /* Small: through the stream's buffer; large: straight into the
      * caller's memory. */
-    assert_int_equal(tu_run(main_readexactly_timed_out, (void *)(uintptr_t)10, NULL), 0);
+    assert_int_equal(run(main_readexactly_timed_out, (void *)(uintptr_t)10, NULL), 0);
     assert_log("readexactly:ETIMEDOUT exit:ETIMEDOUT");
-    assert_int_equal(tu_run(main_readexactly_timed_out, (void *)(uintptr_t)200000, NULL), 0);
+    assert_int_equal(run(main_readexactly_timed_out, (void *)(uintptr_t)200000, NULL), 0);
     assert_log("readexactly:ETIMEDOUT exit:ETIMEDOUT");
 }
 
@@ -405,7 +412,7 @@ static int main_separator_in_pieces(void *arg, void **result)
 static void test_readuntil_finds_a_separator_that_arrives_in_pieces(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_separator_in_pieces, NULL, NULL), 0);
+    assert_int_equal(run(main_separator_in_pieces, NULL, NULL), 0);
 }
 
 static int main_readline_lines(void *arg, void **result)
@@ -431,7 +438,7 @@ static int main_readline_lines(void *arg, void **result)
 static void test_readline_returns_each_line_with_its_newline(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_readline_lines, NULL, NULL), 0);
+    assert_int_equal(run(main_readline_lines, NULL, NULL), 0);
     assert_log("one two  three end:0");
 }
 
@@ -461,7 +468,7 @@ static int main_separator_overlapping(void *arg, void **result)
 static void test_readuntil_finds_a_separator_after_a_false_start(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_separator_overlapping, NULL, NULL), 0);
+    assert_int_equal(run(main_separator_overlapping, NULL, NULL), 0);
 }
 
 static int main_separator_at_edges(void *arg, void **result)
@@ -493,7 +500,7 @@ static int main_separator_at_edges(void *arg, void **result)
 static void test_readuntil_separator_at_the_edges_of_the_buffer(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_separator_at_edges, NULL, NULL), 0);
+    assert_int_equal(run(main_separator_at_edges, NULL, NULL), 0);
 }
 
 static int main_line_over_limit(void *arg, void **result)
@@ -528,8 +535,8 @@ static int main_line_over_limit(void *arg, void **result)
 static void test_line_over_the_limit_gives_enobufs_and_keeps_the_data(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_line_over_limit, NULL, NULL), 0);      /* larger limit */
-    assert_int_equal(tu_run(main_line_over_limit, "consume", NULL), 0); /* skip it */
+    assert_int_equal(run(main_line_over_limit, NULL, NULL), 0);      /* larger limit */
+    assert_int_equal(run(main_line_over_limit, "consume", NULL), 0); /* skip it */
 }
 
 static int main_cap_too_small(void *arg, void **result)
@@ -557,7 +564,7 @@ static int main_cap_too_small(void *arg, void **result)
 static void test_readline_into_too_small_a_buffer_gives_emsgsize_and_keeps_the_data(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_cap_too_small, NULL, NULL), 0);
+    assert_int_equal(run(main_cap_too_small, NULL, NULL), 0);
 }
 
 static int main_readuntil_eof(void *arg, void **result)
@@ -585,7 +592,7 @@ static int main_readuntil_eof(void *arg, void **result)
 static void test_readuntil_at_eof_returns_the_rest_without_separator(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_readuntil_eof, NULL, NULL), 0);
+    assert_int_equal(run(main_readuntil_eof, NULL, NULL), 0);
 }
 
 static int main_at_eof(void *arg, void **result)
@@ -610,7 +617,7 @@ static int main_at_eof(void *arg, void **result)
 static void test_at_eof_only_once_the_end_came_and_everything_was_read(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_at_eof, NULL, NULL), 0);
+    assert_int_equal(run(main_at_eof, NULL, NULL), 0);
 }
 
 static int main_peek_fill_consume(void *arg, void **result)
@@ -652,7 +659,7 @@ static int main_peek_fill_consume(void *arg, void **result)
 static void test_peek_fill_and_consume_parse_in_place(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_peek_fill_consume, NULL, NULL), 0);
+    assert_int_equal(run(main_peek_fill_consume, NULL, NULL), 0);
 }
 
 static int main_tiny_limit(void *arg, void **result)
@@ -674,7 +681,7 @@ static int main_tiny_limit(void *arg, void **result)
 static void test_line_as_long_as_a_tiny_limit_fits(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_tiny_limit, NULL, NULL), 0);
+    assert_int_equal(run(main_tiny_limit, NULL, NULL), 0);
     assert_log("readline:3");
 }
 
@@ -711,7 +718,7 @@ static int main_two_readers(void *arg, void **result)
 static void test_second_task_reading_a_stream_gets_ebusy(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_two_readers, NULL, NULL), 0);
+    assert_int_equal(run(main_two_readers, NULL, NULL), 0);
     assert_log("read:EBUSY readexactly:EBUSY readline:EBUSY fill:EBUSY read:data");
 }
 
@@ -744,7 +751,7 @@ static int main_idle_timeouts(void *arg, void **result)
 static void test_reads_of_an_idle_peer_time_out_in_a_scope(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_idle_timeouts, NULL, NULL), 0);
+    assert_int_equal(run(main_idle_timeouts, NULL, NULL), 0);
     assert_log("read:ETIMEDOUT readline:ETIMEDOUT fill:ETIMEDOUT readline:3");
 }
 
@@ -771,8 +778,8 @@ static int main_write_then_read(void *arg, void **result)
 static void test_write_then_read_on_the_peer(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_write_then_read, NULL, NULL), 0);  /* socketpair */
-    assert_int_equal(tu_run(main_write_then_read, "tcp", NULL), 0); /* 127.0.0.1 */
+    assert_int_equal(run(main_write_then_read, NULL, NULL), 0);  /* socketpair */
+    assert_int_equal(run(main_write_then_read, "tcp", NULL), 0); /* 127.0.0.1 */
 }
 
 static int main_coalesce(void *arg, void **result)
@@ -801,7 +808,7 @@ static int main_coalesce(void *arg, void **result)
 static void test_small_writes_coalesce_into_one_in_order_send(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_coalesce, NULL, NULL), 0);
+    assert_int_equal(run(main_coalesce, NULL, NULL), 0);
 }
 
 static int main_water_marks(void *arg, void **result)
@@ -836,7 +843,7 @@ static int main_water_marks(void *arg, void **result)
 static void test_drain_waits_above_high_water_until_low_water(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_water_marks, NULL, NULL), 0);
+    assert_int_equal(run(main_water_marks, NULL, NULL), 0);
 }
 
 static int main_buffer_limits(void *arg, void **result)
@@ -870,7 +877,7 @@ static int main_buffer_limits(void *arg, void **result)
 static void test_write_buffer_limits_are_checked_and_used(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_buffer_limits, NULL, NULL), 0);
+    assert_int_equal(run(main_buffer_limits, NULL, NULL), 0);
 }
 
 static int drainer(void *arg, void **result)
@@ -917,7 +924,7 @@ static int main_drain_interrupted(void *arg, void **result)
 static void test_drain_cancelled_or_timed_out_keeps_the_bytes_queued(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_drain_interrupted, NULL, NULL), 0);
+    assert_int_equal(run(main_drain_interrupted, NULL, NULL), 0);
     assert_log("drain:ECANCELED drain:ETIMEDOUT");
 }
 
@@ -954,7 +961,7 @@ static int main_write_eof(void *arg, void **result)
 static void test_write_eof_ends_the_peer_s_input_but_not_ours(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_write_eof, NULL, NULL), 0);
+    assert_int_equal(run(main_write_eof, NULL, NULL), 0);
     assert_log("write:EPIPE writev:EPIPE");
 }
 
@@ -991,8 +998,8 @@ static void test_writing_to_a_closed_peer_gives_epipe_not_sigpipe(void **state)
 {
     (void)state;
     /* SIGPIPE has its default action here: one would end the program. */
-    assert_int_equal(tu_run(main_peer_gone, NULL, NULL), 0);
-    assert_int_equal(tu_run(main_peer_gone, "tcp", NULL), 0);
+    assert_int_equal(run(main_peer_gone, NULL, NULL), 0);
+    assert_int_equal(run(main_peer_gone, "tcp", NULL), 0);
 }
 
 static int main_peer_reset(void *arg, void **result)
@@ -1015,7 +1022,7 @@ static int main_peer_reset(void *arg, void **result)
 static void test_read_from_a_reset_peer_gives_econnreset(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_peer_reset, NULL, NULL), 0);
+    assert_int_equal(run(main_peer_reset, NULL, NULL), 0);
     assert_log("read:ECONNRESET read:ECONNRESET readline:ECONNRESET");
 }
 
@@ -1051,7 +1058,7 @@ static int main_close_wakes(void *arg, void **result)
 static void test_close_wakes_a_blocked_reader_and_drainer_with_ebadf(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_close_wakes, NULL, NULL), 0);
+    assert_int_equal(run(main_close_wakes, NULL, NULL), 0);
     assert_log("read:EBADF drain:EBADF");
 }
 
@@ -1078,7 +1085,7 @@ static int main_close_flushes(void *arg, void **result)
 static void test_close_sends_what_is_queued_then_the_end(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_close_flushes, NULL, NULL), 0);
+    assert_int_equal(run(main_close_flushes, NULL, NULL), 0);
 }
 
 static int main_wait_closed_flushes(void *arg, void **result)
@@ -1105,7 +1112,7 @@ static int main_wait_closed_flushes(void *arg, void **result)
 static void test_wait_closed_returns_0_once_everything_was_sent(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_wait_closed_flushes, NULL, NULL), 0);
+    assert_int_equal(run(main_wait_closed_flushes, NULL, NULL), 0);
 }
 
 static int closer(void *arg, void **result)
@@ -1150,9 +1157,9 @@ static int main_wait_closed_interrupted(void *arg, void **result)
 static void test_wait_closed_cancelled_or_timed_out_drops_the_queue(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_wait_closed_interrupted, NULL, NULL), 0);
+    assert_int_equal(run(main_wait_closed_interrupted, NULL, NULL), 0);
     assert_log("wait_closed:ECANCELED");
-    assert_int_equal(tu_run(main_wait_closed_interrupted, "timeout", NULL), 0);
+    assert_int_equal(run(main_wait_closed_interrupted, "timeout", NULL), 0);
     assert_log("wait_closed:ETIMEDOUT");
 }
 
@@ -1185,7 +1192,7 @@ static int main_wait_closed_in_callback(void *arg, void **result)
 static void test_wait_closed_outside_a_task_closes_as_close_does(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_wait_closed_in_callback, NULL, NULL), 0);
+    assert_int_equal(run(main_wait_closed_in_callback, NULL, NULL), 0);
     assert_log("wait_closed:EPERM");
 }
 
@@ -1223,7 +1230,7 @@ static void test_stream_left_open_is_freed_when_the_loop_ends(void **state)
 {
     (void)state;
     struct leftover lo = {-1, -1};
-    assert_int_equal(tu_run(main_left_open, &lo, NULL), 0);
+    assert_int_equal(run(main_left_open, &lo, NULL), 0);
     assert_log("readline:ECANCELED");
     /* The fd is closed (and the memory freed: see ASan or valgrind). */
     assert_true(lo.fd >= 0);
@@ -1277,7 +1284,7 @@ static int main_close_during_fair_yield(void *arg, void **result)
 static void test_close_while_a_read_yields_for_fairness_gives_ebadf(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_close_during_fair_yield, NULL, NULL), 0);
+    assert_int_equal(run(main_close_during_fair_yield, NULL, NULL), 0);
     assert_log("closed read:EBADF");
 }
 
@@ -1312,7 +1319,7 @@ static int main_close_during_fair_drain(void *arg, void **result)
 static void test_close_while_a_drain_yields_for_fairness_gives_ebadf(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_close_during_fair_drain, NULL, NULL), 0);
+    assert_int_equal(run(main_close_during_fair_drain, NULL, NULL), 0);
     assert_log("closed drain:EBADF");
 }
 
@@ -1374,7 +1381,7 @@ static void test_large_reads_spend_the_budget_and_yield_sooner(void **state)
 #ifndef F_SETPIPE_SZ
     skip(); /* no way to put 1 MiB in a pipe */
 #endif
-    assert_int_equal(tu_run(main_large_reads_yield, NULL, NULL), 0);
+    assert_int_equal(run(main_large_reads_yield, NULL, NULL), 0);
     if (strcmp(tu_log_buf, "skipped") == 0)
         skip(); /* pipe-max-size below 1 MiB */
     assert_log("yielded");
@@ -1456,7 +1463,7 @@ static void test_bad_input_and_calls_outside_a_task_get_error_codes(void **state
     assert_int_equal(asyncio_stream_open(&s, sv[0], 0), -EPERM); /* no loop */
     close(sv[0]);
     close(sv[1]);
-    assert_int_equal(tu_run(main_bad_input, NULL, NULL), 0);
+    assert_int_equal(run(main_bad_input, NULL, NULL), 0);
     assert_log("read:EPERM readexactly:EPERM readline:EPERM fill:EPERM drain:EPERM");
 }
 
@@ -1501,7 +1508,7 @@ static int main_abort(void *arg, void **result)
 static void test_abort_drops_the_queue_resets_and_wakes_the_reader(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(main_abort, NULL, NULL), 0);
+    assert_int_equal(run(main_abort, NULL, NULL), 0);
     assert_log("read:EBADF peer:ECONNRESET");
 }
 
@@ -1532,7 +1539,7 @@ static void test_stream_over_a_regular_file_reads_to_its_end(void **state)
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "hello\nrest", 10), 10);
     close(fd);
-    assert_int_equal(tu_run(main_regular_file, path, NULL), 0);
+    assert_int_equal(run(main_regular_file, path, NULL), 0);
     unlink(path);
 }
 
@@ -1582,5 +1589,5 @@ int main(void)
         cmocka_unit_test(test_close_while_a_read_yields_for_fairness_gives_ebadf),
         cmocka_unit_test(test_close_while_a_drain_yields_for_fairness_gives_ebadf),
     };
-    return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
+    return tu_run_group_tests_name("stream", tests, NULL, NULL);
 }
