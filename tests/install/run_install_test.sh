@@ -26,10 +26,31 @@ fail() {
     printf '%s: FAILED: %s\n' "$me" "$*" >&2
     exit 1
 }
+# bounded SECONDS CMD ARGS...: run CMD under timeout(1) (TERM after SECONDS,
+# KILL 2 s later; status 124 or 137 then), so that nothing this test waits
+# for runs into CTest's TIMEOUT (300 s) with no word of what hung. Without
+# a timeout command, CMD runs unbounded.
+BUILD_LIMIT=240 # a cmake step: configure, build or install
+RUN_LIMIT=30    # a consumer program (it takes 0.01 s)
+bounded() {
+    _limit=$1
+    shift
+    if command -v timeout >/dev/null 2>&1; then
+        timeout --foreground -k 2 "$_limit" "$@"
+    else
+        "$@"
+    fi
+}
+# why STATUS: a note for the statuses timeout(1) gives.
+why() {
+    case $1 in
+        124 | 137) printf ' (stopped by timeout: it hung)' ;;
+    esac
+}
 # Print a command, run it, stop the test if it fails.
 run() {
     printf '+ %s\n' "$*"
-    "$@" || fail "command failed (exit status $?): $*"
+    bounded "$BUILD_LIMIT" "$@" || fail "command failed (exit status $?$(why $?)): $*"
 }
 usage() {
     cat >&2 <<'EOF'
@@ -178,11 +199,11 @@ run_consumer() {
     [ -x "$exe" ] || fail "consumer $exe was not built"
     if [ "$with_libdir" = 1 ]; then
         printf '+ LD_LIBRARY_PATH=%s %s\n' "$libdir" "$exe"
-        LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$exe" ||
-            fail "consumer $exe failed (exit status $?)"
+        bounded "$RUN_LIMIT" env LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$exe" ||
+            fail "consumer $exe failed (exit status $?$(why $?))"
     else
         printf '+ %s\n' "$exe"
-        "$exe" || fail "consumer $exe failed (exit status $?)"
+        bounded "$RUN_LIMIT" "$exe" || fail "consumer $exe failed (exit status $?$(why $?))"
     fi
 }
 

@@ -35,10 +35,11 @@ has_count() { [ "$(count "$1" "$2")" -eq "$3" ]; }
 # join N FD: client N talks through nc, its input the FIFO $_tmp.inN held
 # open by this shell as FD, its output in $_tmp.outN; sets CNAME to the
 # name the server gave it. nc must not inherit our other FIFO fds, or
-# closing one would not end its reader's input.
+# closing one would not end its reader's input. Each nc runs under
+# timeout(1), whose pid goes in PIDS (it passes a signal on to nc).
 join() {
     mkfifo "$_tmp.in$1" || fail "mkfifo failed"
-    nc -N -w 20 127.0.0.1 "$PORT" <"$_tmp.in$1" >"$_tmp.out$1" 3>&- 4>&- 5>&- 6<&- &
+    timeout --foreground -k 2 "$CLIENT_LIMIT" nc -N -w 20 127.0.0.1 "$PORT" <"$_tmp.in$1" >"$_tmp.out$1" 3>&- 4>&- 5>&- 6<&- &
     PIDS="$PIDS $!"
     eval "exec $2>\"\$_tmp.in$1\""
     wait_until "client $1 was not greeted" has_count "$_tmp.out$1" '^\*\*\* you are ' 1
@@ -98,7 +99,7 @@ done
 # slow enough for nc writing to a file to keep up even on a busy machine
 # (one that falls 1 MiB behind a flood is dropped too, as it should be).
 mkfifo "$_tmp.slow" "$_tmp.in4" || fail "mkfifo failed"
-nc -N -w 20 -I 4096 127.0.0.1 "$PORT" <"$_tmp.in4" >"$_tmp.slow" 3>&- 5>&- &
+timeout --foreground -k 2 "$CLIENT_LIMIT" nc -N -w 20 -I 4096 127.0.0.1 "$PORT" <"$_tmp.in4" >"$_tmp.slow" 3>&- 5>&- &
 PIDS="$PIDS $!"
 exec 4>"$_tmp.in4" 6<"$_tmp.slow"
 wait_until "the slow client did not join" has_count "$_tmp.out1" '^\*\*\* .* joined$' 3
@@ -112,8 +113,8 @@ while [ "$i" -lt "$CHUNKS" ]; do
     cat "$_tmp.chunk"
     sleep 0.01
     i=$((i + 1))
-done | nc -N -w 20 127.0.0.1 "$PORT" >"$_tmp.out5" 3>&- 4>&- 5>&- 6<&- ||
-    fail "the flooding nc exited with status $?"
+done | bounded "$CLIENT_LIMIT" nc -N -w 20 127.0.0.1 "$PORT" >"$_tmp.out5" 3>&- 4>&- 5>&- 6<&- ||
+    fail "the flooding nc exited with status $?$(why $?)"
 wait_line "$_tmp.out5" "*** $D dropped: too slow"
 wait_line "$_tmp.out1" "*** $D dropped: too slow"
 for i in 1 3; do
@@ -126,6 +127,8 @@ stop_server # with clients 1 and 3 still connected
 exec 3>&- 5>&-
 for p in $PIDS; do
     wait "$p"
+    _st=$?
+    [ "$_st" -lt 124 ] || fail "an nc did not end when the server stopped: status $_st$(why $_st)"
 done
 PIDS=
 [ ! -s "$ERR" ] || fail "the server wrote to stderr"

@@ -28,12 +28,13 @@ dd if=/dev/urandom of="$WWW/d/big.bin" bs=1000 count=150 2>/dev/null || fail "ca
 printf 'z' >"$WWW/d/one"
 
 # free_ports TAG...: one port per TAG that nothing listens on (as many
-# http_servers took them at once, so they differ, then left).
+# http_servers took them at once, so they differ, then left). Each runs
+# under timeout(1), which passes the kill on.
 free_ports() {
     _pids=
     for _n in "$@"; do
         : >"$_tmp.fp$_n" # before the server starts: no old line in it
-        "$SERVER" 0 >>"$_tmp.fp$_n" 2>&1 &
+        timeout --foreground -k 2 "$SERVER_LIMIT" "$SERVER" 0 >>"$_tmp.fp$_n" 2>&1 &
         _pids="$_pids $!"
     done
     for _n in "$@"; do
@@ -60,9 +61,9 @@ URL=http://127.0.0.1:$PORT
 dl() {
     _want=$1
     shift
-    "$DL" "$@" >"$OUT" 2>"$_tmp.dlerr"
+    bounded "$CLIENT_LIMIT" "$DL" "$@" >"$OUT" 2>"$_tmp.dlerr"
     _status=$?
-    [ "$_status" -eq "$_want" ] || fail "downloader $*: exit status $_status, expected $_want$(
+    [ "$_status" -eq "$_want" ] || fail "downloader $*: exit status $_status$(why $_status), expected $_want$(
         printf '\n'; cat "$_tmp.dlerr")"
 }
 # total BYTES URLS: the total line says so.
@@ -102,9 +103,10 @@ stop_server
 
 # Answers http_server never gives, from one-shot nc servers.
 if nc -h 2>&1 | grep -q OpenBSD && [ -r /proc/net/tcp ]; then # -N and -l HOST PORT
-    # fake PORT RESPONSE: answer one connection on PORT with RESPONSE.
+    # fake PORT RESPONSE: answer one connection on PORT with RESPONSE
+    # (FAKES gets the pid of timeout, which passes a kill on to nc).
     fake() {
-        printf '%b' "$2" | nc -N -l 127.0.0.1 "$1" >/dev/null 2>&1 &
+        printf '%b' "$2" | timeout --foreground -k 2 "$CLIENT_LIMIT" nc -N -l 127.0.0.1 "$1" >/dev/null 2>&1 &
         FAKES="$FAKES $!"
         _hex=$(printf '%04X' "$1")
         _i=0

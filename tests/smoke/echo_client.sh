@@ -19,10 +19,10 @@ trap 'kill "$SERVER_PID" $CLIENT_PID 2>/dev/null; rm -f "$_tmp".*' EXIT
 # or as a file; it must exit 0 with nothing on stderr.
 run_client() {
     if [ "$1" = pipe ]; then
-        cat "$2" | "$CLIENT" 127.0.0.1 "$PORT" >"$3" 2>"$_tmp.cerr"
+        cat "$2" | bounded "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" >"$3" 2>"$_tmp.cerr"
     else
-        "$CLIENT" 127.0.0.1 "$PORT" <"$2" >"$3" 2>"$_tmp.cerr"
-    fi || fail "echo_client exited with status $?: $(cat "$_tmp.cerr")"
+        bounded "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" <"$2" >"$3" 2>"$_tmp.cerr"
+    fi || fail "echo_client exited with status $?$(why $?): $(cat "$_tmp.cerr")"
     [ ! -s "$_tmp.cerr" ] || fail "echo_client wrote to stderr: $(cat "$_tmp.cerr")"
 }
 
@@ -38,9 +38,11 @@ cmp -s "$_tmp.in2" "$_tmp.out3" || fail "20,000 lines from a pipe did not come b
 run_client file /dev/null "$_tmp.out4"
 [ ! -s "$_tmp.out4" ] || fail "no input, yet output"
 
-# Interactive use: each line is echoed while the input is still open.
+# Interactive use: each line is echoed while the input is still open. In
+# the background, timeout itself: $! is then timeout's pid, and timeout
+# passes the signals it gets on to the client.
 mkfifo "$_tmp.fifo" || fail "mkfifo failed"
-"$CLIENT" 127.0.0.1 "$PORT" <"$_tmp.fifo" >"$_tmp.out5" 2>"$_tmp.cerr" &
+timeout --foreground -k 2 "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" <"$_tmp.fifo" >"$_tmp.out5" 2>"$_tmp.cerr" &
 CLIENT_PID=$!
 exec 3>"$_tmp.fifo"
 for line in first second; do
@@ -53,12 +55,13 @@ for line in first second; do
     done
 done
 exec 3>&-
-wait "$CLIENT_PID" || fail "echo_client exited with status $? at the end of its input"
+wait "$CLIENT_PID" || fail "echo_client exited with status $?$(why $?) at the end of its input"
 CLIENT_PID=
 printf 'first\nsecond\n' | cmp -s - "$_tmp.out5" || fail "interactive: got $(cat "$_tmp.out5")"
 
-# SIGTERM while connected: status 128 + 15.
-"$CLIENT" 127.0.0.1 "$PORT" <"$_tmp.fifo" >"$_tmp.out6" 2>"$_tmp.cerr" &
+# SIGTERM while connected: status 128 + 15 (timeout passes the signal on,
+# and ends as the client did).
+timeout --foreground -k 2 "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" <"$_tmp.fifo" >"$_tmp.out6" 2>"$_tmp.cerr" &
 CLIENT_PID=$!
 exec 3>"$_tmp.fifo"
 echo ping >&3
@@ -73,16 +76,19 @@ wait "$CLIENT_PID"
 status=$?
 CLIENT_PID=
 exec 3>&-
-[ "$status" -eq 143 ] || fail "SIGTERM should give status 143, got $status"
+[ "$status" -eq 143 ] || fail "SIGTERM should give status 143, got $status$(why $status)"
 
-"$CLIENT" 127.0.0.1 2>/dev/null
-[ $? -eq 2 ] || fail "a missing port should give status 2"
-"$CLIENT" 127.0.0.1 http 2>/dev/null
-[ $? -eq 2 ] || fail "a port that is not a number should give status 2"
+bounded "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 2>/dev/null
+status=$?
+[ $status -eq 2 ] || fail "a missing port should give status 2, got $status$(why $status)"
+bounded "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 http 2>/dev/null
+status=$?
+[ $status -eq 2 ] || fail "a port that is not a number should give status 2, got $status$(why $status)"
 
 stop_server
 [ ! -s "$ERR" ] || fail "echo_server wrote to stderr"
-"$CLIENT" 127.0.0.1 "$PORT" </dev/null >/dev/null 2>"$_tmp.cerr"
-[ $? -eq 1 ] || fail "connecting to a closed port should give status 1"
+bounded "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" </dev/null >/dev/null 2>"$_tmp.cerr"
+status=$?
+[ $status -eq 1 ] || fail "connecting to a closed port should give status 1, got $status$(why $status)"
 grep -q 'cannot connect' "$_tmp.cerr" || fail "connecting to a closed port: no clear message"
 pass "echoed lines as sent, from pipes, a file and a FIFO; exit statuses 0, 1, 2, 143"

@@ -27,32 +27,34 @@ trap 'kill "$SERVER_PID" $NC_PIDS 2>/dev/null; rm -f "$_tmp".*' EXIT
 # echo_nc OUTFILE: send $IN with nc (-N: half-close at the end of the
 # input, then read until the server closes) and keep what comes back.
 echo_nc() {
-    nc -N -w 10 127.0.0.1 "$PORT" <"$IN" >"$1"
+    bounded "$CLIENT_LIMIT" nc -N -w 10 127.0.0.1 "$PORT" <"$IN" >"$1"
 }
 
-echo_nc "$_tmp.nc" || fail "nc exited with status $?"
+echo_nc "$_tmp.nc" || fail "nc exited with status $?$(why $?)"
 cmp -s "$IN" "$_tmp.nc" || fail "what came back through nc differs from what was sent"
 
+# In the background, timeout itself (not a function's subshell), so that
+# the pid killed on the way out is timeout's, which passes the signal on.
 for i in 1 2 3 4 5; do
-    echo_nc "$_tmp.nc$i" &
+    timeout --foreground -k 2 "$CLIENT_LIMIT" nc -N -w 10 127.0.0.1 "$PORT" <"$IN" >"$_tmp.nc$i" &
     NC_PIDS="$NC_PIDS $!"
 done
 for p in $NC_PIDS; do
-    wait "$p" || fail "one of five concurrent nc exited with status $?"
+    wait "$p" || fail "one of five concurrent nc exited with status $?$(why $?)"
 done
 NC_PIDS=
 for i in 1 2 3 4 5; do
     cmp -s "$IN" "$_tmp.nc$i" || fail "connection $i of five: the echo differs from what was sent"
 done
 
-"$CLIENT" 127.0.0.1 "$PORT" <"$IN" >"$_tmp.ec" 2>"$_tmp.ecerr" ||
-    fail "echo_client exited with status $?: $(cat "$_tmp.ecerr")"
+bounded "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" <"$IN" >"$_tmp.ec" 2>"$_tmp.ecerr" ||
+    fail "echo_client exited with status $?$(why $?): $(cat "$_tmp.ecerr")"
 cmp -s "$IN" "$_tmp.ec" || fail "what came back through echo_client differs from what was sent"
 
 # A client that stays connected (its input is a FIFO we hold open) when
 # the server is told to stop.
 mkfifo "$_tmp.fifo" || fail "mkfifo failed"
-nc -N -w 10 127.0.0.1 "$PORT" <"$_tmp.fifo" >"$_tmp.idle" &
+timeout --foreground -k 2 "$CLIENT_LIMIT" nc -N -w 10 127.0.0.1 "$PORT" <"$_tmp.fifo" >"$_tmp.idle" &
 NC_PIDS=$!
 exec 3>"$_tmp.fifo"
 echo ping >&3
@@ -65,6 +67,8 @@ done
 stop_server
 exec 3>&- # the end of its input: nc exits, the server having closed
 wait "$NC_PIDS"
+_st=$?
+[ "$_st" -lt 124 ] || fail "the idle nc did not end when the server stopped: status $_st$(why $_st)"
 NC_PIDS=
 [ ! -s "$ERR" ] || fail "the server wrote to stderr"
 pass "nc, five nc at once and echo_client got their bytes back; SIGTERM gave status 0"

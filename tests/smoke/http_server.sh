@@ -24,12 +24,13 @@ start_server "$1" 0 "$WWW"
 trap cleanup EXIT # start_server set its own
 URL=http://127.0.0.1:$PORT
 
-get() { curl -sS --max-time 5 "$@"; }
+get() { bounded "$CLIENT_LIMIT" curl -sS --max-time 5 "$@"; }
 # raw REQUEST [NC-OPTION]: send REQUEST (printf %b escapes: \r\n) in one
 # write on a new connection; the answer is in $_tmp.bytes, and in $_tmp.raw
 # with CRs removed and Date lines (they change) dropped.
 raw() {
-    printf '%b' "$1" | nc ${2:+"$2"} -w 5 127.0.0.1 "$PORT" >"$_tmp.bytes" || fail "nc could not talk to the server"
+    printf '%b' "$1" | bounded "$CLIENT_LIMIT" nc ${2:+"$2"} -w 5 127.0.0.1 "$PORT" >"$_tmp.bytes" ||
+        fail "nc could not talk to the server: status $?$(why $?)"
     tr -d '\r' <"$_tmp.bytes" | awk '!/^Date: /' >"$_tmp.raw"
 }
 expect_raw() {

@@ -9,6 +9,12 @@
 #     expect_elapsed 2.5 5.5      # wall time of the run, in seconds
 # Each check exits with status 1 and a clear message (and the output of the
 # example) when it fails.
+#
+# Nothing a smoke test starts or waits for may hang it until CTest kills it
+# at its 60 s TIMEOUT with no word of what hung: every example, server and
+# client tool runs under timeout(1) (see bounded and the *_LIMIT values
+# below), and every wait for a file to fill or a process to end is a loop
+# with a limit.
 
 NAME=$(basename "$0" .sh)
 _tmp=${TMPDIR:-/tmp}/asyncio-smoke-$NAME.$$
@@ -18,6 +24,55 @@ ELAPSED=              # seconds the example ran for (set by run_example)
 COARSE=               # set when the clock only has whole seconds
 trap 'rm -f "$_tmp".*' EXIT
 trap 'exit 130' HUP INT TERM
+
+# ---- time limits --------------------------------------------------------------
+# Seconds, all below CTest's TIMEOUT of 60 s, far above what a run takes:
+CLIENT_LIMIT=20 # one run of a client tool (nc, curl, redis-cli, echo_client...)
+RUN_LIMIT=40    # one run of an example (run_example; the longest takes 10 s)
+SERVER_LIMIT=45 # the whole life of a server (start_server)
+
+# Without coreutils' timeout (macOS, for one), run the command unbounded
+# rather than not at all.
+if ! command -v timeout >/dev/null 2>&1; then
+    timeout() {
+        while :; do
+            case $1 in
+                -k) shift 2 ;;
+                -*) shift ;;
+                *) break ;;
+            esac
+        done
+        shift # the duration
+        "$@"
+    }
+fi
+
+# timeout(1) always runs with --foreground here: without it, timeout passes
+# a signal it gets (kill "$SERVER_PID") on twice, to the command and to its
+# process group, and a server that handles the first SIGTERM by leaving
+# may die of the second one (status 143).
+#
+# bounded SECONDS CMD ARGS...: run CMD, TERM it once it has run SECONDS
+# (KILL 2 s later), and return its status: 124 (137 after the KILL) when it
+# had to be stopped, and then say so on stderr.
+bounded() {
+    _b_limit=$1
+    shift
+    timeout --foreground -k 2 "$_b_limit" "$@"
+    _b_st=$?
+    case $_b_st in
+        124 | 137) echo "$NAME: stopped '$*' after $_b_limit s: it hung" >&2 ;;
+    esac
+    return "$_b_st"
+}
+
+# why STATUS: a note for the statuses timeout(1) gives, for fail messages:
+#     CMD || fail "CMD exited with status $?$(why $?)"
+why() {
+    case $1 in
+        124 | 137) printf ' (stopped by timeout: it hung)' ;;
+    esac
+}
 
 fail() {
     echo "FAIL ($NAME): $*" >&2
@@ -41,18 +96,18 @@ now() {
     esac
 }
 
-# run_example BINARY: run it, keep its output in $OUT and its duration in
-# $ELAPSED; fail unless it exits with status 0.
+# run_example BINARY: run it (for at most RUN_LIMIT s), keep its output in
+# $OUT and its duration in $ELAPSED; fail unless it exits with status 0.
 run_example() {
     [ -n "$1" ] || fail "usage: $0 PATH-TO-EXAMPLE"
     [ -x "$1" ] || fail "not an executable: $1"
     _start=$(now)
-    "$1" >"$OUT" 2>"$ERR"
+    timeout --foreground -k 2 "$RUN_LIMIT" "$1" >"$OUT" 2>"$ERR"
     _status=$?
     _end=$(now)
     case $_start in *.*) ;; *) COARSE=1 ;; esac
     ELAPSED=$(awk -v a="$_start" -v b="$_end" 'BEGIN { printf "%.3f", b - a }')
-    [ "$_status" -eq 0 ] || fail "exited with status $_status"
+    [ "$_status" -eq 0 ] || fail "exited with status $_status$(why "$_status") after $ELAPSED s (limit $RUN_LIMIT s)"
 }
 
 # expect_lines [FILE] < EXPECTED: every line of EXPECTED appears in FILE
@@ -104,12 +159,15 @@ pass() {
 # start_server BINARY ARGS...: start a server example in the background with
 # its output in $OUT/$ERR, wait (up to 10 s) for its ready line
 # "listening on HOST:PORT", and set SERVER_PID and PORT from it. Pass port 0
-# to have it pick a free port.
+# to have it pick a free port. The server runs under timeout(1): it lives
+# SERVER_LIMIT s at most; SERVER_PID is timeout's, which passes a signal
+# on to the server and exits with the server's status.
 SERVER_PID=
 PORT=
 start_server() {
     [ -x "$1" ] || fail "not an executable: $1"
-    "$@" >"$OUT" 2>"$ERR" &
+    : >"$OUT" # there before the loop below reads it
+    timeout --foreground -k 2 "$SERVER_LIMIT" "$@" >"$OUT" 2>"$ERR" &
     SERVER_PID=$!
     trap 'kill "$SERVER_PID" 2>/dev/null; rm -f "$_tmp".*' EXIT
     _i=0
@@ -135,7 +193,7 @@ stop_server() {
     done
     wait "$SERVER_PID"
     _status=$?
-    [ "$_status" -eq 0 ] || fail "the server exited with status $_status after SIG${1:-TERM}"
+    [ "$_status" -eq 0 ] || fail "the server exited with status $_status$(why "$_status") after SIG${1:-TERM}"
     ELAPSED=-
 }
 
