@@ -21,6 +21,7 @@
 #ifndef ASYNCIO_FUTURE_H
 #define ASYNCIO_FUTURE_H
 
+#include <asyncio/common.h>
 #include <asyncio/loop.h>
 
 #ifdef __cplusplus

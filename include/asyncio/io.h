@@ -5,6 +5,8 @@
 #ifndef ASYNCIO_IO_H
 #define ASYNCIO_IO_H
 
+#include <asyncio/common.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -5,23 +5,14 @@
 #ifndef ASYNCIO_LOOP_H
 #define ASYNCIO_LOOP_H
 
+#include <asyncio/common.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Marks the library's exported functions (everything else is hidden). */
-#if defined(__GNUC__) || defined(__clang__)
-#define ASYNCIO_API __attribute__((visibility("default")))
-#else
-#define ASYNCIO_API
-#endif
-
-#define ASYNCIO_VERSION_MAJOR 0
-#define ASYNCIO_VERSION_MINOR 1
-#define ASYNCIO_VERSION_PATCH 0
 
 /*
  * The body of a task (and of the main task given to asyncio_run()).

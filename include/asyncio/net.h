@@ -22,6 +22,7 @@
 #ifndef ASYNCIO_NET_H
 #define ASYNCIO_NET_H
 
+#include <asyncio/common.h>
 #include <asyncio/loop.h>
 
 #include <sys/socket.h>

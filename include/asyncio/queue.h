@@ -46,6 +46,7 @@
 #ifndef ASYNCIO_QUEUE_H
 #define ASYNCIO_QUEUE_H
 
+#include <asyncio/common.h>
 #include <asyncio/future.h>
 
 #ifdef __cplusplus

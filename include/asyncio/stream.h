@@ -34,6 +34,7 @@
 #ifndef ASYNCIO_STREAM_H
 #define ASYNCIO_STREAM_H
 
+#include <asyncio/common.h>
 #include <asyncio/loop.h>
 
 #include <signal.h>

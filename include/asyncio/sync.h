@@ -49,6 +49,7 @@
 #ifndef ASYNCIO_SYNC_H
 #define ASYNCIO_SYNC_H
 
+#include <asyncio/common.h>
 #include <asyncio/loop.h>
 
 #ifdef __cplusplus

@@ -5,6 +5,7 @@
 #ifndef ASYNCIO_TASK_H
 #define ASYNCIO_TASK_H
 
+#include <asyncio/common.h>
 #include <asyncio/future.h>
 
 #include <stdio.h>

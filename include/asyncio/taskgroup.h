@@ -17,6 +17,7 @@
 #ifndef ASYNCIO_TASKGROUP_H
 #define ASYNCIO_TASKGROUP_H
 
+#include <asyncio/common.h>
 #include <asyncio/task.h>
 
 #ifdef __cplusplus

@@ -28,6 +28,7 @@
 #ifndef ASYNCIO_TIMEOUT_H
 #define ASYNCIO_TIMEOUT_H
 
+#include <asyncio/common.h>
 #include <asyncio/loop.h>
 
 #ifdef __cplusplus

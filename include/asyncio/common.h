@@ -1,0 +1,20 @@
+/*
+ * <asyncio/common.h>: the macros every public header needs: ASYNCIO_API and
+ * the library's version. Each header includes it, so that each compiles on
+ * its own. Include <asyncio.h> rather than this file.
+ */
+#ifndef ASYNCIO_COMMON_H
+#define ASYNCIO_COMMON_H
+
+/* Marks the library's exported functions (everything else is hidden). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ASYNCIO_API __attribute__((visibility("default")))
+#else
+#define ASYNCIO_API
+#endif
+
+#define ASYNCIO_VERSION_MAJOR 0
+#define ASYNCIO_VERSION_MINOR 1
+#define ASYNCIO_VERSION_PATCH 0
+
+#endif
