@@ -94,19 +94,21 @@ struct loop {
     struct sigwatch *signals; /* signalfd and handlers, if any */
     int registered_fds;     /* fds with interest in the poller */
 
-    /* What the last poll reported (here rather than on the stack: the fast
-     * path polls on a task's stack, which may be small). */
+    int ndeferred;          /* events in deferred[] */
+    bool closing;
+
+    uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
+    bool busy_poll_on;      /* the last sleep was short: spin next time */
+    void *altstack;         /* signal stack for overflow reports, if ours */
+
+    /* Last, apart from what every iteration reads. What the last poll
+     * reported (here rather than on the stack: the fast path polls on a
+     * task's stack, which may be small). */
     struct poller_event events[LOOP_EVENTS];
     /* Events for fd callbacks that the fast path found: no callback runs on
      * a task's stack, so they wait for the loop's own context, which runs
      * them first thing at its next poll. */
     struct poller_event deferred[LOOP_FAST_EVENTS];
-    int ndeferred;
-
-    uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
-    bool busy_poll_on;      /* the last sleep was short: spin next time */
-    void *altstack;         /* signal stack for overflow reports, if ours */
-    bool closing;
 };
 
 /* The initial-exec model reads the variable straight off the thread pointer;
