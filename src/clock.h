@@ -2,6 +2,8 @@
 #ifndef ASYNCIO_CLOCK_H
 #define ASYNCIO_CLOCK_H
 
+#include "names.h"
+
 #include <stdint.h>
 
 /* Nanoseconds on CLOCK_MONOTONIC. */

@@ -11,6 +11,8 @@
 #ifndef ASYNCIO_CORO_H
 #define ASYNCIO_CORO_H
 
+#include "names.h"
+
 #include <setjmp.h>
 #include <stdbool.h>
 #include <ucontext.h>

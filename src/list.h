@@ -3,6 +3,8 @@
 #ifndef ASYNCIO_LIST_H
 #define ASYNCIO_LIST_H
 
+#include "names.h"
+
 #include <stddef.h>
 #include <stdbool.h>
 

@@ -4,6 +4,8 @@
 #ifndef ASYNCIO_LOOP_INTERNAL_H
 #define ASYNCIO_LOOP_INTERNAL_H
 
+#include "names.h"
+
 #include <asyncio.h>
 
 #include <stdbool.h>

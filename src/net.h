@@ -4,6 +4,8 @@
 #ifndef ASYNCIO_NET_INTERNAL_H
 #define ASYNCIO_NET_INTERNAL_H
 
+#include "names.h"
+
 #include "task.h"
 
 #include <errno.h>

@@ -5,6 +5,8 @@
 #ifndef ASYNCIO_POLLER_H
 #define ASYNCIO_POLLER_H
 
+#include "names.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

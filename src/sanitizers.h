@@ -3,6 +3,8 @@
 #ifndef ASYNCIO_SANITIZERS_H
 #define ASYNCIO_SANITIZERS_H
 
+#include "names.h"
+
 #include <stddef.h>
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -12,6 +12,8 @@
 #ifndef ASYNCIO_STACK_H
 #define ASYNCIO_STACK_H
 
+#include "names.h"
+
 #include <stddef.h>
 #include <stdint.h>
 

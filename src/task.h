@@ -6,6 +6,8 @@
 #ifndef ASYNCIO_TASK_INTERNAL_H
 #define ASYNCIO_TASK_INTERNAL_H
 
+#include "names.h"
+
 #include "loop.h"
 
 #include <errno.h>

@@ -4,6 +4,8 @@
 #ifndef ASYNCIO_THREADPOOL_H
 #define ASYNCIO_THREADPOOL_H
 
+#include "names.h"
+
 #include "task.h"
 
 /* One piece of blocking work. work() runs in a pool thread; then, in the

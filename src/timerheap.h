@@ -5,6 +5,8 @@
 #ifndef ASYNCIO_TIMERHEAP_H
 #define ASYNCIO_TIMERHEAP_H
 
+#include "names.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>

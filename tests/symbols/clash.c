@@ -1,8 +1,9 @@
 /*
  * A program that links libasyncio.a statically and has functions and a
  * variable of its own named like the library's internal ones (issue 15:
- * they were global in libasyncio.a). Internal names must be local to the
- * library, so this has to link, and each side must keep using its own:
+ * they were global in libasyncio.a; src/names.h now gives them the
+ * asyncio__ prefix). So this has to link, and each side must keep using
+ * its own:
  *  - with the old archive the link fails ("multiple definition of
  *    `stack_alloc'"), or, when the linker found no need for the archive
  *    member that defines a name, the library silently called the program's

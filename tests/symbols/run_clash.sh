@@ -5,15 +5,13 @@
 # `all`: were the library's internal names global again, the link would
 # fail here, as this test's failure, not as a broken build.
 #
-# usage: run_clash.sh CMAKE BUILD_DIR TARGET EXECUTABLE [CONFIG [PLAIN_ARCHIVE_REASON]]
-# With a PLAIN_ARCHIVE_REASON (libasyncio.a made a plain archive on
-# purpose, see the top-level CMakeLists.txt) a failure to build or run is
-# reported as a skip (exit 77). Exit status: 0 passed, 1 failed, 77 skipped.
+# usage: run_clash.sh CMAKE BUILD_DIR TARGET EXECUTABLE [CONFIG]
+# Exit status: 0 passed, 1 failed.
 set -u
 
 me=symbols_static_clash
 [ $# -ge 4 ] || {
-    echo "usage: $0 CMAKE BUILD_DIR TARGET EXECUTABLE [CONFIG [REASON]]" >&2
+    echo "usage: $0 CMAKE BUILD_DIR TARGET EXECUTABLE [CONFIG]" >&2
     exit 1
 }
 cmake=$1
@@ -21,13 +19,8 @@ build_dir=$2
 target=$3
 exe=$4
 config=${5:-}
-plain=${6:-}
 
 failed() {
-    if [ -n "$plain" ]; then
-        printf '%s: skipped: %s (libasyncio.a is a plain archive: %s)\n' "$me" "$*" "$plain"
-        exit 77
-    fi
     printf '%s: FAILED: %s\n' "$me" "$*" >&2
     exit 1
 }

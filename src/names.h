@@ -1,0 +1,102 @@
+/* The library's internal names, prefixed. Functions and variables that
+ * one file of src/ defines and others use have external linkage, and a
+ * static library would define them for every program it is linked into:
+ * a program with a stack_alloc() of its own would not link, or worse, the
+ * library would call the program's. So each such name is given the
+ * asyncio__ prefix here (libuv's uv__ convention): the sources keep the
+ * short names, and libasyncio.a and libasyncio.so define no global name
+ * outside asyncio_ / ASYNCIO_. Every internal header includes this file
+ * first. A new internal name missing here fails the symbols_exported test,
+ * which lists it. */
+#ifndef ASYNCIO_NAMES_H
+#define ASYNCIO_NAMES_H
+
+/* clock.c */
+#define clock_now_ns asyncio__clock_now_ns
+#define clock_seconds_to_ns asyncio__clock_seconds_to_ns
+/* coro.c */
+#define coro_create asyncio__coro_create
+#define coro_destroy asyncio__coro_destroy
+#define coro_init_thread asyncio__coro_init_thread
+#define coro_template_init asyncio__coro_template_init
+#define coro_switch asyncio__coro_switch /* where it is not inline */
+/* future.c */
+#define future_add_waiter asyncio__future_add_waiter
+#define future_complete asyncio__future_complete
+#define future_free asyncio__future_free
+#define future_init asyncio__future_init
+#define future_outcome asyncio__future_outcome
+#define futures_free_all asyncio__futures_free_all
+/* handle.c */
+#define handles_free_all asyncio__handles_free_all
+/* io.c */
+#define io_dispatch asyncio__io_dispatch
+#define io_free asyncio__io_free
+#define io_run_deferred asyncio__io_run_deferred
+#define io_wait asyncio__io_wait
+#define io_wake_waiters asyncio__io_wake_waiters
+#define io_watch asyncio__io_watch
+/* loop.c */
+#define loop_next_batch_now asyncio__loop_next_batch_now
+#define loop_timer_add asyncio__loop_timer_add
+#define loop_timer_cancel asyncio__loop_timer_cancel
+#define loop_tls asyncio__loop_tls
+#define resources_free_all asyncio__resources_free_all
+/* overflow.c */
+#define overflow_unwatch asyncio__overflow_unwatch
+#define overflow_watch asyncio__overflow_watch
+/* poller.c */
+#define poller_close asyncio__poller_close
+#define poller_open asyncio__poller_open
+/* poller_epoll.c */
+#define poller_epoll_ops asyncio__poller_epoll_ops
+/* poller_poll.c */
+#define poller_poll_ops asyncio__poller_poll_ops
+/* resolve.c */
+#define net_resolve asyncio__net_resolve
+/* signal.c */
+#define signals_free asyncio__signals_free
+/* sock.c */
+#define net_begin asyncio__net_begin
+#define net_prepare_fd asyncio__net_prepare_fd
+#define net_unix_addr asyncio__net_unix_addr
+#define net_wait asyncio__net_wait
+/* stack.c */
+#define stack_alloc asyncio__stack_alloc
+#define stack_arena_destroy asyncio__stack_arena_destroy
+#define stack_arena_init asyncio__stack_arena_init
+#define stack_free asyncio__stack_free
+#define stack_page_size asyncio__stack_page_size
+#define san_unpoison_stack asyncio__san_unpoison_stack /* ASan builds */
+/* stream.c */
+#define stream_closing asyncio__stream_closing
+#define stream_release asyncio__stream_release
+#define stream_retain asyncio__stream_retain
+/* task.c */
+#define task_begin_wait asyncio__task_begin_wait
+#define task_begin_wait_on asyncio__task_begin_wait_on
+#define task_check_await asyncio__task_check_await
+#define task_park asyncio__task_park
+#define task_park_timed asyncio__task_park_timed
+#define task_rearm asyncio__task_rearm
+#define task_scopes_check asyncio__task_scopes_check
+#define task_struct_recycle asyncio__task_struct_recycle
+#define task_wait_done_uncancellable asyncio__task_wait_done_uncancellable
+#define task_waiter_init asyncio__task_waiter_init
+#define task_wake_handoff asyncio__task_wake_handoff
+#define tasks_cancel_all asyncio__tasks_cancel_all
+#define tasks_free_contexts asyncio__tasks_free_contexts
+#define tasks_free_structs asyncio__tasks_free_structs
+#define tasks_trim_pool asyncio__tasks_trim_pool
+/* taskgroup.c */
+#define taskgroup_child_done asyncio__taskgroup_child_done
+/* threadpool.c */
+#define threadpool_free asyncio__threadpool_free
+#define threadpool_run asyncio__threadpool_run
+/* timerheap.c */
+#define timerheap_free asyncio__timerheap_free
+#define timerheap_init asyncio__timerheap_init
+#define timerheap_push asyncio__timerheap_push
+#define timerheap_remove asyncio__timerheap_remove
+
+#endif
