@@ -5,10 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #if defined(__linux__) && !defined(MADV_GUARD_INSTALL)
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+/* process_madvise() on the calling process without a pidfd (Linux 6.14). */
+#if defined(__linux__) && !defined(PIDFD_SELF_THREAD)
+#define PIDFD_SELF_THREAD (-10000)
 #endif
 #ifndef MAP_NORESERVE
 #define MAP_NORESERVE 0
@@ -18,11 +26,14 @@
 #endif
 
 #define CHUNK_SLOTS 64
+/* Guards installed by one process_madvise() call at most. */
+#define GUARD_BATCH 16
 
 struct stack_chunk {
     struct dlist link;   /* on the arena's partial list while a slot is free */
     char *map;
     size_t slot_len;
+    size_t guard;        /* its slots' guard: the arena's, or a page more */
     unsigned nslots;
     uint64_t free_mask;  /* bit i: slot i is free */
     uint64_t guarded;    /* bit i: slot i has its guard */
@@ -43,14 +54,15 @@ void stack_arena_init(struct stack_arena *a, size_t default_size, size_t guard)
      * to test it, or for tools that do not know MADV_GUARD_INSTALL. */
     const char *mode = getenv("ASYNCIO_STACK_GUARD");
     a->guard_mode = mode && strcmp(mode, "mprotect") == 0 ? GUARD_MPROTECT : GUARD_UNKNOWN;
+    a->no_batch = false;
     dlist_init(&a->partial);
 }
 
-static int install_guard(struct stack_arena *a, void *start)
+static int install_guard(struct stack_arena *a, struct stack_chunk *c, void *start)
 {
 #ifdef MADV_GUARD_INSTALL
     if (a->guard_mode != GUARD_MPROTECT) {
-        if (madvise(start, a->guard, MADV_GUARD_INSTALL) == 0) {
+        if (madvise(start, c->guard, MADV_GUARD_INSTALL) == 0) {
             a->guard_mode = GUARD_MADVISE;
             return 0;
         }
@@ -60,10 +72,50 @@ static int install_guard(struct stack_arena *a, void *start)
     }
 #endif
     a->guard_mode = GUARD_MPROTECT;
-    if (mprotect(start, a->guard, PROT_NONE) == 0)
+    if (mprotect(start, c->guard, PROT_NONE) == 0)
         return 0;
     /* ENOMEM here means the process ran out of mappings (vm.max_map_count). */
     return errno == ENOMEM ? -EAGAIN : -errno;
+}
+
+/* Guards for slot and the next unguarded slots of c (up to GUARD_BATCH),
+ * with one system call: process_madvise() takes a list of ranges. The
+ * system call costs more than the guard pages themselves (in a VM here,
+ * 1.9 us per slot one by one against 1.1 us in a list), and that is what
+ * makes a guard region of many pages cheap. Only once madvise() has shown
+ * that the kernel has guard pages; where process_madvise() cannot do it
+ * (an older kernel, a seccomp filter), never again. False if nothing was
+ * installed: then install_guard() does slot alone. */
+static bool install_guards_batch(struct stack_arena *a, struct stack_chunk *c, unsigned slot)
+{
+#if defined(MADV_GUARD_INSTALL) && defined(SYS_process_madvise)
+    if (a->guard_mode != GUARD_MADVISE || a->no_batch || c->nslots == 1)
+        return false;
+    struct iovec iov[GUARD_BATCH];
+    uint64_t bits = 0;
+    int n = 0;
+    for (unsigned i = slot; i < c->nslots && n < GUARD_BATCH; i++) {
+        if (c->guarded & (UINT64_C(1) << i))
+            continue;
+        iov[n].iov_base = c->map + (size_t)i * c->slot_len;
+        iov[n].iov_len = c->guard;
+        bits |= UINT64_C(1) << i;
+        n++;
+    }
+    long done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)n, MADV_GUARD_INSTALL,
+                        0u);
+    if (done == (long)((size_t)n * c->guard)) {
+        c->guarded |= bits;
+        return true;
+    }
+    if (done < 0)
+        a->no_batch = true;
+    /* A part done is done again by madvise(): guards may be installed
+     * twice. */
+#else
+    (void)a, (void)c, (void)slot;
+#endif
+    return false;
 }
 
 static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigned nslots)
@@ -71,7 +123,13 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
     struct stack_chunk *c = malloc(sizeof *c);
     if (!c)
         return NULL;
-    c->slot_len = size + a->guard;
+    /* An odd number of pages a slot. With a multiple of 64 KiB (256 KiB
+     * stacks and 64 KiB guards) the tops of all stacks would fall in the
+     * same cache sets, and a batch of tasks, each touching its own stack
+     * top, would evict itself: bench_spawn was 3% slower (21 rounds in
+     * turn). The page that makes the number odd is added to the guard. */
+    c->guard = a->guard + ((size + a->guard) / a->page % 2 ? 0 : a->page);
+    c->slot_len = size + c->guard;
     c->nslots = nslots;
     c->map = mmap(NULL, c->slot_len * nslots, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -113,8 +171,8 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
     }
     unsigned slot = (unsigned)__builtin_ctzll(c->free_mask);
     char *start = c->map + (size_t)slot * c->slot_len;
-    if (!(c->guarded & (UINT64_C(1) << slot))) {
-        int rc = install_guard(a, start);
+    if (!(c->guarded & (UINT64_C(1) << slot)) && !install_guards_batch(a, c, slot)) {
+        int rc = install_guard(a, c, start);
         if (rc < 0) {
             if (c->free_mask == (c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1))
                 chunk_unmap(c);
@@ -127,7 +185,7 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
         dlist_remove(&c->link);
     s->map = start;
     s->map_len = c->slot_len;
-    s->base = start + a->guard;
+    s->base = start + c->guard;
     s->size = size;
     s->chunk = c;
     s->slot = slot;

@@ -14,6 +14,7 @@
 
 #include "names.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,7 @@ struct stack_arena {
     size_t guard;           /* guard bytes below each stack, page-rounded */
     size_t page;
     enum stack_guard_mode guard_mode;
+    bool no_batch;          /* process_madvise() failed: one by one */
     struct dlist partial;   /* default-size chunks with a free slot */
 };
 

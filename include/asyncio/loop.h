@@ -48,7 +48,8 @@ typedef struct asyncio_run_options {
      * throughput or latency; off by default. */
     unsigned busy_poll_us;
     /* Guard region below every task stack, in bytes (0:
-     * ASYNCIO_STACK_GUARD_DEFAULT; rounded up to the page size; at most
+     * ASYNCIO_STACK_GUARD_DEFAULT; rounded up to the page size, and maybe
+     * a page more, so that stacks do not share cache sets; at most
      * ASYNCIO_STACK_GUARD_MAX). A task that runs past the end of its stack
      * faults in it and the program stops with a message naming the task.
      * Task code built without -fstack-clash-protection can jump over the
