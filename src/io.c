@@ -133,8 +133,15 @@ dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events, b
             idle |= POLLER_OUT;
     }
     idle &= st->registered;
-    if (idle && set_interest(loop, fd, st, st->registered & ~idle) < 0)
+    int rc;
+    if (idle && (rc = set_interest(loop, fd, st, st->registered & ~idle)) < 0) {
+        /* The poller kept the interest nobody wants, which would report
+         * again at once: drop all of it, and tell whoever still waits on
+         * the fd, or it would wait for ever. */
+        wake_and_clear(&st->reader, rc);
+        wake_and_clear(&st->writer, rc);
         set_interest(loop, fd, st, 0);
+    }
     if (!for_cb)
         return;
     for_cb |= events & POLLER_ERR;
