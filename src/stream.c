@@ -246,8 +246,11 @@ static ALWAYS_INLINE int wait_input(asyncio_stream_t *s, struct task *t)
 {
     /* An empty queue has nothing left to do: a close, a drainer, a
      * write_eof() and the writable callback all settled as it emptied. */
-    if (s->wlen)
+    if (s->wlen) {
         stream_flush(s);
+        if (s->rerr) /* the send failed: nothing more will come */
+            return s->rerr;
+    }
     if (s->rlen == 0 && s->rbuf)
         drop_rbuf(s);
     if (s->wlen == 0 && s->wbuf) /* nor an empty write queue's */
@@ -564,11 +567,25 @@ static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcn
     }
 }
 
-/* After a failure to send: the queue is dropped, the error kept. */
+/* What is queued will not be sent: the queue is dropped, the error kept. */
 static void write_failed(asyncio_stream_t *s, int err)
 {
     s->werr = err;
     s->wlen = s->wpos = 0;
+}
+
+/* The socket refused what was sent (-EPIPE, -ECONNRESET, ...): the
+ * connection is over, as in asyncio (a transport's fatal error ends it).
+ * Reading ends too, once what is buffered has been read, and a reader
+ * waiting now wakes with the error. */
+static void send_failed(asyncio_stream_t *s, int err)
+{
+    write_failed(s, err);
+    if (!s->rerr && !s->eof) {
+        s->rerr = err;
+        if (s->reader)
+            task_wake(s->reader, err); /* if it is parked */
+    }
 }
 
 /* Send what is queued, as much as the socket takes; arm the writable
@@ -591,7 +608,7 @@ static void stream_flush(asyncio_stream_t *s)
             break;
         }
         if (r < 0) {
-            write_failed(s, (int)r);
+            send_failed(s, (int)r);
             break;
         }
         s->wpos += (size_t)r;
@@ -700,7 +717,7 @@ int asyncio_stream_writev(asyncio_stream_t *s, const struct iovec *iov, int iovc
     if (!s->wlen && iovcnt <= 64 && (total >= DIRECT_WRITE || (s->drained && !s->rlen))) {
         ssize_t r = send_some(s, iov, iovcnt);
         if (r < 0 && r != -EAGAIN) {
-            write_failed(s, (int)r);
+            send_failed(s, (int)r);
             return (int)r;
         }
         if (r > 0) {

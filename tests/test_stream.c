@@ -1543,6 +1543,59 @@ static void test_stream_over_a_regular_file_reads_to_its_end(void **state)
     unlink(path);
 }
 
+/*
+ * A send the socket refuses ends the connection, as in asyncio: a task
+ * waiting to read wakes with the error instead of waiting for ever. Here
+ * the peer stopped reading (shutdown SHUT_RD) but still holds its end, so
+ * nothing else would ever wake the reader: a write fails with -EPIPE, and
+ * the reader gets -EPIPE after the byte that was already buffered.
+ */
+struct send_fail {
+    asyncio_stream_t *s;
+};
+
+static int reader_after_send_failure(void *arg, void **result)
+{
+    struct send_fail *f = arg;
+    (void)result;
+    char c;
+    ssize_t n = asyncio_stream_read(f->s, &c, 1);
+    LOG("first:%s", n == 1 && c == 'x' ? "x" : tu_err(n));
+    n = asyncio_stream_read(f->s, &c, 1);
+    LOG("then:%s", tu_err(n));
+    return 0;
+}
+
+static int main_send_failure_ends_reads(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    CHECK_INT(write(sv[1], "x", 1), 1);
+    CHECK_INT(shutdown(sv[1], SHUT_RD), 0);
+    struct send_fail f;
+    CHECK_INT(asyncio_stream_open(&f.s, sv[0], 0), 0);
+    asyncio_task_t *r = tu_spawn(reader_after_send_failure, &f, "reader");
+    tu_yield(3); /* it read the byte and waits for more */
+    static char big[8192];
+    int rc = asyncio_stream_write(f.s, big, sizeof big); /* sent at once */
+    LOG("write:%s", tu_err(rc));
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    LOG("drain:%s", tu_err(asyncio_stream_drain(f.s)));
+    asyncio_task_release(r);
+    asyncio_stream_wait_closed(f.s);
+    close(sv[1]);
+    return 0;
+}
+
+static void test_a_refused_send_ends_reading_too(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_send_failure_ends_reads, NULL, NULL), 0);
+    assert_log("first:x write:EPIPE then:EPIPE drain:EPIPE");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
@@ -1580,6 +1633,7 @@ int main(void)
         cmocka_unit_test(test_stream_left_open_is_freed_when_the_loop_ends),
         cmocka_unit_test(test_bad_input_and_calls_outside_a_task_get_error_codes),
         cmocka_unit_test(test_abort_drops_the_queue_resets_and_wakes_the_reader),
+        cmocka_unit_test(test_a_refused_send_ends_reading_too),
         cmocka_unit_test(test_stream_over_a_regular_file_reads_to_its_end),
         cmocka_unit_test(test_large_reads_spend_the_budget_and_yield_sooner),
         /* Last: under the sanitizers (-fno-sanitize-recover), a bug these

@@ -29,7 +29,11 @@
  * (-ECANCELED, -ETIMEDOUT), and a cancelled read loses no data: what had
  * arrived stays in the stream for the next read. Errors of the connection
  * are negative errnos: -ECONNRESET, -EPIPE (never SIGPIPE), ...; a stream
- * closed while a task waits on it wakes that task with -EBADF.
+ * closed while a task waits on it wakes that task with -EBADF. A send the
+ * socket refuses ends the connection, as in asyncio: what was queued is
+ * dropped, drain() and later writes return the error, and so do reads,
+ * once they have returned what was already buffered (a task waiting to
+ * read wakes with it).
  */
 #ifndef ASYNCIO_STREAM_H
 #define ASYNCIO_STREAM_H
@@ -272,7 +276,9 @@ typedef struct asyncio_server_options {
  * interface (IPv4 and IPv6), a name on each of its addresses; port 0 takes
  * a free port (see asyncio_server_port()). Accepting starts at once.
  * Accepting that fails with EMFILE or ENFILE pauses for 100 ms and goes on,
- * so a server out of fds neither dies nor spins. Returns 0 and the server
+ * so a server out of fds neither dies nor spins; a connection it has no
+ * memory to serve (its stream or task) is closed at once, and the server
+ * goes on. Returns 0 and the server
  * in *out, or a negative errno (-EADDRINUSE, resolution errors, -EINVAL,
  * -EPERM, ...). May suspend (to resolve host). opts may be NULL.
  */
