@@ -1,0 +1,773 @@
+/*
+ * The fault-injection driver (issue 16): runs each scenario once to count
+ * the allocations and system calls the library makes on the loop's thread,
+ * then once for every one of those calls with that call failing (and, for
+ * a call that blocks, once more with it failing with EINTR), each run in a
+ * child process. A run must end with the scenario's success or one of the
+ * errors its calls document (an EINTR must not be seen at all: the library
+ * retries); no crash, no hang (20 s alarm), no leak (LeakSanitizer, in a
+ * sanitizer build), no task left parked (asyncio_run() would not return).
+ *
+ *   fault_driver [-v] [-j JOBS] [SCENARIO...]     (default: all, 2 jobs)
+ *
+ * Exit status 0 when every run passed; else 1, with one line per failed
+ * run saying the scenario, the call that failed (its number and name),
+ * and what went wrong: how to run just that is printed too.
+ */
+#include "fault.h"
+
+#include <asyncio.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Calls the driver and its scenarios make themselves, outside the count:
+ * what is tested is the library. */
+ssize_t __real_write(int fd, const void *b, size_t n);
+ssize_t __real_read(int fd, void *b, size_t n);
+int __real_bind(int fd, const struct sockaddr *a, socklen_t n);
+int __real_listen(int fd, int n);
+int __real_getsockname(int fd, struct sockaddr *a, socklen_t *n);
+
+/* LeakSanitizer's check, where it is linked in. */
+int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+#define TRY(expr)                                                              \
+    do {                                                                       \
+        long try_rc_ = (long)(expr);                                           \
+        if (try_rc_ < 0)                                                       \
+            return (int)try_rc_;                                               \
+    } while (0)
+
+/* A result that is wrong whatever failed: never allowed. */
+#define WRONG (-EPROTO)
+#define CHECK_OR_WRONG(cond)                                                   \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            return WRONG;                                                      \
+    } while (0)
+
+/* ---- scenarios ------------------------------------------------------------ */
+
+static void cb_count(void *arg) { ++*(int *)arg; }
+
+static int s_loop(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        TRY(asyncio_call_soon(cb_count, &n, NULL));
+    asyncio_handle_t h;
+    TRY(asyncio_call_later(0.001, cb_count, &n, NULL));
+    TRY(asyncio_call_later(10.0, cb_count, &n, &h)); /* left pending at close */
+    TRY(asyncio_sleep(0.005));
+    asyncio_future_t *f;
+    TRY(asyncio_future_new(&f));
+    asyncio_future_set_result(f, &n);
+    void *res = NULL;
+    int rc = asyncio_await(f, &res);
+    asyncio_future_release(f);
+    TRY(rc);
+    CHECK_OR_WRONG(res == &n && n == 4);
+    return 0;
+}
+
+static int child_sleeps(void *arg, void **result)
+{
+    (void)result;
+    int rc = asyncio_sleep((double)(intptr_t)arg / 1000.0);
+    return rc < 0 ? rc : (int)(intptr_t)arg;
+}
+
+static int s_tasks(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { N = 12 };
+    asyncio_task_t *t[N];
+    int made = 0, rc = 0;
+    for (; made < N && rc == 0; made++)
+        rc = asyncio_create_task(&t[made], child_sleeps, (void *)(intptr_t)(made % 3), NULL);
+    if (rc < 0)
+        made--;
+    if (rc == 0) {
+        int errors[N];
+        rc = asyncio_gather(N, t, NULL, errors, ASYNCIO_RETURN_EXCEPTIONS);
+        if (rc >= 0) {
+            for (int i = 0; i < N && rc == 0; i++)
+                if (errors[i] < 0)
+                    rc = errors[i]; /* a child that could not sleep */
+        }
+    }
+    for (int i = 0; i < made; i++)
+        asyncio_task_release(t[i]);
+    TRY(rc);
+    /* wait_for that times out, and shield. */
+    asyncio_task_t *slow;
+    TRY(asyncio_create_task(&slow, child_sleeps, (void *)(intptr_t)50, "slow"));
+    rc = asyncio_wait_for(slow, 0.002, NULL);
+    asyncio_task_release(slow);
+    if (rc != -ETIMEDOUT)
+        return rc < 0 ? rc : WRONG;
+    return 0;
+}
+
+static int child_fails(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = asyncio_sleep(0.001);
+    return rc < 0 ? rc : -EIO;
+}
+
+static int s_taskgroup(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    TRY(asyncio_taskgroup_enter(&g));
+    int rc = 0;
+    for (int i = 0; i < 4 && rc == 0; i++)
+        rc = asyncio_taskgroup_create_task(&g, NULL, child_sleeps, (void *)(intptr_t)(20 + i), NULL);
+    if (rc == 0)
+        rc = asyncio_taskgroup_create_task(&g, NULL, child_fails, NULL, NULL);
+    int body = rc < 0 ? rc : asyncio_sleep(1.0);
+    int ex = asyncio_taskgroup_exit(&g, body);
+    if (rc < 0)
+        return rc;
+    /* The failing child's -EIO, unless a sleep failed first. */
+    return ex == -EIO ? 0 : ex < 0 ? ex : WRONG;
+}
+
+struct sync_objs {
+    asyncio_lock_t lock;
+    asyncio_event_t event;
+    asyncio_condition_t cond;
+    asyncio_semaphore_t sem;
+    asyncio_barrier_t barrier;
+    int shared;
+};
+
+static int sync_worker(void *arg, void **result)
+{
+    struct sync_objs *o = arg;
+    (void)result;
+    for (int i = 0; i < 3; i++) {
+        TRY(asyncio_lock_acquire(&o->lock));
+        int v = o->shared;
+        int rc = asyncio_sleep(0);
+        o->shared = v + 1;
+        asyncio_lock_release(&o->lock);
+        TRY(rc);
+    }
+    TRY(asyncio_semaphore_acquire(&o->sem));
+    int rc = asyncio_sleep(0);
+    asyncio_semaphore_release(&o->sem);
+    TRY(rc);
+    TRY(asyncio_event_wait(&o->event));
+    TRY(asyncio_condition_acquire(&o->cond));
+    rc = asyncio_condition_notify_all(&o->cond);
+    asyncio_condition_release(&o->cond);
+    TRY(rc);
+    TRY(asyncio_barrier_wait(&o->barrier));
+    return 0;
+}
+
+static int s_sync(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct sync_objs o = {0};
+    asyncio_lock_init(&o.lock);
+    asyncio_event_init(&o.event);
+    asyncio_condition_init(&o.cond, NULL);
+    asyncio_semaphore_init(&o.sem, 1);
+    asyncio_barrier_init(&o.barrier, 3);
+    asyncio_task_t *t[2];
+    TRY(asyncio_create_task(&t[0], sync_worker, &o, NULL));
+    int rc = asyncio_create_task(&t[1], sync_worker, &o, NULL);
+    if (rc < 0) {
+        asyncio_task_release(t[0]);
+        return rc;
+    }
+    rc = asyncio_sleep(0.001);
+    asyncio_event_set(&o.event);
+    if (rc == 0)
+        rc = asyncio_barrier_wait(&o.barrier);
+    if (rc < 0)
+        asyncio_barrier_abort(&o.barrier);
+    int g = asyncio_gather(2, t, NULL, NULL, 0);
+    asyncio_task_release(t[0]);
+    asyncio_task_release(t[1]);
+    TRY(rc);
+    TRY(g);
+    CHECK_OR_WRONG(o.shared == 6);
+    return 0;
+}
+
+#define ITEMS 200
+
+static int producer(void *arg, void **result)
+{
+    (void)result;
+    for (intptr_t i = 1; i <= ITEMS; i++)
+        TRY(asyncio_queue_put(arg, (void *)i));
+    return 0;
+}
+
+static int consumer(void *arg, void **result)
+{
+    long sum = 0;
+    for (int i = 0; i < ITEMS; i++) {
+        void *item;
+        TRY(asyncio_queue_get(arg, &item));
+        sum += (intptr_t)item;
+        asyncio_queue_task_done(arg);
+    }
+    *result = (void *)(intptr_t)sum;
+    return 0;
+}
+
+static int s_queue(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_queue_t q;
+    TRY(asyncio_queue_init(&q, 8));
+    asyncio_task_t *t[2];
+    int rc = asyncio_create_task(&t[0], producer, &q, NULL);
+    if (rc < 0)
+        return rc;
+    rc = asyncio_create_task(&t[1], consumer, &q, NULL);
+    if (rc < 0) {
+        asyncio_task_cancel(t[0]);
+        asyncio_await(t[0], NULL);
+        asyncio_task_release(t[0]);
+        asyncio_queue_destroy(&q);
+        return rc;
+    }
+    void *res[2];
+    rc = asyncio_gather(2, t, res, NULL, 0);
+    if (rc == 0)
+        rc = asyncio_queue_join(&q);
+    asyncio_task_release(t[0]);
+    asyncio_task_release(t[1]);
+    asyncio_queue_destroy(&q);
+    TRY(rc);
+    CHECK_OR_WRONG((intptr_t)res[1] == (long)ITEMS * (ITEMS + 1) / 2);
+    return 0;
+}
+
+static int s_timeouts(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_timeout_t scope;
+    TRY(asyncio_timeout_enter(&scope, 0.002));
+    int rc = asyncio_sleep(1.0);
+    int ex = asyncio_timeout_exit(&scope);
+    if (rc != -ETIMEDOUT && rc < 0)
+        return rc;
+    CHECK_OR_WRONG(rc == -ETIMEDOUT && ex == -ETIMEDOUT);
+    /* A scope moved later, which does not expire. */
+    TRY(asyncio_timeout_enter(&scope, 0.001));
+    rc = asyncio_timeout_reschedule(&scope, asyncio_loop_time() + 5.0);
+    if (rc == 0)
+        rc = asyncio_sleep(0.003);
+    ex = asyncio_timeout_exit(&scope);
+    TRY(rc);
+    TRY(ex);
+    return 0;
+}
+
+/* Streams over a socketpair: lines, exact reads, write_eof. */
+static const char stream_text[] = "hello\nworld\n0123456789";
+
+/* Writes the text and closes its stream, whatever fails: the reader then
+ * sees the end of the stream. */
+static int stream_writer(void *arg, void **result)
+{
+    (void)result;
+    asyncio_stream_t *w = arg;
+    int rc = asyncio_stream_write(w, stream_text, sizeof stream_text - 1);
+    if (rc == 0)
+        rc = asyncio_stream_drain(w);
+    if (rc == 0)
+        rc = asyncio_stream_write_eof(w);
+    int c = asyncio_stream_wait_closed(w);
+    return rc < 0 ? rc : c;
+}
+
+static int s_stream(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        return WRONG;
+    asyncio_stream_t *r = NULL, *w = NULL;
+    int rc = asyncio_stream_open(&r, sv[0], 0);
+    if (rc < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return rc;
+    }
+    rc = asyncio_stream_open(&w, sv[1], 0);
+    if (rc < 0) {
+        close(sv[1]);
+        asyncio_stream_wait_closed(r);
+        return rc;
+    }
+    asyncio_task_t *t = NULL;
+    rc = asyncio_create_task(&t, stream_writer, w, NULL);
+    if (rc < 0)
+        asyncio_stream_wait_closed(w);
+    char buf[64];
+    ssize_t n = 0;
+    if (rc == 0) {
+        n = asyncio_stream_readline(r, buf, sizeof buf);
+        if (n >= 0 && (n != 6 || memcmp(buf, "hello\n", 6) != 0))
+            n = WRONG;
+        if (n >= 0)
+            n = asyncio_stream_readuntil(r, "\n", 1, buf, sizeof buf);
+        if (n >= 0 && (n != 6 || memcmp(buf, "world\n", 6) != 0))
+            n = WRONG;
+        if (n >= 0)
+            n = asyncio_stream_readexactly(r, buf, 10);
+        if (n >= 0 && memcmp(buf, "0123456789", 10) != 0)
+            n = WRONG;
+        if (n >= 0)
+            n = asyncio_stream_read(r, buf, sizeof buf); /* end of stream */
+        if (n > 0)
+            n = WRONG;
+        int wrc = asyncio_await(t, NULL);
+        asyncio_task_release(t);
+        if (wrc < 0 && n != WRONG + 0 && n >= 0)
+            n = wrc;
+        else if (wrc < 0 && n == WRONG)
+            n = wrc; /* the writer failed: the text was cut short */
+    }
+    asyncio_stream_wait_closed(r);
+    TRY(rc);
+    TRY(n);
+    return 0;
+}
+
+/* A server on 127.0.0.1 and clients through it; also the resolver. */
+static int echo_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)arg;
+    char line[64];
+    ssize_t n;
+    while ((n = asyncio_stream_readline(s, line, sizeof line)) > 0) {
+        TRY(asyncio_stream_write(s, line, (size_t)n));
+        TRY(asyncio_stream_drain(s));
+    }
+    return n < 0 ? (int)n : 0;
+}
+
+static int client_round_trip(const char *host, int port)
+{
+    asyncio_stream_t *c;
+    TRY(asyncio_open_connection(&c, host, port, NULL));
+    char buf[16];
+    ssize_t n = asyncio_stream_write(c, "ping\n", 5);
+    if (n >= 0)
+        n = asyncio_stream_readline(c, buf, sizeof buf);
+    /* The end of the stream first: the server closed the connection (it
+     * closes one it has no memory to serve), a documented recovery. */
+    if (n == 0)
+        n = -ECONNRESET;
+    if (n >= 0 && (n != 5 || memcmp(buf, "ping\n", 5) != 0))
+        n = WRONG;
+    asyncio_stream_wait_closed(c);
+    return n < 0 ? (int)n : 0;
+}
+
+static int client_task(void *arg, void **result)
+{
+    (void)result;
+    return client_round_trip("127.0.0.1", (int)(intptr_t)arg);
+}
+
+static int serve_and_connect(const char *client_host, int nclients)
+{
+    asyncio_server_t *srv;
+    TRY(asyncio_start_server(&srv, echo_handler, NULL, "127.0.0.1", 0, NULL));
+    int port = asyncio_server_port(srv);
+    int rc = port < 0 ? port : 0;
+    if (rc < 0) {
+        /* no port to connect to */
+    } else if (client_host) {
+        rc = client_round_trip(client_host, port);
+    } else {
+        asyncio_task_t *t[4];
+        int made = 0;
+        for (; made < nclients && rc == 0; made++)
+            rc = asyncio_create_task(&t[made], client_task, (void *)(intptr_t)port, NULL);
+        if (rc < 0)
+            made--;
+        int g = made ? asyncio_gather((size_t)made, t, NULL, NULL, 0) : 0;
+        for (int i = 0; i < made; i++)
+            asyncio_task_release(t[i]);
+        if (rc == 0)
+            rc = g;
+    }
+    asyncio_server_close(srv);
+    int w = asyncio_server_wait_closed(srv);
+    TRY(rc);
+    return w;
+}
+
+static int s_server(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return serve_and_connect(NULL, 3);
+}
+
+static int s_resolver(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_INET};
+    struct addrinfo *res = NULL;
+    TRY(asyncio_getaddrinfo("localhost", "80", &hints, &res));
+    freeaddrinfo(res);
+    return serve_and_connect("localhost", 1);
+}
+
+static void on_usr1(int sig, void *arg)
+{
+    (void)sig;
+    asyncio_event_set(arg);
+}
+
+static int s_signal(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_event_t ev;
+    asyncio_event_init(&ev);
+    TRY(asyncio_add_signal_handler(SIGUSR1, on_usr1, &ev));
+    raise(SIGUSR1);
+    asyncio_timeout_t scope;
+    int rc = asyncio_timeout_enter(&scope, 5.0);
+    if (rc == 0) {
+        rc = asyncio_event_wait(&ev);
+        asyncio_timeout_exit(&scope);
+    }
+    asyncio_remove_signal_handler(SIGUSR1);
+    return rc;
+}
+
+/* The sock_* calls, a datagram endpoint and fd waits. */
+static int s_sock(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int lfd = asyncio_socket(AF_INET, SOCK_STREAM, 0);
+    TRY(lfd);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int rc = 0;
+    if (__real_bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || __real_listen(lfd, 4) < 0 ||
+        __real_getsockname(lfd, (struct sockaddr *)&a, &alen) < 0)
+        rc = WRONG;
+    int cfd = rc < 0 ? rc : asyncio_socket(AF_INET, SOCK_STREAM, 0);
+    if (cfd < 0 && rc == 0)
+        rc = cfd;
+    if (rc == 0)
+        rc = asyncio_sock_connect(cfd, (struct sockaddr *)&a, sizeof a);
+    int afd = rc < 0 ? rc : asyncio_sock_accept(lfd, NULL, NULL);
+    if (afd < 0 && rc == 0)
+        rc = afd;
+    char buf[8];
+    if (rc == 0) {
+        ssize_t n = asyncio_sock_sendall(cfd, "abc", 3);
+        if (n >= 0)
+            n = asyncio_sock_recv(afd, buf, sizeof buf);
+        if (n >= 0 && (n < 1 || memcmp(buf, "abc", (size_t)n) != 0))
+            n = WRONG;
+        rc = n < 0 ? (int)n : 0;
+    }
+    if (afd >= 0)
+        asyncio_close(afd);
+    if (cfd >= 0)
+        asyncio_close(cfd);
+    asyncio_close(lfd);
+    TRY(rc);
+    /* A datagram to ourselves. */
+    int u = asyncio_create_datagram_endpoint("127.0.0.1", 0, NULL, 0, AF_INET);
+    TRY(u);
+    alen = sizeof a;
+    if (__real_getsockname(u, (struct sockaddr *)&a, &alen) < 0)
+        rc = WRONG;
+    ssize_t n = rc < 0 ? rc : asyncio_sock_sendto(u, "dg", 2, (struct sockaddr *)&a, alen);
+    if (n >= 0)
+        n = asyncio_sock_recvfrom(u, buf, sizeof buf, NULL, NULL);
+    if (n >= 0 && (n != 2 || memcmp(buf, "dg", 2) != 0))
+        n = WRONG;
+    asyncio_close(u);
+    TRY(n);
+    /* Waiting for a pipe. */
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+        return WRONG;
+    rc = asyncio_wait_writable(p[1]);
+    if (rc == 0 && __real_write(p[1], "x", 1) != 1)
+        rc = WRONG;
+    if (rc == 0)
+        rc = asyncio_wait_readable(p[0]);
+    asyncio_close(p[0]);
+    asyncio_close(p[1]);
+    return rc;
+}
+
+struct scenario {
+    const char *name;
+    asyncio_fn fn;
+};
+
+static const struct scenario scenarios[] = {
+    {"loop", s_loop},         {"tasks", s_tasks},       {"taskgroup", s_taskgroup},
+    {"sync", s_sync},         {"queue", s_queue},       {"timeouts", s_timeouts},
+    {"stream", s_stream},     {"server", s_server},     {"resolver", s_resolver},
+    {"signal", s_signal},     {"sock", s_sock},
+};
+#define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
+
+/* Errors a scenario may end with when a call fails: what the headers of
+ * the calls it makes document, the failures injected among them. */
+static bool documented(int rc)
+{
+    switch (-rc) {
+    case ENOMEM: case EAGAIN: case EMFILE: case ENFILE: case EADDRINUSE:
+    case ECONNREFUSED: case ECONNRESET: case ENOBUFS: case EPIPE: case EIO:
+    case ENOTCONN: case EBADF: case EACCES: case ENOSYS: case ETIMEDOUT:
+    case ECANCELED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- running them ------------------------------------------------------- */
+
+/* What a child tells its parent. */
+struct outcome {
+    int rc;              /* asyncio_run()'s value */
+    int leaked;          /* LeakSanitizer found leaks */
+    int site;            /* the call that failed, or -1 */
+    int eintr;           /* it failed with EINTR */
+    unsigned long calls; /* calls counted */
+};
+
+/* Run scenario s in a child with the fail_at-th call failing; false if the
+ * child did not report (it crashed or hung: *status says how). With
+ * fail_at 0 (counting) the child also sends the site of every call, into
+ * sites (room for FAULT_LOG). */
+static bool run_child(const struct scenario *s, unsigned long fail_at, bool eintr,
+                      struct outcome *out, int *status, unsigned char *sites)
+{
+    int p[2];
+    if (pipe(p) < 0) {
+        perror("pipe");
+        exit(2);
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(2);
+    }
+    if (pid == 0) {
+        close(p[0]);
+        alarm(20);
+        fault_arm();
+        fault_fail_at(fail_at, eintr);
+        struct outcome o = {0};
+        o.rc = asyncio_run(s->fn, NULL, NULL);
+        bool e;
+        o.site = fault_failed_site(&e);
+        o.eintr = e;
+        o.calls = fault_calls();
+        o.leaked = __lsan_do_recoverable_leak_check ? __lsan_do_recoverable_leak_check() : 0;
+        if (__real_write(p[1], &o, sizeof o) != (ssize_t)sizeof o)
+            _exit(3);
+        for (unsigned long i = 1; !fail_at && i <= o.calls && i <= FAULT_LOG; i++) {
+            unsigned char site = (unsigned char)fault_site_of(i);
+            if (__real_write(p[1], &site, 1) != 1)
+                _exit(3);
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    ssize_t n = __real_read(p[0], out, sizeof *out);
+    for (unsigned long i = 0; sites && n == (ssize_t)sizeof *out && i < out->calls && i < FAULT_LOG;
+         i++)
+        if (__real_read(p[0], &sites[i], 1) != 1)
+            n = -1;
+    close(p[0]);
+    waitpid(pid, status, 0);
+    return n == (ssize_t)sizeof *out && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+}
+
+static int verbose;
+
+/* A run's verdict: NULL if it passed, else why not. */
+static const char *judge(bool reported, int status, const struct outcome *o, bool eintr,
+                         char *buf, size_t len)
+{
+    if (!reported) {
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+            return "hung (no end within 20 s)";
+        if (WIFSIGNALED(status))
+            snprintf(buf, len, "crashed (signal %d)", WTERMSIG(status));
+        else
+            snprintf(buf, len, "died (exit status %d)", WEXITSTATUS(status));
+        return buf;
+    }
+    if (o->leaked)
+        return "leaked (LeakSanitizer's report above)";
+    if (o->rc == WRONG)
+        return "a wrong result (data or outcome), not an error";
+    if (eintr && o->site >= 0 && o->eintr && o->rc != 0) {
+        snprintf(buf, len, "an EINTR reached the program: %d (%s)", o->rc, strerror(-o->rc));
+        return buf;
+    }
+    if (o->rc < 0 && !documented(o->rc)) {
+        snprintf(buf, len, "an undocumented error %d (%s)", o->rc, strerror(-o->rc));
+        return buf;
+    }
+    return NULL;
+}
+
+static int run_scenario(const struct scenario *s, unsigned long *runs)
+{
+    struct outcome o;
+    int status;
+    static unsigned char sites[FAULT_LOG];
+    if (!run_child(s, 0, false, &o, &status, sites) || o.rc != 0 || o.leaked) {
+        fprintf(stderr, "fault: %s: fails with no fault injected (rc %d, status %#x)\n", s->name,
+                o.rc, (unsigned)status);
+        return 1;
+    }
+    unsigned long calls = o.calls;
+    if (calls > FAULT_LOG) {
+        fprintf(stderr, "fault: %s: %lu calls, more than the %d the driver follows\n", s->name,
+                calls, FAULT_LOG);
+        return 1;
+    }
+    int failures = 0;
+    for (unsigned long k = 1; k <= calls; k++) {
+        /* Every call with its hard error; a call that blocks with EINTR too. */
+        for (int pass = 0; pass < 1 + fault_site_can_eintr(sites[k - 1]); pass++) {
+            bool eintr = pass == 1;
+            struct outcome r = {0};
+            bool reported = run_child(s, k, eintr, &r, &status, NULL);
+            ++*runs;
+            char buf[160];
+            const char *why = judge(reported, status, &r, eintr, buf, sizeof buf);
+            if (verbose || why)
+                fprintf(stderr, "fault: %-9s call %4lu/%lu %-14s %-6s -> %s%s\n", s->name, k,
+                        calls, reported ? fault_site_name(r.site) : "?",
+                        eintr ? "EINTR" : "error", why ? "FAILED: " : "ok",
+                        why ? why : "");
+            if (why) {
+                fprintf(stderr, "       rerun: fault_driver -k %lu%s %s\n", k, eintr ? " -e" : "",
+                        s->name);
+                failures++;
+            }
+        }
+    }
+    fprintf(stderr, "fault: %-9s %lu calls, %s\n", s->name, calls,
+            failures ? "FAILED" : "every failure handled");
+    return failures;
+}
+
+/* The harness itself: a leak in a child must be seen, or "no leak" would
+ * mean nothing. True if LeakSanitizer is there and sees one. */
+static void *volatile lost;
+
+static bool leak_check_works(void)
+{
+    if (!__lsan_do_recoverable_leak_check)
+        return false;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2(null, STDERR_FILENO); /* the report is expected: not shown */
+        lost = malloc(64);
+        lost = NULL;
+        _exit(__lsan_do_recoverable_leak_check() ? 0 : 1);
+    }
+    int status;
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long only_k = 0;
+    bool only_eintr = false;
+    int opt;
+    while ((opt = getopt(argc, argv, "vk:e")) != -1) {
+        switch (opt) {
+        case 'v': verbose = 1; break;
+        case 'k': only_k = strtoul(optarg, NULL, 10); break;
+        case 'e': only_eintr = true; break;
+        default:
+            fprintf(stderr, "usage: %s [-v] [-k N [-e]] [SCENARIO...]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (!only_k) {
+        if (leak_check_works())
+            fprintf(stderr, "fault: LeakSanitizer checks every run (a planted leak was seen)\n");
+        else if (__lsan_do_recoverable_leak_check)
+            return fprintf(stderr, "fault: LeakSanitizer missed a planted leak\n"), 1;
+        else
+            fprintf(stderr, "fault: no LeakSanitizer in this build: leaks are not checked "
+                            "(configure with -DASYNCIO_SANITIZE=address,undefined)\n");
+    }
+    int failures = 0;
+    unsigned long runs = 0;
+    for (size_t i = 0; i < NSCENARIOS; i++) {
+        const struct scenario *s = &scenarios[i];
+        bool chosen = optind == argc;
+        for (int a = optind; a < argc; a++)
+            chosen |= strcmp(argv[a], s->name) == 0;
+        if (!chosen)
+            continue;
+        if (only_k) {
+            /* One run, in this process: for a debugger. */
+            fault_arm();
+            fault_fail_at(only_k, only_eintr);
+            int rc = asyncio_run(s->fn, NULL, NULL);
+            bool e;
+            int site = fault_failed_site(&e);
+            printf("%s: call %lu (%s%s) failed: asyncio_run returned %d (%s)\n", s->name, only_k,
+                   fault_site_name(site), e ? ", EINTR" : "", rc, rc < 0 ? strerror(-rc) : "ok");
+            return 0;
+        }
+        failures += run_scenario(s, &runs);
+    }
+    fprintf(stderr, "fault: %lu runs, %d failed\n", runs, failures);
+    return failures ? 1 : 0;
+}
