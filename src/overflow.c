@@ -61,6 +61,7 @@ static void on_segv(int sig, siginfo_t *info, void *uctx)
         n = put_str(msg, n, sizeof msg, " KiB stack\n");
         ssize_t w = write(STDERR_FILENO, msg, n);
         (void)w;
+        SAN_COVERAGE_DUMP();
         abort();
     }
     /* Not ours: let the fault happen again with the default action. */

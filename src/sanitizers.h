@@ -49,6 +49,16 @@ void san_unpoison_stack(void *base, size_t size);
 #define SAN_ASAN_UNPOISON(s) ((void)(s))
 #endif
 
+/* In a coverage build, what runs before an abort() on purpose (a stack
+ * overflow report, a misuse that stops the program) is counted too: gcov
+ * writes its counters at exit, which abort() skips. */
+#ifdef ASYNCIO_COVERAGE
+void __gcov_dump(void);
+#define SAN_COVERAGE_DUMP() __gcov_dump()
+#else
+#define SAN_COVERAGE_DUMP() ((void)0)
+#endif
+
 #define SAN_STACK_REGISTER(s) SAN_VG_REGISTER(s)
 #define SAN_STACK_DEREGISTER(s) \
     do {                        \

@@ -34,6 +34,7 @@ static void task_left_groups_open(struct task *t)
             "asyncio: task \"%s\" returned without leaving %u task group%s"
             " (call asyncio_taskgroup_exit() first)\n",
             asyncio_task_name(&t->fut), t->open_groups, t->open_groups == 1 ? "" : "s");
+    SAN_COVERAGE_DUMP();
     abort();
 }
 

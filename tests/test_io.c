@@ -556,7 +556,7 @@ static void huge_fds_child(void)
     alarm(20);
     asyncio_run_options_t opts = {.backend = g_backend};
     int rc = tu_run_ex(main_huge_fds, NULL, NULL, &opts);
-    _exit(rc == 0 && tu_failures == 0 ? 0 : 1);
+    tu_child_exit(rc == 0 && tu_failures == 0 ? 0 : 1);
 }
 
 static void check_huge_fds(const char *backend)

@@ -755,7 +755,7 @@ static int in_child(int (*fn)(void))
         signal(SIGFPE, SIG_DFL);
         int rc = fn();
         fflush(NULL);
-        _exit(rc);
+        tu_child_exit(rc);
     }
     assert_true(pid > 0);
     int status = 0;

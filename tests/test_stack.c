@@ -153,7 +153,7 @@ static void child_exhaust_memory(void)
     setrlimit(RLIMIT_AS, &rl);
     long limit = 100000;
     int rc = asyncio_run(exhaust_main, &limit, NULL);
-    _exit(rc == 0 ? 0 : 20 + (rc > 0 ? rc : 9));
+    tu_child_exit(rc == 0 ? 0 : 20 + (rc > 0 ? rc : 9));
 }
 
 static void test_out_of_memory_fails_task_creation_cleanly(void **state)
@@ -185,7 +185,7 @@ static void child_exhaust_mappings(void)
     setenv("ASYNCIO_STACK_GUARD", "mprotect", 1);
     long limit = max_map_count() / 2 + 1000;
     int rc = asyncio_run(exhaust_main, &limit, NULL);
-    _exit(rc == 0 ? 0 : 20 + (rc > 0 ? rc : 9));
+    tu_child_exit(rc == 0 ? 0 : 20 + (rc > 0 ? rc : 9));
 }
 
 static void test_out_of_mappings_fails_task_creation_cleanly(void **state)

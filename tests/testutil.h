@@ -225,6 +225,19 @@ static inline void tu_cb_set_future(void *arg)
 
 /* ---- death tests ------------------------------------------------------ */
 
+/* _exit() for a test's child process; in a coverage build it writes the
+ * child's gcov counters first (_exit() skips them). */
+#ifdef ASYNCIO_COVERAGE
+void __gcov_dump(void);
+#endif
+static inline void tu_child_exit(int code)
+{
+#ifdef ASYNCIO_COVERAGE
+    __gcov_dump();
+#endif
+    _exit(code);
+}
+
 /* Run fn in a child process, for what must end the program: collect its
  * stderr and how it ended (c->status, as waitpid() gives it). */
 struct tu_child {
@@ -248,7 +261,7 @@ static inline void tu_run_child(void (*fn)(void), struct tu_child *c)
         close(p[0]);
         close(p[1]);
         fn();
-        _exit(0);
+        tu_child_exit(0);
     }
     close(p[1]);
     size_t len = 0;

@@ -41,8 +41,12 @@ int __real_bind(int fd, const struct sockaddr *a, socklen_t n);
 int __real_listen(int fd, int n);
 int __real_getsockname(int fd, struct sockaddr *a, socklen_t *n);
 
-/* LeakSanitizer's check, where it is linked in. */
+/* LeakSanitizer's check, where it is linked in; gcov's dump, in a
+ * coverage build (a child that leaves with _exit() writes no counters). */
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+#ifdef ASYNCIO_COVERAGE
+void __gcov_dump(void);
+#endif
 
 #define TRY(expr)                                                              \
     do {                                                                       \
@@ -613,6 +617,9 @@ static bool run_child(const struct scenario *s, unsigned long fail_at, bool eint
             if (__real_write(p[1], &site, 1) != 1)
                 _exit(3);
         }
+#ifdef ASYNCIO_COVERAGE
+        __gcov_dump();
+#endif
         _exit(0);
     }
     close(p[1]);
