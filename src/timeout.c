@@ -49,9 +49,18 @@ int asyncio_timeout_reschedule(asyncio_timeout_t *scope, double when)
         return -EINVAL;
     scope->deadline_ns = when_to_ns(when);
     struct task *t = scope->task;
-    /* A wait in progress takes the new deadline now. */
-    if (t->timed_wait && !t->queued)
-        return task_rearm(t);
+    /* A wait in progress takes the new deadline now. One already past ends
+     * it now, as the timer would (asyncio's reschedule calls the timeout
+     * back at once): what comes later in this iteration, a release or a
+     * result, must find the task timed out, not hand it anything. */
+    if (t->timed_wait && !t->queued) {
+        int rc = task_rearm(t);
+        if (rc == 0 && timer_queued(&t->timer.t) && t->timer.t.when <= clock_now_ns()) {
+            loop_timer_cancel(t->fut.loop, &t->timer);
+            task_wake(t, t->timer_status);
+        }
+        return rc;
+    }
     return 0;
 }
 
