@@ -79,6 +79,9 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
                 for (size_t i = 0; i < n; i++)
                     if (!future_is_done(futs[i]))
                         asyncio_future_cancel(futs[i]);
+                /* A plain future is done as soon as it is cancelled: if
+                 * no child is left, nothing would wake us. */
+                continue;
             }
             rc = cancelled ? task_park(t) : task_park_until(t, UINT64_MAX, 0);
         }
