@@ -95,7 +95,9 @@ ASYNCIO_API int asyncio_future_remove_done_callback(asyncio_future_t *f,
  * If the calling task is cancelled while it waits (or has a cancellation
  * pending when f is not done), f is cancelled too (as in asyncio: a plain future becomes cancelled, a task gets a cancellation
  * request), the call waits until f has finished, and returns -ECANCELED
- * whatever f's outcome (see asyncio_future_result() for it). May suspend.
+ * whatever f's outcome (see asyncio_future_result() for it). f is
+ * cancelled when the task resumes, so a result f got before that, after
+ * the cancellation came, is kept (asyncio cancels f at once). May suspend.
  * Errors: -EPERM (not in a task), -EINVAL (f NULL), -EDEADLK (a task
  * awaiting itself), -ECANCELED.
  */

@@ -172,11 +172,14 @@ ASYNCIO_API int asyncio_condition_locked(const asyncio_condition_t *cond);
  * this returns, WHATEVER it returns: also after -ECANCELED or -ETIMEDOUT,
  * as in asyncio (getting it back ignores cancellation, so that may still
  * wait for another task to release it; a cancellation that comes then is
- * reported by this call). A wait that was notified but fails anyway
- * (cancelled before it could run) passes its notification to the next
- * waiter. As asyncio allows, it may return 0 without a notification
- * (a "spurious" wake-up): re-check the state, or use
- * asyncio_condition_wait_for().
+ * reported by this call). The wait is over only once it has the lock back:
+ * a scope's deadline passed by then is reported (-ETIMEDOUT), also one
+ * that passed after the notification came, before the task resumed, when
+ * the lock was free (asyncio returns True there). A wait that was notified
+ * but fails anyway (cancelled or timed out before it could run) passes its
+ * notification to the next waiter. As asyncio allows, it may return 0
+ * without a notification (a "spurious" wake-up): re-check the state, or
+ * use asyncio_condition_wait_for().
  * May suspend. Returns 0, -EINVAL, -EPERM (not in a task, or the lock is
  * not locked: then nothing happens), -ECANCELED, -ETIMEDOUT, -ENOMEM (a
  * timeout scope's timer).
@@ -295,7 +298,9 @@ ASYNCIO_API int asyncio_barrier_init(asyncio_barrier_t *b, int parties);
  * the task waits in it, the call returns -EPIPE (asyncio's
  * BrokenBarrierError). A task cancelled (or timed out) while it waits for
  * the others leaves without breaking the barrier, as in asyncio: the
- * others go on waiting, and one more task must arrive.
+ * others go on waiting, and one more task must arrive. Until it has
+ * resumed it still counts, as in asyncio: a task that arrives in between
+ * may complete the round (and pass) without it.
  * May suspend. Returns the index (>= 0), -EPIPE, -EINVAL, -EPERM (not in a
  * task), -ECANCELED, -ETIMEDOUT, -ENOMEM (a timeout scope's timer).
  */

@@ -117,7 +117,12 @@ ASYNCIO_API int asyncio_sleep(double seconds);
  * it, waits for all and returns the number that failed.
  * If the calling task is cancelled while it waits (or has a cancellation
  * pending when some child is not done), gather cancels every child not yet
- * done, waits for them to finish, and returns -ECANCELED.
+ * done, waits for them to finish, and returns -ECANCELED. It does so when
+ * the task resumes: if the wait was over by then (the last child ended or,
+ * without ASYNCIO_RETURN_EXCEPTIONS, one failed, before or after the
+ * cancellation came), it returns -ECANCELED and leaves the children still
+ * running alone. (asyncio cancels them at once, if the cancellation came
+ * first.)
  * May suspend. Also -EINVAL (futs NULL with n > 0, a NULL child, unknown
  * flag), -EPERM (not in a task), -EDEADLK (the calling task is a child).
  */

@@ -134,7 +134,9 @@ ASYNCIO_API int asyncio_as_completed_init(asyncio_as_completed_t *it, size_t n,
  * The next future to finish: waits for it if none is done yet. Returns 1
  * with it in *f, 0 when every future has been handed back, -ETIMEDOUT when
  * the overall timeout has passed, -ECANCELED, -EINVAL, -EPERM. May suspend.
- * Never cancels the futures.
+ * Never cancels the futures. A future that finished is handed back by the
+ * next call, even once the timeout has passed, and even if it finished as
+ * a call was cancelled or timed out (that call fails; none is lost).
  */
 ASYNCIO_API int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **f);
 

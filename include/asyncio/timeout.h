@@ -18,8 +18,16 @@
  *
  * Cancellation and timeout at the same moment: if a cancellation reaches
  * the task before it resumed from a wait its deadline ended, the wait
- * returns -ECANCELED (as in asyncio, an outside cancellation wins), and the
- * scope does not count as expired unless a later wait in it times out.
+ * returns -ECANCELED (as in asyncio, an outside cancellation wins; so does
+ * the one a task group makes to stop its body), and the scope does not
+ * count as expired unless a later wait in it times out.
+ *
+ * A deadline that passes after a wait was satisfied (a result, a lock, an
+ * item, readiness), before the task resumed, does not change what that
+ * wait returns, unlike a cancellation (as in asyncio, where the woken task
+ * runs before the timeout's callback): the scope is not expired, and the
+ * task's next wait in it fails at once. A condition wait, which is over
+ * only once it has its lock back, reports it (see <asyncio/sync.h>).
  *
  * The scope object belongs to the caller (usually on the task's stack) and
  * must stay in place until asyncio_timeout_exit(). Scopes are left in the
@@ -59,8 +67,10 @@ ASYNCIO_API int asyncio_timeout_enter_at(asyncio_timeout_t *scope, double when);
 /*
  * Move an open scope's deadline to when (loop time; INFINITY: none). May be
  * called by any task or callback of the loop; a wait in progress in the
- * scope's task takes the new deadline at once. Returns 0, -EINVAL (NULL,
- * NaN, or a scope not open).
+ * scope's task takes the new deadline at once: one already past ends that
+ * wait now, with -ETIMEDOUT, so that nothing that comes after it (in the
+ * same iteration) can satisfy it, as with asyncio's reschedule. Returns 0,
+ * -EINVAL (NULL, NaN, or a scope not open).
  */
 ASYNCIO_API int asyncio_timeout_reschedule(asyncio_timeout_t *scope, double when);
 
