@@ -7,6 +7,7 @@
 #include "sanitizers.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <ucontext.h>
@@ -20,6 +21,28 @@ static inline void switch_begin(struct coro *from, struct coro *to)
     __sanitizer_start_switch_fiber(&from->san_fake, to->san_bottom, to->san_size);
 #else
     (void)from, (void)to;
+#endif
+}
+
+/* TSan must hear of every switch too, and right before the jump itself:
+ * from then on it counts what runs as to's (its call stack, its memory
+ * accesses), and the switch orders all that from did before it ahead of what
+ * to does next, as one thread running both would. Where the switch is
+ * _setjmp/_longjmp, this goes between the two: TSan intercepts _setjmp and
+ * files the jmp_buf under the fiber running then, dropping that fiber's
+ * jmp_bufs it takes for dead frames, so from's must be made while from is
+ * current (else a task's own setjmp/longjmp across a wait fails with "can't
+ * find longjmp buf").
+ * Always inlined, at -O0 too: as a function of its own it would leave TSan's
+ * call stack of from one frame deeper and pop one frame off to's, which is
+ * empty for a new context (clang 14's runtime then writes below that
+ * shadow stack and crashes; gcc 12's does the same without a word). */
+static inline __attribute__((always_inline)) void switch_jump(struct coro *to)
+{
+#ifdef ASYNCIO_TSAN
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#else
+    (void)to;
 #endif
 }
 
@@ -46,6 +69,9 @@ void coro_init_thread(struct coro *c)
     c->san_size = 0;
     c->san_fake = NULL;
     c->san_src = NULL;
+#ifdef ASYNCIO_TSAN
+    c->tsan_fiber = __tsan_get_current_fiber();
+#endif
 }
 
 #ifdef CORO_ASM
@@ -113,12 +139,16 @@ static void trampoline(unsigned hi, unsigned lo)
     switch_end(self);
     /* Park here and let the creator return from coro_create. The first real
      * switch to this context lands right after. */
-    switch_begin(self, b->from);
+    struct coro *from = b->from;
+    switch_begin(self, from);
 #ifdef CORO_ASM
-    asyncio_coro_switch_regs(&self->sp, &b->from->sp);
+    switch_jump(from);
+    asyncio_coro_switch_regs(&self->sp, &from->sp);
 #else
-    if (!_setjmp(self->env))
+    if (!_setjmp(self->env)) {
+        switch_jump(from);
         _longjmp(*b->back, 1);
+    }
 #endif
     switch_end(self);
     self->entry(self->arg);
@@ -149,6 +179,9 @@ int coro_create(struct coro *c, struct coro *from, struct stack_arena *arena,
     c->san_size = c->stack.size;
     c->san_fake = NULL;
     c->san_src = NULL;
+#ifdef ASYNCIO_TSAN
+    c->tsan_fiber = __tsan_create_fiber(0);
+#endif
 
     ucontext_t uc = tmpl->uc;
     uc.uc_stack.ss_sp = c->stack.base;
@@ -162,14 +195,20 @@ int coro_create(struct coro *c, struct coro *from, struct stack_arena *arena,
 #ifdef CORO_ASM
     /* Enter it with the registers makecontext prepared, without setcontext
      * and its signal-mask system call. */
+    switch_jump(c);
     asyncio_coro_save_and_start(&from->sp, (void *)uc.uc_mcontext.gregs[REG_RSP],
                                 (void *)uc.uc_mcontext.gregs[REG_RIP],
                                 (uint64_t)uc.uc_mcontext.gregs[REG_RDI],
                                 (uint64_t)uc.uc_mcontext.gregs[REG_RSI]);
 #else
+    /* setcontext also sets the signal mask: the thread's now, not the one
+     * the template was made with (a signal handler added since then blocks
+     * its signal, which must stay blocked). */
+    pthread_sigmask(SIG_SETMASK, NULL, &uc.uc_sigmask);
     jmp_buf back;
     b.back = &back;
     if (!_setjmp(back)) {
+        switch_jump(c);
         setcontext(&uc);
         abort(); /* setcontext returns only on failure */
     }
@@ -180,6 +219,12 @@ int coro_create(struct coro *c, struct coro *from, struct stack_arena *arena,
 
 void coro_destroy(struct coro *c, struct stack_arena *arena)
 {
+#ifdef ASYNCIO_TSAN
+    if (c->stack.chunk) {
+        __tsan_destroy_fiber(c->tsan_fiber);
+        c->tsan_fiber = NULL;
+    }
+#endif
     stack_free(arena, &c->stack);
 }
 
@@ -188,10 +233,13 @@ __attribute__((noinline)) void coro_switch(struct coro *from, struct coro *to)
 {
     switch_begin(from, to);
 #ifdef CORO_ASM
+    switch_jump(to);
     asyncio_coro_switch_regs(&from->sp, &to->sp);
 #else
-    if (!_setjmp(from->env))
+    if (!_setjmp(from->env)) {
+        switch_jump(to);
         _longjmp(to->env, 1);
+    }
 #endif
     switch_end(from);
 }

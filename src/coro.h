@@ -20,8 +20,9 @@
 #include "sanitizers.h"
 #include "stack.h"
 
-/* Under ASan every switch must be announced, so it goes through a function. */
-#ifdef ASYNCIO_ASAN
+/* Under ASan and TSan every switch must be announced, so it goes through a
+ * function. */
+#if defined(ASYNCIO_ASAN) || defined(ASYNCIO_TSAN)
 #define CORO_ANNOTATE 1
 #endif
 
@@ -47,6 +48,11 @@ struct coro {
     size_t san_size;
     void *san_fake;
     struct coro *san_src;
+#ifdef ASYNCIO_TSAN
+    /* For TSan: this context's fiber, made with it and destroyed with its
+     * stack; for the thread's own context, the thread's. */
+    void *tsan_fiber;
+#endif
 };
 
 /* What makecontext starts from, filled in by getcontext once. */
