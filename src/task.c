@@ -140,14 +140,14 @@ static inline void prefetch_next(struct loop *loop)
     struct qnode *n = loop->batch.head;
     if (!n)
         return;
+#ifdef CORO_ASM
     struct runnable *r = container_of(n, struct runnable, q);
     if (r->run == task_step) {
         struct task *t = container_of(r, struct task, run);
-#ifdef CORO_ASM
         if (t->ctx)
             __builtin_prefetch(t->ctx->coro.sp);
-#endif
     }
+#endif
     if (n->next) {
         struct task *t2 = container_of(container_of(n->next, struct runnable, q), struct task, run);
         __builtin_prefetch(&t2->ctx);
