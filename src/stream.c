@@ -307,7 +307,9 @@ static ssize_t make_room(asyncio_stream_t *s)
             if (!(s->rbuf = buf_get(s->loop)))
                 return -ENOMEM;
             s->rcap = BUF_FIRST;
-        } else if (s->rcap - s->rlen < s->rcap / 4 || !s->rbuf) {
+        } else if (!s->rbuf || s->rcap == s->rlen || s->rcap - s->rlen < s->rcap / 4) {
+            /* Full (a buffer of fewer than 4 bytes, allocated under a limit
+             * that small, has rcap / 4 == 0) or nearly full: grow it. */
             size_t cap = s->rcap ? s->rcap * 2 : BUF_FIRST;
             if (cap > s->limit)
                 cap = s->limit;

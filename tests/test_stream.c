@@ -539,6 +539,37 @@ static void test_line_over_the_limit_gives_enobufs_and_keeps_the_data(void **sta
     assert_int_equal(run(main_line_over_limit, "consume", NULL), 0); /* skip it */
 }
 
+/* A buffer allocated under a limit of a few bytes grows once the limit is
+ * raised (found by tests/fuzz/fuzz_stream: it stayed at 2 bytes, and every
+ * read after said -ENOBUFS with 2 bytes buffered). */
+static int main_limit_raised_from_tiny(void *arg, void **result)
+{
+    (void)result;
+    size_t tiny = (size_t)(uintptr_t)arg;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, tiny);
+    CHECK_INT(asyncio_sock_sendall(peer, "abcdefgh\nrest", 13), 13);
+    char buf[64] = {0};
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), -ENOBUFS);
+    CHECK_INT(asyncio_stream_peek(s, NULL), (long long)tiny);
+    CHECK_INT(asyncio_stream_set_limit(s, 64), 0);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 9);
+    CHECK(memcmp(buf, "abcdefgh\n", 9) == 0);
+    close_fd(peer);
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 4), 4);
+    CHECK(memcmp(buf, "rest", 4) == 0);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0;
+}
+
+static void test_a_buffer_made_under_a_tiny_limit_grows_when_it_is_raised(void **state)
+{
+    (void)state;
+    for (uintptr_t tiny = 1; tiny <= 4; tiny++)
+        assert_int_equal(run(main_limit_raised_from_tiny, (void *)tiny, NULL), 0);
+}
+
 static int main_cap_too_small(void *arg, void **result)
 {
     (void)arg;
@@ -1610,6 +1641,7 @@ int main(void)
         cmocka_unit_test(test_readuntil_finds_a_separator_after_a_false_start),
         cmocka_unit_test(test_readuntil_separator_at_the_edges_of_the_buffer),
         cmocka_unit_test(test_line_over_the_limit_gives_enobufs_and_keeps_the_data),
+        cmocka_unit_test(test_a_buffer_made_under_a_tiny_limit_grows_when_it_is_raised),
         cmocka_unit_test(test_readline_into_too_small_a_buffer_gives_emsgsize_and_keeps_the_data),
         cmocka_unit_test(test_readuntil_at_eof_returns_the_rest_without_separator),
         cmocka_unit_test(test_at_eof_only_once_the_end_came_and_everything_was_read),
