@@ -7,7 +7,8 @@
  *     curl http://127.0.0.1:PORT/
  *
  * It shows a parser that works in the stream's own buffer (peek, fill,
- * consume: no copy, and each new read is searched only once), answers
+ * consume: no copy, and each new read is searched only once; the parser
+ * itself is in proto/http_parse.c, where the fuzz targets reach it), answers
  * queued with one write each so that the answers to pipelined requests
  * leave in one system call, backpressure with drain, a timeout scope used
  * as a connection's idle timer, and a clean stop on SIGINT or SIGTERM.
@@ -25,6 +26,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <asyncio.h>
 
+#include "proto/http_parse.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -41,7 +44,7 @@
 #define LINGER_TIMEOUT 2.0 /* seconds to wait for the client's end after our last answer */
 #define FILE_CHUNK 65536   /* bytes of a file read at a time */
 #define HEAD_MAX 512       /* an answer's head, or a whole small answer */
-#define PATH_MAX_LEN 1024  /* a decoded path longer than this cannot name a file here */
+#define READ_LIMIT ASYNCIO_STREAM_LIMIT /* the connections' read limit (the server's default) */
 
 static const char hello[] = "Hello, World!";
 
@@ -50,16 +53,6 @@ struct server {
     int port;
     int dirfd; /* DIR, or -1: only / is served */
     asyncio_server_t *srv;
-};
-
-/* What the answer to a request depends on, taken out of its head. */
-struct request {
-    int minor;            /* HTTP/1.minor */
-    bool head;            /* HEAD: the answer has no body */
-    bool keep_alive;
-    bool root;            /* the path is / */
-    unsigned long long body; /* Content-Length of the request */
-    char path[PATH_MAX_LEN]; /* percent-decoded, without the leading '/' */
 };
 
 /* ---- the answer's head ---------------------------------------------------- */
@@ -121,7 +114,7 @@ static char *put_num(char *p, unsigned long long v)
 }
 
 /* Write the head of an answer into b (HEAD_MAX bytes): its end. */
-static char *put_head(char *b, const struct request *rq, int status, const char *type,
+static char *put_head(char *b, const struct http_request *rq, int status, const char *type,
                       unsigned long long length)
 {
     char *p = PUT(b, "HTTP/1.1 ");
@@ -147,8 +140,8 @@ static char *put_head(char *b, const struct request *rq, int status, const char 
 
 /* A whole small answer in one write: one system call for any number of
  * pipelined answers, as they queue up until the loop sends them. */
-static int send_small(asyncio_stream_t *s, const struct request *rq, int status, const char *body,
-                      size_t len)
+static int send_small(asyncio_stream_t *s, const struct http_request *rq, int status,
+                      const char *body, size_t len)
 {
     char b[HEAD_MAX];
     char *p = put_head(b, rq, status, "text/plain", len);
@@ -157,7 +150,7 @@ static int send_small(asyncio_stream_t *s, const struct request *rq, int status,
     return asyncio_stream_write(s, b, (size_t)(p - b));
 }
 
-static int send_status(asyncio_stream_t *s, const struct request *rq, int status)
+static int send_status(asyncio_stream_t *s, const struct http_request *rq, int status)
 {
     char body[48];
     char *p = put_num(body, (unsigned long long)status);
@@ -197,7 +190,7 @@ static char chunk[FILE_CHUNK];
  * would read in a thread (or use sendfile) so that a slow disk cannot stall
  * every connection. O_NONBLOCK keeps open() of a FIFO from blocking.
  */
-static int send_file(asyncio_stream_t *s, const struct server *sv, const struct request *rq,
+static int send_file(asyncio_stream_t *s, const struct server *sv, const struct http_request *rq,
                      asyncio_timeout_t *idle)
 {
     int fd = openat(sv->dirfd, rq->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -249,205 +242,6 @@ static int send_file(asyncio_stream_t *s, const struct server *sv, const struct 
     return rc;
 }
 
-/* ---- parsing ------------------------------------------------------------ */
-
-/* Where "\r\n\r\n" starts in p[0, n), or NULL. */
-static const char *find_head_end(const char *p, size_t n)
-{
-    const char *end = p + n;
-    for (const char *c = p; (c = memchr(c, '\r', (size_t)(end - c))) != NULL; c++) {
-        if (end - c < 4)
-            return NULL;
-        if (c[1] == '\n' && c[2] == '\r' && c[3] == '\n')
-            return c;
-    }
-    return NULL;
-}
-
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-/* s[0, n) equals the lower-case word, whatever the case of s. */
-static bool ieq(const char *s, size_t n, const char *word)
-{
-    size_t i = 0;
-    for (; i < n && word[i]; i++)
-        if (lower((unsigned char)s[i]) != word[i])
-            return false;
-    return i == n && !word[i];
-}
-
-/* A tchar of RFC 9110: what methods and header names are made of. */
-static bool is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_token(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i]))
-            return false;
-    return n > 0;
-}
-
-static int hex(int c)
-{
-    c = lower(c);
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decode the target's path into rq->path: 0, or the status to answer. A
- * ".." segment, found after decoding so that "%2e%2e" and "..%2f" are
- * caught as well, could name something outside DIR. */
-static int parse_target(const char *t, size_t n, struct request *rq)
-{
-    if (n > 7 && ieq(t, 7, "http://")) { /* absolute-form: drop the authority */
-        const char *slash = memchr(t + 7, '/', n - 7);
-        n = slash ? n - (size_t)(slash - t) : 1;
-        t = slash ? slash : "/";
-    }
-    if (!n || t[0] != '/')
-        return 400;
-    const char *query = memchr(t, '?', n);
-    if (query)
-        n = (size_t)(query - t);
-    rq->root = n == 1;
-    size_t len = 0;
-    for (size_t i = 1; i < n; i++) {
-        int c = (unsigned char)t[i];
-        if (c <= ' ' || c == 0x7f)
-            return 400;
-        if (c == '%') {
-            int hi = i + 2 < n ? hex(t[i + 1]) : -1, lo = hi >= 0 ? hex(t[i + 2]) : -1;
-            if (lo < 0)
-                return 400;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (c == 0)
-            return 400;
-        if (c == '/' && len == 0)
-            continue; /* openat() would take "//etc/passwd" as an absolute path */
-        if (len == sizeof rq->path - 1)
-            return 404;
-        rq->path[len++] = (char)c;
-    }
-    rq->path[len] = '\0';
-    for (const char *seg = rq->path;; seg++) {
-        const char *slash = strchr(seg, '/');
-        size_t seglen = slash ? (size_t)(slash - seg) : strlen(seg);
-        if (seglen == 2 && seg[0] == '.' && seg[1] == '.')
-            return 404;
-        if (!slash)
-            return 0;
-        seg = slash;
-    }
-}
-
-/* The tokens of a Connection header. */
-static void parse_connection(const char *v, size_t n, struct request *rq)
-{
-    bool close_seen = false;
-    while (n) {
-        const char *comma = memchr(v, ',', n);
-        size_t len = comma ? (size_t)(comma - v) : n;
-        size_t a = 0, b = len;
-        while (a < b && (v[a] == ' ' || v[a] == '\t'))
-            a++;
-        while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
-            b--;
-        if (ieq(v + a, b - a, "close"))
-            close_seen = true;
-        else if (ieq(v + a, b - a, "keep-alive"))
-            rq->keep_alive = true;
-        if (!comma)
-            break;
-        n -= len + 1;
-        v = comma + 1;
-    }
-    if (close_seen)
-        rq->keep_alive = false;
-}
-
-/*
- * Parse the request head p[0, n) (it ends with "\r\n\r\n") into rq: 0 to
- * serve it, or the status to answer instead. Whatever comes back, rq is
- * filled in enough to answer: on a 400 or 501, keep_alive is false.
- */
-static int parse_request(const char *p, size_t n, struct request *rq)
-{
-    rq->minor = 1;
-    rq->head = false;
-    rq->keep_alive = false;
-    rq->root = false;
-    rq->body = 0;
-    rq->path[0] = '\0';
-
-    const char *end = p + n, *eol = memchr(p, '\r', n); /* there is one */
-    const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (eol[1] != '\n' || !sp2 || sp1 == p || sp2 == sp1 + 1 || eol - sp2 - 1 != 8 ||
-        memcmp(sp2 + 1, "HTTP/1.", 7) != 0 || (sp2[8] != '0' && sp2[8] != '1'))
-        goto bad;
-    rq->minor = sp2[8] - '0';
-    rq->keep_alive = rq->minor == 1;
-    size_t mlen = (size_t)(sp1 - p);
-    bool get = mlen == 3 && memcmp(p, "GET", 3) == 0;
-    rq->head = mlen == 4 && memcmp(p, "HEAD", 4) == 0;
-    if (!get && !rq->head && !is_token(p, mlen))
-        goto bad;
-
-    bool has_length = false, chunked = false;
-    for (const char *line = eol + 2; line < end - 2; line = eol + 2) {
-        eol = memchr(line, '\r', (size_t)(end - line));
-        /* A bare CR or LF would let this line be read differently by
-         * another parser; a line without a name would be obsolete folding. */
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (eol[1] != '\n' || memchr(line, '\n', (size_t)(eol - line)) || !colon ||
-            !is_token(line, (size_t)(colon - line)))
-            goto bad;
-        size_t nlen = (size_t)(colon - line);
-        const char *v = colon + 1, *vend = eol;
-        while (v < vend && (*v == ' ' || *v == '\t'))
-            v++;
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
-            vend--;
-        size_t vlen = (size_t)(vend - v);
-        if (nlen == 14 && ieq(line, nlen, "content-length")) {
-            unsigned long long len = 0;
-            for (size_t i = 0; i < vlen; i++) {
-                if (v[i] < '0' || v[i] > '9' || len > 999999999999999ULL)
-                    goto bad;
-                len = len * 10 + (unsigned)(v[i] - '0');
-            }
-            if (!vlen || (has_length && len != rq->body))
-                goto bad;
-            has_length = true;
-            rq->body = len;
-        } else if (nlen == 17 && ieq(line, nlen, "transfer-encoding")) {
-            chunked = true;
-        } else if (nlen == 10 && ieq(line, nlen, "connection")) {
-            parse_connection(v, vlen, rq);
-        }
-    }
-    if (chunked) {
-        rq->keep_alive = false;
-        return 501;
-    }
-    if (!get && !rq->head)
-        return 405;
-    int status = parse_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), rq);
-    if (status != 400)
-        return status;
-bad:
-    rq->keep_alive = false;
-    return 400;
-}
-
 /* ---- connections -------------------------------------------------------- */
 
 /* Wait for more input, at most IDLE_TIMEOUT: bytes, 0 at the end, or an
@@ -495,11 +289,11 @@ static int linger(asyncio_stream_t *s, asyncio_timeout_t *idle)
     }
 }
 
-static int answer(asyncio_stream_t *s, const struct server *sv, struct request *rq, int status,
+static int answer(asyncio_stream_t *s, const struct server *sv, const struct http_request *rq,
                   asyncio_timeout_t *idle)
 {
-    if (status)
-        return send_status(s, rq, status);
+    if (rq->status)
+        return send_status(s, rq, rq->status);
     if (rq->root)
         return send_small(s, rq, 200, hello, sizeof hello - 1);
     if (sv->dirfd < 0)
@@ -509,37 +303,23 @@ static int answer(asyncio_stream_t *s, const struct server *sv, struct request *
 
 static int serve(asyncio_stream_t *s, const struct server *sv, asyncio_timeout_t *idle)
 {
-    size_t scanned = 0; /* bytes of the buffer already searched for the head's end */
-    struct request rq;
+    struct http_parser ps;
+    struct http_request rq;
+    http_parser_init(&ps);
     for (;;) {
         const char *data;
-        size_t n = asyncio_stream_peek(s, (const void **)&data);
-        if (n >= 2 && data[0] == '\r' && data[1] == '\n') {
-            asyncio_stream_consume(s, 2); /* an empty line before a request is allowed */
-            scanned = scanned > 2 ? scanned - 2 : 0;
+        size_t used, n = asyncio_stream_peek(s, (const void **)&data);
+        enum http_parse_result r = http_parse_head(&ps, data, n, READ_LIMIT, &rq, &used);
+        asyncio_stream_consume(s, used);
+        if (r == HTTP_PARSE_MORE) {
+            /* The parser answered 400 to a buffer holding READ_LIMIT bytes, so
+             * no -ENOBUFS here. */
+            ssize_t got = more_input(s, idle);
+            if (got <= 0)
+                return (int)got; /* the end, or an error */
             continue;
         }
-        size_t from = scanned > 3 ? scanned - 3 : 0; /* "\r\n\r\n" may straddle */
-        const char *end = n > from ? find_head_end(data + from, n - from) : NULL;
-        if (!end) {
-            scanned = n;
-            ssize_t r = more_input(s, idle);
-            if (r == -ENOBUFS) { /* the head does not fit in the stream's limit */
-                rq.keep_alive = false;
-                rq.head = false;
-                rq.minor = 1;
-                int rc = send_status(s, &rq, 400);
-                return rc < 0 ? rc : linger(s, idle);
-            }
-            if (r <= 0)
-                return (int)r; /* the end, or an error */
-            continue;
-        }
-        size_t len = (size_t)(end - data) + 4;
-        int status = parse_request(data, len, &rq);
-        asyncio_stream_consume(s, len);
-        scanned = 0;
-        int rc = answer(s, sv, &rq, status, idle);
+        int rc = answer(s, sv, &rq, idle);
         if (rc == 0 && asyncio_stream_write_buffer_size(s) > ASYNCIO_STREAM_HIGH_WATER) {
             /* A client that pipelines without reading waits here. */
             asyncio_timeout_reschedule(idle, asyncio_loop_time() + IDLE_TIMEOUT);
@@ -547,7 +327,7 @@ static int serve(asyncio_stream_t *s, const struct server *sv, asyncio_timeout_t
         }
         if (rc < 0)
             return rc;
-        if (!rq.keep_alive)
+        if (!rq.keep_alive) /* always after HTTP_PARSE_ERROR */
             return linger(s, idle);
         if (rq.body && (rc = skip_body(s, rq.body, idle)) < 0)
             return rc;

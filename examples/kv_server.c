@@ -16,7 +16,8 @@
  *
  * What it shows: a parser working in the stream's own buffer
  * (asyncio_stream_peek/fill/consume) with no copy and no allocation per
- * command. Every complete command that one read brought is answered before
+ * command (the parser itself is in proto/resp.c, where the fuzz targets
+ * reach it). Every complete command that one read brought is answered before
  * the next read, and the replies, queued with asyncio_stream_write(), leave
  * in one system call: pipelining costs nothing extra. A command larger than
  * the read limit (a big SET) raises the stream's limit while it arrives.
@@ -30,6 +31,8 @@
  */
 #include <asyncio.h>
 
+#include "proto/resp.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -40,9 +43,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_BULK (512u * 1024 * 1024)   /* Redis's proto-max-bulk-len */
-#define MAX_QUERY ((size_t)1 << 30)     /* Redis's client-query-buffer-limit */
-#define MAX_HEADER 65536                /* an inline command or "$N" line */
 #define SMALL_REPLY 512                 /* GET replies up to this are one copy */
 
 /* ---- the keyspace: open addressing, linear probing ----------------------- */
@@ -184,181 +184,14 @@ static void table_free(struct table *t)
 
 /* ---- connections and the parser ------------------------------------------ */
 
-struct arg {
-    size_t off, len;        /* where in the command, set while parsing */
-    const char *p;          /* off made a pointer once the command is whole */
-};
-
 struct conn {
     asyncio_stream_t *s;
     struct table *db;
     /* The command being parsed. It stays at the front of the stream's
-     * buffer while more of it is read, and the buffer may move: so offsets
-     * from its first byte, and parsing resumes where it stopped. */
-    long long want;         /* arguments announced by "*N"; -1: not read yet */
-    long long bulk;         /* length announced by the last "$N"; -1: none */
-    size_t pos;             /* bytes parsed */
-    size_t need;            /* bytes the command needs at least */
-    size_t argc, argcap;
-    struct arg *argv;       /* small, unless a command has more arguments */
-    struct arg small[8];
-    char error[96];         /* the protocol error */
+     * buffer while more of it is read, and the buffer may move: the parser
+     * keeps offsets from its first byte, and resumes where it stopped. */
+    struct resp_parser parser;
 };
-
-/* Redis's string2ll(): a decimal that reads back the same (no sign "+", no
- * leading zeros or spaces), in range. 1 if it is one, else 0. */
-static int parse_ll(const char *p, size_t n, long long *out)
-{
-    if (n == 0 || n > 20)
-        return 0;
-    if (n == 1 && p[0] == '0') {
-        *out = 0;
-        return 1;
-    }
-    int neg = p[0] == '-';
-    size_t i = (size_t)neg;
-    if (i == n || p[i] < '1' || p[i] > '9')
-        return 0;
-    unsigned long long v = 0;
-    for (; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9' || v > (ULLONG_MAX - 9) / 10)
-            return 0;
-        v = v * 10 + (unsigned)(p[i] - '0');
-    }
-    if (v > (unsigned long long)LLONG_MAX + neg)
-        return 0;
-    *out = neg ? (long long)(0 - v) : (long long)v;
-    return 1;
-}
-
-static ssize_t protocol_error(struct conn *c, const char *what, int ch)
-{
-    snprintf(c->error, sizeof c->error, "Protocol error: %s", what);
-    if (ch >= 0) {
-        size_t n = strlen(c->error);
-        snprintf(c->error + n, sizeof c->error - n, ", got '%c'",
-                 ch == '\r' || ch == '\n' ? ' ' : ch);
-    }
-    return -1;
-}
-
-static int push_arg(struct conn *c, size_t off, size_t len)
-{
-    if (c->argc == c->argcap) {
-        size_t cap = c->argcap * 2;
-        struct arg *a = malloc(cap * sizeof *a);
-        if (!a)
-            return -ENOMEM;
-        memcpy(a, c->argv, c->argc * sizeof *a);
-        if (c->argv != c->small)
-            free(c->argv);
-        c->argv = a;
-        c->argcap = cap;
-    }
-    c->argv[c->argc].off = off;
-    c->argv[c->argc++].len = len;
-    return 0;
-}
-
-/* A "*N\r\n" or "$N\r\n" line at buf[*pos]: 1 and the number (past the
- * line in *pos), 0 if the line is not all there yet, -1 if it is too long,
- * -2 if N is no number. */
-static int parse_header(const char *buf, size_t n, size_t *pos, long long *v)
-{
-    const char *cr = memchr(buf + *pos, '\r', n - *pos);
-    if (!cr)
-        return n - *pos >= MAX_HEADER ? -1 : 0;
-    size_t end = (size_t)(cr - buf);
-    if (end + 1 == n)
-        return 0; /* the '\n' is still to come */
-    if (!parse_ll(buf + *pos + 1, end - *pos - 1, v))
-        return -2;
-    *pos = end + 2;
-    return 1;
-}
-
-/* The length of the command at buf (its arguments in c->argv; none for an
- * empty one), 0 if it is not all there yet, -1 on a protocol error
- * (c->error), -ENOMEM. */
-static ssize_t parse_multibulk(struct conn *c, const char *buf, size_t n)
-{
-    size_t pos = c->pos;
-    long long v;
-    int r;
-    if (c->want < 0) {
-        if ((r = parse_header(buf, n, &pos, &v)) == 0)
-            return 0;
-        if (r < 0 || v > INT_MAX)
-            return protocol_error(c, r == -1 ? "too big mbulk count string" : "invalid multibulk length", -1);
-        if (v <= 0) {
-            c->argc = 0;
-            return (ssize_t)pos; /* "*0": Redis skips it */
-        }
-        c->want = v;
-        c->argc = 0;
-    }
-    while (c->argc < (size_t)c->want) {
-        if (c->bulk < 0) {
-            if (pos == n)
-                break;
-            if (buf[pos] != '$')
-                return protocol_error(c, "expected '$'", (unsigned char)buf[pos]);
-            if ((r = parse_header(buf, n, &pos, &v)) == 0)
-                break;
-            if (r < 0 || v < 0 || v > MAX_BULK)
-                return protocol_error(c, r == -1 ? "too big bulk count string" : "invalid bulk length", -1);
-            c->bulk = v;
-        }
-        size_t len = (size_t)c->bulk;
-        if (n - pos < len + 2) {
-            c->need = pos + len + 2;
-            break;
-        }
-        if (push_arg(c, pos, len) < 0)
-            return -ENOMEM;
-        pos += len + 2; /* the "\r\n" after the data is not checked (nor by Redis) */
-        c->bulk = -1;
-    }
-    c->pos = pos;
-    if (c->argc < (size_t)c->want)
-        return 0;
-    c->want = -1;
-    return (ssize_t)pos;
-}
-
-static ssize_t parse_inline(struct conn *c, const char *buf, size_t n)
-{
-    const char *nl = memchr(buf + c->pos, '\n', n - c->pos);
-    if (!nl) {
-        c->pos = n;
-        return n >= MAX_HEADER ? protocol_error(c, "too big inline request", -1) : 0;
-    }
-    size_t end = (size_t)(nl - buf);
-    size_t stop = end && buf[end - 1] == '\r' ? end - 1 : end;
-    c->argc = 0;
-    for (size_t i = 0; i < stop;) {
-        while (i < stop && (buf[i] == ' ' || buf[i] == '\t'))
-            i++;
-        size_t from = i;
-        while (i < stop && buf[i] != ' ' && buf[i] != '\t')
-            i++;
-        if (i > from && push_arg(c, from, i - from) < 0)
-            return -ENOMEM;
-    }
-    return (ssize_t)end + 1;
-}
-
-/* One command from buf, whichever protocol it speaks (as Redis decides). */
-static ssize_t parse(struct conn *c, const char *buf, size_t n)
-{
-    ssize_t r = buf[0] == '*' ? parse_multibulk(c, buf, n) : parse_inline(c, buf, n);
-    if (r > 0) {
-        c->pos = c->need = 0;
-        for (size_t i = 0; i < c->argc; i++)
-            c->argv[i].p = buf + c->argv[i].off;
-    }
-    return r;
-}
 
 /* ---- replies ------------------------------------------------------------- */
 
@@ -432,7 +265,7 @@ static int reply_error(struct conn *c, const char *fmt, ...)
 
 /* ---- commands ------------------------------------------------------------ */
 
-static int is_n(const struct arg *a, const char *word, size_t len)
+static int is_n(const struct resp_arg *a, const char *word, size_t len)
 {
     return a->len == len && strncasecmp(a->p, word, len) == 0;
 }
@@ -444,20 +277,20 @@ static int out_of_memory(struct conn *c)
     return REPLY(c, "-OOM out of memory\r\n");
 }
 
-static int cmd_ping(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_ping(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     if (argc > 2)
         return reply_error(c, "ERR wrong number of arguments for 'ping' command");
     return argc == 2 ? reply_bulk(c, a[1].p, a[1].len) : REPLY(c, "+PONG\r\n");
 }
 
-static int cmd_echo(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_echo(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     (void)argc;
     return reply_bulk(c, a[1].p, a[1].len);
 }
 
-static int cmd_get(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_get(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     (void)argc;
     size_t i = table_lookup(c->db, a[1].p, a[1].len, hash_bytes(a[1].p, a[1].len));
@@ -468,11 +301,11 @@ static int cmd_get(struct conn *c, const struct arg *a, size_t argc)
 }
 
 /* SET key value [NX | XX] [EX seconds | PX milliseconds] */
-static int cmd_set(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_set(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     int nx = 0, xx = 0;
     long long ttl = 0, unit = 0; /* milliseconds per unit of the EX or PX given */
-    const struct arg *when = NULL;
+    const struct resp_arg *when = NULL;
     for (size_t i = 3; i < argc; i++) {
         if (is(&a[i], "NX") && !xx)
             nx = 1;
@@ -486,7 +319,7 @@ static int cmd_set(struct conn *c, const struct arg *a, size_t argc)
     }
     uint64_t expires = 0;
     if (when) {
-        if (!parse_ll(when->p, when->len, &ttl))
+        if (!resp_parse_ll(when->p, when->len, &ttl))
             return reply_error(c, "ERR value is not an integer or out of range");
         uint64_t now = asyncio_loop_time_ns();
         if (ttl <= 0 || (unsigned long long)ttl > (UINT64_MAX - now) / 1000000 / (unsigned long long)unit)
@@ -502,7 +335,7 @@ static int cmd_set(struct conn *c, const struct arg *a, size_t argc)
     return REPLY(c, "+OK\r\n");
 }
 
-static int cmd_del(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_del(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     long long n = 0;
     for (size_t k = 1; k < argc; k++) {
@@ -515,7 +348,7 @@ static int cmd_del(struct conn *c, const struct arg *a, size_t argc)
     return reply_int(c, n);
 }
 
-static int cmd_exists(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_exists(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     long long n = 0;
     for (size_t k = 1; k < argc; k++)
@@ -523,7 +356,7 @@ static int cmd_exists(struct conn *c, const struct arg *a, size_t argc)
     return reply_int(c, n);
 }
 
-static int cmd_incr(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_incr(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     (void)argc;
     uint64_t h = hash_bytes(a[1].p, a[1].len);
@@ -532,7 +365,7 @@ static int cmd_incr(struct conn *c, const struct arg *a, size_t argc)
     uint64_t expires = 0; /* INCR keeps the key's time to live */
     if (i != NONE) {
         struct item *it = c->db->slots[i].it;
-        if (!parse_ll(value_of(it), it->vlen, &v))
+        if (!resp_parse_ll(value_of(it), it->vlen, &v))
             return reply_error(c, "ERR value is not an integer or out of range");
         if (v == LLONG_MAX)
             return reply_error(c, "ERR increment or decrement would overflow");
@@ -548,14 +381,14 @@ static int cmd_incr(struct conn *c, const struct arg *a, size_t argc)
 /* redis-cli and redis-benchmark ask for the command table and for two
  * settings when they start; they do without the table, and the settings
  * are what a server that keeps nothing on disk says. */
-static int cmd_command(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_command(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     (void)a;
     (void)argc;
     return REPLY(c, "*0\r\n");
 }
 
-static int cmd_config(struct conn *c, const struct arg *a, size_t argc)
+static int cmd_config(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     if (!is(&a[1], "GET"))
         return reply_error(c, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
@@ -578,7 +411,7 @@ static const struct command {
     const char *name;       /* as Redis spells it in its errors */
     size_t len;
     int arity;              /* n: exactly n words; -n: at least n */
-    int (*run)(struct conn *c, const struct arg *a, size_t argc);
+    int (*run)(struct conn *c, const struct resp_arg *a, size_t argc);
 } commands[] = {
 #define CMD(name, arity, run) {name, sizeof name - 1, arity, run}
     CMD("get", 2, cmd_get), /* the ones benchmarks time first */
@@ -593,7 +426,7 @@ static const struct command {
 #undef CMD
 };
 
-static int unknown_command(struct conn *c, const struct arg *a, size_t argc)
+static int unknown_command(struct conn *c, const struct resp_arg *a, size_t argc)
 {
     /* Redis quotes the arguments until they fill 128 bytes. */
     char args[160];
@@ -613,8 +446,8 @@ static int unknown_command(struct conn *c, const struct arg *a, size_t argc)
 /* Run the parsed command: 0, or the error of the connection. */
 static int execute(struct conn *c)
 {
-    const struct arg *a = c->argv;
-    size_t argc = c->argc;
+    const struct resp_arg *a = c->parser.argv;
+    size_t argc = c->parser.argc;
     if (!argc)
         return 0;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
@@ -630,24 +463,18 @@ static int execute(struct conn *c)
 
 /* ---- the connection's task ----------------------------------------------- */
 
-/* Make room for the command at the front of the buffer, n bytes of it there
- * and at least c->need wanted: raise the limit past both, or bring it back
- * down once no big command is pending. 0, or -1 (c->error) if too big. */
+/* Make room for the command at the front of the buffer, n bytes of it
+ * there: raise the limit while a command larger than it arrives, or bring
+ * it back down once no big command is pending (resp_read_limit()). 0, -1
+ * if the command is too big (a protocol error, in c->parser.error), or the
+ * error of asyncio_stream_set_limit(). */
 static int fit_limit(struct conn *c, size_t n, size_t *limit)
 {
-    size_t want;
-    if (n >= *limit) {
-        want = c->need > n ? c->need : 2 * n; /* 2 * n: within headers */
-        if (want > MAX_QUERY)
-            want = MAX_QUERY;
-        if (n >= want)
-            return (int)protocol_error(c, "query buffer limit reached", -1);
-    } else if (*limit > ASYNCIO_STREAM_LIMIT && n <= ASYNCIO_STREAM_LIMIT &&
-               c->need <= ASYNCIO_STREAM_LIMIT) {
-        want = ASYNCIO_STREAM_LIMIT;
-    } else {
+    size_t want = resp_read_limit(&c->parser, n, *limit, ASYNCIO_STREAM_LIMIT);
+    if (!want)
+        return -1;
+    if (want == *limit)
         return 0;
-    }
     int rc = asyncio_stream_set_limit(c->s, want); /* cannot fail: n < want */
     if (rc == 0)
         *limit = want;
@@ -656,29 +483,29 @@ static int fit_limit(struct conn *c, size_t n, size_t *limit)
 
 static int serve(asyncio_stream_t *s, void *arg)
 {
-    struct conn c = {.s = s, .db = arg, .want = -1, .bulk = -1, .argcap = 8};
-    c.argv = c.small;
+    struct conn c = {.s = s, .db = arg};
+    resp_parser_init(&c.parser);
     size_t limit = ASYNCIO_STREAM_LIMIT;
     int rc = 0;
     for (;;) {
         const void *data;
         size_t n = asyncio_stream_peek(s, &data);
-        size_t done = 0;
-        ssize_t len = 0;
+        size_t done = 0, used;
+        enum resp_result r = RESP_MORE;
         /* Answer every command that came: the replies leave together. */
         while (done < n && asyncio_stream_write_buffer_size(s) <= ASYNCIO_STREAM_HIGH_WATER) {
-            len = parse(&c, (const char *)data + done, n - done);
-            if (len <= 0)
+            r = resp_parse(&c.parser, (const char *)data + done, n - done, &used);
+            if (r != RESP_COMMAND)
                 break;
-            done += (size_t)len;
+            done += used;
             if ((rc = execute(&c)) < 0)
                 break;
         }
-        if (len < 0 || rc < 0) {
-            if (len == -1) /* answer, then close, as Redis does */
-                rc = reply_error(&c, "ERR %s", c.error);
-            else if (len < 0)
-                rc = (int)len;
+        if (r == RESP_ERROR || r == RESP_NOMEM || rc < 0) {
+            if (r == RESP_ERROR) /* answer, then close, as Redis does */
+                rc = reply_error(&c, "ERR %s", c.parser.error);
+            else if (r == RESP_NOMEM)
+                rc = -ENOMEM;
             break;
         }
         asyncio_stream_consume(s, done);
@@ -687,18 +514,18 @@ static int serve(asyncio_stream_t *s, void *arg)
                 break;
             continue;
         }
-        if (fit_limit(&c, n - done, &limit) < 0) {
-            rc = reply_error(&c, "ERR %s", c.error);
+        if ((rc = fit_limit(&c, n - done, &limit)) < 0) {
+            if (rc == -1)
+                rc = reply_error(&c, "ERR %s", c.parser.error);
             break;
         }
-        ssize_t r = asyncio_stream_fill(s);
-        if (r <= 0) {
-            rc = (int)r;
+        ssize_t got = asyncio_stream_fill(s);
+        if (got <= 0) {
+            rc = (int)got;
             break;
         }
     }
-    if (c.argv != c.small)
-        free(c.argv);
+    resp_parser_free(&c.parser);
     /* The usual ends of a connection are no errors of the handler. */
     if (rc == -ECONNRESET || rc == -EPIPE || rc == -EBADF || rc == -ENOTCONN)
         rc = 0;
