@@ -151,26 +151,7 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/asyncio-net.XXXXXX")
 
 # ---- processes: every one started here is stopped by its pid --------------
 pids=()   # servers and background load generators, in start order
-
-alive() {  # PID: running (not gone, not a zombie)
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-
-stop_pid() {  # PID: SIGTERM, then SIGKILL after 5 s; reaps it if ours
-    local pid=$1 i
-    if alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
-        if alive "$pid"; then
-            echo "net.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-}
+# (alive, stop_pid, port_state and cpu_ns are bench/lib.sh's)
 
 # TCP receive buffers fixed for echo (see the top), and back as they were.
 tcp_saved=()
@@ -301,14 +282,6 @@ fi
 echo
 
 # ---- helpers --------------------------------------------------------------
-tcp_tables=(/proc/net/tcp)
-[ -r /proc/net/tcp6 ] && tcp_tables+=(/proc/net/tcp6)
-
-port_state() {  # PORT [STATE]: a socket whose local port is PORT (in STATE, hex) exists
-    awk -v h="$(printf ':%04X' "$1")" -v s="${2:-}" \
-        'FNR > 1 && substr($2, length($2) - 4) == h && (s == "" || $4 == s) {f = 1; exit}
-         END {exit !f}' "${tcp_tables[@]}"
-}
 
 next_port=$PORT_BASE
 pick_port() {  # sets port to a port no socket uses, a new one every time
@@ -356,17 +329,6 @@ serve() {
 children() {  # PID: its child pids, one a line
     { cat /proc/"$1"/task/*/children 2>/dev/null || pgrep -P "$1" 2>/dev/null || true; } |
         tr ' ' '\n' | grep -v '^$' || true
-}
-
-cpu_ns() {  # PID...: CPU time of all their threads (sum_exec_runtime), in ns
-    local sum=0 pid f v
-    for pid; do
-        for f in /proc/"$pid"/task/*/schedstat; do
-            read -r v _ 2>/dev/null <"$f" || continue
-            sum=$((sum + v))
-        done
-    done
-    echo "$sum"
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
