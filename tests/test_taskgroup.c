@@ -404,6 +404,96 @@ static void test_as_completed_hands_back_in_completion_order(void **state)
     assert_log("a10:done a20:done a30:done b5:done b900:ECANCELED");
 }
 
+/* wait and as_completed: the argument checks, more futures than fit on the
+ * stack, and an overall timeout already over at the first call. */
+static void set_all(void *arg)
+{
+    asyncio_future_t **f = arg;
+    for (int i = 0; i < 10; i++)
+        CHECK_INT(asyncio_future_set_result(f[i], &g_vals[i % 8]), 0);
+}
+
+static int main_wait_edges(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_future_t *f[10], *done[10], *pending[10];
+    for (int i = 0; i < 10; i++)
+        f[i] = tu_future();
+    asyncio_future_t *with_null[2] = {f[0], NULL};
+    CHECK_INT(asyncio_wait(2, with_null, 1, ASYNCIO_ALL_COMPLETED, NULL, NULL), -EINVAL);
+    asyncio_future_t *self[1] = {asyncio_current_task()};
+    CHECK_INT(asyncio_wait(1, self, 1, ASYNCIO_ALL_COMPLETED, NULL, NULL), -EDEADLK);
+    /* Ten pending futures: a timeout returns 0 done, then all finish. */
+    CHECK_INT(asyncio_wait(10, f, 0.001, ASYNCIO_FIRST_COMPLETED, done, pending), 0);
+    CHECK_PTR(pending[9], f[9]);
+    CHECK_INT(asyncio_call_soon(set_all, f, NULL), 0);
+    CHECK_INT(asyncio_wait(10, f, INFINITY, ASYNCIO_ALL_COMPLETED, done, pending), 10);
+    CHECK_PTR(done[9], f[9]);
+
+    asyncio_as_completed_t it;
+    CHECK_INT(asyncio_as_completed_init(&it, 2, with_null, 1), -EINVAL);
+    asyncio_future_t *next = NULL;
+    CHECK_INT(asyncio_as_completed_next(NULL, &next), -EINVAL);
+    /* A timeout of 0 with nothing done: -ETIMEDOUT at once, then what
+     * finished since is still handed back. */
+    asyncio_future_t *g[1] = {tu_future()};
+    CHECK_INT(asyncio_as_completed_init(&it, 1, g, 0), 0);
+    CHECK_INT(asyncio_as_completed_next(&it, &next), -ETIMEDOUT);
+    CHECK_INT(asyncio_future_set_result(g[0], NULL), 0);
+    CHECK_INT(asyncio_as_completed_next(&it, &next), 1);
+    CHECK_PTR(next, g[0]);
+    asyncio_as_completed_destroy(&it);
+    asyncio_future_release(g[0]);
+    for (int i = 0; i < 10; i++)
+        asyncio_future_release(f[i]);
+    return 0;
+}
+
+static void test_wait_and_as_completed_edges(void **state)
+{
+    (void)state;
+    asyncio_as_completed_t it;
+    asyncio_future_t *none[1] = {NULL};
+    assert_int_equal(asyncio_as_completed_init(&it, 0, none, 1), -EPERM); /* no task */
+    assert_int_equal(tu_run(main_wait_edges, NULL, NULL), 0);
+}
+
+/* Leaving a group: only its own task may, and a body that timed out
+ * cancels the children and gets -ETIMEDOUT back, not a failure. */
+static int exit_other_group(void *arg, void **result)
+{
+    (void)result;
+    CHECK_INT(asyncio_taskgroup_exit(arg, 0), -EPERM);
+    return 0;
+}
+
+static int main_exit_edges(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    asyncio_task_t *c = NULL;
+    CHECK_INT(spawn(&g, 900, "slow", &c), 0);
+    asyncio_task_t *other = tu_spawn(exit_other_group, &g, "other");
+    CHECK_INT(asyncio_await(other, NULL), 0);
+    asyncio_task_release(other);
+    CHECK_INT(asyncio_taskgroup_exit(&g, -ETIMEDOUT), -ETIMEDOUT);
+    CHECK_INT(asyncio_taskgroup_errors(&g, NULL, 0), 0);
+    CHECK_INT(asyncio_future_cancelled(c), 1);
+    asyncio_task_release(c);
+    LOG("main:%s", tu_err(asyncio_sleep(0))); /* no cancellation left over */
+    return 0;
+}
+
+static void test_exit_from_another_task_or_after_a_body_timeout(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_exit_edges, NULL, NULL), 0);
+    assert_log("slow:ECANCELED main:0");
+}
+
 static int main_misuse(void *arg, void **result)
 {
     (void)arg;
@@ -495,6 +585,8 @@ int main(void)
         cmocka_unit_test(test_shield_keeps_the_inner_task_alive),
         cmocka_unit_test(test_wait_returns_done_and_pending_without_cancelling),
         cmocka_unit_test(test_as_completed_hands_back_in_completion_order),
+        cmocka_unit_test(test_wait_and_as_completed_edges),
+        cmocka_unit_test(test_exit_from_another_task_or_after_a_body_timeout),
         cmocka_unit_test(test_misuse_gets_error_codes),
         cmocka_unit_test(test_returning_inside_a_group_stops_the_program_and_says_why),
     };
