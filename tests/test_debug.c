@@ -20,6 +20,23 @@ static int awaiter(void *arg, void **result)
     return asyncio_await((asyncio_future_t *)arg, NULL);
 }
 
+/* asyncio_print_tasks() into text (cap bytes, NUL-terminated); returns
+ * what it returned. */
+static int print_tasks_to(char *text, size_t cap)
+{
+    text[0] = '\0';
+    FILE *out = tmpfile();
+    CHECK(out != NULL);
+    if (!out)
+        return -EIO;
+    int n = asyncio_print_tasks(out);
+    rewind(out);
+    size_t len = fread(text, 1, cap - 1, out);
+    fclose(out);
+    text[len] = '\0';
+    return n;
+}
+
 static int main_all_tasks(void *arg, void **result)
 {
     (void)arg;
@@ -41,14 +58,8 @@ static int main_all_tasks(void *arg, void **result)
     CHECK_INT((int)asyncio_all_tasks(list, 1), 3); /* counts past cap */
     CHECK_INT((int)asyncio_all_tasks(NULL, 0), 3);
 
-    FILE *out = tmpfile();
-    CHECK(out != NULL);
-    CHECK_INT(asyncio_print_tasks(out), 3);
-    rewind(out);
-    char text[1024] = {0};
-    size_t len = fread(text, 1, sizeof text - 1, out);
-    fclose(out);
-    text[len] = '\0';
+    char text[1024];
+    CHECK_INT(print_tasks_to(text, sizeof text), 3);
     CHECK(strstr(text, "task \"main\": running\n") != NULL);
     CHECK(strstr(text, "task \"sleepy\": waiting on sleep, timer in ") != NULL);
     CHECK(strstr(text, "task \"patient\": waiting on future\n") != NULL);
@@ -70,6 +81,28 @@ static void test_all_tasks_states_and_what_they_wait_on(void **state)
     assert_null(asyncio_task_state(NULL));
     assert_int_equal(asyncio_print_tasks(stdout), -EPERM);
     assert_int_equal(tu_run(main_all_tasks, NULL, NULL), 0);
+}
+
+/* A task cancelled before it ran shows the request still to deliver. */
+static int main_print_pending_cancel(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *t = tu_spawn(sleeper, NULL, "doomed");
+    CHECK_INT(asyncio_task_cancel(t), 1);
+    char text[512];
+    CHECK_INT(print_tasks_to(text, sizeof text), 2);
+    CHECK(strstr(text, "task \"doomed\": created, cancellation pending\n") != NULL);
+    CHECK(strstr(text, "task \"main\": running\n") != NULL);
+    CHECK_INT(asyncio_await(t, NULL), -ECANCELED);
+    asyncio_task_release(t);
+    return 0;
+}
+
+static void test_print_tasks_shows_a_pending_cancellation(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_print_pending_cancel, NULL, NULL), 0);
 }
 
 /* Run fn in a loop with stderr captured; return what was written to it. */
@@ -150,6 +183,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_tasks_states_and_what_they_wait_on),
+        cmocka_unit_test(test_print_tasks_shows_a_pending_cancellation),
         cmocka_unit_test(test_failures_nobody_retrieved_are_reported),
     };
     return tu_run_group_tests_name("debug", tests, NULL, NULL);

@@ -351,6 +351,10 @@ static int main_handle_cancel_after_run(void *arg, void **result)
 static void test_handle_cancel_after_callback_ran_returns_0(void **state)
 {
     (void)state;
+    asyncio_handle_t h;
+    memset(&h, 0, sizeof h);
+    assert_int_equal(asyncio_handle_cancel(&h), -EPERM); /* no loop */
+    assert_int_equal(asyncio_handle_pending(&h), -EPERM);
     assert_int_equal(tu_run(main_handle_cancel_after_run, NULL, NULL), 0);
     assert_log("soon later");
 }
@@ -1168,6 +1172,42 @@ static int main_close_with_timers(void *arg, void **result)
     return 0;
 }
 
+/* A task created by a callback that runs while the loop winds down never
+ * runs (the loop does not poll again), and is freed with the rest. */
+static int never_runs(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    LOG("ran");
+    return 0;
+}
+
+static void on_main_done_create_task(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    LOG("main-done");
+    CHECK_INT(asyncio_create_task(NULL, never_runs, NULL, "late-task"), 0);
+}
+
+static int main_create_task_at_close(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_future_add_done_callback(asyncio_current_task(), on_main_done_create_task,
+                                               NULL),
+              0);
+    LOG("return");
+    return 0;
+}
+
+static void test_task_created_while_the_loop_winds_down_never_runs(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_create_task_at_close, NULL, NULL), 0);
+    assert_log("return main-done");
+}
+
 static void test_close_with_timers_pending_frees_them_cleanly(void **state)
 {
     (void)state;
@@ -1417,6 +1457,7 @@ int main(void)
         cmocka_unit_test(test_run_in_two_threads_at_once),
         cmocka_unit_test(test_other_threads_see_no_loop),
         cmocka_unit_test(test_close_with_timers_pending_frees_them_cleanly),
+        cmocka_unit_test(test_task_created_while_the_loop_winds_down_never_runs),
         cmocka_unit_test(test_callbacks_run_on_the_loop_stack_while_tasks_stay_ready),
         cmocka_unit_test(test_every_ready_fd_is_served_on_every_backend),
     };

@@ -609,6 +609,135 @@ static void test_create_task_ex_honours_stack_size(void **state)
     assert_int_equal(tu_run(main_stacks, NULL, NULL), 0);
 }
 
+/* A name longer than fits inside the task is kept whole. */
+static int main_long_name(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static const char name[] = "a task whose name is longer than thirty-two characters";
+    asyncio_task_t *t = tu_spawn(logging_task, "long", name);
+    CHECK_STR(asyncio_task_name(t), name);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    CHECK_STR(asyncio_task_name(t), name);
+    asyncio_task_release(t);
+    return 0;
+}
+
+static void test_long_task_name_is_kept_whole(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_long_name, NULL, NULL), 0);
+    assert_log("long");
+}
+
+/* A task cancelled while it awaits another is cancelled again while that
+ * one finishes: the second request is not lost, its next wait gets it. */
+static int slow_to_stop(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    LOG("inner:%s", tu_err(asyncio_sleep(10)));
+    LOG("inner-cleanup:%s", tu_err(asyncio_sleep(0.002)));
+    return -ECANCELED;
+}
+
+static int awaiting_outer(void *arg, void **result)
+{
+    (void)result;
+    LOG("outer:%s", tu_err(asyncio_await(arg, NULL)));
+    LOG("outer-next:%s", tu_err(asyncio_sleep(0)));
+    LOG("outer-after:%s", tu_err(asyncio_sleep(0)));
+    return 0;
+}
+
+static int main_cancel_twice(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *inner = tu_spawn(slow_to_stop, NULL, "inner");
+    asyncio_task_t *outer = tu_spawn(awaiting_outer, inner, "outer");
+    tu_yield(2);
+    CHECK_INT(asyncio_task_cancel(outer), 1); /* cancels inner too */
+    tu_yield(2);                              /* inner is cleaning up */
+    CHECK_STR(asyncio_task_waiting_on(outer), "task");
+    CHECK_INT(asyncio_task_cancel(outer), 1);
+    CHECK_INT(asyncio_await(outer, NULL), 0);
+    asyncio_task_release(outer);
+    asyncio_task_release(inner);
+    return 0;
+}
+
+static void test_cancel_while_waiting_for_a_cancelled_task_is_kept(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_cancel_twice, NULL, NULL), 0);
+    assert_log("inner:ECANCELED inner-cleanup:0 outer:ECANCELED outer-next:ECANCELED "
+               "outer-after:0");
+}
+
+/* After a burst of more tasks than the loop keeps stacks for, the loop
+ * unmaps the surplus once it has nothing else to do (it sleeps). */
+static long vm_size_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+static int burst_child(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return asyncio_sleep(0);
+}
+
+enum { BURST = 1024 + 320 };
+
+static int main_burst(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static asyncio_task_t *t[BURST];
+    for (int i = 0; i < BURST; i++)
+        t[i] = tu_spawn(burst_child, NULL, NULL);
+    CHECK_INT(asyncio_gather(BURST, t, NULL, NULL, 0), 0);
+    for (int i = 0; i < BURST; i++)
+        asyncio_task_release(t[i]);
+    /* Every stack is still mapped: the loop has not slept since. */
+    long peak = vm_size_kib(), now = peak;
+    for (int i = 0; i < 2000 && now >= peak; i++) {
+        CHECK_INT(asyncio_sleep(0.001), 0);
+        now = vm_size_kib();
+    }
+    CHECK(now < peak);
+    /* Each sleep that waits trims at least 16 more: the rest goes too. */
+    for (int i = 0; i < 40; i++)
+        CHECK_INT(asyncio_sleep(0.002), 0);
+    CHECK(vm_size_kib() <= now);
+    /* And the loop still runs tasks as before. */
+    for (int i = 0; i < 4; i++)
+        t[i] = tu_spawn(burst_child, NULL, NULL);
+    CHECK_INT(asyncio_gather(4, t, NULL, NULL, 0), 0);
+    for (int i = 0; i < 4; i++)
+        asyncio_task_release(t[i]);
+    return 0;
+}
+
+static void test_burst_of_tasks_gives_stacks_back_when_idle(void **state)
+{
+    (void)state;
+    if (vm_size_kib() < 0)
+        skip(); /* no /proc */
+    assert_int_equal(tu_run(main_burst, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +755,9 @@ int main(void)
         cmocka_unit_test(test_many_tasks_can_await_the_same_task),
         cmocka_unit_test(test_nested_tasks_propagate_results),
         cmocka_unit_test(test_create_task_ex_honours_stack_size),
+        cmocka_unit_test(test_long_task_name_is_kept_whole),
+        cmocka_unit_test(test_cancel_while_waiting_for_a_cancelled_task_is_kept),
+        cmocka_unit_test(test_burst_of_tasks_gives_stacks_back_when_idle),
     };
     return tu_run_group_tests_name("task", tests, NULL, NULL);
 }
