@@ -610,6 +610,99 @@ static void test_high_open_fd_can_be_waited_on(void **state)
     close(p[1]);
 }
 
+/* poll reports an fd closed behind the loop's back (no asyncio_forget_fd)
+ * while a task waits on it: the task wakes with -EBADF. */
+static int wait_read_logged(void *arg, void **result)
+{
+    (void)result;
+    LOG("wait:%s", tu_err(asyncio_wait_readable((int)(intptr_t)arg)));
+    return 0;
+}
+
+static int main_closed_behind_back(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    asyncio_task_t *t = tu_spawn(wait_read_logged, (void *)(intptr_t)p[0], "reader");
+    tu_yield(1);
+    CHECK_STR(asyncio_task_waiting_on(t), "fd readable");
+    /* Another fd gets ready while that one stays quiet. */
+    int q[2];
+    CHECK_INT(pipe(q), 0);
+    CHECK_INT(write(q[1], "x", 1), 1);
+    CHECK_INT(asyncio_wait_readable(q[0]), 0);
+    CHECK_INT(asyncio_forget_fd(q[0]), 0);
+    close(q[0]);
+    close(q[1]);
+    close(p[0]);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_INT(asyncio_forget_fd(p[0]), 0);
+    close(p[1]);
+    return 0;
+}
+
+static void test_poll_wakes_a_waiter_whose_fd_was_closed_behind_its_back(void **state)
+{
+    (void)state;
+    asyncio_run_options_t o = {.backend = "poll"};
+    assert_int_equal(tu_run_ex(main_closed_behind_back, NULL, NULL, &o), 0);
+    assert_log("wait:EBADF");
+}
+
+#ifdef __linux__
+/* epoll: the loop's record of an fd closed without asyncio_forget_fd()
+ * disagrees with the kernel's; the loop puts it right. */
+static int main_epoll_stale_records(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int a[2], b[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    CHECK_INT(write(a[1], "x", 1), 1);
+    CHECK_INT(asyncio_wait_readable(a[0]), 0); /* registered for reading */
+    /* Closed and its number reused: a wait for writing (a change of
+     * interest for the loop) reaches the new socket. */
+    int old = a[0];
+    close(a[0]);
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    CHECK_INT(b[0], old);
+    CHECK_INT(asyncio_wait_writable(b[0]), 0);
+    /* Closed, then forgotten: nothing to take back, still 0. */
+    close(b[0]);
+    CHECK_INT(asyncio_forget_fd(b[0]), 0);
+    /* Forgotten while a copy kept it registered in the kernel, then the
+     * copy put back under the same number: a new wait still works. */
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    CHECK_INT(write(b[1], "y", 1), 1);
+    CHECK_INT(asyncio_wait_readable(b[0]), 0);
+    int copy = dup(b[0]);
+    CHECK(copy >= 0);
+    close(b[0]);
+    CHECK_INT(asyncio_forget_fd(b[0]), 0);
+    CHECK_INT(dup2(copy, b[0]), b[0]);
+    close(copy);
+    CHECK_INT(asyncio_wait_readable(b[0]), 0);
+    char c;
+    CHECK_INT(read(b[0], &c, 1), 1);
+    CHECK_INT(c, 'y');
+    CHECK_INT(asyncio_forget_fd(b[0]), 0);
+    close(b[0]);
+    close(b[1]);
+    close(a[1]);
+    return 0;
+}
+
+static void test_epoll_puts_right_records_of_fds_closed_behind_its_back(void **state)
+{
+    (void)state;
+    asyncio_run_options_t o = {.backend = "epoll"};
+    assert_int_equal(tu_run_ex(main_epoll_stale_records, NULL, NULL, &o), 0);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +721,10 @@ int main(void)
         cmocka_unit_test(test_fd_forgotten_closed_and_reused_works_again),
         cmocka_unit_test(test_huge_fd_numbers_are_ebadf_at_once_on_every_backend),
         cmocka_unit_test(test_high_open_fd_can_be_waited_on),
+        cmocka_unit_test(test_poll_wakes_a_waiter_whose_fd_was_closed_behind_its_back),
+#ifdef __linux__
+        cmocka_unit_test(test_epoll_puts_right_records_of_fds_closed_behind_its_back),
+#endif
     };
     return tu_run_group_tests_name("io", tests, NULL, NULL);
 }
