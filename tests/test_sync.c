@@ -1478,6 +1478,104 @@ static void test_harness_timeout_after_each_wakeup(void **state)
                "k5:ETIMEDOUT@6");
 }
 
+/* A condition whose own lock a task waits for cannot be destroyed; a
+ * wait_for whose wait is cancelled returns that. */
+static int cond_acquirer(void *arg, void **result)
+{
+    (void)result;
+    asyncio_condition_t *c = arg;
+    LOG("acquire:%s", tu_err(asyncio_condition_acquire(c)));
+    LOG("release:%s", tu_err(asyncio_condition_release(c)));
+    return 0;
+}
+
+static int never(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int cond_wait_for_never(void *arg, void **result)
+{
+    (void)result;
+    asyncio_condition_t *c = arg;
+    CHECK_INT(asyncio_condition_acquire(c), 0);
+    LOG("wait_for:%s", tu_err(asyncio_condition_wait_for(c, never, NULL)));
+    CHECK_INT(asyncio_condition_locked(c), 1); /* held again on return */
+    CHECK_INT(asyncio_condition_release(c), 0);
+    return 0;
+}
+
+static int main_condition_edges(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_condition_t c;
+    CHECK_INT(asyncio_condition_init(&c, NULL), 0);
+    CHECK_INT(asyncio_condition_acquire(&c), 0);
+    asyncio_task_t *t = tu_spawn(cond_acquirer, &c, "acq");
+    tu_yield(1); /* it waits for the lock */
+    CHECK_INT(asyncio_condition_destroy(&c), -EBUSY);
+    CHECK_INT(asyncio_condition_release(&c), 0);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+
+    t = tu_spawn(cond_wait_for_never, &c, "wf");
+    tu_yield(2);
+    CHECK_STR(asyncio_task_waiting_on(t), "condition");
+    CHECK_INT(asyncio_task_cancel(t), 1);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_INT(asyncio_condition_destroy(&c), 0);
+    return 0;
+}
+
+static void test_condition_destroy_busy_lock_and_cancelled_wait_for(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_condition_edges, NULL, NULL), 0);
+    assert_log("acquire:0 release:0 wait_for:ECANCELED");
+}
+
+/* A task with a cancellation pending that arrives while the last round
+ * still drains gets -ECANCELED and leaves the barrier as it was. */
+static int barrier_party(void *arg, void **result)
+{
+    (void)result;
+    LOG("party:%s", tu_err(asyncio_barrier_wait(arg)));
+    return 0;
+}
+
+static int main_barrier_cancel_while_draining(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_barrier_t b;
+    CHECK_INT(asyncio_barrier_init(&b, 2), 0);
+    asyncio_task_t *t = tu_spawn(barrier_party, &b, "party");
+    tu_yield(1);
+    CHECK_INT(asyncio_barrier_wait(&b), 1); /* the round ends; party drains */
+    CHECK_INT(asyncio_task_cancel(asyncio_current_task()), 1);
+    CHECK_INT(asyncio_barrier_wait(&b), -ECANCELED);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    /* Not broken: the next round works. */
+    t = tu_spawn(barrier_party, &b, "party");
+    tu_yield(1);
+    CHECK_INT(asyncio_barrier_wait(&b), 1);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_INT(asyncio_barrier_destroy(&b), 0);
+    return 0;
+}
+
+static void test_barrier_cancelled_while_the_last_round_drains(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_barrier_cancel_while_draining, NULL, NULL), 0);
+    assert_log("party:0 party:0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1509,6 +1607,8 @@ int main(void)
         cmocka_unit_test(test_harness_cancel_after_each_wakeup),
         cmocka_unit_test(test_harness_timeout_at_each_wait),
         cmocka_unit_test(test_harness_timeout_after_each_wakeup),
+        cmocka_unit_test(test_condition_destroy_busy_lock_and_cancelled_wait_for),
+        cmocka_unit_test(test_barrier_cancelled_while_the_last_round_drains),
     };
     return tu_run_group_tests_name("sync", tests, NULL, NULL);
 }
