@@ -1351,6 +1351,96 @@ static void test_start_server_without_a_place_for_the_server_gives_einval(void *
     assert_int_equal(run(main_null_out, NULL, NULL), 0);
 }
 
+/* host "" listens on every interface, one port for both families. */
+static int main_every_interface(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_server_t *srv = serve(echo_handler, NULL, "", NULL);
+    if (!srv)
+        return -1;
+    int port = asyncio_server_port(srv);
+    CHECK(port > 0);
+    asyncio_stream_t *c = dial("127.0.0.1", port);
+    if (c) {
+        round_trip(c, "v4");
+        CHECK_INT(asyncio_stream_wait_closed(c), 0);
+    }
+    if (have_ipv6_loopback()) {
+        c = dial("::1", port);
+        if (c) {
+            round_trip(c, "v6");
+            CHECK_INT(asyncio_stream_wait_closed(c), 0);
+        }
+    }
+    shut(srv);
+    return 0;
+}
+
+static void test_empty_host_listens_on_every_interface_on_one_port(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_every_interface, NULL, NULL), 0);
+}
+
+/* wait_closed: a second waiter gets -EBUSY; a cancelled one -ECANCELED,
+ * and the server is left to be waited for again. */
+static int main_wait_closed_busy(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct seen seen = {0};
+    asyncio_server_t *srv = serve(echo_handler, &seen, "127.0.0.1", NULL);
+    if (!srv)
+        return -1;
+    asyncio_stream_t *c = dial("127.0.0.1", asyncio_server_port(srv));
+    if (!c)
+        return -1;
+    round_trip(c, "hi"); /* the handler runs */
+    CHECK_INT(asyncio_server_close(srv), 0);
+    asyncio_task_t *w = tu_spawn(wait_closed_task, srv, "waiter");
+    tu_yield(1);
+    CHECK_STR(asyncio_task_waiting_on(w), "future");
+    CHECK_INT(asyncio_server_wait_closed(srv), -EBUSY);
+    CHECK_INT(asyncio_task_cancel(w), 1);
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    CHECK_INT(asyncio_stream_wait_closed(c), 0); /* the handler returns */
+    CHECK_INT(asyncio_server_wait_closed(srv), 0);
+    CHECK_INT(seen.ended, 1);
+    return 0;
+}
+
+static void test_wait_closed_twice_is_ebusy_and_cancelled_is_ecanceled(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_wait_closed_busy, NULL, NULL), 0);
+    assert_log("wait_closed:ECANCELED");
+}
+
+/* A datagram endpoint whose connect fails (broadcast without
+ * SO_BROADCAST) returns the error and leaves no fd behind. */
+static int main_datagram_connect_fails(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int probe = dup(0);
+    CHECK(probe >= 0);
+    close(probe);
+    int rc = asyncio_create_datagram_endpoint(NULL, 0, "255.255.255.255", 9, AF_INET);
+    CHECK(rc == -EACCES || rc == -ENETUNREACH);
+    int next = dup(0);
+    CHECK_INT(next, probe); /* the socket it made was closed */
+    close(next);
+    return 0;
+}
+
+static void test_datagram_endpoint_whose_connect_fails_returns_the_error(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_datagram_connect_fails, NULL, NULL), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
@@ -1387,6 +1477,9 @@ int main(void)
         cmocka_unit_test(test_bad_arguments_and_calls_outside_a_task_get_error_codes),
         /* Last: a NULL out written to would crash the run. */
         cmocka_unit_test(test_start_server_without_a_place_for_the_server_gives_einval),
+        cmocka_unit_test(test_empty_host_listens_on_every_interface_on_one_port),
+        cmocka_unit_test(test_wait_closed_twice_is_ebusy_and_cancelled_is_ecanceled),
+        cmocka_unit_test(test_datagram_endpoint_whose_connect_fails_returns_the_error),
     };
     return tu_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -381,6 +381,13 @@ static void test_misuse_gets_error_codes(void **state)
     char b;
     assert_int_equal(asyncio_sock_recv(0, &b, 1), -EPERM);
     assert_int_equal(asyncio_sock_accept(0, NULL, NULL), -EPERM);
+    struct sockaddr_storage sa;
+    memset(&sa, 0, sizeof sa);
+    sa.ss_family = AF_INET;
+    assert_int_equal(asyncio_sock_connect(0, (struct sockaddr *)&sa, sizeof sa), -EPERM);
+    assert_int_equal(asyncio_sock_sendto(0, &b, 1, NULL, 0), -EPERM);
+    /* An address without room for its length. */
+    assert_int_equal(asyncio_sock_recvfrom(0, &b, 1, (struct sockaddr *)&sa, NULL), -EINVAL);
     assert_int_equal(run(main_misuse, NULL, NULL), 0);
 }
 

@@ -1627,6 +1627,78 @@ static void test_a_refused_send_ends_reading_too(void **state)
     assert_log("first:x write:EPIPE then:EPIPE drain:EPIPE");
 }
 
+/* Small calls at their edges: peek at nothing, the default limit back,
+ * an empty writev, abort(NULL). */
+static int main_small_edges(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    const void *data = &data;
+    CHECK_INT((int)asyncio_stream_peek(NULL, &data), 0);
+    CHECK_PTR(data, NULL);
+    CHECK_INT(asyncio_stream_abort(NULL), -EINVAL);
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 16);
+    if (!s)
+        return -1;
+    CHECK_INT(write(peer, "0123456789abcdefXYZ", 19), 19);
+    char buf[32];
+    CHECK_INT(asyncio_stream_readuntil(s, "Z", 1, buf, sizeof buf), -ENOBUFS); /* over 16 */
+    CHECK_INT(asyncio_stream_set_limit(s, 0), 0); /* back to 64 KiB */
+    CHECK_INT(asyncio_stream_readuntil(s, "Z", 1, buf, sizeof buf), 19);
+    struct iovec none[2] = {{buf, 0}, {NULL, 0}};
+    CHECK_INT(asyncio_stream_writev(s, none, 2), 0);
+    CHECK_INT((int)asyncio_stream_write_buffer_size(s), 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close(peer);
+    return 0;
+}
+
+static void test_small_calls_at_their_edges(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_small_edges, NULL, NULL), 0);
+}
+
+/* A second task that drains while one does gets -EBUSY; a task with a
+ * cancellation pending closes at once, dropping the queue. */
+static int logging_drainer(void *arg, void **result)
+{
+    (void)result;
+    LOG("drain:%s", tu_err(asyncio_stream_drain(arg)));
+    return 0;
+}
+
+static int main_two_drainers(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    if (!s)
+        return -1;
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 1, 0), 0);
+    static char big[1 << 20];
+    CHECK_INT(asyncio_stream_write(s, big, sizeof big), 0); /* more than the socket takes */
+    asyncio_task_t *d = tu_spawn(logging_drainer, s, "drainer");
+    tu_yield(1);
+    CHECK_STR(asyncio_task_waiting_on(d), "stream drain");
+    CHECK_INT(asyncio_stream_drain(s), -EBUSY);
+    CHECK_INT(asyncio_task_cancel(asyncio_current_task()), 1);
+    CHECK_INT(asyncio_stream_wait_closed(s), -ECANCELED);
+    CHECK_INT(asyncio_await(d, NULL), 0);
+    asyncio_task_release(d);
+    close(peer);
+    return 0;
+}
+
+static void test_second_drainer_is_ebusy_and_cancelled_close_is_at_once(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_two_drainers, NULL, NULL), 0);
+    assert_log("drain:EBADF");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
@@ -1674,6 +1746,8 @@ int main(void)
         cmocka_unit_test(test_read_of_0_bytes_into_a_null_buffer_returns_0),
         cmocka_unit_test(test_close_while_a_read_yields_for_fairness_gives_ebadf),
         cmocka_unit_test(test_close_while_a_drain_yields_for_fairness_gives_ebadf),
+        cmocka_unit_test(test_small_calls_at_their_edges),
+        cmocka_unit_test(test_second_drainer_is_ebusy_and_cancelled_close_is_at_once),
     };
     return tu_run_group_tests_name("stream", tests, NULL, NULL);
 }
