@@ -121,7 +121,9 @@ static int s_tasks(void *arg, void **result)
     TRY(rc);
     /* wait_for that times out, and shield. */
     asyncio_task_t *slow;
-    TRY(asyncio_create_task(&slow, child_sleeps, (void *)(intptr_t)50, "slow"));
+    /* A name too long to keep inside the task: it is allocated. */
+    TRY(asyncio_create_task(&slow, child_sleeps, (void *)(intptr_t)50,
+                            "slow, with a name longer than a task holds"));
     rc = asyncio_wait_for(slow, 0.002, NULL);
     asyncio_task_release(slow);
     if (rc != -ETIMEDOUT)
@@ -275,10 +277,44 @@ static int s_queue(void *arg, void **result)
     return 0;
 }
 
+/* asyncio_wait() and as_completed over more futures than fit on the
+ * stack: both allocate. */
+static int wait_many(void)
+{
+    enum { N = 9 };
+    asyncio_future_t *f[N];
+    int made = 0, rc = 0;
+    for (; made < N && rc == 0; made++)
+        rc = asyncio_future_new(&f[made]);
+    if (rc < 0)
+        made--;
+    if (rc == 0) {
+        rc = asyncio_wait(N, f, 0.001, ASYNCIO_FIRST_COMPLETED, NULL, NULL);
+        if (rc > 0)
+            rc = WRONG; /* none was done */
+    }
+    if (rc == 0) {
+        asyncio_as_completed_t it;
+        rc = asyncio_as_completed_init(&it, N, f, 0);
+        if (rc == 0)
+            asyncio_as_completed_destroy(&it);
+    }
+    for (int i = 0; i < made; i++)
+        asyncio_future_release(f[i]);
+    return rc;
+}
+
 static int s_timeouts(void *arg, void **result)
 {
     (void)arg;
     (void)result;
+    /* A timer callback as the loop's first handle (its slab is allocated
+     * here), cancelled at once. */
+    asyncio_handle_t h;
+    int count = 0;
+    TRY(asyncio_call_later(10.0, cb_count, &count, &h));
+    asyncio_handle_cancel(&h);
+    TRY(wait_many());
     asyncio_timeout_t scope;
     TRY(asyncio_timeout_enter(&scope, 0.002));
     int rc = asyncio_sleep(1.0);
