@@ -35,7 +35,7 @@ static void task_left_groups_open(struct task *t)
             " (call asyncio_taskgroup_exit() first)\n",
             asyncio_task_name(&t->fut), t->open_groups, t->open_groups == 1 ? "" : "s");
     SAN_COVERAGE_DUMP();
-    abort();
+    abort(); /* GCOVR_EXCL_LINE: the counters were written just above; abort() ends the process */
 }
 
 /* Every context runs this forever: one task after another. */
@@ -97,7 +97,7 @@ static void ctx_put(struct loop *loop, struct taskctx *c)
 bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
 {
     if (loop->ctx_pool_len <= CTX_POOL_HOT)
-        return false;
+        return false; /* GCOVR_EXCL_LINE: its one caller checks this first */
     /* The pool is last in, first out: its head holds the stacks used last,
      * likeliest in the cache. Keep those and unmap from the cold end. */
     struct taskctx *keep = loop->ctx_pool;
