@@ -175,7 +175,10 @@ static int await_future(asyncio_future_t *f, void **result, bool propagate)
         /* As in asyncio, cancelling a task (or its timeout) cancels what it
          * awaits; the wait ends once that has finished. */
         asyncio_future_cancel(f);
-        task_wait_done_uncancellable(t, f);
+        /* A cancellation that comes meanwhile is passed on to f too; it is
+         * this wait's -ECANCELED, or, after a timeout, the next wait's. */
+        if (task_wait_done_uncancellable(t, f) && rc != -ECANCELED)
+            t->must_cancel = true;
     }
     if (rc == 0)
         rc = future_outcome(f, result);

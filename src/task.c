@@ -485,19 +485,24 @@ int task_check_await(const struct asyncio_future *f)
     return f == &loop->current->fut ? -EDEADLK : 0;
 }
 
-void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f)
+bool task_wait_done_uncancellable(struct task *t, struct asyncio_future *f)
 {
     bool cancelled = false;
     while (!future_is_done(f)) {
         struct task_waiter tw;
         task_waiter_init(&tw, t);
         future_add_waiter(f, &tw.w);
-        if (task_park(t) == -ECANCELED)
-            cancelled = true;
+        int rc = task_park(t);
         future_remove_waiter(&tw.w);
+        if (rc == -ECANCELED) {
+            /* As in asyncio, where cancelling a task cancels what it
+             * awaits for as long as it awaits it: f gets this request too. */
+            cancelled = true;
+            if (!future_is_done(f))
+                asyncio_future_cancel(f);
+        }
     }
-    if (cancelled)
-        t->must_cancel = true;
+    return cancelled;
 }
 
 int asyncio_sleep(double seconds)

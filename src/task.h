@@ -169,9 +169,9 @@ static inline bool task_take_cancel(struct task *t)
     return pending;
 }
 
-/* Park until f is done, ignoring cancellation meanwhile; a cancellation
- * that arrives is kept for the next wait. */
-void task_wait_done_uncancellable(struct task *t, struct asyncio_future *f);
+/* Park until f is done; a cancellation of t meanwhile does not end the
+ * wait but is passed on to f (if not done yet). Returns whether one came. */
+bool task_wait_done_uncancellable(struct task *t, struct asyncio_future *f);
 /* task_park_until() when a timer is due: a deadline, or open scopes. */
 int task_park_timed(struct task *t, uint64_t deadline, int status);
 /* Park until woken, or until deadline (ns; UINT64_MAX: none), which wakes

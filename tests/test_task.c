@@ -631,7 +631,9 @@ static void test_long_task_name_is_kept_whole(void **state)
 }
 
 /* A task cancelled while it awaits another is cancelled again while that
- * one finishes: the second request is not lost, its next wait gets it. */
+ * one finishes: as in asyncio, the second request goes to the awaited task
+ * too (its cleanup is cut short), and merges into the -ECANCELED of this
+ * await; the next wait is not cancelled (CPython 3.11 logs the same). */
 static int slow_to_stop(void *arg, void **result)
 {
     (void)arg;
@@ -667,12 +669,53 @@ static int main_cancel_twice(void *arg, void **result)
     return 0;
 }
 
-static void test_cancel_while_waiting_for_a_cancelled_task_is_kept(void **state)
+static void test_cancel_while_waiting_for_a_cancelled_task_goes_to_it_too(void **state)
 {
     (void)state;
     assert_int_equal(tu_run(main_cancel_twice, NULL, NULL), 0);
-    assert_log("inner:ECANCELED inner-cleanup:0 outer:ECANCELED outer-next:ECANCELED "
+    assert_log("inner:ECANCELED inner-cleanup:ECANCELED outer:ECANCELED outer-next:0 "
                "outer-after:0");
+}
+
+/* The same after a timeout scope ended the await: the await reports the
+ * timeout, the awaited task gets the cancellation as well, and the task's
+ * next wait reports it (nothing is lost). */
+static int awaiting_in_scope(void *arg, void **result)
+{
+    (void)result;
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.001), 0);
+    LOG("outer:%s", tu_err(asyncio_await(arg, NULL)));
+    LOG("exit:%s", tu_err(asyncio_timeout_exit(&scope)));
+    LOG("outer-next:%s", tu_err(asyncio_sleep(0)));
+    LOG("outer-after:%s", tu_err(asyncio_sleep(0)));
+    return 0;
+}
+
+static int main_timeout_then_cancel(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_task_t *inner = tu_spawn(slow_to_stop, NULL, "inner");
+    asyncio_task_t *outer = tu_spawn(awaiting_in_scope, inner, "outer");
+    /* Until the scope has fired and inner is cleaning up (bounded). */
+    for (int i = 0; i < 2000 && !strstr(tu_log_buf, "inner:ECANCELED"); i++)
+        CHECK_INT(asyncio_sleep(0.001), 0);
+    CHECK_STR(asyncio_task_waiting_on(outer), "task");
+    CHECK_INT(asyncio_task_cancel(outer), 1);
+    CHECK_INT(asyncio_await(outer, NULL), 0);
+    asyncio_task_release(outer);
+    asyncio_task_release(inner);
+    return 0;
+}
+
+static void test_cancel_after_a_timeout_ended_an_await_goes_to_the_awaited_and_the_next_wait(
+    void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_timeout_then_cancel, NULL, NULL), 0);
+    assert_log("inner:ECANCELED inner-cleanup:ECANCELED outer:ETIMEDOUT exit:ETIMEDOUT "
+               "outer-next:ECANCELED outer-after:0");
 }
 
 /* After a burst of more tasks than the loop keeps stacks for, the loop
@@ -756,7 +799,8 @@ int main(void)
         cmocka_unit_test(test_nested_tasks_propagate_results),
         cmocka_unit_test(test_create_task_ex_honours_stack_size),
         cmocka_unit_test(test_long_task_name_is_kept_whole),
-        cmocka_unit_test(test_cancel_while_waiting_for_a_cancelled_task_is_kept),
+        cmocka_unit_test(test_cancel_while_waiting_for_a_cancelled_task_goes_to_it_too),
+        cmocka_unit_test(test_cancel_after_a_timeout_ended_an_await_goes_to_the_awaited_and_the_next_wait),
         cmocka_unit_test(test_burst_of_tasks_gives_stacks_back_when_idle),
     };
     return tu_run_group_tests_name("task", tests, NULL, NULL);

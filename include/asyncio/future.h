@@ -97,7 +97,10 @@ ASYNCIO_API int asyncio_future_remove_done_callback(asyncio_future_t *f,
  * request), the call waits until f has finished, and returns -ECANCELED
  * whatever f's outcome (see asyncio_future_result() for it). f is
  * cancelled when the task resumes, so a result f got before that, after
- * the cancellation came, is kept (asyncio cancels f at once). May suspend.
+ * the cancellation came, is kept (asyncio cancels f at once). A further
+ * cancellation while it waits for f to finish is passed on to f too, as
+ * in asyncio; it is part of this -ECANCELED, or, when a timeout ended the
+ * wait (-ETIMEDOUT), reported by the task's next wait. May suspend.
  * Errors: -EPERM (not in a task), -EINVAL (f NULL), -EDEADLK (a task
  * awaiting itself), -ECANCELED.
  */
