@@ -76,6 +76,9 @@ enum fault_site {
 
 /* Count the calls made on this thread from now on. */
 void fault_arm(void);
+/* Stop counting (and failing): the driver's own calls after a run, and
+ * gcov's when it writes its counters, must not be failed. */
+void fault_disarm(void);
 /* The Nth counted call (1-based) fails, with EINTR instead of its hard
  * errno if eintr is set (and the site can); 0: none fails. */
 void fault_fail_at(unsigned long n, bool eintr);

@@ -55,6 +55,11 @@ void fault_arm(void)
     trace = getenv("FAULT_TRACE") != NULL;
 }
 
+void fault_disarm(void)
+{
+    armed = false;
+}
+
 void fault_fail_at(unsigned long n, bool eintr)
 {
     fail_at = n;
