@@ -405,6 +405,46 @@ static void test_unix_server_replaces_a_stale_socket_and_unlinks_it_at_close(voi
     assert_log("stale:ECONNREFUSED stat:ENOENT");
 }
 
+/* A server nobody closed is freed when the loop closes (stream.h): its
+ * listening socket closed and, for a Unix server, its socket file gone, as
+ * asyncio_server_close() would have done. */
+static int main_left_open(void *arg, void **result)
+{
+    const char *path = arg;
+    (void)result;
+    asyncio_server_t *srv = NULL;
+    CHECK_INT(asyncio_start_unix_server(&srv, echo_handler, NULL, path, NULL), 0);
+    asyncio_stream_t *s = NULL;
+    CHECK_INT(asyncio_open_unix_connection(&s, path, NULL), 0);
+    round_trip(s, "then main returns");
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    return 0; /* srv left listening */
+}
+
+static void test_unix_server_left_open_is_closed_and_unlinked_with_the_loop(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/asyncio-test-open-%d.sock", (int)getpid());
+    assert_int_equal(run(main_left_open, path, NULL), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    unlink(path);
+}
+
+static void test_unix_server_outside_a_loop_gives_eperm(void **state)
+{
+    (void)state;
+    asyncio_server_t *srv = NULL;
+    assert_int_equal(asyncio_start_unix_server(&srv, echo_handler, NULL, "/tmp/asyncio-none.sock",
+                                               NULL),
+                     -EPERM);
+    assert_null(srv);
+    struct stat st;
+    assert_int_equal(stat("/tmp/asyncio-none.sock", &st), -1);
+}
+
 /* Note which task runs it, then echo. */
 static int noting_handler(asyncio_stream_t *s, void *arg)
 {
@@ -540,6 +580,46 @@ static void test_close_clients_cancels_the_handlers(void **state)
     (void)state;
     assert_int_equal(run(main_close_clients, NULL, NULL), 0);
     assert_log("cancelled:2 handler:ECANCELED handler:ECANCELED a:0 b:0");
+}
+
+/* A connection accepted whose handler has not started yet: close_clients
+ * cancels it too, its handler never runs, and its stream is closed (the
+ * peer reads the end of the stream), as for a handler that ran. */
+static int main_close_clients_before_start(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct seen seen = {0};
+    asyncio_server_t *srv = serve(logging_handler, &seen, "127.0.0.1", NULL);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)asyncio_server_port(srv)),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    /* A blocking connect: the kernel's backlog completes it at once. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_INT(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    asyncio_stream_t *c = NULL;
+    CHECK_INT(asyncio_stream_open(&c, fd, 0), 0);
+    /* Yielding with sleep(0), this task is always queued before the
+     * handler's task, which the accepting task queues as it counts the
+     * connection: this task sees it counted before the handler's first
+     * step. */
+    for (int i = 0; i < 1000 && asyncio_server_connections(srv) == 0; i++)
+        CHECK_INT(asyncio_sleep(0), 0);
+    LOG("calls:%d", seen.calls);
+    LOG("cancelled:%d", asyncio_server_close_clients(srv));
+    char buf[8];
+    LOG("read:%s", err(asyncio_stream_read(c, buf, sizeof buf)));
+    YIELD_UNTIL(asyncio_server_connections(srv) == 0);
+    LOG("calls:%d", seen.calls);
+    CHECK_INT(asyncio_stream_wait_closed(c), 0);
+    shut(srv);
+    return 0;
+}
+
+static void test_close_clients_cancels_a_handler_that_has_not_started(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_close_clients_before_start, NULL, NULL), 0);
+    assert_log("calls:0 cancelled:1 read:0 calls:0");
 }
 
 static int wait_closed_task(void *arg, void **result)
@@ -1454,10 +1534,13 @@ int main(void)
         cmocka_unit_test(test_connect_timeout_ends_a_connect_that_gets_no_answer),
         cmocka_unit_test(test_connect_timeout_bounds_a_connect_to_an_unroutable_address),
         cmocka_unit_test(test_unix_server_replaces_a_stale_socket_and_unlinks_it_at_close),
+        cmocka_unit_test(test_unix_server_left_open_is_closed_and_unlinked_with_the_loop),
+        cmocka_unit_test(test_unix_server_outside_a_loop_gives_eperm),
         cmocka_unit_test(test_handler_runs_once_per_connection_in_a_task_of_its_own),
         cmocka_unit_test(test_handler_returning_closes_its_stream),
         cmocka_unit_test(test_server_close_stops_accepting_but_connections_go_on),
         cmocka_unit_test(test_close_clients_cancels_the_handlers),
+        cmocka_unit_test(test_close_clients_cancels_a_handler_that_has_not_started),
         cmocka_unit_test(test_server_wait_closed_waits_for_the_handlers),
         cmocka_unit_test(test_serve_forever_returns_0_once_another_task_closes_the_server),
         cmocka_unit_test(test_serve_forever_cancelled_closes_the_server),
