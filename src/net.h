@@ -68,6 +68,5 @@ int net_resolve(const char *host, int port, int family, int type, bool passive,
 struct asyncio_stream;
 void stream_retain(struct asyncio_stream *s);
 void stream_release(struct asyncio_stream *s);
-bool stream_closing(const struct asyncio_stream *s);
 
 #endif

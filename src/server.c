@@ -80,8 +80,7 @@ static int conn_main(void *arg, void **result)
     c->started = true;
     stream_retain(s);
     int rc = c->srv->handler(s, c->srv->arg);
-    if (!stream_closing(s))
-        asyncio_stream_close(s);
+    asyncio_stream_close(s); /* 0 at once if the handler closed it: s is held */
     stream_release(s);
     return rc;
 }
