@@ -28,7 +28,10 @@
 #include <stdbool.h>
 
 /* One entry a wrapped function: its name, the errno of a hard failure, and
- * whether it can also fail with EINTR (a call that blocks). */
+ * the errno of a failure the library retries (0: none): EINTR for a call
+ * that blocks; for accept4, ECONNABORTED (a connection that died in the
+ * backlog), which the library retries as it does EINTR. Below, "eintr"
+ * means that second kind of failure. */
 #define FAULT_SITES(X)                                                         \
     X(malloc, ENOMEM, 0)                                                       \
     X(calloc, ENOMEM, 0)                                                       \
@@ -40,9 +43,9 @@
     X(syscall, ENOSYS, 0)                                                      \
     X(epoll_create1, EMFILE, 0)                                                \
     X(epoll_ctl, ENOMEM, 0)                                                    \
-    X(epoll_wait, ENOMEM, 1)                                                   \
-    X(epoll_pwait2, ENOMEM, 1)                                                 \
-    X(ppoll, ENOMEM, 1)                                                        \
+    X(epoll_wait, ENOMEM, EINTR)                                                   \
+    X(epoll_pwait2, ENOMEM, EINTR)                                                 \
+    X(ppoll, ENOMEM, EINTR)                                                        \
     X(eventfd, EMFILE, 0)                                                      \
     X(signalfd, EMFILE, 0)                                                     \
     X(pthread_create, EAGAIN, 0)                                               \
@@ -50,20 +53,20 @@
     X(socket, EMFILE, 0)                                                       \
     X(bind, EADDRINUSE, 0)                                                     \
     X(listen, EADDRINUSE, 0)                                                   \
-    X(accept4, EMFILE, 1)                                                      \
-    X(connect, ECONNREFUSED, 1)                                                \
+    X(accept4, EMFILE, ECONNABORTED)                                                      \
+    X(connect, ECONNREFUSED, EINTR)                                                \
     X(getsockname, ENOBUFS, 0)                                                 \
     X(getsockopt, ENOBUFS, 0)                                                  \
     X(setsockopt, ENOMEM, 0)                                                   \
     X(shutdown, ENOTCONN, 0)                                                   \
-    X(recv, ECONNRESET, 1)                                                     \
-    X(recvfrom, ECONNRESET, 1)                                                 \
-    X(read, EIO, 1)                                                            \
-    X(send, EPIPE, 1)                                                          \
-    X(sendto, EPIPE, 1)                                                        \
-    X(sendmsg, EPIPE, 1)                                                       \
-    X(writev, EPIPE, 1)                                                        \
-    X(write, EPIPE, 1)                                                         \
+    X(recv, ECONNRESET, EINTR)                                                     \
+    X(recvfrom, ECONNRESET, EINTR)                                                 \
+    X(read, EIO, EINTR)                                                            \
+    X(send, EPIPE, EINTR)                                                          \
+    X(sendto, EPIPE, EINTR)                                                        \
+    X(sendmsg, EPIPE, EINTR)                                                       \
+    X(writev, EPIPE, EINTR)                                                        \
+    X(write, EPIPE, EINTR)                                                         \
     X(stat, EACCES, 0)                                                         \
     X(unlink, EACCES, 0)
 
@@ -79,8 +82,9 @@ void fault_arm(void);
 /* Stop counting (and failing): the driver's own calls after a run, and
  * gcov's when it writes its counters, must not be failed. */
 void fault_disarm(void);
-/* The Nth counted call (1-based) fails, with EINTR instead of its hard
- * errno if eintr is set (and the site can); 0: none fails. */
+/* The Nth counted call (1-based) fails, with its retried errno (EINTR...)
+ * instead of its hard errno if eintr is set (and the site has one); 0: none
+ * fails. */
 void fault_fail_at(unsigned long n, bool eintr);
 /* Calls counted so far on the armed thread. */
 unsigned long fault_calls(void);

@@ -43,7 +43,7 @@ static const int site_errno[] = {
     FAULT_SITES(FAULT_ERR)
 #undef FAULT_ERR
 };
-static const bool site_eintr[] = {
+static const int site_eintr[] = {
 #define FAULT_EINTR(name, err, eintr) eintr,
     FAULT_SITES(FAULT_EINTR)
 #undef FAULT_EINTR
@@ -90,7 +90,7 @@ const char *fault_site_name(int site)
 
 bool fault_site_can_eintr(int site)
 {
-    return site >= 0 && site < FAULT_NSITES && site_eintr[site];
+    return site >= 0 && site < FAULT_NSITES && site_eintr[site] != 0;
 }
 
 ssize_t __real_write(int fd, const void *b, size_t n);
@@ -114,7 +114,7 @@ static bool hit(enum fault_site site)
         return false;
     failed_site = (int)site;
     failed_eintr = fail_eintr && site_eintr[site];
-    errno = failed_eintr ? EINTR : site_errno[site];
+    errno = failed_eintr ? site_eintr[site] : site_errno[site];
     return true;
 }
 
