@@ -382,6 +382,9 @@ static void test_readexactly_timed_out_part_way_puts_the_bytes_back(void **state
     assert_log("readexactly:ETIMEDOUT exit:ETIMEDOUT");
     assert_int_equal(run(main_readexactly_timed_out, (void *)(uintptr_t)200000, NULL), 0);
     assert_log("readexactly:ETIMEDOUT exit:ETIMEDOUT");
+    /* One byte: half is none, the wait ends with nothing to put back. */
+    assert_int_equal(run(main_readexactly_timed_out, (void *)(uintptr_t)1, NULL), 0);
+    assert_log("readexactly:ETIMEDOUT exit:ETIMEDOUT");
 }
 
 static int main_separator_in_pieces(void *arg, void **result)

@@ -355,15 +355,15 @@ static int stream_writer(void *arg, void **result)
     return rc < 0 ? rc : c;
 }
 
+/* arg: the reader's limit (0: the default). */
 static int s_stream(void *arg, void **result)
 {
-    (void)arg;
     (void)result;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         return WRONG;
     asyncio_stream_t *r = NULL, *w = NULL;
-    int rc = asyncio_stream_open(&r, sv[0], 0);
+    int rc = asyncio_stream_open(&r, sv[0], (size_t)(uintptr_t)arg);
     if (rc < 0) {
         close(sv[0]);
         close(sv[1]);
@@ -603,18 +603,27 @@ struct scenario {
     const char *name;
     asyncio_fn fn;
     const char *backend; /* NULL: the platform's best (epoll) */
+    void *arg;
 };
 
 /* The poll backend's own allocations and poll() failing: the scenarios
- * that watch fds, again on it. */
+ * that watch fds, again on it. A reader limit under the first buffer's
+ * size (16 KiB): the buffer is sized to the limit, and grown. */
 static const struct scenario scenarios[] = {
-    {"loop", s_loop, NULL},           {"tasks", s_tasks, NULL},
-    {"taskgroup", s_taskgroup, NULL}, {"sync", s_sync, NULL},
-    {"queue", s_queue, NULL},         {"timeouts", s_timeouts, NULL},
-    {"stream", s_stream, NULL},       {"server", s_server, NULL},
-    {"resolver", s_resolver, NULL},   {"signal", s_signal, NULL},
-    {"sock", s_sock, NULL},           {"stream-poll", s_stream, "poll"},
-    {"sock-poll", s_sock, "poll"},
+    {"loop", s_loop, NULL, NULL},
+    {"tasks", s_tasks, NULL, NULL},
+    {"taskgroup", s_taskgroup, NULL, NULL},
+    {"sync", s_sync, NULL, NULL},
+    {"queue", s_queue, NULL, NULL},
+    {"timeouts", s_timeouts, NULL, NULL},
+    {"stream", s_stream, NULL, NULL},
+    {"server", s_server, NULL, NULL},
+    {"resolver", s_resolver, NULL, NULL},
+    {"signal", s_signal, NULL, NULL},
+    {"sock", s_sock, NULL, NULL},
+    {"stream-poll", s_stream, "poll", NULL},
+    {"sock-poll", s_sock, "poll", NULL},
+    {"stream-limit", s_stream, NULL, (void *)(uintptr_t)16},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
@@ -669,7 +678,7 @@ static bool run_child(const struct scenario *s, unsigned long fail_at, bool eint
         fault_fail_at(fail_at, eintr);
         struct outcome o = {0};
         asyncio_run_options_t opts = {.backend = s->backend};
-        o.rc = asyncio_run_ex(s->fn, NULL, NULL, &opts);
+        o.rc = asyncio_run_ex(s->fn, s->arg, NULL, &opts);
         /* The number of calls a run makes varies a little with timing (how
          * many times the loop polls): the call to fail may come after the
          * run, where it must not (in a coverage build, gcov's dump below
@@ -838,7 +847,7 @@ int main(int argc, char **argv)
             fault_arm();
             fault_fail_at(only_k, only_eintr);
             asyncio_run_options_t opts = {.backend = s->backend};
-            int rc = asyncio_run_ex(s->fn, NULL, NULL, &opts);
+            int rc = asyncio_run_ex(s->fn, s->arg, NULL, &opts);
             fault_disarm();
             bool e;
             int site = fault_failed_site(&e);
