@@ -7,14 +7,7 @@
 
 /* Under ThreadSanitizer every task context is a fiber, and 100,000 of them
  * are past gcc 12's runtime limit of 8128 threads and fibers (clang 14's
- * maps memory for each): the test is skipped there. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
+ * maps memory for each): the test is skipped there (TU_UNDER_TSAN). */
 
 static asyncio_task_t *g_tasks[N_TASKS];
 static void *g_results[N_TASKS];
@@ -73,7 +66,7 @@ static int main_many(void *arg, void **result)
 
 static void test_100000_tasks_alive_at_once(void **state)
 {
-#ifdef UNDER_TSAN
+#ifdef TU_UNDER_TSAN
     skip();
 #endif
     (void)state;

@@ -27,17 +27,10 @@ static const int under_asan = 1;
 static const int under_asan = 0;
 #endif
 /* TSan too reserves terabytes of address space, and counts every task
- * context as a thread (gcc 12's runtime stops at 8128) with memory
- * mappings of its own: the tests that exhaust memory or mappings are
- * skipped there. Overflow reports work under TSan. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifdef UNDER_TSAN
+ * context as a thread with memory mappings of its own (testutil.h): the
+ * tests that exhaust memory or mappings are skipped there. Overflow
+ * reports work under TSan. */
+#ifdef TU_UNDER_TSAN
 static const int under_tsan = 1;
 #else
 static const int under_tsan = 0;

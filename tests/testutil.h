@@ -34,6 +34,17 @@
 
 #include <asyncio.h>
 
+/* TU_UNDER_TSAN: built with ThreadSanitizer (gcc or clang), where every
+ * task context is a fiber the runtime counts as a thread (gcc 12's stops
+ * at 8128) with memory mappings of its own. */
+#if defined(__SANITIZE_THREAD__)
+#define TU_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_UNDER_TSAN 1
+#endif
+#endif
+
 /* ---- order log -------------------------------------------------------- */
 
 static char tu_log_buf[1 << 16];

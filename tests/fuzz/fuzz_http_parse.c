@@ -23,6 +23,7 @@
  *   [4]   number of chunk sizes (% 16), then 1 + b each, cycled
  *   rest  the connection's bytes
  */
+#define FUZZ_NAME "fuzz_http_parse"
 #include "fuzz_window.h"
 #include "http_parse.h"
 
@@ -34,21 +35,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const size_t limits[] = {256, 512, 1024, 1030, 1100, 2048, 4096, 65536};
-
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        fprintf(stderr, "fuzz_http_parse: ");                                                      \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fprintf(stderr, "\n");                                                                     \
-        abort();                                                                                   \
-    } while (0)
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_http_parse: check failed: %s\n", #cond);                         \
-            FAIL(__VA_ARGS__);                                                                     \
-        }                                                                                          \
-    } while (0)
 
 /* One thing the model server saw. */
 struct event {

@@ -24,6 +24,7 @@
  *         times 1024 if b & 0x80; cycled
  *   rest  the connection's bytes
  */
+#define FUZZ_NAME "fuzz_resp"
 #include "fuzz_window.h"
 #include "resp.h"
 
@@ -35,21 +36,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const size_t bases[] = {65536, 16, 64, 100, 256, 1024, 4096, 65536};
-
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        fprintf(stderr, "fuzz_resp: ");                                                            \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fprintf(stderr, "\n");                                                                     \
-        abort();                                                                                   \
-    } while (0)
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_resp: check failed: %s\n", #cond);                               \
-            FAIL(__VA_ARGS__);                                                                     \
-        }                                                                                          \
-    } while (0)
 
 /* What the model server saw: a command, or the end (the last event). */
 struct event {

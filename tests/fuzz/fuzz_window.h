@@ -10,11 +10,17 @@
  *    window of one copy of the whole input in which AddressSanitizer is
  *    told that the bytes outside [front, back) are not there (manual
  *    poisoning; the start is exact to 8 bytes only).
+ *
+ * Also what both parser targets share: FAIL() and CHECK() (a broken
+ * promise is an abort() the fuzzer reports, after a line naming the
+ * target, FUZZ_NAME, which the target defines first), the expansion of
+ * an input's padding, and a floor on chunk sizes.
  */
 #ifndef FUZZ_WINDOW_H
 #define FUZZ_WINDOW_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +33,24 @@
 #define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
 #define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
 #endif
+
+#ifndef FUZZ_NAME
+#error "define FUZZ_NAME (the target's name, a string) before including fuzz_window.h"
+#endif
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, FUZZ_NAME ": ");                                                           \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        abort();                                                                                   \
+    } while (0)
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, FUZZ_NAME ": check failed: %s\n", #cond);                              \
+            FAIL(__VA_ARGS__);                                                                     \
+        }                                                                                          \
+    } while (0)
 
 #define WINDOW_COPY 4096
 
