@@ -639,7 +639,10 @@ static int slow_to_stop(void *arg, void **result)
     (void)arg;
     (void)result;
     LOG("inner:%s", tu_err(asyncio_sleep(10)));
-    LOG("inner-cleanup:%s", tu_err(asyncio_sleep(0.002)));
+    /* Long enough that the second cancellation always comes first, on a
+     * loaded machine too (with 2 ms it once did not, under ctest -j2);
+     * short enough that a failure shows in a second. */
+    LOG("inner-cleanup:%s", tu_err(asyncio_sleep(1)));
     return -ECANCELED;
 }
 
