@@ -1,4 +1,5 @@
-/* Futures: a result set once, and the waiters told about it. */
+/* Futures: a result set once, the waiters told about it, and await and
+ * shield, a task's wait for one future. */
 #include "task.h"
 
 #include <errno.h>
@@ -9,7 +10,7 @@
 void future_init(struct asyncio_future *f, struct loop *loop, bool is_task)
 {
     f->loop = loop;
-    dlist_push_back(&loop->futures, &f->all);
+    dlist_push_back(is_task ? &loop->tasks : &loop->futures, &f->all);
     dlist_init(&f->waiters);
     f->refs = 1;
     f->state = FUT_PENDING;
@@ -165,11 +166,9 @@ static int await_future(asyncio_future_t *f, void **result, bool propagate)
     rc = task_begin_wait_on(&t, f->is_task ? "task" : "future");
     asyncio_future_retain(f);
     if (rc == 0) {
-        struct task_waiter tw;
-        task_waiter_init(&tw, t);
-        future_add_waiter(f, &tw.w);
+        task_watch_future(t, f);
         rc = task_park_until(t, UINT64_MAX, 0);
-        future_remove_waiter(&tw.w);
+        future_remove_waiter(&t->wait.fut);
     }
     if (propagate && (rc == -ECANCELED || rc == -ETIMEDOUT) && !future_is_done(f)) {
         /* As in asyncio, cancelling a task (or its timeout) cancels what it
@@ -198,14 +197,6 @@ int asyncio_shield(asyncio_future_t *f, void **result)
 
 void futures_free_all(struct loop *loop)
 {
-    while (!dlist_empty(&loop->futures)) {
-        struct asyncio_future *f = container_of(loop->futures.next, struct asyncio_future, all);
-        struct task *t = task_of(f);
-        if (t && t->ctx) {
-            /* Created but never run (only possible while closing). */
-            coro_destroy(&t->ctx->coro, &loop->stacks);
-            free(t->ctx);
-        }
-        future_free(f);
-    }
+    while (!dlist_empty(&loop->futures))
+        future_free(container_of(loop->futures.next, struct asyncio_future, all));
 }

@@ -178,6 +178,7 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_po
     queue_init(&loop->batch);
     timerheap_init(&loop->timers);
     dlist_init(&loop->futures);
+    dlist_init(&loop->tasks);
     dlist_init(&loop->prepoll);
     dlist_init(&loop->resources);
     coro_init_thread(&loop->main);
@@ -189,7 +190,9 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_po
     coro_template_init(&loop->coro_tmpl);
     loop->stack_size = loop->stacks.default_size;
     loop->busy_poll_ns = (uint64_t)busy_poll_us * 1000;
-    int rc = poller_open(&loop->poller, opts ? opts->backend : NULL);
+    int rc = fanin_make_spare(loop);
+    if (rc == 0 && (rc = poller_open(&loop->poller, opts ? opts->backend : NULL)) < 0)
+        fanin_free_spare(loop);
     if (rc < 0) {
         free(loop);
         *err = rc;
@@ -210,7 +213,9 @@ static void loop_free(struct loop *loop)
     resources_free_all(loop);
     while (loop->nspare_bufs)
         free(loop->spare_bufs[--loop->nspare_bufs]);
+    tasks_free_all(loop);
     futures_free_all(loop);
+    fanin_free_spare(loop);
     tasks_free_structs(loop);
     tasks_free_contexts(loop);
     stack_arena_destroy(&loop->stacks);

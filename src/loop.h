@@ -65,7 +65,9 @@ struct loop {
     struct task *current;   /* the task running now, or NULL */
 
     /* Every future and task alive, to free what is left at close. */
-    struct dlist futures;
+    struct dlist futures;   /* plain futures */
+    struct dlist tasks;     /* tasks, unfinished or still referenced */
+    struct fanin *fanin_spare; /* a small fan-in block for reuse (waitq.h) */
     size_t live_tasks;
     uint64_t task_serial;   /* for default names, Task-N */
 
@@ -167,8 +169,11 @@ void loop_timer_cancel(struct loop *loop, struct ltimer *lt);
 /* Handles (handle.c). */
 void handles_free_all(struct loop *loop);
 
-/* Futures and tasks (task.c, future.c). */
+/* Futures and tasks (task.c, future.c, waitq.c). */
 void futures_free_all(struct loop *loop);
+void tasks_free_all(struct loop *loop);
+int fanin_make_spare(struct loop *loop);
+void fanin_free_spare(struct loop *loop);
 void tasks_free_contexts(struct loop *loop);
 /* Finished tasks' contexts are pooled for reuse without a system call; the
  * loop trims the pool back to this many when it is idle. */

@@ -81,9 +81,10 @@
 #define task_scopes_check asyncio__task_scopes_check
 #define task_struct_recycle asyncio__task_struct_recycle
 #define task_wait_done_uncancellable asyncio__task_wait_done_uncancellable
-#define task_waiter_init asyncio__task_waiter_init
+#define task_watch_future asyncio__task_watch_future
 #define task_wake_handoff asyncio__task_wake_handoff
 #define tasks_cancel_all asyncio__tasks_cancel_all
+#define tasks_free_all asyncio__tasks_free_all
 #define tasks_free_contexts asyncio__tasks_free_contexts
 #define tasks_free_structs asyncio__tasks_free_structs
 #define tasks_trim_pool asyncio__tasks_trim_pool
@@ -97,5 +98,21 @@
 #define timerheap_init asyncio__timerheap_init
 #define timerheap_push asyncio__timerheap_push
 #define timerheap_remove asyncio__timerheap_remove
+/* waitq.c */
+#define fanin_close asyncio__fanin_close
+#define fanin_free_spare asyncio__fanin_free_spare
+#define fanin_make_spare asyncio__fanin_make_spare
+#define fanin_open asyncio__fanin_open
+#define fanin_pop_done asyncio__fanin_pop_done
+#define fanin_satisfied asyncio__fanin_satisfied
+#define fanin_wait asyncio__fanin_wait
+#define waitq_first asyncio__waitq_first
+#define waitq_hand asyncio__waitq_hand
+#define waitq_holds_place asyncio__waitq_holds_place
+#define waitq_park asyncio__waitq_park
+#define waitq_push asyncio__waitq_push
+#define waitq_wait asyncio__waitq_wait
+#define waitq_wake asyncio__waitq_wake
+#define waitq_wake_all asyncio__waitq_wake_all
 
 #endif

@@ -1,21 +1,16 @@
 /* Queues: FIFO and LIFO over a growable ring, priority over a binary heap,
- * with tasks waiting in put, get and join.
+ * with tasks waiting in put, get and join on wait queues (waitq.h).
  *
- * Waiting never loses or duplicates an item. Each waiting call puts a node
- * on its own stack on one of the queue's lists, parks, and always unlinks
- * the node once it resumes, whatever woke it. Whoever satisfies a waiter
- * does the whole operation for it before waking it: a put while getters
- * wait stores the item in the first getter's node; a get from a full queue
+ * Waiting never loses or duplicates an item. Whoever satisfies a waiter
+ * does the whole operation for it before handing it over: a put while
+ * getters wait hands the item to the first getter; a get from a full queue
  * with putters waiting inserts the first putter's item into the room it
- * made. The waiter is then woken with task_wake_handoff(), so a
- * cancellation or timeout that arrives before it resumes cannot undo what
- * was done (it is kept for the task's next wait). Waiters already woken by
- * something else (cancelled, timed out, shut down) are skipped: they are on
- * their way out and take nothing.
+ * made. Waiters already woken by something else (cancelled, timed out,
+ * shut down) are skipped: they are on their way out and take nothing.
  *
  * Hence two invariants: while some getter can still be handed an item, the
  * storage is empty; while some putter can, the queue is full. */
-#include "task.h"
+#include "waitq.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -30,64 +25,6 @@ struct pq_entry {
     void *item;
     uint64_t seq;
 };
-
-/* A task waiting on a queue, on that task's stack. */
-struct qwaiter {
-    struct asyncio_queue_link link;
-    struct task *task;
-    void *item;   /* put: the item to insert; get: the item handed over */
-    bool handed;  /* the operation was done for the waiter */
-};
-
-/* ---- lists of waiters ---------------------------------------------------- */
-
-static void link_init(struct asyncio_queue_link *head) { head->prev = head->next = head; }
-
-static bool link_empty(const struct asyncio_queue_link *head) { return head->next == head; }
-
-static void link_push_back(struct asyncio_queue_link *head, struct asyncio_queue_link *n)
-{
-    n->prev = head->prev;
-    n->next = head;
-    head->prev->next = n;
-    head->prev = n;
-}
-
-/* n is linked: wait_on() links it and removes it once. */
-static void link_remove(struct asyncio_queue_link *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = NULL;
-}
-
-static struct qwaiter *waiter_of(struct asyncio_queue_link *l)
-{
-    return container_of(l, struct qwaiter, link);
-}
-
-/* The first waiter, in the order they began to wait, that can still be
- * handed something. */
-static struct qwaiter *first_handable(struct asyncio_queue_link *head)
-{
-    for (struct asyncio_queue_link *l = head->next; l != head; l = l->next) {
-        struct qwaiter *w = waiter_of(l);
-        if (!w->handed && task_can_be_handed(w->task))
-            return w;
-    }
-    return NULL;
-}
-
-/* Wake every waiter of a list that nothing woke yet with status. They stay
- * linked until they resume and unlink themselves. */
-static void wake_all(struct asyncio_queue_link *head, int status)
-{
-    for (struct asyncio_queue_link *l = head->next; l != head; l = l->next) {
-        struct qwaiter *w = waiter_of(l);
-        if (!w->handed)
-            task_wake(w->task, status); /* ignored if already woken */
-    }
-}
 
 /* ---- storage ------------------------------------------------------------- */
 
@@ -200,18 +137,16 @@ static bool is_full(const asyncio_queue_t *q)
 static void wake_joiners_if_done(asyncio_queue_t *q)
 {
     if (q->unfinished == 0)
-        wake_all(&q->joiners, 0);
+        waitq_wake_all(&q->joiners, 0);
 }
 
 /* Put into a queue that is not full nor shut down: hand the item to the
  * first getter that can take it, else store it. 0 or -ENOMEM. */
 static int put_now(asyncio_queue_t *q, void *item)
 {
-    struct qwaiter *g = q->len == 0 ? first_handable(&q->getters) : NULL;
+    struct task *g = q->len == 0 ? waitq_first(&q->getters) : NULL;
     if (g) {
-        g->item = item;
-        g->handed = true;
-        task_wake_handoff(g->task, 0);
+        waitq_hand(g, item);
     } else {
         int rc = store_push(q, item);
         if (rc < 0)
@@ -227,25 +162,13 @@ static void *get_now(asyncio_queue_t *q)
 {
     void *item = store_pop(q);
     if (!q->is_shutdown) {
-        struct qwaiter *p = first_handable(&q->putters);
-        if (p && store_push(q, p->item) == 0) { /* room: cannot fail */
+        struct task *p = waitq_first(&q->putters);
+        if (p && store_push(q, p->wait.q.item) == 0) { /* room: cannot fail */
             q->unfinished++;
-            p->handed = true;
-            task_wake_handoff(p->task, 0);
+            waitq_hand(p, NULL);
         }
     }
     return item;
-}
-
-/* Wait on list with node w until woken. Returns the wake status. */
-static int wait_on(struct asyncio_queue_link *list, struct qwaiter *w, struct task *t)
-{
-    w->task = t;
-    w->handed = false;
-    link_push_back(list, &w->link);
-    int rc = task_park_until(t, UINT64_MAX, 0);
-    link_remove(&w->link);
-    return rc;
 }
 
 static int init(asyncio_queue_t *q, size_t maxsize, unsigned char kind, asyncio_queue_cmp cmp)
@@ -258,9 +181,9 @@ static int init(asyncio_queue_t *q, size_t maxsize, unsigned char kind, asyncio_
     q->unfinished = 0;
     q->seq = 0;
     q->cmp = cmp;
-    link_init(&q->getters);
-    link_init(&q->putters);
-    link_init(&q->joiners);
+    waitq_init(&q->getters);
+    waitq_init(&q->putters);
+    waitq_init(&q->joiners);
     q->kind = kind;
     q->is_shutdown = 0;
     return 0;
@@ -287,7 +210,7 @@ int asyncio_queue_destroy(asyncio_queue_t *q)
 {
     if (!q)
         return -EINVAL;
-    if (!link_empty(&q->getters) || !link_empty(&q->putters) || !link_empty(&q->joiners))
+    if (!waitq_empty(&q->getters) || !waitq_empty(&q->putters) || !waitq_empty(&q->joiners))
         return -EBUSY;
     free(q->buf);
     q->buf = NULL;
@@ -323,23 +246,15 @@ int asyncio_queue_put(asyncio_queue_t *q, void *item)
     int rc = task_check_await(NULL); /* -EPERM outside a task */
     if (rc < 0)
         return rc;
-    for (;;) { /* GCOVR_EXCL_LINE: gcov puts the back edge here, never taken: a woken putter was handed its room or failed */
-        if (q->is_shutdown)
-            return -ESHUTDOWN;
-        if (!is_full(q))
-            return put_now(q, item);
-        struct task *t;
-        if ((rc = task_begin_wait_on(&t, "queue put")) < 0)
-            return rc;
-        struct qwaiter w;
-        w.item = item;
-        rc = wait_on(&q->putters, &w, t);
-        if (w.handed)
-            return 0; /* a get inserted the item for us */
-        if (rc < 0)
-            return rc;
-        /* Woken with nothing done for us (not expected): look again. */
-    }
+    if (q->is_shutdown)
+        return -ESHUTDOWN;
+    if (!is_full(q))
+        return put_now(q, item);
+    struct task *t;
+    if ((rc = task_begin_wait_on(&t, "queue put")) < 0)
+        return rc;
+    /* 0: a get inserted the item for us; else the error. */
+    return waitq_wait(&q->putters, t, item);
 }
 
 int asyncio_queue_get(asyncio_queue_t *q, void **item)
@@ -349,26 +264,18 @@ int asyncio_queue_get(asyncio_queue_t *q, void **item)
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
-    for (;;) { /* GCOVR_EXCL_LINE: gcov puts the back edge here, never taken: a woken getter was handed an item or failed */
-        if (q->len) {
-            *item = get_now(q);
-            return 0;
-        }
-        if (q->is_shutdown)
-            return -ESHUTDOWN;
-        struct task *t;
-        if ((rc = task_begin_wait_on(&t, "queue get")) < 0)
-            return rc;
-        struct qwaiter w;
-        w.item = NULL;
-        rc = wait_on(&q->getters, &w, t);
-        if (w.handed) {
-            *item = w.item; /* a put handed it to us */
-            return 0;
-        }
-        if (rc < 0)
-            return rc;
+    if (q->len) {
+        *item = get_now(q);
+        return 0;
     }
+    if (q->is_shutdown)
+        return -ESHUTDOWN;
+    struct task *t;
+    if ((rc = task_begin_wait_on(&t, "queue get")) < 0)
+        return rc;
+    if ((rc = waitq_wait(&q->getters, t, NULL)) == 0)
+        *item = t->wait.q.item; /* a put handed it to us */
+    return rc;
 }
 
 int asyncio_queue_task_done(asyncio_queue_t *q)
@@ -390,9 +297,7 @@ int asyncio_queue_join(asyncio_queue_t *q)
     struct task *t;
     if ((rc = task_begin_wait_on(&t, "queue join")) < 0)
         return rc;
-    struct qwaiter w;
-    w.item = NULL;
-    return wait_on(&q->joiners, &w, t);
+    return waitq_wait(&q->joiners, t, NULL);
 }
 
 int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate)
@@ -409,8 +314,8 @@ int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate)
     /* Getters wait only while the queue is empty: all of them fail now.
      * Putters were not handed any room: they fail too. */
     if (q->len == 0)
-        wake_all(&q->getters, -ESHUTDOWN);
-    wake_all(&q->putters, -ESHUTDOWN);
+        waitq_wake_all(&q->getters, -ESHUTDOWN);
+    waitq_wake_all(&q->putters, -ESHUTDOWN);
     return 0;
 }
 

@@ -1,5 +1,5 @@
-/* Tasks: coroutines with a future, their contexts, parking and waking,
- * cancellation, and sleep. */
+/* Tasks: coroutines with a future, their contexts, the loop's list of them,
+ * parking and waking, cancellation, sleep, and the debugging views. */
 #include "task.h"
 #include "clock.h"
 #include "sanitizers.h"
@@ -21,7 +21,7 @@ static void task_finish(struct loop *loop, struct task *t, int status)
     future_complete(&t->fut, status, status >= 0 ? t->fut.result : NULL);
     if (t->group) {
         t->fut.retrieved = true; /* the group reports its children's failures */
-        taskgroup_child_done(t->group, status);
+        taskgroup_child_done(t, status);
     }
 }
 
@@ -51,6 +51,12 @@ static void ctx_main(void *arg)
         task_finish(c->loop, t, status);
         coro_switch(&c->coro, &c->loop->main);
     }
+}
+
+/* The task of a link on loop->tasks. */
+static struct task *task_at(struct dlist *n)
+{
+    return container_of(container_of(n, struct asyncio_future, all), struct task, fut);
 }
 
 static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
@@ -116,6 +122,19 @@ bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
             break;
     }
     return loop->ctx_pool_len > CTX_POOL_HOT;
+}
+
+void tasks_free_all(struct loop *loop)
+{
+    while (!dlist_empty(&loop->tasks)) {
+        struct task *t = task_at(loop->tasks.next);
+        if (t->ctx) {
+            /* Created but never run (only possible while closing). */
+            coro_destroy(&t->ctx->coro, &loop->stacks);
+            free(t->ctx);
+        }
+        future_free(&t->fut);
+    }
 }
 
 void tasks_free_contexts(struct loop *loop)
@@ -266,6 +285,7 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->num_cancels = 0;
     t->io_streak = 0;
     t->group = NULL;
+    t->sibling.next = NULL;
     t->open_groups = 0;
     t->waiting_on = NULL;
     t->serial = ++loop->task_serial;
@@ -316,9 +336,9 @@ int asyncio_task_cancel(asyncio_task_t *task)
 
 void tasks_cancel_all(struct loop *loop)
 {
-    for (struct dlist *n = loop->futures.next; n != &loop->futures; n = n->next) {
-        struct task *t = task_of(container_of(n, struct asyncio_future, all));
-        if (t && t->state != TASK_DONE && !t->must_cancel &&
+    for (struct dlist *n = loop->tasks.next; n != &loop->tasks; n = n->next) {
+        struct task *t = task_at(n);
+        if (t->state != TASK_DONE && !t->must_cancel &&
             !(t->queued && t->wake_status == -ECANCELED))
             asyncio_task_cancel(&t->fut);
     }
@@ -330,15 +350,18 @@ asyncio_task_t *asyncio_current_task(void)
     return loop && loop->current ? &loop->current->fut : NULL;
 }
 
-const char *asyncio_task_name(const asyncio_task_t *task)
+static const char *task_name(struct task *t)
 {
-    struct task *t = task_of((asyncio_task_t *)task);
-    if (!t)
-        return NULL;
     if (t->name)
         return t->name;
     snprintf(t->name_buf, sizeof t->name_buf, "Task-%" PRIu64, t->serial);
     return t->name = t->name_buf;
+}
+
+const char *asyncio_task_name(const asyncio_task_t *task)
+{
+    struct task *t = task_of((asyncio_task_t *)task);
+    return t ? task_name(t) : NULL;
 }
 
 size_t asyncio_task_count(void)
@@ -464,17 +487,16 @@ int task_park_timed(struct task *t, uint64_t deadline, int status)
     return rc;
 }
 
-static void task_waiter_notify(struct waiter *w, struct asyncio_future *f)
+static void task_future_done(struct waiter *w, struct asyncio_future *f)
 {
     (void)f;
-    task_wake(container_of(w, struct task_waiter, w)->task, 0);
+    task_wake(container_of(w, struct task, wait.fut), 0);
 }
 
-void task_waiter_init(struct task_waiter *tw, struct task *t)
+void task_watch_future(struct task *t, struct asyncio_future *f)
 {
-    tw->w.link.next = tw->w.link.prev = NULL;
-    tw->w.notify = task_waiter_notify;
-    tw->task = t;
+    t->wait.fut.notify = task_future_done;
+    future_add_waiter(f, &t->wait.fut);
 }
 
 int task_check_await(const struct asyncio_future *f)
@@ -489,11 +511,9 @@ bool task_wait_done_uncancellable(struct task *t, struct asyncio_future *f)
 {
     bool cancelled = false;
     while (!future_is_done(f)) {
-        struct task_waiter tw;
-        task_waiter_init(&tw, t);
-        future_add_waiter(f, &tw.w);
+        task_watch_future(t, f);
         int rc = task_park(t);
-        future_remove_waiter(&tw.w);
+        future_remove_waiter(&t->wait.fut);
         if (rc == -ECANCELED) {
             /* As in asyncio, where cancelling a task cancels what it
              * awaits for as long as it awaits it: f gets this request too. */
@@ -532,9 +552,9 @@ size_t asyncio_all_tasks(asyncio_task_t **out, size_t cap)
     if (!loop)
         return 0;
     size_t n = 0;
-    for (struct dlist *d = loop->futures.next; d != &loop->futures; d = d->next) {
-        struct task *t = task_of(container_of(d, struct asyncio_future, all));
-        if (!t || t->state == TASK_DONE)
+    for (struct dlist *d = loop->tasks.next; d != &loop->tasks; d = d->next) {
+        struct task *t = task_at(d);
+        if (t->state == TASK_DONE)
             continue;
         if (n < cap)
             out[n] = &t->fut;
@@ -577,11 +597,11 @@ int asyncio_print_tasks(FILE *out)
         return -EPERM;
     uint64_t now = clock_now_ns();
     int n = 0;
-    for (struct dlist *d = loop->futures.next; d != &loop->futures; d = d->next) {
-        struct task *t = task_of(container_of(d, struct asyncio_future, all));
-        if (!t || t->state == TASK_DONE)
+    for (struct dlist *d = loop->tasks.next; d != &loop->tasks; d = d->next) {
+        struct task *t = task_at(d);
+        if (t->state == TASK_DONE)
             continue;
-        fprintf(out, "task \"%s\": %s", asyncio_task_name(&t->fut), asyncio_task_state(&t->fut));
+        fprintf(out, "task \"%s\": %s", task_name(t), asyncio_task_state(&t->fut));
         const char *what = asyncio_task_waiting_on(&t->fut);
         if (what)
             fprintf(out, " on %s", what);

@@ -23,7 +23,7 @@ struct waiter {
 
 struct asyncio_future {
     struct loop *loop;
-    struct dlist all;     /* on loop->futures */
+    struct dlist all;     /* on loop->futures, or loop->tasks for a task */
     struct dlist waiters; /* struct waiter, in registration order */
     unsigned refs;
     unsigned char state;
@@ -33,6 +33,62 @@ struct asyncio_future {
     void *result;
 };
 
+/* The wait states of a task, written down once.
+ *
+ *   state     queued  what it means
+ *   CREATED   yes     made, on the ready queue, never run yet
+ *   RUNNING   no      the running task: loop->current
+ *   WAITING   no      parked, registered where its wake-up will come from
+ *   WAITING   yes     woken: on the ready queue with wake_status, not resumed
+ *   DONE      no      its function returned (or it was cancelled unstarted)
+ *
+ * Who moves a task:
+ * - CREATED -> RUNNING, WAITING/queued -> RUNNING: the loop (task_step), or a
+ *   parking task that switches straight to the next one (next_context).
+ * - CREATED -> DONE: the loop, for a task cancelled before it ran.
+ * - RUNNING -> WAITING: only the task itself, in task_park(), after it
+ *   registered where the wake comes from (a wait queue, a future, a fan-in,
+ *   an fd, a timer, a task group, a thread-pool job).
+ * - WAITING -> WAITING/queued: anyone on the loop's thread, with task_wake()
+ *   (the first wake wins; later ones are ignored), task_wake_handoff(), or
+ *   asyncio_task_cancel().
+ * - RUNNING -> DONE: the task's function returned (task_finish).
+ *
+ * The fields a wait and a wake share:
+ * - wake_status: what task_park() returns, set by the first wake. A
+ *   cancellation that comes after a plain wake and before the task resumes
+ *   replaces it (nothing is lost: a future keeps its result, a timer or fd
+ *   has nothing to give back).
+ * - handoff: the wake handed the task something it must not lose (a lock, a
+ *   permit, a queue item or room). A cancellation then sets must_cancel
+ *   instead, for the next wait. Cleared when the task parks again.
+ * - must_cancel: a cancellation to deliver at the next wait (or at the end,
+ *   as the task's outcome); num_cancels counts the requests (task groups
+ *   take theirs back).
+ * - timed_wait: parked in task_park_until(), so a rescheduled timeout scope
+ *   may re-arm its timer; the timer fields say what the timer wakes it with.
+ * - wait: the record of what it waits on (below); scopes: its open timeout
+ *   scopes.
+ *
+ * Invariants: queued is true exactly while the task is on the ready queue. A
+ * task WAITING and not queued is registered somewhere that will wake it, or
+ * is the loop's to cancel at close. Every waiting call unregisters itself
+ * once it resumes, whatever woke it. A task handed something owns it from
+ * the waker's call on.
+ *
+ * What may live on a parked task's stack. Nothing the library reaches on its
+ * own from another context: the record of what a task waits on is in
+ * struct task (it waits for one thing at a time), a fan-in (gather, wait,
+ * as_completed) and a task group's state are heap blocks, and the wait
+ * queues live in the objects waited on. Code running elsewhere writes a
+ * parked task's stack only through a pointer the program itself handed out:
+ * an object declared there (a lock, a queue, a child's argument; C programs
+ * do this all the time, and task groups make it safe) or a timeout scope
+ * passed to asyncio_timeout_reschedule() from another task, which also
+ * reads the scopes around it. So a parked stack's live part, above its
+ * saved stack pointer, must stay mapped at its address with its contents:
+ * giving idle stacks back to the kernel may drop only the part below the
+ * saved stack pointer, or page the rest out in place (never copy it away). */
 enum task_state { TASK_CREATED, TASK_RUNNING, TASK_WAITING, TASK_DONE };
 
 /* A reusable execution context: a coroutine running task after task. */
@@ -44,8 +100,17 @@ struct taskctx {
     size_t stack_size;
 };
 
+/* The record of a wait on a wait queue (waitq.h): written by the task
+ * before it parks, and by the waker that hands it something. */
+struct wq_entry {
+    struct dlist link; /* on the wait queue while registered */
+    void *item;        /* queues: the item to put, or the item handed over */
+    bool handed;       /* a waker did what the task waits for */
+};
+
 struct task {
-    struct asyncio_future fut; /* first: a task is a future */
+    struct asyncio_future fut; /* first: a task is a future; fut.all links
+                                  it on loop->tasks */
     /* What every wait and wake touches, together in the line after the
      * future's: a server task's struct is rarely in the cache when its
      * socket becomes readable. */
@@ -62,6 +127,11 @@ struct task {
     struct taskctx *ctx;
     asyncio_timeout_t *scopes; /* open timeout scopes, innermost first */
     const char *waiting_on;    /* what its current wait is for (debugging) */
+    /* What it waits on: a task waits for one thing at a time. */
+    union {
+        struct waiter fut;     /* on an awaited future's waiters */
+        struct wq_entry q;     /* on a wait queue */
+    } wait;
     /* The rest is for timed waits, the start and the end, and debugging. */
     struct ltimer timer;       /* for sleeps and timeouts */
     int timer_status;          /* what the timer wakes the task with */
@@ -72,7 +142,8 @@ struct task {
                                   group made and took back at its exit */
     asyncio_fn fn;
     void *arg;
-    asyncio_taskgroup_t *group; /* the group it was created in, or NULL */
+    struct taskgroup *group;   /* the group it was created in, or NULL */
+    struct dlist sibling;      /* on group->children until it finishes */
     unsigned open_groups;      /* groups it entered and has not left */
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand;
@@ -100,17 +171,14 @@ void future_free(struct asyncio_future *f);
 void task_struct_recycle(struct task *t);
 void tasks_free_structs(struct loop *loop);
 
-/* Task groups (taskgroup.c): a child of g finished with status. */
-void taskgroup_child_done(asyncio_taskgroup_t *g, int status);
+/* Task groups (taskgroup.c): t, a child of a group, finished with status. */
+void taskgroup_child_done(struct task *t, int status);
 
 /* Waiting (task.c). */
 
-/* A task waiting for a future: woken with status 0 when it completes. */
-struct task_waiter {
-    struct waiter w;
-    struct task *task;
-};
-void task_waiter_init(struct task_waiter *tw, struct task *t);
+/* Register t, about to park, as waiting for f: woken with status 0 when f
+ * completes. Unregister with future_remove_waiter(&t->wait.fut). */
+void task_watch_future(struct task *t, struct asyncio_future *f);
 
 /* The checks every call that awaits f makes: -EPERM outside a task,
  * -EDEADLK if f is the calling task itself, else 0. */

@@ -1,7 +1,9 @@
-/* Task groups (asyncio.TaskGroup). A child knows its group; the group
- * counts the children still running and records failures. The first
- * failure cancels the other children (found among the loop's tasks) and
- * the body; leaving the group waits until the count is zero.
+/* Task groups (asyncio.TaskGroup). While a group is open its state is a heap
+ * block (children write to it when they end, and the owner's stack, where
+ * the program declares the group, may be parked then); the outcome is
+ * copied into the program's object at exit. The group lists its unfinished
+ * children: the first failure cancels them and the body, and leaving the
+ * group waits until the list is empty.
  *
  * Cancellations of the owner are told apart by counting: the owner's
  * cancellation requests since the group was entered, less the ones the
@@ -11,15 +13,23 @@
 #include "task.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 enum { TG_UNUSED, TG_OPEN, TG_DONE };
 
-static struct task *owner_of(asyncio_taskgroup_t *g)
-{
-    return g->owner;
-}
+struct taskgroup {
+    struct task *owner;
+    struct dlist children;  /* unfinished children, through task.sibling */
+    bool aborting;          /* a failure or a cancellation hit the group */
+    bool exiting;           /* the owner waits in asyncio_taskgroup_exit */
+    unsigned owner_cancels; /* cancellations of the owner the group made */
+    unsigned cancels_base;  /* the owner's cancellation count at entry */
+    int outside;            /* -ETIMEDOUT seen from outside */
+    size_t nerrors;
+    int errors[ASYNCIO_TASKGROUP_MAX_ERRORS];
+};
 
-static void record_error(asyncio_taskgroup_t *g, int status)
+static void record_error(struct taskgroup *g, int status)
 {
     if (g->nerrors < ASYNCIO_TASKGROUP_MAX_ERRORS)
         g->errors[g->nerrors] = status;
@@ -28,59 +38,59 @@ static void record_error(asyncio_taskgroup_t *g, int status)
 
 /* Cancel every unfinished child, and the body unless it is already
  * waiting in exit. */
-static void abort_group(asyncio_taskgroup_t *g)
+static void abort_group(struct taskgroup *g)
 {
     if (g->aborting)
         return;
-    g->aborting = 1;
-    struct task *owner = owner_of(g);
-    struct loop *loop = owner->fut.loop;
-    for (struct dlist *n = loop->futures.next; n != &loop->futures; n = n->next) {
-        struct task *t = task_of(container_of(n, struct asyncio_future, all));
-        if (t && t->group == g && t->state != TASK_DONE)
-            asyncio_task_cancel(&t->fut);
-    }
-    if (!g->exiting && owner->state != TASK_DONE && asyncio_task_cancel(&owner->fut) == 1)
+    g->aborting = true;
+    for (struct dlist *n = g->children.next; n != &g->children; n = n->next)
+        asyncio_task_cancel(&container_of(n, struct task, sibling)->fut);
+    if (!g->exiting && g->owner->state != TASK_DONE && asyncio_task_cancel(&g->owner->fut) == 1)
         g->owner_cancels++;
 }
 
-void taskgroup_child_done(asyncio_taskgroup_t *g, int status)
+void taskgroup_child_done(struct task *t, int status)
 {
-    g->remaining--;
+    struct taskgroup *g = t->group;
+    dlist_remove(&t->sibling);
     if (status < 0 && status != -ECANCELED) {
         record_error(g, status);
         abort_group(g);
     }
-    if (g->remaining == 0 && g->exiting)
-        task_wake(owner_of(g), 0);
+    if (dlist_empty(&g->children) && g->exiting)
+        task_wake(g->owner, 0);
 }
 
 /* Cancellation requests of the owner that did not come from the group. */
-static unsigned outside_cancels(asyncio_taskgroup_t *g)
+static unsigned outside_cancels(const struct taskgroup *g)
 {
-    return owner_of(g)->num_cancels - g->cancels_base - g->owner_cancels;
+    return g->owner->num_cancels - g->cancels_base - g->owner_cancels;
 }
 
-int asyncio_taskgroup_enter(asyncio_taskgroup_t *g)
+int asyncio_taskgroup_enter(asyncio_taskgroup_t *tg)
 {
-    if (!g)
+    if (!tg)
         return -EINVAL;
     struct loop *loop = loop_current();
     if (!loop || !loop->current)
         return -EPERM;
-    *g = (asyncio_taskgroup_t){0};
+    struct taskgroup *g = calloc(1, sizeof *g);
+    if (!g)
+        return -ENOMEM;
     g->owner = loop->current;
+    dlist_init(&g->children);
     g->cancels_base = loop->current->num_cancels;
-    g->state = TG_OPEN;
+    *tg = (asyncio_taskgroup_t){.live_ = g, .state_ = TG_OPEN};
     loop->current->open_groups++;
     return 0;
 }
 
-int asyncio_taskgroup_create_task(asyncio_taskgroup_t *g, asyncio_task_t **task, asyncio_fn fn,
+int asyncio_taskgroup_create_task(asyncio_taskgroup_t *tg, asyncio_task_t **task, asyncio_fn fn,
                                   void *arg, const asyncio_task_options_t *opts)
 {
-    if (!g || g->state != TG_OPEN)
+    if (!tg || tg->state_ != TG_OPEN)
         return -EINVAL;
+    struct taskgroup *g = tg->live_;
     if (g->aborting)
         return -ESHUTDOWN;
     asyncio_task_t *t;
@@ -88,7 +98,7 @@ int asyncio_taskgroup_create_task(asyncio_taskgroup_t *g, asyncio_task_t **task,
     if (rc < 0)
         return rc;
     task_of(t)->group = g;
-    g->remaining++;
+    dlist_push_back(&g->children, &task_of(t)->sibling);
     if (task)
         *task = t;
     else
@@ -96,16 +106,17 @@ int asyncio_taskgroup_create_task(asyncio_taskgroup_t *g, asyncio_task_t **task,
     return 0;
 }
 
-int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status)
+int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg, int body_status)
 {
-    if (!g || g->state != TG_OPEN)
+    if (!tg || tg->state_ != TG_OPEN)
         return -EINVAL;
+    struct taskgroup *g = tg->live_;
     struct loop *loop = loop_current();
-    struct task *t = owner_of(g);
+    struct task *t = g->owner;
     if (!loop || loop->current != t)
         return -EPERM;
 
-    g->exiting = 1; /* from here on, aborting leaves the owner alone */
+    g->exiting = true; /* from here on, aborting leaves the owner alone */
     if (body_status == -ETIMEDOUT) {
         g->outside = -ETIMEDOUT;
         abort_group(g);
@@ -117,7 +128,7 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status)
         abort_group(g);
 
     t->waiting_on = "task group";
-    while (g->remaining) {
+    while (!dlist_empty(&g->children)) {
         /* Once aborting, nothing can hurry the children more: wait for them
          * without reacting to further cancellations or timeouts. */
         int rc = g->aborting ? task_park(t) : task_park_until(t, UINT64_MAX, 0);
@@ -128,8 +139,6 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status)
             abort_group(g);
         }
     }
-    g->exiting = 0;
-    g->state = TG_DONE;
     t->open_groups--;
 
     /* What the group asked of its owner ends here; a cancellation from
@@ -140,20 +149,25 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status)
     if (g->owner_cancels || outside)
         t->must_cancel = false;
     t->num_cancels -= g->owner_cancels;
-    if (g->nerrors)
-        return g->errors[0];
-    if (outside)
-        return -ECANCELED;
-    return g->outside;
+    int rc = g->nerrors ? g->errors[0] : outside ? -ECANCELED : g->outside;
+    tg->state_ = TG_DONE;
+    tg->nerrors_ = g->nerrors;
+    for (size_t i = 0; i < ASYNCIO_TASKGROUP_MAX_ERRORS; i++)
+        tg->errors_[i] = g->errors[i];
+    tg->live_ = NULL;
+    free(g);
+    return rc;
 }
 
-int asyncio_taskgroup_errors(const asyncio_taskgroup_t *g, int *errors, size_t cap)
+int asyncio_taskgroup_errors(const asyncio_taskgroup_t *tg, int *errors, size_t cap)
 {
-    if (!g)
+    if (!tg)
         return -EINVAL;
-    size_t kept = g->nerrors < ASYNCIO_TASKGROUP_MAX_ERRORS ? g->nerrors
-                                                             : ASYNCIO_TASKGROUP_MAX_ERRORS;
+    const struct taskgroup *g = tg->live_;
+    size_t n = g ? g->nerrors : tg->nerrors_;
+    const int *codes = g ? g->errors : tg->errors_;
+    size_t kept = n < ASYNCIO_TASKGROUP_MAX_ERRORS ? n : ASYNCIO_TASKGROUP_MAX_ERRORS;
     for (size_t i = 0; i < kept && i < cap; i++)
-        errors[i] = g->errors[i];
-    return (int)g->nerrors;
+        errors[i] = codes[i];
+    return (int)n;
 }

@@ -1,7 +1,8 @@
-/* Timeout scopes: deadlines over a block of waits. The scopes of a task are
- * a list through the caller's scope objects; task_park_until() arms the
- * task's timer for the nearest deadline, and task_begin_wait() fails waits
- * in a scope whose deadline has passed. */
+/* Timeout scopes, deadlines over a block of waits, and wait_for, a scope
+ * around an await. The scopes of a task are a list through the caller's
+ * scope objects; task_park_until() arms the task's timer for the nearest
+ * deadline, and task_begin_wait() fails waits in a scope whose deadline has
+ * passed. */
 #include "task.h"
 #include "clock.h"
 
@@ -89,4 +90,18 @@ int asyncio_timeout_exit(asyncio_timeout_t *scope)
     t->scopes = scope->outer;
     scope->open = 0;
     return scope->expired ? -ETIMEDOUT : 0;
+}
+
+int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
+{
+    if (!f || isnan(timeout) || timeout < 0)
+        return -EINVAL;
+    /* The await makes the other checks, and returns at once for a done f. */
+    asyncio_timeout_t scope;
+    int rc = asyncio_timeout_enter(&scope, timeout);
+    if (rc < 0)
+        return rc;
+    rc = asyncio_await(f, result);
+    asyncio_timeout_exit(&scope);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * <asyncio/common.h>: the macros every public header needs: ASYNCIO_API and
- * the library's version. Each header includes it, so that each compiles on
+ * <asyncio/common.h>: what every public header needs: ASYNCIO_API, the
+ * library's version, and the private list head of tasks waiting on an
+ * object. Each header includes it, so that each compiles on
  * its own. Include <asyncio.h> rather than this file.
  */
 #ifndef ASYNCIO_COMMON_H
@@ -16,5 +17,12 @@
 #define ASYNCIO_VERSION_MAJOR 0
 #define ASYNCIO_VERSION_MINOR 1
 #define ASYNCIO_VERSION_PATCH 0
+
+/* Private: the head of the list of tasks waiting on an object (a lock, an
+ * event, a queue's getters...). */
+typedef struct asyncio_waitlist {
+    struct asyncio_waitlist *prev_;
+    struct asyncio_waitlist *next_;
+} asyncio_waitlist_t;
 
 #endif

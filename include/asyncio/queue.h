@@ -53,11 +53,6 @@
 extern "C" {
 #endif
 
-/* Private: a link in one of the queue's lists of waiting tasks. */
-struct asyncio_queue_link {
-    struct asyncio_queue_link *prev, *next;
-};
-
 /* Orders a priority queue's items: negative if a comes out before b,
  * positive if after, 0 if equal. */
 typedef int (*asyncio_queue_cmp)(const void *a, const void *b);
@@ -72,7 +67,7 @@ typedef struct asyncio_queue {
     size_t unfinished;         /* items put and not yet marked done */
     uint64_t seq;              /* priority queue: insertion counter */
     asyncio_queue_cmp cmp;     /* priority queue only */
-    struct asyncio_queue_link getters, putters, joiners;
+    asyncio_waitlist_t getters, putters, joiners;
     unsigned char kind;
     unsigned char is_shutdown;
 } asyncio_queue_t;

@@ -56,12 +56,6 @@
 extern "C" {
 #endif
 
-/* Private: the head of the list of tasks waiting on an object. */
-typedef struct asyncio_waitlist {
-    struct asyncio_waitlist *prev_;
-    struct asyncio_waitlist *next_;
-} asyncio_waitlist_t;
-
 /* ---- Lock (asyncio.Lock) ------------------------------------------------ */
 
 /* A mutual exclusion lock. As in asyncio it has no owner: any task (or

@@ -29,16 +29,10 @@ extern "C" {
 
 typedef struct asyncio_taskgroup {
     /* Private: set up by asyncio_taskgroup_enter(). */
-    void *owner;
-    size_t remaining;       /* children not finished */
-    int state;
-    int aborting;           /* a failure or a cancellation hit the group */
-    int exiting;            /* the owner waits in asyncio_taskgroup_exit */
-    unsigned owner_cancels; /* cancellations of the owner the group made */
-    unsigned cancels_base;  /* the owner's cancellation count at that time */
-    int outside;            /* -ECANCELED/-ETIMEDOUT seen from outside */
-    size_t nerrors;
-    int errors[ASYNCIO_TASKGROUP_MAX_ERRORS];
+    void *live_;            /* while open: the group's state, on the heap */
+    int state_;
+    size_t nerrors_;        /* after exit: how many failed, and the first */
+    int errors_[ASYNCIO_TASKGROUP_MAX_ERRORS];
 } asyncio_taskgroup_t;
 
 /*
@@ -47,7 +41,8 @@ typedef struct asyncio_taskgroup {
  * the task must call before it returns: a task that returns with a group
  * still open stops the program with a message on stderr (abort), as its
  * children would otherwise write to the group on a stack no longer there.
- * Returns 0, -EINVAL (NULL), -EPERM (not in a task). Does not suspend.
+ * Returns 0, -EINVAL (NULL), -EPERM (not in a task), -ENOMEM. Does not
+ * suspend.
  */
 ASYNCIO_API int asyncio_taskgroup_enter(asyncio_taskgroup_t *g);
 
