@@ -33,5 +33,6 @@
 #include <asyncio/queue.h>
 #include <asyncio/net.h>
 #include <asyncio/stream.h>
+#include <asyncio/signal.h>
 
 #endif
