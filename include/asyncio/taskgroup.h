@@ -1,6 +1,6 @@
 /*
- * <asyncio/taskgroup.h>: task groups (asyncio.TaskGroup), shield, wait,
- * as_completed. Include <asyncio.h> rather than this file.
+ * <asyncio/taskgroup.h>: task groups (asyncio.TaskGroup), wait, as_completed.
+ * Include <asyncio.h> rather than this file.
  *
  *     asyncio_taskgroup_t g;
  *     asyncio_taskgroup_enter(&g);
@@ -85,15 +85,6 @@ ASYNCIO_API int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status);
  * ASYNCIO_TASKGROUP_MAX_ERRORS are kept). -EINVAL for NULL g.
  */
 ASYNCIO_API int asyncio_taskgroup_errors(const asyncio_taskgroup_t *g, int *errors, size_t cap);
-
-/*
- * Wait for f without letting a cancellation of the caller reach it
- * (asyncio.shield): if the calling task is cancelled (or times out) while
- * it waits, the call returns -ECANCELED (-ETIMEDOUT) at once and f goes on.
- * Otherwise returns as asyncio_await() does. May suspend. -EINVAL, -EPERM,
- * -EDEADLK as asyncio_await().
- */
-ASYNCIO_API int asyncio_shield(asyncio_future_t *f, void **result);
 
 /* When asyncio_wait() returns. */
 #define ASYNCIO_ALL_COMPLETED 0
