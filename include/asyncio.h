@@ -28,6 +28,7 @@
 #include <asyncio/task.h>
 #include <asyncio/io.h>
 #include <asyncio/timeout.h>
+#include <asyncio/gather.h>
 #include <asyncio/taskgroup.h>
 #include <asyncio/sync.h>
 #include <asyncio/queue.h>
