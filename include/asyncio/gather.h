@@ -4,7 +4,7 @@
  * <asyncio.h> rather than this file.
  *
  * One future or task is awaited with asyncio_await() or asyncio_shield()
- * (<asyncio/future.h>), or with asyncio_wait_for() (<asyncio/task.h>).
+ * (<asyncio/future.h>), or with asyncio_wait_for() (<asyncio/timeout.h>).
  */
 #ifndef ASYNCIO_GATHER_H
 #define ASYNCIO_GATHER_H

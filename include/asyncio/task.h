@@ -1,5 +1,5 @@
 /*
- * <asyncio/task.h>: tasks (stackful coroutines), sleep, wait_for.
+ * <asyncio/task.h>: tasks (stackful coroutines) and sleep.
  * Include <asyncio.h> rather than this file.
  */
 #ifndef ASYNCIO_TASK_H
@@ -103,19 +103,6 @@ ASYNCIO_API int asyncio_print_tasks(FILE *out);
  * until cancelled), -EPERM (not in a task), -ECANCELED.
  */
 ASYNCIO_API int asyncio_sleep(double seconds);
-
-/*
- * Wait for f (a future or a task) at most timeout seconds (INFINITY: no
- * limit; 0: only if already done): asyncio_await() inside a timeout scope
- * (see <asyncio/timeout.h>). Returns as asyncio_await() does if f finished
- * in time. On timeout (its own, or an enclosing scope's) f is cancelled
- * and, if a task, waited for until it finished; then -ETIMEDOUT. If the
- * caller is cancelled while it waits, f is cancelled and waited for the
- * same way, then -ECANCELED.
- * May suspend. Also -EINVAL (f NULL, timeout negative or NaN), -EPERM,
- * -EDEADLK.
- */
-ASYNCIO_API int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result);
 
 #ifdef __cplusplus
 }
