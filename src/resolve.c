@@ -4,7 +4,7 @@
 #include "net.h"
 #include "threadpool.h"
 
-#include <asyncio/stream.h>
+#include <asyncio/net.h>
 
 #include <netdb.h>
 #include <stdio.h>

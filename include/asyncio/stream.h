@@ -1,7 +1,8 @@
 /*
  * <asyncio/stream.h>: buffered streams over connected sockets, servers that
- * run a task per connection, and clients (asyncio's streams API). Include
- * <asyncio.h> rather than this file.
+ * run a task per connection, and clients that open a stream to a server
+ * (asyncio's streams API: StreamReader and StreamWriter, open_connection,
+ * start_server and Server). Include <asyncio.h> rather than this file.
  *
  * One asyncio_stream_t is both of asyncio's StreamReader and StreamWriter
  * for one connection. At most one task reads it at a time and at most one
@@ -207,23 +208,6 @@ ASYNCIO_API int asyncio_stream_abort(asyncio_stream_t *s);
  */
 ASYNCIO_API int asyncio_stream_wait_closed(asyncio_stream_t *s);
 
-/* ---- name resolution ---------------------------------------------------- */
-
-/*
- * getaddrinfo(3) without blocking the loop (loop.getaddrinfo): a numeric
- * host is resolved at once, a name in a thread of the loop's small pool.
- * Returns 0 and the list in *res (free it with freeaddrinfo()), or a
- * negative errno: -ENOENT (no such host or service: EAI_NONAME,
- * EAI_NODATA, EAI_SERVICE), -EAGAIN (EAI_AGAIN), -ENOMEM, -EINVAL (bad
- * hints: EAI_FAMILY, EAI_SOCKTYPE, EAI_BADFLAGS), -EIO (EAI_FAIL and the
- * rest), the errno of EAI_SYSTEM, -EPERM (not in a task), -ECANCELED,
- * -ETIMEDOUT. May suspend; a cancelled lookup finishes in its thread and is
- * freed there.
- */
-struct addrinfo;
-ASYNCIO_API int asyncio_getaddrinfo(const char *host, const char *service,
-                                    const struct addrinfo *hints, struct addrinfo **res);
-
 /* ---- clients ------------------------------------------------------------ */
 
 typedef struct asyncio_connection_options {
@@ -326,22 +310,6 @@ ASYNCIO_API int asyncio_server_wait_closed(asyncio_server_t *srv);
  * returns -ECANCELED or -ETIMEDOUT. -EPERM outside a task. May suspend.
  */
 ASYNCIO_API int asyncio_server_serve_forever(asyncio_server_t *srv);
-
-/* ---- datagrams ---------------------------------------------------------- */
-
-/*
- * A UDP socket (loop.create_datagram_endpoint), non-blocking: bound to
- * local_host:local_port if local_host or local_port is given, connected to
- * remote_host:remote_port if remote_host is not NULL; family AF_INET,
- * AF_INET6 or 0 (the first address found). Names are resolved as by
- * asyncio_getaddrinfo(). Use asyncio_sock_sendto(), asyncio_sock_recvfrom()
- * (or asyncio_sock_sendall() and asyncio_sock_recv() when connected) and
- * asyncio_close() on it. Returns the fd or a negative errno. May suspend
- * (to resolve names).
- */
-ASYNCIO_API int asyncio_create_datagram_endpoint(const char *local_host, int local_port,
-                                                 const char *remote_host, int remote_port,
-                                                 int family);
 
 #ifdef __cplusplus
 }
