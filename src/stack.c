@@ -184,7 +184,6 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
     if (!c->free_mask)
         dlist_remove(&c->link);
     s->map = start;
-    s->map_len = c->slot_len;
     s->base = start + c->guard;
     s->size = size;
     s->chunk = c;
