@@ -1,3 +1,8 @@
+/* Coroutine stacks (stack.h): the arena that carves default-size stacks
+ * from chunks of CHUNK_SLOTS slots and maps other sizes alone, the guard
+ * region below each stack (MADV_GUARD_INSTALL, in batches where the kernel
+ * allows, else mprotect), and, under ASan, the clearing of a freed
+ * stack's shadow. */
 #include "stack.h"
 #include "sanitizers.h"
 
@@ -80,9 +85,9 @@ static int install_guard(struct stack_arena *a, struct stack_chunk *c, void *sta
 
 /* Guards for slot and the next unguarded slots of c (up to GUARD_BATCH),
  * with one system call: process_madvise() takes a list of ranges. The
- * system call costs more than the guard pages themselves (in a VM here,
- * 1.9 us per slot one by one against 1.1 us in a list), and that is what
- * makes a guard region of many pages cheap. Only once madvise() has shown
+ * system call costs more than the guard pages themselves, so a list of
+ * slots costs less per slot than one call each, and that is what makes a
+ * guard region of many pages cheap. Only once madvise() has shown
  * that the kernel has guard pages; where process_madvise() cannot do it
  * (an older kernel, a seccomp filter), never again. False if nothing was
  * installed: then install_guard() does slot alone. */
@@ -126,8 +131,8 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
     /* An odd number of pages a slot. With a multiple of 64 KiB (256 KiB
      * stacks and 64 KiB guards) the tops of all stacks would fall in the
      * same cache sets, and a batch of tasks, each touching its own stack
-     * top, would evict itself: bench_spawn was 3% slower (21 rounds in
-     * turn). The page that makes the number odd is added to the guard. */
+     * top, would evict itself (bench_spawn shows it). The page that makes
+     * the number odd is added to the guard. */
     c->guard = a->guard + ((size + a->guard) / a->page % 2 ? 0 : a->page);
     c->slot_len = size + c->guard;
     c->nslots = nslots;
