@@ -123,6 +123,12 @@ static bool install_guards_batch(struct stack_arena *a, struct stack_chunk *c, u
     return false;
 }
 
+/* The free_mask of c with every slot free. */
+static uint64_t chunk_all_free(const struct stack_chunk *c)
+{
+    return c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1;
+}
+
 static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigned nslots)
 {
     struct stack_chunk *c = malloc(sizeof *c);
@@ -147,7 +153,7 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
      * cost 2 MiB. */
     madvise(c->map, c->slot_len * nslots, MADV_NOHUGEPAGE);
 #endif
-    c->free_mask = nslots == 64 ? UINT64_MAX : (UINT64_C(1) << nslots) - 1;
+    c->free_mask = chunk_all_free(c);
     c->guarded = 0;
     c->link.next = c->link.prev = NULL;
     return c;
@@ -179,7 +185,7 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
     if (!(c->guarded & (UINT64_C(1) << slot)) && !install_guards_batch(a, c, slot)) {
         int rc = install_guard(a, c, start);
         if (rc < 0) {
-            if (c->free_mask == (c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1))
+            if (c->free_mask == chunk_all_free(c))
                 chunk_unmap(c);
             return rc;
         }
@@ -225,11 +231,10 @@ void stack_free(struct stack_arena *a, struct stack *s)
     if (!c)
         return; /* GCOVR_EXCL_LINE: callers free only stacks stack_alloc() gave, once */
     SAN_STACK_DEREGISTER(s);
-    uint64_t all = c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1;
     bool was_full = !c->free_mask;
     c->free_mask |= UINT64_C(1) << s->slot;
     s->chunk = NULL;
-    if (c->free_mask == all) {
+    if (c->free_mask == chunk_all_free(c)) {
         chunk_unmap(c);
         return;
     }
