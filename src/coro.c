@@ -12,6 +12,21 @@
 #include <stdlib.h>
 #include <ucontext.h>
 
+/* Start ASan's record of c: the bounds of its stack (NULL and 0 for the
+ * thread's own, which ASan tells on the first switch away from it), no
+ * fake stack, nobody switched to it yet. */
+static inline void switch_init(struct coro *c, const void *bottom, size_t size)
+{
+#ifdef ASYNCIO_ASAN
+    c->san_bottom = bottom;
+    c->san_size = size;
+    c->san_fake = NULL;
+    c->san_src = NULL;
+#else
+    (void)c, (void)bottom, (void)size;
+#endif
+}
+
 /* ASan must hear of every switch: which stack we go to before, and where we
  * came from after, else it reports false stack overflows and use-after-scope. */
 static inline void switch_begin(struct coro *from, struct coro *to)
@@ -65,10 +80,7 @@ void coro_init_thread(struct coro *c)
     c->stack.chunk = NULL;
     c->entry = NULL;
     c->arg = NULL;
-    c->san_bottom = NULL;
-    c->san_size = 0;
-    c->san_fake = NULL;
-    c->san_src = NULL;
+    switch_init(c, NULL, 0);
 #ifdef ASYNCIO_TSAN
     c->tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -175,10 +187,7 @@ int coro_create(struct coro *c, struct coro *from, struct stack_arena *arena,
         return rc;
     c->entry = entry;
     c->arg = arg;
-    c->san_bottom = c->stack.base;
-    c->san_size = c->stack.size;
-    c->san_fake = NULL;
-    c->san_src = NULL;
+    switch_init(c, c->stack.base, c->stack.size);
 #ifdef ASYNCIO_TSAN
     c->tsan_fiber = __tsan_create_fiber(0);
 #endif

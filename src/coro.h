@@ -41,6 +41,7 @@ struct coro {
     struct stack stack;     /* unused for a thread's own context */
     coro_entry entry;
     void *arg;
+#ifdef ASYNCIO_ASAN
     /* For ASan: the bounds of this context's stack (learnt on the first
      * switch away from it, for the thread's own), the fake stack it left
      * behind when it switched out, and who switched to it last. */
@@ -48,6 +49,7 @@ struct coro {
     size_t san_size;
     void *san_fake;
     struct coro *san_src;
+#endif
 #ifdef ASYNCIO_TSAN
     /* For TSan: this context's fiber, made with it and destroyed with its
      * stack; for the thread's own context, the thread's. */
