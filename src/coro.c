@@ -1,4 +1,9 @@
-/* _FORTIFY_SOURCE turns longjmp into __longjmp_chk, which aborts when the
+/* The coroutine engine (coro.h): a context made on a stack of its own,
+ * started without setcontext's system call, and the switch between
+ * contexts (a few instructions of assembly on x86-64, _setjmp/_longjmp
+ * elsewhere), telling ASan and TSan of every switch in their builds.
+ *
+ * _FORTIFY_SOURCE turns longjmp into __longjmp_chk, which aborts when the
  * jump lands on another stack: that jump is the whole point here. */
 #undef _FORTIFY_SOURCE
 #define _FORTIFY_SOURCE 0

@@ -2,12 +2,13 @@
  *
  * A context is created with makecontext (from a getcontext template made
  * once per loop), entered with the registers makecontext prepared, and
- * from then on switched without a system call: on x86-64 by a few instructions that save the
- * callee-saved registers and the stack pointer, elsewhere with
- * _setjmp/_longjmp. A context runs its entry function forever (the task
- * layer reuses it for task after task), so contexts and their stacks can be
- * pooled. Floating-point control state (rounding mode, exception masks) is
- * the thread's, shared by all its tasks, as C defines it. */
+ * from then on switched without a system call: on x86-64 by a few
+ * instructions that save the callee-saved registers and the stack pointer,
+ * elsewhere with _setjmp/_longjmp. A context runs its entry function
+ * forever (the task layer reuses it for task after task), so contexts and
+ * their stacks can be pooled. Floating-point control state (rounding mode,
+ * exception masks) is the thread's, shared by all its tasks, as C defines
+ * it. */
 #ifndef ASYNCIO_CORO_H
 #define ASYNCIO_CORO_H
 
