@@ -25,9 +25,7 @@ int poller_open(struct poller *p, const char *name)
             return -ENOENT;
     }
     p->ops = ops;
-    p->fd = -1;
     p->state = NULL;
-    p->no_ns_wait = 0;
     return ops->init(p);
 }
 
