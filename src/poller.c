@@ -1,3 +1,5 @@
+/* The poller seam (poller.h): the backends built in, and opening the one
+ * asked for by name, by $ASYNCIO_BACKEND, or else the first (the best). */
 #include "poller.h"
 
 #include <errno.h>
