@@ -19,19 +19,38 @@
  *    by its next waiting call.
  *  - Objects belong to the loop that created them. Everything a loop created
  *    is freed when asyncio_run() returns; handles are invalid afterwards.
+ *
+ * It includes every public header, each after those it needs; each holds
+ * one subject and documents its calls:
+ *   <asyncio/common.h>     ASYNCIO_API, the version (included by each)
+ *   <asyncio/loop.h>       asyncio_run, loop time, call_soon/later/at
+ *   <asyncio/future.h>     futures, done callbacks, await, shield
+ *   <asyncio/task.h>       tasks, sleep
+ *   <asyncio/io.h>         waiting for a file descriptor
+ *   <asyncio/timeout.h>    timeout scopes, wait_for
+ *   <asyncio/gather.h>     gather, wait, as_completed
+ *   <asyncio/taskgroup.h>  task groups
+ *   <asyncio/sync.h>       Lock, Event, Condition, Semaphore, Barrier
+ *   <asyncio/queue.h>      Queue, PriorityQueue, LifoQueue
+ *   <asyncio/net.h>        socket calls, getaddrinfo, datagram endpoints
+ *   <asyncio/stream.h>     streams, servers, open_connection
+ *   <asyncio/signal.h>     signal handlers
  */
 #ifndef ASYNCIO_H
 #define ASYNCIO_H
 
+#include <asyncio/common.h>
 #include <asyncio/loop.h>
 #include <asyncio/future.h>
 #include <asyncio/task.h>
 #include <asyncio/io.h>
 #include <asyncio/timeout.h>
+#include <asyncio/gather.h>
 #include <asyncio/taskgroup.h>
 #include <asyncio/sync.h>
 #include <asyncio/queue.h>
 #include <asyncio/net.h>
 #include <asyncio/stream.h>
+#include <asyncio/signal.h>
 
 #endif

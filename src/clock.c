@@ -1,3 +1,5 @@
+/* The loop's clock (clock.h): CLOCK_MONOTONIC in nanoseconds, and
+ * seconds turned into nanoseconds, saturating at "never". */
 #include "clock.h"
 
 #include <time.h>

@@ -1,4 +1,9 @@
-/* _FORTIFY_SOURCE turns longjmp into __longjmp_chk, which aborts when the
+/* The coroutine engine (coro.h): a context made on a stack of its own,
+ * started without setcontext's system call, and the switch between
+ * contexts (a few instructions of assembly on x86-64, _setjmp/_longjmp
+ * elsewhere), telling ASan and TSan of every switch in their builds.
+ *
+ * _FORTIFY_SOURCE turns longjmp into __longjmp_chk, which aborts when the
  * jump lands on another stack: that jump is the whole point here. */
 #undef _FORTIFY_SOURCE
 #define _FORTIFY_SOURCE 0
@@ -11,6 +16,21 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <ucontext.h>
+
+/* Start ASan's record of c: the bounds of its stack (NULL and 0 for the
+ * thread's own, which ASan tells on the first switch away from it), no
+ * fake stack, nobody switched to it yet. */
+static inline void switch_init(struct coro *c, const void *bottom, size_t size)
+{
+#ifdef ASYNCIO_ASAN
+    c->san_bottom = bottom;
+    c->san_size = size;
+    c->san_fake = NULL;
+    c->san_src = NULL;
+#else
+    (void)c, (void)bottom, (void)size;
+#endif
+}
 
 /* ASan must hear of every switch: which stack we go to before, and where we
  * came from after, else it reports false stack overflows and use-after-scope. */
@@ -65,10 +85,7 @@ void coro_init_thread(struct coro *c)
     c->stack.chunk = NULL;
     c->entry = NULL;
     c->arg = NULL;
-    c->san_bottom = NULL;
-    c->san_size = 0;
-    c->san_fake = NULL;
-    c->san_src = NULL;
+    switch_init(c, NULL, 0);
 #ifdef ASYNCIO_TSAN
     c->tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -175,10 +192,7 @@ int coro_create(struct coro *c, struct coro *from, struct stack_arena *arena,
         return rc;
     c->entry = entry;
     c->arg = arg;
-    c->san_bottom = c->stack.base;
-    c->san_size = c->stack.size;
-    c->san_fake = NULL;
-    c->san_src = NULL;
+    switch_init(c, c->stack.base, c->stack.size);
 #ifdef ASYNCIO_TSAN
     c->tsan_fiber = __tsan_create_fiber(0);
 #endif

@@ -2,12 +2,13 @@
  *
  * A context is created with makecontext (from a getcontext template made
  * once per loop), entered with the registers makecontext prepared, and
- * from then on switched without a system call: on x86-64 by a few instructions that save the
- * callee-saved registers and the stack pointer, elsewhere with
- * _setjmp/_longjmp. A context runs its entry function forever (the task
- * layer reuses it for task after task), so contexts and their stacks can be
- * pooled. Floating-point control state (rounding mode, exception masks) is
- * the thread's, shared by all its tasks, as C defines it. */
+ * from then on switched without a system call: on x86-64 by a few
+ * instructions that save the callee-saved registers and the stack pointer,
+ * elsewhere with _setjmp/_longjmp. A context runs its entry function
+ * forever (the task layer reuses it for task after task), so contexts and
+ * their stacks can be pooled. Floating-point control state (rounding mode,
+ * exception masks) is the thread's, shared by all its tasks, as C defines
+ * it. */
 #ifndef ASYNCIO_CORO_H
 #define ASYNCIO_CORO_H
 
@@ -41,6 +42,7 @@ struct coro {
     struct stack stack;     /* unused for a thread's own context */
     coro_entry entry;
     void *arg;
+#ifdef ASYNCIO_ASAN
     /* For ASan: the bounds of this context's stack (learnt on the first
      * switch away from it, for the thread's own), the fake stack it left
      * behind when it switched out, and who switched to it last. */
@@ -48,6 +50,7 @@ struct coro {
     size_t san_size;
     void *san_fake;
     struct coro *san_src;
+#endif
 #ifdef ASYNCIO_TSAN
     /* For TSan: this context's fiber, made with it and destroyed with its
      * stack; for the thread's own context, the thread's. */

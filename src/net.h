@@ -20,11 +20,11 @@
  * call costs a unit, and the bytes it moved one more per IO_UNIT_BYTES.
  * Counting bytes makes a task that always finds 256 KiB to read yield after
  * each read, as an epoll loop serves each ready fd once a turn: serving
- * one connection for 64 such reads in a row cost ~30% more server CPU per
- * message echoing 100 KiB with 16 in flight (bench/net/echo_load, 10
- * connections, TCP buffers fixed at 4 MiB), while one that reads small
- * messages still makes 64 calls between yields, each of which costs an
- * iteration of the loop and a poll. */
+ * one connection for 64 such reads in a row cost the server more CPU per
+ * message when large messages keep every socket full (the 100 KiB rows of
+ * bench/net.sh's echo), while one that reads small messages still makes
+ * 64 calls between yields, each of which costs an iteration of the loop
+ * and a poll. */
 #define IO_BUDGET 64
 #define IO_UNIT_BYTES 4096
 

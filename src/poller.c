@@ -1,3 +1,5 @@
+/* The poller seam (poller.h): the backends built in, and opening the one
+ * asked for by name, by $ASYNCIO_BACKEND, or else the first (the best). */
 #include "poller.h"
 
 #include <errno.h>
@@ -25,9 +27,7 @@ int poller_open(struct poller *p, const char *name)
             return -ENOENT;
     }
     p->ops = ops;
-    p->fd = -1;
     p->state = NULL;
-    p->no_ns_wait = 0;
     return ops->init(p);
 }
 

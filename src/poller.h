@@ -48,9 +48,7 @@ struct poller_ops {
 
 struct poller {
     const struct poller_ops *ops;
-    int fd;          /* epoll instance */
-    void *state;     /* backend's own data (poll: its fd array) */
-    int no_ns_wait;  /* epoll: the kernel lacks epoll_pwait2, use ms */
+    void *state; /* the backend's own (epoll: its instance; poll: its fds) */
 };
 
 /* The backend called name (NULL: $ASYNCIO_BACKEND, else the best one).

@@ -1,10 +1,12 @@
-/* Name resolution off the loop: getaddrinfo(3) in the thread pool. A
- * numeric host needs no thread; a lookup whose task was cancelled finishes
- * in its thread and is freed when it comes back. */
+/* Name resolution off the loop: asyncio_getaddrinfo(), getaddrinfo(3) in
+ * the thread pool, and net_resolve(), host and port for the clients,
+ * servers and datagram endpoints. A numeric host needs no thread; a lookup
+ * whose task was cancelled finishes in its thread and is freed when it
+ * comes back. */
 #include "net.h"
 #include "threadpool.h"
 
-#include <asyncio/stream.h>
+#include <asyncio/net.h>
 
 #include <netdb.h>
 #include <stdio.h>

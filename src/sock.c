@@ -1,9 +1,13 @@
-/* Socket calls for tasks: the system call first, a wait only on EAGAIN.
+/* Socket calls for tasks (asyncio_socket, asyncio_close, asyncio_sock_*):
+ * the system call first, a wait only on EAGAIN. Also what the networking
+ * layer's files share (net.h): the budget, the wait for a socket, a
+ * Unix-domain address, an fd made ready for the loop.
  *
  * Fairness: a task whose socket always has data would never wait, so never
- * let others run. Each task may make a run of IO_BUDGET calls that
- * complete without waiting; the next one yields first (before its system
- * call, so a cancellation there loses no data). */
+ * let others run. Each task may make a run of calls that complete without
+ * waiting, worth IO_BUDGET units (a call, and one more per IO_UNIT_BYTES
+ * it moved); the next one yields first (before its system call, so a
+ * cancellation there loses no data). */
 #include "net.h"
 
 #include <asyncio/net.h>

@@ -1,3 +1,8 @@
+/* Coroutine stacks (stack.h): the arena that carves default-size stacks
+ * from chunks of CHUNK_SLOTS slots and maps other sizes alone, the guard
+ * region below each stack (MADV_GUARD_INSTALL, in batches where the kernel
+ * allows, else mprotect), and, under ASan, the clearing of a freed
+ * stack's shadow. */
 #include "stack.h"
 #include "sanitizers.h"
 
@@ -80,9 +85,9 @@ static int install_guard(struct stack_arena *a, struct stack_chunk *c, void *sta
 
 /* Guards for slot and the next unguarded slots of c (up to GUARD_BATCH),
  * with one system call: process_madvise() takes a list of ranges. The
- * system call costs more than the guard pages themselves (in a VM here,
- * 1.9 us per slot one by one against 1.1 us in a list), and that is what
- * makes a guard region of many pages cheap. Only once madvise() has shown
+ * system call costs more than the guard pages themselves, so a list of
+ * slots costs less per slot than one call each, and that is what makes a
+ * guard region of many pages cheap. Only once madvise() has shown
  * that the kernel has guard pages; where process_madvise() cannot do it
  * (an older kernel, a seccomp filter), never again. False if nothing was
  * installed: then install_guard() does slot alone. */
@@ -118,6 +123,12 @@ static bool install_guards_batch(struct stack_arena *a, struct stack_chunk *c, u
     return false;
 }
 
+/* The free_mask of c with every slot free. */
+static uint64_t chunk_all_free(const struct stack_chunk *c)
+{
+    return c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1;
+}
+
 static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigned nslots)
 {
     struct stack_chunk *c = malloc(sizeof *c);
@@ -126,8 +137,8 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
     /* An odd number of pages a slot. With a multiple of 64 KiB (256 KiB
      * stacks and 64 KiB guards) the tops of all stacks would fall in the
      * same cache sets, and a batch of tasks, each touching its own stack
-     * top, would evict itself: bench_spawn was 3% slower (21 rounds in
-     * turn). The page that makes the number odd is added to the guard. */
+     * top, would evict itself (bench_spawn shows it). The page that makes
+     * the number odd is added to the guard. */
     c->guard = a->guard + ((size + a->guard) / a->page % 2 ? 0 : a->page);
     c->slot_len = size + c->guard;
     c->nslots = nslots;
@@ -142,7 +153,7 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
      * cost 2 MiB. */
     madvise(c->map, c->slot_len * nslots, MADV_NOHUGEPAGE);
 #endif
-    c->free_mask = nslots == 64 ? UINT64_MAX : (UINT64_C(1) << nslots) - 1;
+    c->free_mask = chunk_all_free(c);
     c->guarded = 0;
     c->link.next = c->link.prev = NULL;
     return c;
@@ -174,7 +185,7 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
     if (!(c->guarded & (UINT64_C(1) << slot)) && !install_guards_batch(a, c, slot)) {
         int rc = install_guard(a, c, start);
         if (rc < 0) {
-            if (c->free_mask == (c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1))
+            if (c->free_mask == chunk_all_free(c))
                 chunk_unmap(c);
             return rc;
         }
@@ -184,7 +195,6 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
     if (!c->free_mask)
         dlist_remove(&c->link);
     s->map = start;
-    s->map_len = c->slot_len;
     s->base = start + c->guard;
     s->size = size;
     s->chunk = c;
@@ -221,11 +231,10 @@ void stack_free(struct stack_arena *a, struct stack *s)
     if (!c)
         return; /* GCOVR_EXCL_LINE: callers free only stacks stack_alloc() gave, once */
     SAN_STACK_DEREGISTER(s);
-    uint64_t all = c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1;
     bool was_full = !c->free_mask;
     c->free_mask |= UINT64_C(1) << s->slot;
     s->chunk = NULL;
-    if (c->free_mask == all) {
+    if (c->free_mask == chunk_all_free(c)) {
         chunk_unmap(c);
         return;
     }

@@ -24,12 +24,11 @@ struct stack_chunk;
 
 struct stack {
     void *map;      /* start of the slot: the guard region comes first */
-    size_t map_len; /* guard + usable */
     void *base;     /* lowest usable address */
     size_t size;    /* usable bytes */
-    unsigned vg_id; /* Valgrind's id for it */
     struct stack_chunk *chunk;
     unsigned slot;
+    unsigned vg_id; /* Valgrind's id for it */
 };
 
 enum stack_guard_mode { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };

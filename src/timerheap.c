@@ -1,3 +1,6 @@
+/* The timer heap (timerheap.h): a 4-ary min-heap of timers ordered by
+ * deadline, then by the order they were pushed, with removal of any
+ * timer from the slot it remembers. */
 #include "timerheap.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /*
- * <asyncio/future.h>: futures, the results that tasks wait for.
+ * <asyncio/future.h>: futures, the results that tasks wait for, and the
+ * calls that wait for one (await, shield).
  * Include <asyncio.h> rather than this file.
  *
  * A future is pending, then done exactly once: with a result (void *),
@@ -105,6 +106,15 @@ ASYNCIO_API int asyncio_future_remove_done_callback(asyncio_future_t *f,
  * awaiting itself), -ECANCELED.
  */
 ASYNCIO_API int asyncio_await(asyncio_future_t *f, void **result);
+
+/*
+ * Wait for f without letting a cancellation of the caller reach it
+ * (asyncio.shield): if the calling task is cancelled (or times out) while
+ * it waits, the call returns -ECANCELED (-ETIMEDOUT) at once and f goes on.
+ * Otherwise returns as asyncio_await() does. May suspend. -EINVAL, -EPERM,
+ * -EDEADLK as asyncio_await().
+ */
+ASYNCIO_API int asyncio_shield(asyncio_future_t *f, void **result);
 
 #ifdef __cplusplus
 }

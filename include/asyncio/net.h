@@ -1,13 +1,15 @@
 /*
  * <asyncio/net.h>: non-blocking socket calls for tasks (asyncio's
- * loop.sock_* family). Include <asyncio.h> rather than this file.
+ * loop.sock_* family), name resolution (loop.getaddrinfo) and datagram
+ * endpoints (loop.create_datagram_endpoint). Include <asyncio.h> rather
+ * than this file.
  *
- * Each call tries the system call first and waits for the socket only when
- * it would block (EAGAIN), so a socket with data ready costs no poller
- * call. They take part in cancellation and timeout scopes like every
- * waiting call: -ECANCELED, -ETIMEDOUT. Byte counts are ssize_t: 0 or more
- * on success, a negative errno on failure. Writes never raise SIGPIPE: a
- * peer that has gone gives -EPIPE (or -ECONNRESET).
+ * Each socket call tries the system call first and waits for the socket
+ * only when it would block (EAGAIN), so a socket with data ready costs no
+ * poller call. They take part in cancellation and timeout scopes like
+ * every waiting call: -ECANCELED, -ETIMEDOUT. Byte counts are ssize_t: 0
+ * or more on success, a negative errno on failure. Writes never raise
+ * SIGPIPE: a peer that has gone gives -EPIPE (or -ECONNRESET).
  *
  * Fairness: a task whose socket always has data would never wait, and so
  * never let other tasks run. A task may make 64 socket or stream calls in
@@ -31,6 +33,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- sockets ------------------------------------------------------------ */
 
 /* socket(2), non-blocking and close-on-exec. Returns the fd or a negative
  * errno. Does not suspend; needs no loop. */
@@ -97,6 +101,39 @@ ASYNCIO_API ssize_t asyncio_sock_recvfrom(int fd, void *buf, size_t len, struct 
  */
 ASYNCIO_API ssize_t asyncio_sock_sendto(int fd, const void *buf, size_t len,
                                         const struct sockaddr *addr, socklen_t addrlen);
+
+/* ---- name resolution ---------------------------------------------------- */
+
+/*
+ * getaddrinfo(3) without blocking the loop (loop.getaddrinfo): a numeric
+ * host is resolved at once, a name in a thread of the loop's small pool.
+ * Returns 0 and the list in *res (free it with freeaddrinfo()), or a
+ * negative errno: -ENOENT (no such host or service: EAI_NONAME,
+ * EAI_NODATA, EAI_SERVICE), -EAGAIN (EAI_AGAIN), -ENOMEM, -EINVAL (bad
+ * hints: EAI_FAMILY, EAI_SOCKTYPE, EAI_BADFLAGS), -EIO (EAI_FAIL and the
+ * rest), the errno of EAI_SYSTEM, -EPERM (not in a task), -ECANCELED,
+ * -ETIMEDOUT. May suspend; a cancelled lookup finishes in its thread and is
+ * freed there.
+ */
+struct addrinfo;
+ASYNCIO_API int asyncio_getaddrinfo(const char *host, const char *service,
+                                    const struct addrinfo *hints, struct addrinfo **res);
+
+/* ---- datagrams ---------------------------------------------------------- */
+
+/*
+ * A UDP socket (loop.create_datagram_endpoint), non-blocking: bound to
+ * local_host:local_port if local_host or local_port is given, connected to
+ * remote_host:remote_port if remote_host is not NULL; family AF_INET,
+ * AF_INET6 or 0 (the first address found). Names are resolved as by
+ * asyncio_getaddrinfo(). Use asyncio_sock_sendto(), asyncio_sock_recvfrom()
+ * (or asyncio_sock_sendall() and asyncio_sock_recv() when connected) and
+ * asyncio_close() on it. Returns the fd or a negative errno. May suspend
+ * (to resolve names).
+ */
+ASYNCIO_API int asyncio_create_datagram_endpoint(const char *local_host, int local_port,
+                                                 const char *remote_host, int remote_port,
+                                                 int family);
 
 #ifdef __cplusplus
 }

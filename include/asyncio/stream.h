@@ -1,7 +1,8 @@
 /*
  * <asyncio/stream.h>: buffered streams over connected sockets, servers that
- * run a task per connection, and clients (asyncio's streams API). Include
- * <asyncio.h> rather than this file.
+ * run a task per connection, and clients that open a stream to a server
+ * (asyncio's streams API: StreamReader and StreamWriter, open_connection,
+ * start_server and Server). Include <asyncio.h> rather than this file.
  *
  * One asyncio_stream_t is both of asyncio's StreamReader and StreamWriter
  * for one connection. At most one task reads it at a time and at most one
@@ -41,7 +42,6 @@
 #include <asyncio/common.h>
 #include <asyncio/loop.h>
 
-#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -208,23 +208,6 @@ ASYNCIO_API int asyncio_stream_abort(asyncio_stream_t *s);
  */
 ASYNCIO_API int asyncio_stream_wait_closed(asyncio_stream_t *s);
 
-/* ---- name resolution ---------------------------------------------------- */
-
-/*
- * getaddrinfo(3) without blocking the loop (loop.getaddrinfo): a numeric
- * host is resolved at once, a name in a thread of the loop's small pool.
- * Returns 0 and the list in *res (free it with freeaddrinfo()), or a
- * negative errno: -ENOENT (no such host or service: EAI_NONAME,
- * EAI_NODATA, EAI_SERVICE), -EAGAIN (EAI_AGAIN), -ENOMEM, -EINVAL (bad
- * hints: EAI_FAMILY, EAI_SOCKTYPE, EAI_BADFLAGS), -EIO (EAI_FAIL and the
- * rest), the errno of EAI_SYSTEM, -EPERM (not in a task), -ECANCELED,
- * -ETIMEDOUT. May suspend; a cancelled lookup finishes in its thread and is
- * freed there.
- */
-struct addrinfo;
-ASYNCIO_API int asyncio_getaddrinfo(const char *host, const char *service,
-                                    const struct addrinfo *hints, struct addrinfo **res);
-
 /* ---- clients ------------------------------------------------------------ */
 
 typedef struct asyncio_connection_options {
@@ -327,63 +310,6 @@ ASYNCIO_API int asyncio_server_wait_closed(asyncio_server_t *srv);
  * returns -ECANCELED or -ETIMEDOUT. -EPERM outside a task. May suspend.
  */
 ASYNCIO_API int asyncio_server_serve_forever(asyncio_server_t *srv);
-
-/* ---- signals ------------------------------------------------------------ */
-
-typedef void (*asyncio_signal_callback)(int signum, void *arg);
-
-/*
- * Call cb(signum, arg) from the loop, as a callback (not in a task), each
- * time signum arrives (loop.add_signal_handler); it replaces a handler
- * this loop had for signum. The signal is blocked in the loop's thread and
- * read from a signalfd, so cb runs in the loop like any callback and may
- * use every call that does not suspend. In a program with other threads,
- * block the signal in them too (the loop's own pool threads block every
- * signal), or the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
- * SIGKILL, SIGSTOP), -EPERM (no running loop), -ENOSYS (no signalfd: not
- * Linux), -ENOMEM. Does not suspend.
- *
- * Children inherit the signal mask: a program started from the loop's
- * thread with posix_spawn(), or fork() and exec(), while a handler is
- * installed runs with signum blocked (a child that never sees SIGINT or
- * SIGTERM), until the handler is removed. Reset the mask in the child:
- * with posix_spawn, a spawn attribute with an empty mask,
- *
- *     posix_spawnattr_t attr;
- *     sigset_t none;
- *     sigemptyset(&none);
- *     posix_spawnattr_init(&attr);
- *     posix_spawnattr_setsigmask(&attr, &none);
- *     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
- *     posix_spawn(&pid, path, NULL, &attr, argv, environ);
- *     posix_spawnattr_destroy(&attr);
- *
- * or, after fork() and before exec(), sigprocmask(SIG_SETMASK, &none,
- * NULL) in the child. (The dispositions are the program's own: the
- * library does not change them.)
- */
-ASYNCIO_API int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg);
-
-/* Remove this loop's handler for signum and unblock it
- * (loop.remove_signal_handler): 1 if there was one, 0 if not, -EINVAL,
- * -EPERM. Does not suspend. */
-ASYNCIO_API int asyncio_remove_signal_handler(int signum);
-
-/* ---- datagrams ---------------------------------------------------------- */
-
-/*
- * A UDP socket (loop.create_datagram_endpoint), non-blocking: bound to
- * local_host:local_port if local_host or local_port is given, connected to
- * remote_host:remote_port if remote_host is not NULL; family AF_INET,
- * AF_INET6 or 0 (the first address found). Names are resolved as by
- * asyncio_getaddrinfo(). Use asyncio_sock_sendto(), asyncio_sock_recvfrom()
- * (or asyncio_sock_sendall() and asyncio_sock_recv() when connected) and
- * asyncio_close() on it. Returns the fd or a negative errno. May suspend
- * (to resolve names).
- */
-ASYNCIO_API int asyncio_create_datagram_endpoint(const char *local_host, int local_port,
-                                                 const char *remote_host, int remote_port,
-                                                 int family);
 
 #ifdef __cplusplus
 }

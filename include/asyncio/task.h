@@ -1,5 +1,5 @@
 /*
- * <asyncio/task.h>: tasks (stackful coroutines), sleep, gather, wait_for.
+ * <asyncio/task.h>: tasks (stackful coroutines) and sleep.
  * Include <asyncio.h> rather than this file.
  */
 #ifndef ASYNCIO_TASK_H
@@ -103,44 +103,6 @@ ASYNCIO_API int asyncio_print_tasks(FILE *out);
  * until cancelled), -EPERM (not in a task), -ECANCELED.
  */
 ASYNCIO_API int asyncio_sleep(double seconds);
-
-/* Flags for asyncio_gather(). */
-#define ASYNCIO_RETURN_EXCEPTIONS 0x1u
-
-/*
- * Wait for n futures or tasks (asyncio.gather). results (may be NULL) gets
- * each one's result in argument order; errors (may be NULL) gets each one's
- * status (0, or how it failed: an error code, -ECANCELED), in argument
- * order. Without ASYNCIO_RETURN_EXCEPTIONS, returns 0 once all succeeded,
- * or the error of the first child to fail as soon as it fails (the others
- * keep running; entries of those not done are left NULL / -EAGAIN). With
- * it, waits for all and returns the number that failed.
- * If the calling task is cancelled while it waits (or has a cancellation
- * pending when some child is not done), gather cancels every child not yet
- * done, waits for them to finish, and returns -ECANCELED. It does so when
- * the task resumes: if the wait was over by then (the last child ended or,
- * without ASYNCIO_RETURN_EXCEPTIONS, one failed, before or after the
- * cancellation came), it returns -ECANCELED and leaves the children still
- * running alone. (asyncio cancels them at once, if the cancellation came
- * first.)
- * May suspend. Also -EINVAL (futs NULL with n > 0, a NULL child, unknown
- * flag), -EPERM (not in a task), -EDEADLK (the calling task is a child).
- */
-ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[],
-                   int errors[], unsigned flags);
-
-/*
- * Wait for f (a future or a task) at most timeout seconds (INFINITY: no
- * limit; 0: only if already done): asyncio_await() inside a timeout scope
- * (see <asyncio/timeout.h>). Returns as asyncio_await() does if f finished
- * in time. On timeout (its own, or an enclosing scope's) f is cancelled
- * and, if a task, waited for until it finished; then -ETIMEDOUT. If the
- * caller is cancelled while it waits, f is cancelled and waited for the
- * same way, then -ECANCELED.
- * May suspend. Also -EINVAL (f NULL, timeout negative or NaN), -EPERM,
- * -EDEADLK.
- */
-ASYNCIO_API int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result);
 
 #ifdef __cplusplus
 }

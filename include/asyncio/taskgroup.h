@@ -1,6 +1,6 @@
 /*
- * <asyncio/taskgroup.h>: task groups (asyncio.TaskGroup), shield, wait,
- * as_completed. Include <asyncio.h> rather than this file.
+ * <asyncio/taskgroup.h>: task groups (asyncio.TaskGroup).
+ * Include <asyncio.h> rather than this file.
  *
  *     asyncio_taskgroup_t g;
  *     asyncio_taskgroup_enter(&g);
@@ -80,63 +80,6 @@ ASYNCIO_API int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status);
  * ASYNCIO_TASKGROUP_MAX_ERRORS are kept). -EINVAL for NULL g.
  */
 ASYNCIO_API int asyncio_taskgroup_errors(const asyncio_taskgroup_t *g, int *errors, size_t cap);
-
-/*
- * Wait for f without letting a cancellation of the caller reach it
- * (asyncio.shield): if the calling task is cancelled (or times out) while
- * it waits, the call returns -ECANCELED (-ETIMEDOUT) at once and f goes on.
- * Otherwise returns as asyncio_await() does. May suspend. -EINVAL, -EPERM,
- * -EDEADLK as asyncio_await().
- */
-ASYNCIO_API int asyncio_shield(asyncio_future_t *f, void **result);
-
-/* When asyncio_wait() returns. */
-#define ASYNCIO_ALL_COMPLETED 0
-#define ASYNCIO_FIRST_COMPLETED 1
-#define ASYNCIO_FIRST_EXCEPTION 2
-
-/*
- * Wait for the n futures or tasks (asyncio.wait) until return_when is met
- * or timeout seconds pass (INFINITY: no limit). Never cancels anything.
- * done and pending (each may be NULL, else room for n) receive the futures
- * done and not done, in argument order. Returns how many are done (0 or
- * more; a timeout is not an error), -ECANCELED or -ETIMEDOUT if the caller
- * was cancelled or its timeout scope expired, -EINVAL (futs NULL with
- * n > 0, a NULL entry, unknown return_when, timeout negative or NaN),
- * -EPERM, -EDEADLK. ASYNCIO_FIRST_EXCEPTION returns at the first failure
- * (cancellation is not one), else when all are done. May suspend.
- */
-ASYNCIO_API int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout,
-                             int return_when, asyncio_future_t *done[],
-                             asyncio_future_t *pending[]);
-
-/* asyncio.as_completed: hands back the futures in the order they finish. */
-typedef struct asyncio_as_completed {
-    /* Private. */
-    void *state;
-} asyncio_as_completed_t;
-
-/*
- * Start iterating over n futures or tasks with an overall timeout (INFINITY:
- * none). Returns 0, -EINVAL (NULL, a NULL entry, bad timeout), -EPERM (not
- * in a task), -ENOMEM. Does not suspend. Call asyncio_as_completed_destroy()
- * when done with the iterator.
- */
-ASYNCIO_API int asyncio_as_completed_init(asyncio_as_completed_t *it, size_t n,
-                                          asyncio_future_t *const futs[], double timeout);
-
-/*
- * The next future to finish: waits for it if none is done yet. Returns 1
- * with it in *f, 0 when every future has been handed back, -ETIMEDOUT when
- * the overall timeout has passed, -ECANCELED, -EINVAL, -EPERM. May suspend.
- * Never cancels the futures. A future that finished is handed back by the
- * next call, even once the timeout has passed, and even if it finished as
- * a call was cancelled or timed out (that call fails; none is lost).
- */
-ASYNCIO_API int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **f);
-
-/* Release the iterator (it may be abandoned part-way). NULL is ignored. */
-ASYNCIO_API void asyncio_as_completed_destroy(asyncio_as_completed_t *it);
 
 #ifdef __cplusplus
 }

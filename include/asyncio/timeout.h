@@ -1,6 +1,7 @@
 /*
  * <asyncio/timeout.h>: timeout scopes over a block of waits (asyncio's
- * `async with asyncio.timeout(delay)` and `timeout_at(when)`).
+ * `async with asyncio.timeout(delay)` and `timeout_at(when)`), and
+ * asyncio_wait_for(), an await inside such a scope (asyncio.wait_for).
  * Include <asyncio.h> rather than this file.
  *
  *     asyncio_timeout_t scope;
@@ -37,6 +38,7 @@
 #define ASYNCIO_TIMEOUT_H
 
 #include <asyncio/common.h>
+#include <asyncio/future.h>
 #include <asyncio/loop.h>
 
 #ifdef __cplusplus
@@ -87,6 +89,19 @@ ASYNCIO_API int asyncio_timeout_expired(const asyncio_timeout_t *scope);
  * scope; -EPERM if not called by the task that opened it. Does not suspend.
  */
 ASYNCIO_API int asyncio_timeout_exit(asyncio_timeout_t *scope);
+
+/*
+ * Wait for f (a future or a task) at most timeout seconds (INFINITY: no
+ * limit; 0: only if already done): asyncio_await() inside a timeout scope
+ * (see <asyncio/timeout.h>). Returns as asyncio_await() does if f finished
+ * in time. On timeout (its own, or an enclosing scope's) f is cancelled
+ * and, if a task, waited for until it finished; then -ETIMEDOUT. If the
+ * caller is cancelled while it waits, f is cancelled and waited for the
+ * same way, then -ECANCELED.
+ * May suspend. Also -EINVAL (f NULL, timeout negative or NaN), -EPERM,
+ * -EDEADLK.
+ */
+ASYNCIO_API int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result);
 
 #ifdef __cplusplus
 }

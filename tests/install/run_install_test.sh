@@ -159,7 +159,10 @@ say "installed libdir: $libdir"
 header=$(find "$prefix" -path '*/asyncio.h' ! -path '*/asyncio/*' -type f | head -n 1)
 [ -n "$header" ] || fail "asyncio.h not installed under $prefix"
 includedir=$(dirname "$header")
-for h in loop.h future.h task.h io.h; do
+# Every header the installed <asyncio.h> includes must be there beside it.
+headers=$(sed -n 's|^#include <asyncio/\([A-Za-z0-9_]*\.h\)>.*|\1|p' "$header")
+[ -n "$headers" ] || fail "the installed asyncio.h includes no <asyncio/*.h>"
+for h in $headers; do
     [ -f "$includedir/asyncio/$h" ] || fail "header asyncio/$h not installed in $includedir"
 done
 

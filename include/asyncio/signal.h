@@ -1,0 +1,62 @@
+/*
+ * <asyncio/signal.h>: Unix signal handlers run by the loop as callbacks
+ * (asyncio's loop.add_signal_handler and remove_signal_handler).
+ * Include <asyncio.h> rather than this file.
+ *
+ * It includes <signal.h>, for the signal numbers (SIGINT, SIGTERM, ...).
+ */
+#ifndef ASYNCIO_SIGNAL_H
+#define ASYNCIO_SIGNAL_H
+
+#include <asyncio/common.h>
+
+#include <signal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void (*asyncio_signal_callback)(int signum, void *arg);
+
+/*
+ * Call cb(signum, arg) from the loop, as a callback (not in a task), each
+ * time signum arrives (loop.add_signal_handler); it replaces a handler
+ * this loop had for signum. The signal is blocked in the loop's thread and
+ * read from a signalfd, so cb runs in the loop like any callback and may
+ * use every call that does not suspend. In a program with other threads,
+ * block the signal in them too (the loop's own pool threads block every
+ * signal), or the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
+ * SIGKILL, SIGSTOP), -EPERM (no running loop), -ENOSYS (no signalfd: not
+ * Linux), -ENOMEM. Does not suspend.
+ *
+ * Children inherit the signal mask: a program started from the loop's
+ * thread with posix_spawn(), or fork() and exec(), while a handler is
+ * installed runs with signum blocked (a child that never sees SIGINT or
+ * SIGTERM), until the handler is removed. Reset the mask in the child:
+ * with posix_spawn, a spawn attribute with an empty mask,
+ *
+ *     posix_spawnattr_t attr;
+ *     sigset_t none;
+ *     sigemptyset(&none);
+ *     posix_spawnattr_init(&attr);
+ *     posix_spawnattr_setsigmask(&attr, &none);
+ *     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+ *     posix_spawn(&pid, path, NULL, &attr, argv, environ);
+ *     posix_spawnattr_destroy(&attr);
+ *
+ * or, after fork() and before exec(), sigprocmask(SIG_SETMASK, &none,
+ * NULL) in the child. (The dispositions are the program's own: the
+ * library does not change them.)
+ */
+ASYNCIO_API int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg);
+
+/* Remove this loop's handler for signum and unblock it
+ * (loop.remove_signal_handler): 1 if there was one, 0 if not, -EINVAL,
+ * -EPERM. Does not suspend. */
+ASYNCIO_API int asyncio_remove_signal_handler(int signum);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
