@@ -3,7 +3,7 @@
  * no code runs in signal context and nothing global is needed. */
 #include "loop.h"
 
-#include <asyncio/stream.h>
+#include <asyncio/signal.h>
 
 #include <errno.h>
 #include <signal.h>

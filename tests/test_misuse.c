@@ -221,7 +221,7 @@ static int main_null_arguments(void *arg, void **result)
     CHECK_PTR(asyncio_future_retain(NULL), NULL);
     asyncio_future_release(NULL);
 
-    /* task.h */
+    /* task.h, gather.h, and wait_for (timeout.h) */
     CHECK_INT(asyncio_create_task(&t, NULL, NULL, NULL), -EINVAL);
     CHECK_INT(asyncio_create_task(NULL, NULL, NULL, "x"), -EINVAL);
     CHECK_INT(asyncio_create_task_ex(&t, NULL, NULL, NULL), -EINVAL);

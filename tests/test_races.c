@@ -32,7 +32,7 @@
  * loop at its next poll, which comes before that iteration's timers.
  *
  * The rule the results follow (include/asyncio.h, timeout.h, sync.h,
- * queue.h, taskgroup.h): the first event to reach T decides how it was
+ * queue.h, taskgroup.h, gather.h): the first event to reach T decides how it was
  * woken; a cancellation that comes later, before T resumes, is reported by
  * the same wait (-ECANCELED), unless (a) handed T something it keeps (a
  * lock, a permit, a queue item or slot): then W returns 0 and the
@@ -695,7 +695,7 @@ static void gather_fail_do_a(struct race *r)
 }
 
 /* Once a failure ended the wait before T resumed, the child still running
- * is left alone, in either order (task.h): it is not cancelled. */
+ * is left alone, in either order (gather.h): it is not cancelled. */
 static void gather_fail_finish(struct race *r)
 {
     if (has(r, 'a')) {

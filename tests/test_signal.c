@@ -2,7 +2,7 @@
  * Signal handlers and the processes a program starts while one is
  * installed (CPython: test_unix_events.py's signal tests). The handled
  * signal is blocked in the loop's thread and read from a signalfd; a child
- * inherits that mask, as stream.h documents, and the recipes given there
+ * inherits that mask, as signal.h documents, and the recipes given there
  * (a spawn attribute with an empty mask, or sigprocmask before exec) give
  * it an empty one.
  */

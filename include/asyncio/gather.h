@@ -38,7 +38,9 @@ extern "C" {
  * running alone. (asyncio cancels them at once, if the cancellation came
  * first.)
  * May suspend. Also -EINVAL (futs NULL with n > 0, a NULL child, unknown
- * flag), -EPERM (not in a task), -EDEADLK (the calling task is a child).
+ * flag), -EPERM (not in a task), -EDEADLK (the calling task is a child),
+ * -ENOMEM (a gather of more than 8, or while another task gathers too,
+ * allocates its records).
  */
 ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[],
                    int errors[], unsigned flags);
@@ -56,7 +58,7 @@ ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *r
  * more; a timeout is not an error), -ECANCELED or -ETIMEDOUT if the caller
  * was cancelled or its timeout scope expired, -EINVAL (futs NULL with
  * n > 0, a NULL entry, unknown return_when, timeout negative or NaN),
- * -EPERM, -EDEADLK. ASYNCIO_FIRST_EXCEPTION returns at the first failure
+ * -EPERM, -EDEADLK, -ENOMEM (as gather). ASYNCIO_FIRST_EXCEPTION returns at the first failure
  * (cancellation is not one), else when all are done. May suspend.
  */
 ASYNCIO_API int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout,
