@@ -63,6 +63,10 @@ struct loop {
     struct poller poller;
     struct coro main;       /* the context the loop itself runs on */
     struct task *current;   /* the task running now, or NULL */
+#ifdef ASYNCIO_SEAL_PARKED_STACKS
+    struct task *parked;    /* a task that just switched away to park, whose
+                               stack the next to run seals (task.c) */
+#endif
 
     /* Every future and task alive, to free what is left at close. */
     struct dlist futures;   /* plain futures */

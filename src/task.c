@@ -38,11 +38,45 @@ static void task_left_groups_open(struct task *t)
     abort(); /* GCOVR_EXCL_LINE: the counters were written just above; abort() ends the process */
 }
 
+#ifdef ASYNCIO_SEAL_PARKED_STACKS
+#include <sys/mman.h>
+/* A test build's check of the rule in task.h on what may live on a parked
+ * stack: from the moment a task has switched away to park until just
+ * before it runs again, its stack is inaccessible, so that anything that
+ * reads or writes it meanwhile faults at the culprit (tests/test_parked.c).
+ * The parking task cannot seal its own stack, which the switch still
+ * writes: whoever runs next does (seal_parked). */
+static void stack_access(struct task *t, int prot)
+{
+    struct stack *s = &t->ctx->coro.stack;
+    if (mprotect(s->base, s->size, prot) != 0)
+        abort(); /* GCOVR_EXCL_LINE: test builds only */
+}
+static void unseal(struct task *t)
+{
+    if (t->state == TASK_WAITING)
+        stack_access(t, PROT_READ | PROT_WRITE);
+}
+static void seal_parked(struct loop *loop)
+{
+    if (loop->parked) {
+        stack_access(loop->parked, PROT_NONE);
+        loop->parked = NULL;
+    }
+}
+#define SEAL_LATER(loop, t) ((loop)->parked = (t))
+#else
+#define unseal(t) ((void)0)
+#define seal_parked(loop) ((void)0)
+#define SEAL_LATER(loop, t) ((void)0)
+#endif
+
 /* Every context runs this forever: one task after another. */
 static void ctx_main(void *arg)
 {
     struct taskctx *c = arg;
     for (;;) {
+        seal_parked(c->loop);
         struct task *t = c->task;
         errno = 0;
         int status = t->fn(t->arg, &t->fut.result);
@@ -183,10 +217,12 @@ static void task_step(struct loop *loop, struct runnable *r)
         /* Cancelled before it ever ran: its function never starts. */
         task_finish(loop, t, -ECANCELED);
     } else {
+        unseal(t);
         t->state = TASK_RUNNING;
         loop->current = t;
         prefetch_next(loop);
         coro_switch(&loop->main, &t->ctx->coro);
+        seal_parked(loop);
         /* Back from t, or from a task that t (and so on) handed over to. */
         t = loop->current;
         loop->current = NULL;
@@ -417,6 +453,7 @@ static struct coro *next_context(struct loop *loop)
         return &loop->main;
     queue_pop(&loop->batch);
     u->queued = false;
+    unseal(u);
     u->state = TASK_RUNNING;
     loop->current = u;
     prefetch_next(loop);
@@ -429,8 +466,11 @@ int task_park(struct task *t)
     t->handoff = false;
     t->saved_errno = errno;
     struct coro *to = next_context(t->fut.loop);
-    if (to != &t->ctx->coro) /* else it is this task's own turn again */
+    if (to != &t->ctx->coro) { /* else it is this task's own turn again */
+        SEAL_LATER(t->fut.loop, t);
         coro_switch(&t->ctx->coro, to);
+        seal_parked(t->fut.loop);
+    }
     errno = t->saved_errno;
     return t->wake_status;
 }
