@@ -69,7 +69,7 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
  * last sleep was short, and time the sleep to decide the next time. */
 static void poll_or_sleep(struct loop *loop, uint64_t timeout)
 {
-    if (!loop->busy_poll_ns || timeout == 0 || loop->registered_fds == 0) {
+    if (!loop->busy_poll_ns || timeout == 0 || loop->io.registered == 0) {
         poll_io(loop, timeout, LOOP_EVENTS, false);
         return;
     }
@@ -110,12 +110,12 @@ static void run_batch(struct loop *loop)
 
 bool loop_next_batch_now(struct loop *loop)
 {
-    if (loop->closing || queue_empty(&loop->ready) || loop->ndeferred)
+    if (loop->closing || queue_empty(&loop->ready) || loop->io.ndeferred)
         return false;
     run_prepoll(loop);
     /* Few events, so that what it defers always fits. */
-    if (loop->registered_fds > 0 && poll_io(loop, 0, LOOP_FAST_EVENTS, true) > 0 &&
-        loop->ndeferred)
+    if (loop->io.registered > 0 && poll_io(loop, 0, LOOP_FAST_EVENTS, true) > 0 &&
+        loop->io.ndeferred)
         return false; /* callbacks to run: the loop's context goes on */
     fire_due_timers(loop);
     queue_take(&loop->batch, &loop->ready);
@@ -148,10 +148,10 @@ static void run_once(struct loop *loop)
         }
     }
     /* What the fast path polled but could not call, as if polled now. */
-    if (loop->ndeferred)
+    if (loop->io.ndeferred)
         io_run_deferred(loop);
     /* Polling with nothing to wait for would only cost a system call. */
-    if (timeout != 0 || loop->registered_fds > 0)
+    if (timeout != 0 || loop->io.registered > 0)
         poll_or_sleep(loop, timeout);
     fire_due_timers(loop);
     run_batch(loop);
@@ -181,7 +181,6 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_po
     dlist_init(&loop->prepoll);
     dlist_init(&loop->resources);
     coro_init_thread(&loop->main);
-    loop->next_handle_id = 1;
     size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
     loop->stack_size = size * SAN_STACK_SCALE;
     stack_arena_init(&loop->stacks, loop->stack_size,

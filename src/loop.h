@@ -48,13 +48,31 @@ struct prepoll {
     void (*run)(struct loop *loop, struct prepoll *p);
 };
 
-struct handle_slab;
-
 /* The most events one poll reports, and the most the fast path (which
  * begins an iteration from a parking task, see loop_next_batch_now) asks
  * for. */
 #define LOOP_EVENTS 256
 #define LOOP_FAST_EVENTS 32
+
+/* File descriptors (io.c): what the loop knows of each fd. */
+struct loop_io {
+    struct fdstate *fds;    /* indexed by fd, nfds long */
+    int nfds;
+    int registered;         /* fds with interest in the poller */
+    int ndeferred;          /* events in deferred[] */
+    /* Events for fd callbacks that the fast path found: no callback runs on
+     * a task's stack, so they wait for the loop's own context, which runs
+     * them first thing at its next poll. */
+    struct poller_event deferred[LOOP_FAST_EVENTS];
+};
+
+/* Callback handles (handle.c) come from slabs that live as long as the
+ * loop, so a stale asyncio_handle_t is always safe to look at. */
+struct loop_handles {
+    struct handle_slab *slabs; /* all of them, to free at close */
+    struct chandle *free;   /* free list across the slabs */
+    uint64_t last_id;       /* the last id given (0 means free) */
+};
 
 struct loop {
     struct queue ready;
@@ -77,40 +95,28 @@ struct loop {
     struct stack_arena stacks;
     struct coro_template coro_tmpl;
 
-    /* Callback handles come from slabs that live as long as the loop, so a
-     * stale asyncio_handle_t is always safe to look at. */
-    struct handle_slab *slabs;
-    struct chandle *free_handles;
-    uint64_t next_handle_id;
-
-    struct fdstate *fds;
-    int nfds;
+    /* Read by every iteration, with io's first fields below. */
     struct dlist prepoll;   /* struct prepoll to run before the next poll */
+    bool closing;           /* winding down: what is left is being cancelled */
+    bool busy_poll_on;      /* the last sleep was short: spin next time */
+    uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
+
+    struct loop_io io;
+    struct loop_handles handles;
     struct dlist resources; /* struct resource: streams, servers */
     /* Streams' empty read buffers (STREAM_BUF bytes), kept for the next
      * stream that reads: a keep-alive connection gives its buffer back at
      * each wait, and malloc would churn. */
     void *spare_bufs[16];
     int nspare_bufs;
-    struct threadpool *pool; /* for blocking work, started on first use */
-    struct sigwatch *signals; /* signalfd and handlers, if any */
-    int registered_fds;     /* fds with interest in the poller */
-
-    int ndeferred;          /* events in deferred[] */
-    bool closing;
-
-    uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
-    bool busy_poll_on;      /* the last sleep was short: spin next time */
-    void *altstack;         /* signal stack for overflow reports, if ours */
+    struct threadpool *pool;  /* threadpool.c: started on first use */
+    struct sigwatch *signals; /* signal.c: signalfd and handlers, if any */
+    void *altstack;           /* overflow.c: its signal stack, if ours */
 
     /* Last, apart from what every iteration reads. What the last poll
      * reported (here rather than on the stack: the fast path polls on a
      * task's stack, which may be small). */
     struct poller_event events[LOOP_EVENTS];
-    /* Events for fd callbacks that the fast path found: no callback runs on
-     * a task's stack, so they wait for the loop's own context, which runs
-     * them first thing at its next poll. */
-    struct poller_event deferred[LOOP_FAST_EVENTS];
 };
 
 /* The initial-exec model reads the variable straight off the thread pointer;
@@ -150,9 +156,9 @@ static inline void loop_ready(struct loop *loop, struct runnable *r)
  * poll for I/O already there, move due timers, and make the ready queue the
  * new batch, so that the parking task can switch straight to the next
  * task. Only tasks are woken here: an fd callback the poll calls for is
- * left for the loop's own context (loop->deferred), and then this returns
- * false. False also when nothing is ready or the loop is closing: then the
- * loop's own context must take over. */
+ * left for the loop's own context (loop->io.deferred), and then this
+ * returns false. False also when nothing is ready or the loop is closing:
+ * then the loop's own context must take over. */
 bool loop_next_batch_now(struct loop *loop);
 
 /* Timers: t->when must be set. 0 or -ENOMEM. The owner of a timer says what
@@ -186,7 +192,7 @@ void overflow_unwatch(struct loop *loop);
 
 /* File descriptors (io.c). Dispatch one polled event: wake the tasks that
  * wait for it, and call the fd's callback, or, from a task's stack
- * (from_task), queue it on loop->deferred for io_run_deferred(). */
+ * (from_task), queue it on loop->io.deferred for io_run_deferred(). */
 void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task);
 /* Call the fd callbacks the fast path deferred (from the loop's context). */
 void io_run_deferred(struct loop *loop);
