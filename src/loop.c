@@ -157,16 +157,6 @@ static void run_once(struct loop *loop)
     run_batch(loop);
 }
 
-void resources_free_all(struct loop *loop)
-{
-    while (!dlist_empty(&loop->resources)) {
-        struct dlist *n = loop->resources.next;
-        dlist_remove(n);
-        struct resource *r = container_of(n, struct resource, link);
-        r->free_at_close(r);
-    }
-}
-
 static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_poll_us, int *err)
 {
     struct loop *loop = calloc(1, sizeof *loop);
@@ -179,7 +169,7 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_po
     timerheap_init(&loop->timers);
     dlist_init(&loop->futures);
     dlist_init(&loop->prepoll);
-    dlist_init(&loop->resources);
+    net_init(loop);
     coro_init_thread(&loop->main);
     size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
     loop->stack_size = size * SAN_STACK_SCALE;
@@ -206,9 +196,7 @@ static void loop_free(struct loop *loop)
     timerheap_free(&loop->timers);
     threadpool_free(loop);
     signals_free(loop);
-    resources_free_all(loop);
-    while (loop->nspare_bufs)
-        free(loop->spare_bufs[--loop->nspare_bufs]);
+    net_term(loop);
     futures_free_all(loop);
     tasks_free_structs(loop);
     tasks_free_contexts(loop);

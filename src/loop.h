@@ -74,6 +74,16 @@ struct loop_handles {
     uint64_t last_id;       /* the last id given (0 means free) */
 };
 
+/* Networking (stream.c, server.c; see struct net_open below). */
+struct loop_net {
+    int nspare_bufs;        /* how many of spare_bufs[] hold one */
+    struct dlist open;      /* struct net_open: what to free at close */
+    /* Streams' empty buffers of the first size, kept for the next stream
+     * that reads or writes: a keep-alive connection gives its buffer back
+     * at each wait, and malloc would churn. */
+    void *spare_bufs[16];
+};
+
 struct loop {
     struct queue ready;
     struct queue batch;     /* what this iteration runs: ready when it began */
@@ -103,12 +113,7 @@ struct loop {
 
     struct loop_io io;
     struct loop_handles handles;
-    struct dlist resources; /* struct resource: streams, servers */
-    /* Streams' empty read buffers (STREAM_BUF bytes), kept for the next
-     * stream that reads: a keep-alive connection gives its buffer back at
-     * each wait, and malloc would churn. */
-    void *spare_bufs[16];
-    int nspare_bufs;
+    struct loop_net net;
     struct threadpool *pool;  /* threadpool.c: started on first use */
     struct sigwatch *signals; /* signal.c: signalfd and handlers, if any */
     void *altstack;           /* overflow.c: its signal stack, if ours */
@@ -218,21 +223,17 @@ static inline void loop_prepoll_cancel(struct prepoll *p)
     dlist_remove(&p->link);
 }
 
-/* What the loop frees if its owner did not: open streams and servers. */
-struct resource {
-    struct dlist link; /* on loop->resources */
-    void (*free_at_close)(struct resource *r);
-};
-static inline void loop_resource_add(struct loop *loop, struct resource *r,
-                                     void (*free_at_close)(struct resource *r))
-{
-    r->free_at_close = free_at_close;
-    dlist_push_back(&loop->resources, &r->link);
-}
-
-/* At close: resources, threads (threadpool.c) and signals (signal.c). */
-void resources_free_all(struct loop *loop);
+/* At close: threads (threadpool.c) and signals (signal.c). */
 void threadpool_free(struct loop *loop);
 void signals_free(struct loop *loop);
+
+/* Networking (stream.c): an open stream or server is on loop->net.open
+ * until freed, so that the loop frees at close what its owner left open. */
+struct net_open {
+    struct dlist link;
+    void (*free_at_close)(struct net_open *o); /* frees it, unlinked */
+};
+int net_init(struct loop *loop);
+void net_term(struct loop *loop);
 
 #endif

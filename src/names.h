@@ -41,7 +41,6 @@
 #define loop_timer_add asyncio__loop_timer_add
 #define loop_timer_cancel asyncio__loop_timer_cancel
 #define loop_tls asyncio__loop_tls
-#define resources_free_all asyncio__resources_free_all
 /* overflow.c */
 #define overflow_unwatch asyncio__overflow_unwatch
 #define overflow_watch asyncio__overflow_watch
@@ -69,6 +68,8 @@
 #define stack_page_size asyncio__stack_page_size
 #define san_unpoison_stack asyncio__san_unpoison_stack /* ASan builds */
 /* stream.c */
+#define net_init asyncio__net_init
+#define net_term asyncio__net_term
 #define stream_release asyncio__stream_release
 #define stream_retain asyncio__stream_retain
 /* task.c */
