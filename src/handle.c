@@ -66,7 +66,7 @@ static void handle_release(struct loop *loop, struct chandle *h)
     loop->handles.free = h;
 }
 
-void handles_free_all(struct loop *loop)
+void handles_term(struct loop *loop)
 {
     for (struct handle_slab *s = loop->handles.slabs, *next; s; s = next) {
         next = s->next;

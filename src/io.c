@@ -232,7 +232,7 @@ int asyncio_forget_fd(int fd)
     return 0;
 }
 
-void io_free(struct loop *loop)
+void io_term(struct loop *loop)
 {
     free(loop->io.fds);
 }

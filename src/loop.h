@@ -117,6 +117,7 @@ struct loop {
     struct threadpool *pool;  /* threadpool.c: started on first use */
     struct sigwatch *signals; /* signal.c: signalfd and handlers, if any */
     void *altstack;           /* overflow.c: its signal stack, if ours */
+    const asyncio_run_options_t *opts; /* asyncio_run_ex()'s, for the inits */
 
     /* Last, apart from what every iteration reads. What the last poll
      * reported (here rather than on the stack: the fast path polls on a
@@ -175,8 +176,8 @@ struct ltimer {
 int loop_timer_add(struct loop *loop, struct ltimer *lt);
 void loop_timer_cancel(struct loop *loop, struct ltimer *lt);
 
-/* Handles (handle.c). */
-void handles_free_all(struct loop *loop);
+/* Handles (handle.c): free the slabs at close. */
+void handles_term(struct loop *loop);
 
 /* Futures and tasks (task.c, future.c). */
 void futures_free_all(struct loop *loop);
@@ -190,10 +191,10 @@ bool tasks_trim_pool(struct loop *loop, uint64_t until_ns);
 /* Cancel every unfinished task that has no cancellation pending. */
 void tasks_cancel_all(struct loop *loop);
 
-/* Stack overflow reports (overflow.c): install, and remove what this loop
- * added (its thread's alternate signal stack). */
-void overflow_watch(struct loop *loop);
-void overflow_unwatch(struct loop *loop);
+/* Stack overflow reports (overflow.c): install (never fails), and remove
+ * what this loop added (its thread's alternate signal stack). */
+int overflow_init(struct loop *loop);
+void overflow_term(struct loop *loop);
 
 /* File descriptors (io.c). Dispatch one polled event: wake the tasks that
  * wait for it, and call the fd's callback, or, from a task's stack
@@ -201,7 +202,7 @@ void overflow_unwatch(struct loop *loop);
 void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task);
 /* Call the fd callbacks the fast path deferred (from the loop's context). */
 void io_run_deferred(struct loop *loop);
-void io_free(struct loop *loop);
+void io_term(struct loop *loop); /* frees the fd table */
 /* Have cb(loop, fd, events, arg) called when fd reports one of events
  * (POLLER_IN/OUT) that no task waits for; events 0 stops it. One callback
  * per fd. 0, -EBADF, -ENOMEM or the poller's error. */
@@ -223,9 +224,8 @@ static inline void loop_prepoll_cancel(struct prepoll *p)
     dlist_remove(&p->link);
 }
 
-/* At close: threads (threadpool.c) and signals (signal.c). */
-void threadpool_free(struct loop *loop);
-void signals_free(struct loop *loop);
+/* Signals (signal.c): restore the signal mask, close the signalfd. */
+void signals_term(struct loop *loop);
 
 /* Networking (stream.c): an open stream or server is on loop->net.open
  * until freed, so that the loop frees at close what its owner left open. */

@@ -28,11 +28,11 @@
 #define future_outcome asyncio__future_outcome
 #define futures_free_all asyncio__futures_free_all
 /* handle.c */
-#define handles_free_all asyncio__handles_free_all
+#define handles_term asyncio__handles_term
 /* io.c */
 #define io_dispatch asyncio__io_dispatch
-#define io_free asyncio__io_free
 #define io_run_deferred asyncio__io_run_deferred
+#define io_term asyncio__io_term
 #define io_wait asyncio__io_wait
 #define io_wake_waiters asyncio__io_wake_waiters
 #define io_watch asyncio__io_watch
@@ -42,11 +42,11 @@
 #define loop_timer_cancel asyncio__loop_timer_cancel
 #define loop_tls asyncio__loop_tls
 /* overflow.c */
-#define overflow_unwatch asyncio__overflow_unwatch
-#define overflow_watch asyncio__overflow_watch
+#define overflow_init asyncio__overflow_init
+#define overflow_term asyncio__overflow_term
 /* poller.c */
-#define poller_close asyncio__poller_close
-#define poller_open asyncio__poller_open
+#define poller_init asyncio__poller_init
+#define poller_term asyncio__poller_term
 /* poller_epoll.c */
 #define poller_epoll_ops asyncio__poller_epoll_ops
 /* poller_poll.c */
@@ -54,7 +54,7 @@
 /* resolve.c */
 #define net_resolve asyncio__net_resolve
 /* signal.c */
-#define signals_free asyncio__signals_free
+#define signals_term asyncio__signals_term
 /* sock.c */
 #define net_begin asyncio__net_begin
 #define net_prepare_fd asyncio__net_prepare_fd
@@ -91,11 +91,10 @@
 /* taskgroup.c */
 #define taskgroup_child_done asyncio__taskgroup_child_done
 /* threadpool.c */
-#define threadpool_free asyncio__threadpool_free
 #define threadpool_run asyncio__threadpool_run
+#define threadpool_term asyncio__threadpool_term
 /* timerheap.c */
 #define timerheap_free asyncio__timerheap_free
-#define timerheap_init asyncio__timerheap_init
 #define timerheap_push asyncio__timerheap_push
 #define timerheap_remove asyncio__timerheap_remove
 

@@ -1,4 +1,7 @@
-#include "poller.h"
+/* Choosing the backend: the poller subsystem's init and term (see
+ * poller.h for the interface, poller_epoll.c and poller_poll.c for the
+ * backends). */
+#include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,8 +14,10 @@ static const struct poller_ops *const backends[] = {
     &poller_poll_ops,
 };
 
-int poller_open(struct poller *p, const char *name)
+int poller_init(struct loop *loop)
 {
+    struct poller *p = &loop->poller;
+    const char *name = loop->opts ? loop->opts->backend : NULL;
     if (!name || !*name)
         name = getenv("ASYNCIO_BACKEND");
     const struct poller_ops *ops = backends[0];
@@ -25,15 +30,11 @@ int poller_open(struct poller *p, const char *name)
             return -ENOENT;
     }
     p->ops = ops;
-    p->fd = -1;
-    p->state = NULL;
-    p->no_ns_wait = 0;
+    p->fd = -1; /* the rest is zero, as the whole loop */
     return ops->init(p);
 }
 
-void poller_close(struct poller *p)
+void poller_term(struct loop *loop)
 {
-    if (p->ops)
-        p->ops->close(p);
-    p->ops = NULL;
+    loop->poller.ops->close(&loop->poller);
 }

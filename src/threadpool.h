@@ -28,4 +28,8 @@ struct job {
  */
 int threadpool_run(struct job *job);
 
+/* Stop the loop's pool, if it started: join its threads and release the
+ * jobs nobody waits for any more. */
+void threadpool_term(struct loop *loop);
+
 #endif
