@@ -1,8 +1,7 @@
-/* Waiting for file descriptors: the loop's io subsystem, a table of what
- * tasks and callbacks wait for on each fd (loop->io). Interest stays
- * registered after a wait, so a task that reads until EAGAIN and waits
- * again costs no poller call; it is dropped lazily, when the fd reports
- * while nobody waits for it. */
+/* Waiting for file descriptors (the loop's io subsystem, loop->io). Interest
+ * stays registered after a wait, so a task that reads until EAGAIN and
+ * waits again costs no poller call; it is dropped lazily, when the fd
+ * reports while nobody waits for it. */
 #include "task.h"
 
 #include <errno.h>

@@ -78,10 +78,7 @@ struct loop_handles {
 struct loop_net {
     int nspare_bufs;        /* how many of spare_bufs[] hold one */
     struct dlist open;      /* struct net_open: what to free at close */
-    /* Streams' empty buffers of the first size, kept for the next stream
-     * that reads or writes: a keep-alive connection gives its buffer back
-     * at each wait, and malloc would churn. */
-    void *spare_bufs[16];
+    void *spare_bufs[16];   /* empty stream buffers to reuse (see buf_get) */
 };
 
 struct loop {

@@ -4,9 +4,8 @@
  * running task's guard region and, if so, names the task and its stack size
  * on stderr before aborting. Any other fault is handed back to the default
  * action. The handler is installed only where SIGSEGV has no handler yet,
- * so a program's own handler (or a sanitizer's) always wins. This file is
- * the loop's overflow subsystem: overflow_init() installs the handler,
- * overflow_term() removes the loop's alternate stack. */
+ * so a program's own handler (or a sanitizer's) always wins. The loop's
+ * overflow subsystem: overflow_init() and overflow_term(). */
 #include "task.h"
 #include "sanitizers.h"
 

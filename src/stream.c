@@ -71,8 +71,8 @@ static bool valid(const asyncio_stream_t *s)
 /* ---- lifetime ------------------------------------------------------------ */
 
 /* Buffers of the first size come from the loop's spares and go back there:
- * a connection gives its empty buffers back each time it waits, and the
- * next one to read or write takes them without malloc. */
+ * a keep-alive connection gives its empty buffers back each time it waits,
+ * and the next one to read or write takes them without malloc. */
 static char *buf_get(struct loop *loop)
 {
     struct loop_net *n = &loop->net;
