@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "coro.h"
 #include "list.h"
@@ -224,13 +225,28 @@ static inline void loop_prepoll_cancel(struct prepoll *p)
 /* Signals (signal.c): restore the signal mask, close the signalfd. */
 void signals_term(struct loop *loop);
 
-/* Networking (stream.c): an open stream or server is on loop->net.open
- * until freed, so that the loop frees at close what its owner left open. */
+/* Networking (stream.c, server.c): an open stream or server is on
+ * loop->net.open until freed, so that the loop frees at close what its
+ * owner left open. Its init and term are here, not in stream.c, so that a
+ * program linked with libasyncio.a that opens no stream gets none of it. */
 struct net_open {
     struct dlist link;
     void (*free_at_close)(struct net_open *o); /* frees it, unlinked */
 };
-int net_init(struct loop *loop);
-void net_term(struct loop *loop);
+static inline int net_init(struct loop *loop)
+{
+    dlist_init(&loop->net.open);
+    return 0;
+}
+/* After the list: closing a stream gives its buffers to the spares. */
+static inline void net_term(struct loop *loop)
+{
+    while (!dlist_empty(&loop->net.open)) {
+        struct net_open *o = container_of(loop->net.open.next, struct net_open, link);
+        o->free_at_close(o);
+    }
+    while (loop->net.nspare_bufs)
+        free(loop->net.spare_bufs[--loop->net.nspare_bufs]);
+}
 
 #endif

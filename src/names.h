@@ -68,8 +68,6 @@
 #define stack_page_size asyncio__stack_page_size
 #define san_unpoison_stack asyncio__san_unpoison_stack /* ASan builds */
 /* stream.c */
-#define net_init asyncio__net_init
-#define net_term asyncio__net_term
 #define stream_release asyncio__stream_release
 #define stream_retain asyncio__stream_retain
 /* task.c */

@@ -1,6 +1,6 @@
 /* Buffered streams: asyncio's StreamReader and StreamWriter over one fd,
- * and the loop's net subsystem (loop->net): the streams and servers left
- * open, freed at close, and the spare buffers streams share.
+ * on the loop's net subsystem (loop->net, see loop.h): the list of what is
+ * left open at close, and the spare buffers streams share.
  *
  * Reading copies out of a buffer that exists only while it holds data:
  * before a read parks on an empty stream the buffer is freed, so idle
@@ -123,23 +123,6 @@ static void stream_free_at_close(struct net_open *o)
     if (s->fd >= 0)
         close(s->fd);
     stream_free(s);
-}
-
-int net_init(struct loop *loop)
-{
-    dlist_init(&loop->net.open);
-    return 0;
-}
-
-/* After the list: closing a stream gives its buffers to the spares. */
-void net_term(struct loop *loop)
-{
-    while (!dlist_empty(&loop->net.open)) {
-        struct net_open *o = container_of(loop->net.open.next, struct net_open, link);
-        o->free_at_close(o);
-    }
-    while (loop->net.nspare_bufs)
-        free(loop->net.spare_bufs[--loop->net.nspare_bufs]);
 }
 
 static void hold(asyncio_stream_t *s)
