@@ -10,7 +10,7 @@
 void future_init(struct asyncio_future *f, struct loop *loop, bool is_task)
 {
     f->loop = loop;
-    dlist_push_back(is_task ? &loop->tasks : &loop->futures, &f->all);
+    dlist_push_back(is_task ? &loop->tasks.all : &loop->tasks.futures, &f->all);
     dlist_init(&f->waiters);
     f->refs = 1;
     f->state = FUT_PENDING;
@@ -197,6 +197,6 @@ int asyncio_shield(asyncio_future_t *f, void **result)
 
 void futures_free_all(struct loop *loop)
 {
-    while (!dlist_empty(&loop->futures))
-        future_free(container_of(loop->futures.next, struct asyncio_future, all));
+    while (!dlist_empty(&loop->tasks.futures))
+        future_free(container_of(loop->tasks.futures.next, struct asyncio_future, all));
 }

@@ -1,5 +1,6 @@
 /* Callback handles: call_soon, call_later, call_at, and the future done
- * callbacks, which run through the ready queue the same way. */
+ * callbacks, which run through the ready queue the same way; the loop's
+ * handles subsystem (loop->handles), whose slabs live as long as it. */
 #include "task.h"
 #include "clock.h"
 
@@ -33,22 +34,22 @@ static void handle_run(struct loop *loop, struct runnable *r);
 
 static struct chandle *handle_new(struct loop *loop, asyncio_callback cb, void *arg)
 {
-    if (!loop->free_handles) {
+    if (!loop->handles.free) {
         struct handle_slab *s = malloc(sizeof *s);
         if (!s)
             return NULL;
-        s->next = loop->slabs;
-        loop->slabs = s;
+        s->next = loop->handles.slabs;
+        loop->handles.slabs = s;
         for (int i = SLAB_HANDLES - 1; i >= 0; i--) {
             s->h[i].state = H_FREE;
             s->h[i].id = 0;
-            s->h[i].next_free = loop->free_handles;
-            loop->free_handles = &s->h[i];
+            s->h[i].next_free = loop->handles.free;
+            loop->handles.free = &s->h[i];
         }
     }
-    struct chandle *h = loop->free_handles;
-    loop->free_handles = h->next_free;
-    h->id = loop->next_handle_id++;
+    struct chandle *h = loop->handles.free;
+    loop->handles.free = h->next_free;
+    h->id = ++loop->handles.last_id;
     h->fut = NULL;
     h->cb = cb;
     h->arg = arg;
@@ -61,20 +62,16 @@ static void handle_release(struct loop *loop, struct chandle *h)
 {
     h->state = H_FREE;
     h->id = 0;
-    h->next_free = loop->free_handles;
-    loop->free_handles = h;
+    h->next_free = loop->handles.free;
+    loop->handles.free = h;
 }
 
-void handles_free_all(struct loop *loop)
+void handles_term(struct loop *loop)
 {
-    struct handle_slab *s = loop->slabs;
-    while (s) {
-        struct handle_slab *next = s->next;
+    for (struct handle_slab *s = loop->handles.slabs, *next; s; s = next) {
+        next = s->next;
         free(s);
-        s = next;
     }
-    loop->slabs = NULL;
-    loop->free_handles = NULL;
 }
 
 static void handle_run(struct loop *loop, struct runnable *r)

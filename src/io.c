@@ -1,6 +1,7 @@
-/* Waiting for file descriptors. Interest stays registered after a wait, so a
- * task that reads until EAGAIN and waits again costs no poller call; it is
- * dropped lazily, when the fd reports while nobody waits for it. */
+/* Waiting for file descriptors (the loop's io subsystem, loop->io). Interest
+ * stays registered after a wait, so a task that reads until EAGAIN and
+ * waits again costs no poller call; it is dropped lazily, when the fd
+ * reports while nobody waits for it. */
 #include "task.h"
 
 #include <errno.h>
@@ -16,22 +17,22 @@ static int __attribute__((noinline)) fd_table_grow(struct loop *loop, int fd)
 {
     if (fcntl(fd, F_GETFD) < 0)
         return errno == EBADF ? -EBADF : -errno;
-    size_t n = poller_table_len((size_t)loop->nfds, fd);
-    struct fdstate *a = n <= SIZE_MAX / sizeof *a ? realloc(loop->fds, n * sizeof *a) : NULL;
+    size_t n = poller_table_len((size_t)loop->io.nfds, fd);
+    struct fdstate *a = n <= SIZE_MAX / sizeof *a ? realloc(loop->io.fds, n * sizeof *a) : NULL;
     if (!a)
         return -ENOMEM;
-    memset(a + loop->nfds, 0, (n - (size_t)loop->nfds) * sizeof *a);
-    loop->fds = a;
-    loop->nfds = (int)n;
+    memset(a + loop->io.nfds, 0, (n - (size_t)loop->io.nfds) * sizeof *a);
+    loop->io.fds = a;
+    loop->io.nfds = (int)n;
     return 0;
 }
 
 /* fd's entry (fd >= 0), or NULL with *err set. */
 static inline struct fdstate *fd_state(struct loop *loop, int fd, int *err)
 {
-    if (fd >= loop->nfds && (*err = fd_table_grow(loop, fd)) < 0)
+    if (fd >= loop->io.nfds && (*err = fd_table_grow(loop, fd)) < 0)
         return NULL;
-    return &loop->fds[fd];
+    return &loop->io.fds[fd];
 }
 
 static int set_interest(struct loop *loop, int fd, struct fdstate *st, unsigned want)
@@ -41,7 +42,7 @@ static int set_interest(struct loop *loop, int fd, struct fdstate *st, unsigned 
     int rc = loop->poller.ops->ctl(&loop->poller, fd, st->registered, want);
     if (rc < 0)
         return rc;
-    loop->registered_fds += (want != 0) - (st->registered != 0);
+    loop->io.registered += (want != 0) - (st->registered != 0);
     st->registered = want;
     return 0;
 }
@@ -66,7 +67,7 @@ int io_wait(struct task *t, int fd, unsigned ev)
     *slot = t;
     rc = task_park_until(t, UINT64_MAX, 0);
     /* The table may have moved while we slept. */
-    st = &loop->fds[fd];
+    st = &loop->io.fds[fd];
     slot = ev == POLLER_IN ? &st->reader : &st->writer;
     if (*slot == t)
         *slot = NULL;
@@ -148,7 +149,7 @@ dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events, b
     if (from_task) {
         /* Not on a task's stack: the loop's context calls it soon. The
          * fast path polls for fewer events than there are slots. */
-        loop->deferred[loop->ndeferred++] = (struct poller_event){fd, for_cb};
+        loop->io.deferred[loop->io.ndeferred++] = (struct poller_event){fd, for_cb};
         return;
     }
     /* Last: the callback may change this fd's state, or the table. */
@@ -158,9 +159,9 @@ dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events, b
 void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task)
 {
     int fd = ev->fd;
-    if (fd < 0 || fd >= loop->nfds)
+    if (fd < 0 || fd >= loop->io.nfds)
         return; /* GCOVR_EXCL_LINE: the poller reports only fds the loop registered, all in the table */
-    struct fdstate *st = &loop->fds[fd];
+    struct fdstate *st = &loop->io.fds[fd];
     if (ev->events == POLLER_IN && st->reader)
         task_wake(st->reader, 0); /* the common case: input awaited */
     else
@@ -169,16 +170,16 @@ void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_tas
 
 void io_run_deferred(struct loop *loop)
 {
-    int n = loop->ndeferred;
-    loop->ndeferred = 0;
+    int n = loop->io.ndeferred;
+    loop->io.ndeferred = 0;
     for (int i = 0; i < n; i++) {
-        int fd = loop->deferred[i].fd;
-        if (fd >= loop->nfds)
+        int fd = loop->io.deferred[i].fd;
+        if (fd >= loop->io.nfds)
             continue; /* GCOVR_EXCL_LINE: the table only grows while the loop runs */
         /* What the fd's callback still wants since: it may have been
          * stopped, or the fd forgotten. */
-        struct fdstate *st = &loop->fds[fd];
-        unsigned ev = loop->deferred[i].events;
+        struct fdstate *st = &loop->io.fds[fd];
+        unsigned ev = loop->io.deferred[i].events;
         if (st->cb && (ev & st->cb_events))
             st->cb(loop, fd, (ev & st->cb_events) | (ev & POLLER_ERR), st->cb_arg);
     }
@@ -204,10 +205,10 @@ int io_watch(struct loop *loop, int fd, unsigned events, io_callback cb, void *a
 
 void io_wake_waiters(struct loop *loop, int fd, int status)
 {
-    if (fd < 0 || fd >= loop->nfds)
+    if (fd < 0 || fd >= loop->io.nfds)
         return;
-    wake_and_clear(&loop->fds[fd].reader, status);
-    wake_and_clear(&loop->fds[fd].writer, status);
+    wake_and_clear(&loop->io.fds[fd].reader, status);
+    wake_and_clear(&loop->io.fds[fd].writer, status);
 }
 
 int asyncio_forget_fd(int fd)
@@ -217,22 +218,20 @@ int asyncio_forget_fd(int fd)
     struct loop *loop = loop_current();
     if (!loop)
         return -EPERM;
-    if (fd >= loop->nfds)
+    if (fd >= loop->io.nfds)
         return 0;
     io_wake_waiters(loop, fd, -EBADF);
-    struct fdstate *st = &loop->fds[fd];
+    struct fdstate *st = &loop->io.fds[fd];
     st->cb_events = 0;
     if (set_interest(loop, fd, st, 0) < 0) {
         /* The poller refused (the fd is already closed): forget it anyway. */
-        loop->registered_fds -= st->registered != 0;
+        loop->io.registered -= st->registered != 0;
         st->registered = 0;
     }
     return 0;
 }
 
-void io_free(struct loop *loop)
+void io_term(struct loop *loop)
 {
-    free(loop->fds);
-    loop->fds = NULL;
-    loop->nfds = 0;
+    free(loop->io.fds);
 }

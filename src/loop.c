@@ -1,10 +1,12 @@
-/* The loop core: one iteration runs what was ready when it began, polls
- * (without blocking if anything is ready, and not at all when no fd is
- * watched and something is ready), then moves due timers and ready fds to
- * the ready queue. */
+/* The loop core: the subsystems a loop is made of (their table), the loop's
+ * life in asyncio_run(), and its iterations. One iteration runs what was
+ * ready when it began, polls (without blocking if anything is ready, and
+ * not at all when no fd is watched and something is ready), then moves due
+ * timers and ready fds to the ready queue. */
 #include "task.h"
 #include "clock.h"
 #include "sanitizers.h"
+#include "threadpool.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -69,7 +71,7 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
  * last sleep was short, and time the sleep to decide the next time. */
 static void poll_or_sleep(struct loop *loop, uint64_t timeout)
 {
-    if (!loop->busy_poll_ns || timeout == 0 || loop->registered_fds == 0) {
+    if (!loop->busy_poll_ns || timeout == 0 || loop->io.registered == 0) {
         poll_io(loop, timeout, LOOP_EVENTS, false);
         return;
     }
@@ -110,12 +112,12 @@ static void run_batch(struct loop *loop)
 
 bool loop_next_batch_now(struct loop *loop)
 {
-    if (loop->closing || queue_empty(&loop->ready) || loop->ndeferred)
+    if (loop->closing || queue_empty(&loop->ready) || loop->io.ndeferred)
         return false;
     run_prepoll(loop);
     /* Few events, so that what it defers always fits. */
-    if (loop->registered_fds > 0 && poll_io(loop, 0, LOOP_FAST_EVENTS, true) > 0 &&
-        loop->ndeferred)
+    if (loop->io.registered > 0 && poll_io(loop, 0, LOOP_FAST_EVENTS, true) > 0 &&
+        loop->io.ndeferred)
         return false; /* callbacks to run: the loop's context goes on */
     fire_due_timers(loop);
     queue_take(&loop->batch, &loop->ready);
@@ -137,7 +139,7 @@ static void run_once(struct loop *loop)
     }
     /* About to sleep: first give back the stacks a burst of tasks left
      * pooled, for up to half the time to the next timer. */
-    if (timeout != 0 && loop->ctx_pool_len > CTX_POOL_HOT) {
+    if (timeout != 0 && loop->tasks.ctx_pool_len > CTX_POOL_HOT) {
         uint64_t start = clock_now_ns();
         uint64_t until = timeout == UINT64_MAX ? UINT64_MAX : clock_deadline(start, timeout / 2);
         if (tasks_trim_pool(loop, until)) {
@@ -148,23 +150,62 @@ static void run_once(struct loop *loop)
         }
     }
     /* What the fast path polled but could not call, as if polled now. */
-    if (loop->ndeferred)
+    if (loop->io.ndeferred)
         io_run_deferred(loop);
     /* Polling with nothing to wait for would only cost a system call. */
-    if (timeout != 0 || loop->registered_fds > 0)
+    if (timeout != 0 || loop->io.registered > 0)
         poll_or_sleep(loop, timeout);
     fire_due_timers(loop);
     run_batch(loop);
 }
 
-void resources_free_all(struct loop *loop)
+static void timers_term(struct loop *loop)
 {
-    while (!dlist_empty(&loop->resources)) {
-        struct dlist *n = loop->resources.next;
-        dlist_remove(n);
-        struct resource *r = container_of(n, struct resource, link);
-        r->free_at_close(r);
-    }
+    timerheap_free(&loop->timers);
+}
+
+/* What a loop is made of. loop_new() runs the inits in this order (NULL:
+ * zeros are its empty state, as the loop is calloc'd), loop_free() the
+ * terms in the reverse order, which is the order that matters:
+ * - timers first: the heap marks the timers it holds unqueued, as they live
+ *   in what goes later (handle slabs, tasks, streams);
+ * - the thread pool's threads are joined before anything else goes, and
+ *   the jobs no task waits for any more released;
+ * - signals: the mask restored, the signalfd closed (no order against the
+ *   pool, whose threads block every signal);
+ * - net: the open streams and servers; a server releases the tasks and
+ *   futures it holds, so before tasks; a stream gives its buffers to the
+ *   spares, freed after the list; both close fds, so before io;
+ * - tasks: the futures and tasks left, the structs and contexts they were
+ *   recycled into, then the stacks, which must all be free;
+ * - handles after the futures, whose waiter lists may link the slabs';
+ * - io: the fd table, once nothing that watched an fd is left;
+ * - overflow: its alternate signal stack, as no task runs any more;
+ * - the poller last, every fd it watched closed; first up, so that the one
+ *   init that can fail (an unknown backend, no epoll fd) fails first. */
+static const struct subsystem {
+    const char *name;
+    int (*init)(struct loop *loop); /* 0 or a negative errno */
+    void (*term)(struct loop *loop); /* never NULL */
+} subsystems[] = {
+    {"poller", poller_init, poller_term},
+    {"overflow", overflow_init, overflow_term},
+    {"io", NULL, io_term},
+    {"handles", NULL, handles_term},
+    {"tasks", tasks_init, tasks_term},
+    {"net", net_init, net_term},
+    {"signals", NULL, signals_term},
+    {"threadpool", NULL, threadpool_term},
+    {"timers", NULL, timers_term},
+};
+#define SUBSYSTEMS (sizeof subsystems / sizeof subsystems[0])
+
+/* Run the terms of the first n subsystems, last first; free the loop. */
+static void loop_free(struct loop *loop, size_t n)
+{
+    while (n--)
+        subsystems[n].term(loop);
+    free(loop);
 }
 
 static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_poll_us, int *err)
@@ -176,54 +217,17 @@ static struct loop *loop_new(const asyncio_run_options_t *opts, unsigned busy_po
     }
     queue_init(&loop->ready);
     queue_init(&loop->batch);
-    timerheap_init(&loop->timers);
-    dlist_init(&loop->futures);
-    dlist_init(&loop->tasks);
     dlist_init(&loop->prepoll);
-    dlist_init(&loop->resources);
     coro_init_thread(&loop->main);
-    loop->next_handle_id = 1;
-    size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
-    loop->stack_size = size * SAN_STACK_SCALE;
-    stack_arena_init(&loop->stacks, loop->stack_size,
-                     opts && opts->stack_guard ? opts->stack_guard : ASYNCIO_STACK_GUARD_DEFAULT);
-    coro_template_init(&loop->coro_tmpl);
-    loop->stack_size = loop->stacks.default_size;
     loop->busy_poll_ns = (uint64_t)busy_poll_us * 1000;
-    int rc = fanin_make_spare(loop);
-    if (rc == 0 && (rc = poller_open(&loop->poller, opts ? opts->backend : NULL)) < 0)
-        fanin_free_spare(loop);
-    if (rc < 0) {
-        free(loop);
-        *err = rc;
-        return NULL;
+    loop->opts = opts;
+    for (size_t i = 0; i < SUBSYSTEMS; i++) {
+        if (subsystems[i].init && (*err = subsystems[i].init(loop)) < 0) {
+            loop_free(loop, i); /* undo the ones done */
+            return NULL;
+        }
     }
-    overflow_watch(loop);
     return loop;
-}
-
-static void loop_free(struct loop *loop)
-{
-    /* First: the heap marks every timer it still holds as unqueued, and
-     * those timers live in what is freed below (handle slabs, tasks,
-     * streams). */
-    timerheap_free(&loop->timers);
-    threadpool_free(loop);
-    signals_free(loop);
-    resources_free_all(loop);
-    while (loop->nspare_bufs)
-        free(loop->spare_bufs[--loop->nspare_bufs]);
-    tasks_free_all(loop);
-    futures_free_all(loop);
-    fanin_free_spare(loop);
-    tasks_free_structs(loop);
-    tasks_free_contexts(loop);
-    stack_arena_destroy(&loop->stacks);
-    handles_free_all(loop);
-    io_free(loop);
-    poller_close(&loop->poller);
-    overflow_unwatch(loop);
-    free(loop);
 }
 
 /* $ASYNCIO_BUSY_POLL_US: a whole number of microseconds up to the maximum;
@@ -273,7 +277,7 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
     rc = asyncio_create_task(&main_task, main, arg, "main");
     if (rc < 0) {
         loop_tls = NULL;
-        loop_free(loop);
+        loop_free(loop, SUBSYSTEMS);
         return rc;
     }
     while (!future_is_done(main_task))
@@ -282,7 +286,7 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
     /* Wind down: cancel whatever is left until it has all finished (a task
      * that swallows one cancellation gets another at its next wait). */
     loop->closing = true;
-    while (loop->live_tasks) {
+    while (loop->tasks.live) {
         tasks_cancel_all(loop);
         run_once(loop);
     }
@@ -291,7 +295,7 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
 
     rc = future_outcome(main_task, result);
     loop_tls = NULL;
-    loop_free(loop);
+    loop_free(loop, SUBSYSTEMS);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "coro.h"
 #include "list.h"
@@ -48,13 +49,54 @@ struct prepoll {
     void (*run)(struct loop *loop, struct prepoll *p);
 };
 
-struct handle_slab;
-
 /* The most events one poll reports, and the most the fast path (which
  * begins an iteration from a parking task, see loop_next_batch_now) asks
  * for. */
 #define LOOP_EVENTS 256
 #define LOOP_FAST_EVENTS 32
+
+/* File descriptors (io.c): what the loop knows of each fd. */
+struct loop_io {
+    struct fdstate *fds;    /* indexed by fd, nfds long */
+    int nfds;
+    int registered;         /* fds with interest in the poller */
+    int ndeferred;          /* events in deferred[] */
+    /* Events for fd callbacks that the fast path found: no callback runs on
+     * a task's stack, so they wait for the loop's own context, which runs
+     * them first thing at its next poll. */
+    struct poller_event deferred[LOOP_FAST_EVENTS];
+};
+
+/* Callback handles (handle.c) come from slabs that live as long as the
+ * loop, so a stale asyncio_handle_t is always safe to look at. */
+struct loop_handles {
+    struct handle_slab *slabs; /* all of them, to free at close */
+    struct chandle *free;   /* free list across the slabs */
+    uint64_t last_id;       /* the last id given (0 means free) */
+};
+
+/* Networking (stream.c, server.c; see struct net_open below). */
+struct loop_net {
+    int nspare_bufs;        /* how many of spare_bufs[] hold one */
+    struct dlist open;      /* struct net_open: what to free at close */
+    void *spare_bufs[16];   /* empty stream buffers to reuse (see buf_get) */
+};
+
+/* The tasks subsystem's state (task.c, future.c, waitq.c). */
+struct loop_tasks {
+    /* Every future and task alive, to free what is left at close. */
+    struct dlist futures;      /* plain futures */
+    struct dlist all;          /* tasks, unfinished or still referenced */
+    size_t live;               /* tasks not finished */
+    uint64_t serial;           /* for default names, Task-N */
+    struct task *free_structs; /* task structs to reuse */
+    /* Contexts (with their stacks) of finished tasks, ready for reuse. */
+    struct taskctx *ctx_pool;
+    size_t ctx_pool_len;
+    struct stack_arena stacks; /* default_size: for new tasks, ASan scale applied */
+    struct coro_template coro_tmpl;
+    struct fanin *fanin_spare; /* a small fan-in block for reuse (waitq.h) */
+};
 
 struct loop {
     struct queue ready;
@@ -68,55 +110,26 @@ struct loop {
                                stack the next to run seals (task.c) */
 #endif
 
-    /* Every future and task alive, to free what is left at close. */
-    struct dlist futures;   /* plain futures */
-    struct dlist tasks;     /* tasks, unfinished or still referenced */
-    struct fanin *fanin_spare; /* a small fan-in block for reuse (waitq.h) */
-    size_t live_tasks;
-    uint64_t task_serial;   /* for default names, Task-N */
+    struct loop_tasks tasks;
 
-    /* Contexts (with their stacks) of finished tasks, ready for reuse. */
-    struct task *free_tasks; /* task structs to reuse */
-    struct taskctx *ctx_pool;
-    size_t ctx_pool_len;
-    size_t stack_size;      /* default for new tasks, ASan scale applied */
-    struct stack_arena stacks;
-    struct coro_template coro_tmpl;
-
-    /* Callback handles come from slabs that live as long as the loop, so a
-     * stale asyncio_handle_t is always safe to look at. */
-    struct handle_slab *slabs;
-    struct chandle *free_handles;
-    uint64_t next_handle_id;
-
-    struct fdstate *fds;
-    int nfds;
+    /* Read by every iteration, with io's first fields below. */
     struct dlist prepoll;   /* struct prepoll to run before the next poll */
-    struct dlist resources; /* struct resource: streams, servers */
-    /* Streams' empty read buffers (STREAM_BUF bytes), kept for the next
-     * stream that reads: a keep-alive connection gives its buffer back at
-     * each wait, and malloc would churn. */
-    void *spare_bufs[16];
-    int nspare_bufs;
-    struct threadpool *pool; /* for blocking work, started on first use */
-    struct sigwatch *signals; /* signalfd and handlers, if any */
-    int registered_fds;     /* fds with interest in the poller */
-
-    int ndeferred;          /* events in deferred[] */
-    bool closing;
-
-    uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
+    bool closing;           /* winding down: what is left is being cancelled */
     bool busy_poll_on;      /* the last sleep was short: spin next time */
-    void *altstack;         /* signal stack for overflow reports, if ours */
+    uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
+
+    struct loop_io io;
+    struct loop_handles handles;
+    struct loop_net net;
+    struct threadpool *pool;  /* threadpool.c: started on first use */
+    struct sigwatch *signals; /* signal.c: signalfd and handlers, if any */
+    void *altstack;           /* overflow.c: its signal stack, if ours */
+    const asyncio_run_options_t *opts; /* asyncio_run_ex()'s, for the inits */
 
     /* Last, apart from what every iteration reads. What the last poll
      * reported (here rather than on the stack: the fast path polls on a
      * task's stack, which may be small). */
     struct poller_event events[LOOP_EVENTS];
-    /* Events for fd callbacks that the fast path found: no callback runs on
-     * a task's stack, so they wait for the loop's own context, which runs
-     * them first thing at its next poll. */
-    struct poller_event deferred[LOOP_FAST_EVENTS];
 };
 
 /* The initial-exec model reads the variable straight off the thread pointer;
@@ -156,9 +169,9 @@ static inline void loop_ready(struct loop *loop, struct runnable *r)
  * poll for I/O already there, move due timers, and make the ready queue the
  * new batch, so that the parking task can switch straight to the next
  * task. Only tasks are woken here: an fd callback the poll calls for is
- * left for the loop's own context (loop->deferred), and then this returns
- * false. False also when nothing is ready or the loop is closing: then the
- * loop's own context must take over. */
+ * left for the loop's own context (loop->io.deferred), and then this
+ * returns false. False also when nothing is ready or the loop is closing:
+ * then the loop's own context must take over. */
 bool loop_next_batch_now(struct loop *loop);
 
 /* Timers: t->when must be set. 0 or -ENOMEM. The owner of a timer says what
@@ -170,15 +183,12 @@ struct ltimer {
 int loop_timer_add(struct loop *loop, struct ltimer *lt);
 void loop_timer_cancel(struct loop *loop, struct ltimer *lt);
 
-/* Handles (handle.c). */
-void handles_free_all(struct loop *loop);
+/* Handles (handle.c): free the slabs at close. */
+void handles_term(struct loop *loop);
 
 /* Futures and tasks (task.c, future.c, waitq.c). */
-void futures_free_all(struct loop *loop);
-void tasks_free_all(struct loop *loop);
-int fanin_make_spare(struct loop *loop);
-void fanin_free_spare(struct loop *loop);
-void tasks_free_contexts(struct loop *loop);
+int tasks_init(struct loop *loop);
+void tasks_term(struct loop *loop);
 /* Finished tasks' contexts are pooled for reuse without a system call; the
  * loop trims the pool back to this many when it is idle. */
 #define CTX_POOL_HOT 1024
@@ -188,18 +198,18 @@ bool tasks_trim_pool(struct loop *loop, uint64_t until_ns);
 /* Cancel every unfinished task that has no cancellation pending. */
 void tasks_cancel_all(struct loop *loop);
 
-/* Stack overflow reports (overflow.c): install, and remove what this loop
- * added (its thread's alternate signal stack). */
-void overflow_watch(struct loop *loop);
-void overflow_unwatch(struct loop *loop);
+/* Stack overflow reports (overflow.c): install (never fails), and remove
+ * what this loop added (its thread's alternate signal stack). */
+int overflow_init(struct loop *loop);
+void overflow_term(struct loop *loop);
 
 /* File descriptors (io.c). Dispatch one polled event: wake the tasks that
  * wait for it, and call the fd's callback, or, from a task's stack
- * (from_task), queue it on loop->deferred for io_run_deferred(). */
+ * (from_task), queue it on loop->io.deferred for io_run_deferred(). */
 void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task);
 /* Call the fd callbacks the fast path deferred (from the loop's context). */
 void io_run_deferred(struct loop *loop);
-void io_free(struct loop *loop);
+void io_term(struct loop *loop); /* frees the fd table */
 /* Have cb(loop, fd, events, arg) called when fd reports one of events
  * (POLLER_IN/OUT) that no task waits for; events 0 stops it. One callback
  * per fd. 0, -EBADF, -ENOMEM or the poller's error. */
@@ -221,21 +231,31 @@ static inline void loop_prepoll_cancel(struct prepoll *p)
     dlist_remove(&p->link);
 }
 
-/* What the loop frees if its owner did not: open streams and servers. */
-struct resource {
-    struct dlist link; /* on loop->resources */
-    void (*free_at_close)(struct resource *r);
-};
-static inline void loop_resource_add(struct loop *loop, struct resource *r,
-                                     void (*free_at_close)(struct resource *r))
-{
-    r->free_at_close = free_at_close;
-    dlist_push_back(&loop->resources, &r->link);
-}
+/* Signals (signal.c): restore the signal mask, close the signalfd. */
+void signals_term(struct loop *loop);
 
-/* At close: resources, threads (threadpool.c) and signals (signal.c). */
-void resources_free_all(struct loop *loop);
-void threadpool_free(struct loop *loop);
-void signals_free(struct loop *loop);
+/* Networking (stream.c, server.c): an open stream or server is on
+ * loop->net.open until freed, so that the loop frees at close what its
+ * owner left open. Its init and term are here, not in stream.c, so that a
+ * program linked with libasyncio.a that opens no stream gets none of it. */
+struct net_open {
+    struct dlist link;
+    void (*free_at_close)(struct net_open *o); /* frees it, unlinked */
+};
+static inline int net_init(struct loop *loop)
+{
+    dlist_init(&loop->net.open);
+    return 0;
+}
+/* After the list: closing a stream gives its buffers to the spares. */
+static inline void net_term(struct loop *loop)
+{
+    while (!dlist_empty(&loop->net.open)) {
+        struct net_open *o = container_of(loop->net.open.next, struct net_open, link);
+        o->free_at_close(o);
+    }
+    while (loop->net.nspare_bufs)
+        free(loop->net.spare_bufs[--loop->net.nspare_bufs]);
+}
 
 #endif

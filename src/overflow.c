@@ -4,7 +4,8 @@
  * running task's guard region and, if so, names the task and its stack size
  * on stderr before aborting. Any other fault is handed back to the default
  * action. The handler is installed only where SIGSEGV has no handler yet,
- * so a program's own handler (or a sanitizer's) always wins. */
+ * so a program's own handler (or a sanitizer's) always wins. The loop's
+ * overflow subsystem: overflow_init() and overflow_term(). */
 #include "task.h"
 #include "sanitizers.h"
 
@@ -57,7 +58,7 @@ static void on_segv(int sig, siginfo_t *info, void *uctx)
             n = put_u64(msg, n, sizeof msg, t->serial);
         }
         n = put_str(msg, n, sizeof msg, "\" overflowed its ");
-        n = put_u64(msg, n, sizeof msg, t->ctx->stack_size / SAN_STACK_SCALE / 1024);
+        n = put_u64(msg, n, sizeof msg, t->ctx->coro.stack.size / SAN_STACK_SCALE / 1024);
         n = put_str(msg, n, sizeof msg, " KiB stack\n");
         ssize_t w = write(STDERR_FILENO, msg, n);
         (void)w;
@@ -74,27 +75,27 @@ static void on_segv(int sig, siginfo_t *info, void *uctx)
     /* GCOVR_EXCL_STOP */
 }
 
-void overflow_watch(struct loop *loop)
+int overflow_init(struct loop *loop)
 {
     struct sigaction old;
     if (sigaction(SIGSEGV, NULL, &old) < 0)
-        return;
+        return 0;
     bool ours = (old.sa_flags & SA_SIGINFO) && old.sa_sigaction == on_segv;
     if (!ours && old.sa_handler != SIG_DFL)
-        return; /* somebody else handles faults */
+        return 0; /* somebody else handles faults */
 
     /* The handler needs a stack of its own in this thread. */
     stack_t ss;
     if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
         void *mem = malloc(ALTSTACK_SIZE);
         if (!mem)
-            return;
+            return 0;
         ss.ss_sp = mem;
         ss.ss_size = ALTSTACK_SIZE;
         ss.ss_flags = 0;
         if (sigaltstack(&ss, NULL) < 0) {
             free(mem);
-            return;
+            return 0;
         }
         loop->altstack = mem;
     }
@@ -106,9 +107,10 @@ void overflow_watch(struct loop *loop)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGSEGV, &sa, NULL);
     }
+    return 0;
 }
 
-void overflow_unwatch(struct loop *loop)
+void overflow_term(struct loop *loop)
 {
     if (!loop->altstack)
         return;
@@ -117,5 +119,4 @@ void overflow_unwatch(struct loop *loop)
     ss.ss_flags = SS_DISABLE;
     sigaltstack(&ss, NULL);
     free(loop->altstack);
-    loop->altstack = NULL;
 }

@@ -1,6 +1,7 @@
-/* The poller seam (poller.h): the backends built in, and opening the one
- * asked for by name, by $ASYNCIO_BACKEND, or else the first (the best). */
-#include "poller.h"
+/* Choosing the backend: the poller subsystem's init and term (see
+ * poller.h for the interface, poller_epoll.c and poller_poll.c for the
+ * backends). */
+#include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,8 +14,10 @@ static const struct poller_ops *const backends[] = {
     &poller_poll_ops,
 };
 
-int poller_open(struct poller *p, const char *name)
+int poller_init(struct loop *loop)
 {
+    struct poller *p = &loop->poller;
+    const char *name = loop->opts ? loop->opts->backend : NULL;
     if (!name || !*name)
         name = getenv("ASYNCIO_BACKEND");
     const struct poller_ops *ops = backends[0];
@@ -31,9 +34,7 @@ int poller_open(struct poller *p, const char *name)
     return ops->init(p);
 }
 
-void poller_close(struct poller *p)
+void poller_term(struct loop *loop)
 {
-    if (p->ops)
-        p->ops->close(p);
-    p->ops = NULL;
+    loop->poller.ops->close(&loop->poller);
 }

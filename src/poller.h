@@ -51,10 +51,12 @@ struct poller {
     void *state; /* the backend's own (epoll: its instance; poll: its fds) */
 };
 
-/* The backend called name (NULL: $ASYNCIO_BACKEND, else the best one).
- * Returns 0 or -ENOENT for an unknown name, or the backend's init error. */
-int poller_open(struct poller *p, const char *name);
-void poller_close(struct poller *p);
+/* Open loop->poller with the backend the loop's options name (none:
+ * $ASYNCIO_BACKEND, else the best one). Returns 0 or -ENOENT for an
+ * unknown name, or the backend's init error. */
+struct loop;
+int poller_init(struct loop *loop);
+void poller_term(struct loop *loop);
 
 extern const struct poller_ops poller_poll_ops;
 #ifdef __linux__

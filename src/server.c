@@ -36,7 +36,7 @@ struct conn {
 };
 
 struct asyncio_server {
-    struct resource res;
+    struct net_open open;    /* freed at loop close if still open */
     uint32_t magic;
     asyncio_stream_handler handler;
     void *arg;
@@ -185,14 +185,14 @@ static void server_free(asyncio_server_t *srv)
     }
     asyncio_future_release(srv->closed_fut);
     asyncio_future_release(srv->idle_fut);
-    dlist_remove(&srv->res.link);
+    dlist_remove(&srv->open.link);
     srv->magic = 0;
     free(srv);
 }
 
-static void server_free_at_close(struct resource *r)
+static void server_free_at_close(struct net_open *o)
 {
-    server_free(container_of(r, asyncio_server_t, res));
+    server_free(container_of(o, asyncio_server_t, open));
 }
 
 static int server_new(asyncio_server_t **out, asyncio_stream_handler handler, void *arg,
@@ -212,7 +212,8 @@ static int server_new(asyncio_server_t **out, asyncio_stream_handler handler, vo
     srv->limit = opts ? opts->limit : 0;
     srv->stack_size = opts ? opts->stack_size : 0;
     dlist_init(&srv->conns);
-    loop_resource_add(loop, &srv->res, server_free_at_close);
+    srv->open.free_at_close = server_free_at_close;
+    dlist_push_back(&loop->net.open, &srv->open.link);
     int rc = asyncio_future_new(&srv->closed_fut);
     if (rc == 0)
         rc = asyncio_future_new(&srv->idle_fut);

@@ -1,6 +1,7 @@
 /* Signal handlers run as loop callbacks (loop.add_signal_handler): the
  * signals are blocked in the loop's thread and read from one signalfd, so
- * no code runs in signal context and nothing global is needed. */
+ * no code runs in signal context and nothing global is needed. The loop's
+ * signals subsystem (loop->signals), set up by the first handler added. */
 #include "loop.h"
 
 #include <asyncio/signal.h>
@@ -125,7 +126,7 @@ int asyncio_remove_signal_handler(int signum)
     return 1;
 }
 
-void signals_free(struct loop *loop)
+void signals_term(struct loop *loop)
 {
     struct sigwatch *w = loop->signals;
     if (!w)
@@ -135,7 +136,6 @@ void signals_free(struct loop *loop)
             release_signal(w, sig);
     close(w->fd);
     free(w);
-    loop->signals = NULL;
 }
 
 #else /* no signalfd */
@@ -154,7 +154,7 @@ int asyncio_remove_signal_handler(int signum)
     return -ENOSYS;
 }
 
-void signals_free(struct loop *loop)
+void signals_term(struct loop *loop)
 {
     (void)loop;
 }

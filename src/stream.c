@@ -1,4 +1,6 @@
-/* Buffered streams: asyncio's StreamReader and StreamWriter over one fd.
+/* Buffered streams: asyncio's StreamReader and StreamWriter over one fd,
+ * on the loop's net subsystem (loop->net, see loop.h): the list of what is
+ * left open at close, and the spare buffers streams share.
  *
  * Reading copies out of a buffer that exists only while it holds data:
  * before a read parks on an empty stream the buffer is freed, so idle
@@ -55,7 +57,7 @@ struct asyncio_stream {
     size_t rcap, rpos, limit;
     size_t wcap, wpos, high, low;
     struct loop *loop;
-    struct resource res;     /* freed at loop close if still open */
+    struct net_open open;    /* freed at loop close if still open */
     struct prepoll flush;    /* queued bytes go out before the next poll */
 };
 
@@ -69,18 +71,19 @@ static bool valid(const asyncio_stream_t *s)
 /* ---- lifetime ------------------------------------------------------------ */
 
 /* Buffers of the first size come from the loop's spares and go back there:
- * a connection gives its empty buffers back each time it waits, and the
- * next one to read or write takes them without malloc. */
+ * a keep-alive connection gives its empty buffers back each time it waits,
+ * and the next one to read or write takes them without malloc. */
 static char *buf_get(struct loop *loop)
 {
-    return loop->nspare_bufs ? loop->spare_bufs[--loop->nspare_bufs] : malloc(BUF_FIRST);
+    struct loop_net *n = &loop->net;
+    return n->nspare_bufs ? n->spare_bufs[--n->nspare_bufs] : malloc(BUF_FIRST);
 }
 
 static void buf_put(struct loop *loop, char *buf, size_t cap)
 {
-    int room = (int)(sizeof loop->spare_bufs / sizeof loop->spare_bufs[0]);
-    if (cap == BUF_FIRST && loop->nspare_bufs < room)
-        loop->spare_bufs[loop->nspare_bufs++] = buf;
+    int room = (int)(sizeof loop->net.spare_bufs / sizeof loop->net.spare_bufs[0]);
+    if (cap == BUF_FIRST && loop->net.nspare_bufs < room)
+        loop->net.spare_bufs[loop->net.nspare_bufs++] = buf;
     else
         free(buf);
 }
@@ -107,16 +110,16 @@ static void free_buffers(asyncio_stream_t *s)
 
 static void stream_free(asyncio_stream_t *s)
 {
-    dlist_remove(&s->res.link);
+    dlist_remove(&s->open.link);
     loop_prepoll_cancel(&s->flush);
     free_buffers(s);
     s->magic = 0;
     free(s);
 }
 
-static void stream_free_at_close(struct resource *r)
+static void stream_free_at_close(struct net_open *o)
 {
-    asyncio_stream_t *s = container_of(r, asyncio_stream_t, res);
+    asyncio_stream_t *s = container_of(o, asyncio_stream_t, open);
     if (s->fd >= 0)
         close(s->fd);
     stream_free(s);
@@ -185,7 +188,8 @@ int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit)
     s->high = ASYNCIO_STREAM_HIGH_WATER;
     s->low = ASYNCIO_STREAM_LOW_WATER;
     s->flush.run = run_flush;
-    loop_resource_add(loop, &s->res, stream_free_at_close);
+    s->open.free_at_close = stream_free_at_close;
+    dlist_push_back(&loop->net.open, &s->open.link);
     *out = s;
     return 0;
 }

@@ -1,6 +1,6 @@
 /* Tasks: coroutines with a future, their contexts, the loop's list of them,
  * parking and waking, cancellation, sleep, and the debugging views. */
-#include "task.h"
+#include "waitq.h"
 #include "clock.h"
 #include "sanitizers.h"
 
@@ -17,7 +17,7 @@ static void task_finish(struct loop *loop, struct task *t, int status)
         status = -ECANCELED; /* an undelivered cancellation, as in asyncio */
     t->must_cancel = false;
     t->state = TASK_DONE;
-    loop->live_tasks--;
+    loop->tasks.live--;
     future_complete(&t->fut, status, status >= 0 ? t->fut.result : NULL);
     if (t->group) {
         t->fut.retrieved = true; /* the group reports its children's failures */
@@ -95,10 +95,10 @@ static struct task *task_at(struct dlist *n)
 
 static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
 {
-    if (stack_size == loop->stack_size && loop->ctx_pool) {
-        struct taskctx *c = loop->ctx_pool;
-        loop->ctx_pool = c->next;
-        loop->ctx_pool_len--;
+    if (stack_size == loop->tasks.stacks.default_size && loop->tasks.ctx_pool) {
+        struct taskctx *c = loop->tasks.ctx_pool;
+        loop->tasks.ctx_pool = c->next;
+        loop->tasks.ctx_pool_len--;
         return c;
     }
     struct taskctx *c = malloc(sizeof *c);
@@ -107,9 +107,8 @@ static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
         return NULL;
     }
     c->loop = loop;
-    c->stack_size = stack_size;
     struct coro *from = loop->current ? &loop->current->ctx->coro : &loop->main;
-    int rc = coro_create(&c->coro, from, &loop->stacks, &loop->coro_tmpl, stack_size, ctx_main, c);
+    int rc = coro_create(&c->coro, from, &loop->tasks.stacks, &loop->tasks.coro_tmpl, stack_size, ctx_main, c);
     if (rc < 0) {
         free(c);
         *err = rc;
@@ -124,23 +123,23 @@ static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
  * unmaps the surplus when the loop has nothing else to do. */
 static void ctx_put(struct loop *loop, struct taskctx *c)
 {
-    if (c->stack_size == loop->stack_size) {
-        c->next = loop->ctx_pool;
-        loop->ctx_pool = c;
-        loop->ctx_pool_len++;
+    if (c->coro.stack.size == loop->tasks.stacks.default_size) {
+        c->next = loop->tasks.ctx_pool;
+        loop->tasks.ctx_pool = c;
+        loop->tasks.ctx_pool_len++;
         return;
     }
-    coro_destroy(&c->coro, &loop->stacks);
+    coro_destroy(&c->coro, &loop->tasks.stacks);
     free(c);
 }
 
 bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
 {
-    if (loop->ctx_pool_len <= CTX_POOL_HOT)
+    if (loop->tasks.ctx_pool_len <= CTX_POOL_HOT)
         return false; /* GCOVR_EXCL_LINE: its one caller checks this first */
     /* The pool is last in, first out: its head holds the stacks used last,
      * likeliest in the cache. Keep those and unmap from the cold end. */
-    struct taskctx *keep = loop->ctx_pool;
+    struct taskctx *keep = loop->tasks.ctx_pool;
     for (size_t i = 1; i < CTX_POOL_HOT; i++)
         keep = keep->next;
     /* Check the clock every few unmaps only. */
@@ -148,38 +147,57 @@ bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
         for (int i = 0; i < 16 && keep->next; i++) {
             struct taskctx *c = keep->next;
             keep->next = c->next;
-            loop->ctx_pool_len--;
-            coro_destroy(&c->coro, &loop->stacks);
+            loop->tasks.ctx_pool_len--;
+            coro_destroy(&c->coro, &loop->tasks.stacks);
             free(c);
         }
         if (clock_now_ns() >= until_ns)
             break;
     }
-    return loop->ctx_pool_len > CTX_POOL_HOT;
+    return loop->tasks.ctx_pool_len > CTX_POOL_HOT;
 }
 
-void tasks_free_all(struct loop *loop)
+int tasks_init(struct loop *loop)
 {
-    while (!dlist_empty(&loop->tasks)) {
-        struct task *t = task_at(loop->tasks.next);
+    const asyncio_run_options_t *opts = loop->opts;
+    struct loop_tasks *ts = &loop->tasks;
+    dlist_init(&ts->futures);
+    dlist_init(&ts->all);
+    size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
+    stack_arena_init(&ts->stacks, size * SAN_STACK_SCALE,
+                     opts && opts->stack_guard ? opts->stack_guard : ASYNCIO_STACK_GUARD_DEFAULT);
+    coro_template_init(&ts->coro_tmpl);
+    return fanin_make_spare(loop);
+}
+
+/* The futures and tasks left, the structs and contexts they were recycled
+ * into, then the stacks, which must all be free by then. */
+void tasks_term(struct loop *loop)
+{
+    while (!dlist_empty(&loop->tasks.all)) {
+        struct task *t = task_at(loop->tasks.all.next);
         if (t->ctx) {
             /* Created but never run (only possible while closing). */
-            coro_destroy(&t->ctx->coro, &loop->stacks);
+            coro_destroy(&t->ctx->coro, &loop->tasks.stacks);
             free(t->ctx);
         }
         future_free(&t->fut);
     }
-}
-
-void tasks_free_contexts(struct loop *loop)
-{
-    while (loop->ctx_pool) {
-        struct taskctx *c = loop->ctx_pool;
-        loop->ctx_pool = c->next;
-        coro_destroy(&c->coro, &loop->stacks);
+    futures_free_all(loop);
+    fanin_free_spare(loop);
+    while (loop->tasks.free_structs) {
+        struct task *t = loop->tasks.free_structs;
+        loop->tasks.free_structs = t->next_free;
+        free(t);
+    }
+    while (loop->tasks.ctx_pool) {
+        struct taskctx *c = loop->tasks.ctx_pool;
+        loop->tasks.ctx_pool = c->next;
+        coro_destroy(&c->coro, &loop->tasks.stacks);
         free(c);
     }
-    loop->ctx_pool_len = 0;
+    loop->tasks.ctx_pool_len = 0;
+    stack_arena_destroy(&loop->tasks.stacks);
 }
 
 static void task_step(struct loop *loop, struct runnable *r);
@@ -246,22 +264,13 @@ static void task_struct_recycle_to(struct loop *loop, struct task *t)
     if (t->name && t->name != t->name_buf)
         free((char *)t->name);
     t->name = NULL;
-    t->next_free = loop->free_tasks;
-    loop->free_tasks = t;
+    t->next_free = loop->tasks.free_structs;
+    loop->tasks.free_structs = t;
 }
 
 void task_struct_recycle(struct task *t)
 {
     task_struct_recycle_to(t->fut.loop, t);
-}
-
-void tasks_free_structs(struct loop *loop)
-{
-    while (loop->free_tasks) {
-        struct task *t = loop->free_tasks;
-        loop->free_tasks = t->next_free;
-        free(t);
-    }
 }
 
 int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
@@ -272,16 +281,16 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
         return -EPERM;
     if (!fn)
         return -EINVAL;
-    size_t stack_size = loop->stack_size;
+    size_t stack_size = loop->tasks.stacks.default_size;
     const char *name = opts ? opts->name : NULL;
     if (opts && opts->stack_size) {
         if (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX)
             return -EINVAL;
         stack_size = opts->stack_size * SAN_STACK_SCALE;
     }
-    struct task *t = loop->free_tasks;
+    struct task *t = loop->tasks.free_structs;
     if (t)
-        loop->free_tasks = t->next_free;
+        loop->tasks.free_structs = t->next_free;
     else if (!(t = malloc(sizeof *t)))
         return -ENOMEM;
     t->name = NULL;
@@ -324,10 +333,10 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->sibling.next = NULL;
     t->open_groups = 0;
     t->waiting_on = NULL;
-    t->serial = ++loop->task_serial;
+    t->serial = ++loop->tasks.serial;
     t->queued = true;
     loop_ready(loop, &t->run);
-    loop->live_tasks++;
+    loop->tasks.live++;
     if (task) {
         t->fut.refs++;
         *task = &t->fut;
@@ -372,7 +381,7 @@ int asyncio_task_cancel(asyncio_task_t *task)
 
 void tasks_cancel_all(struct loop *loop)
 {
-    for (struct dlist *n = loop->tasks.next; n != &loop->tasks; n = n->next) {
+    for (struct dlist *n = loop->tasks.all.next; n != &loop->tasks.all; n = n->next) {
         struct task *t = task_at(n);
         if (t->state != TASK_DONE && !t->must_cancel &&
             !(t->queued && t->wake_status == -ECANCELED))
@@ -403,7 +412,7 @@ const char *asyncio_task_name(const asyncio_task_t *task)
 size_t asyncio_task_count(void)
 {
     struct loop *loop = loop_current();
-    return loop ? loop->live_tasks : 0;
+    return loop ? loop->tasks.live : 0;
 }
 
 /* Waiting. */
@@ -592,7 +601,7 @@ size_t asyncio_all_tasks(asyncio_task_t **out, size_t cap)
     if (!loop)
         return 0;
     size_t n = 0;
-    for (struct dlist *d = loop->tasks.next; d != &loop->tasks; d = d->next) {
+    for (struct dlist *d = loop->tasks.all.next; d != &loop->tasks.all; d = d->next) {
         struct task *t = task_at(d);
         if (t->state == TASK_DONE)
             continue;
@@ -637,7 +646,7 @@ int asyncio_print_tasks(FILE *out)
         return -EPERM;
     uint64_t now = clock_now_ns();
     int n = 0;
-    for (struct dlist *d = loop->tasks.next; d != &loop->tasks; d = d->next) {
+    for (struct dlist *d = loop->tasks.all.next; d != &loop->tasks.all; d = d->next) {
         struct task *t = task_at(d);
         if (t->state == TASK_DONE)
             continue;

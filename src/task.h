@@ -23,7 +23,7 @@ struct waiter {
 
 struct asyncio_future {
     struct loop *loop;
-    struct dlist all;     /* on loop->futures, or loop->tasks for a task */
+    struct dlist all;     /* on loop->tasks.futures, or loop->tasks.all for a task */
     struct dlist waiters; /* struct waiter, in registration order */
     unsigned refs;
     unsigned char state;
@@ -97,7 +97,6 @@ struct taskctx {
     struct loop *loop;
     struct task *task;     /* the task it runs now */
     struct taskctx *next;  /* in the loop's pool */
-    size_t stack_size;
 };
 
 /* The record of a wait on a wait queue (waitq.h): written by the task
@@ -110,7 +109,7 @@ struct wq_entry {
 
 struct task {
     struct asyncio_future fut; /* first: a task is a future; fut.all links
-                                  it on loop->tasks */
+                                  it on loop->tasks.all */
     /* What every wait and wake touches, together in the line after the
      * future's: a server task's struct is rarely in the cache when its
      * socket becomes readable. */
@@ -166,10 +165,11 @@ static inline bool future_is_done(const struct asyncio_future *f) { return f->st
 /* f's outcome as asyncio_future_result() reports it (f done). */
 int future_outcome(struct asyncio_future *f, void **result);
 void future_free(struct asyncio_future *f);
+/* Free the plain futures left at close. */
+void futures_free_all(struct loop *loop);
 /* Task structs are kept for reuse (freeing a burst of them would have
  * malloc give the pages back, and the next burst fault them in again). */
 void task_struct_recycle(struct task *t);
-void tasks_free_structs(struct loop *loop);
 
 /* Task groups (taskgroup.c): t, a child of a group, finished with status. */
 void taskgroup_child_done(struct task *t, int status);

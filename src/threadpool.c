@@ -1,4 +1,5 @@
-/* A pool of up to POOL_THREADS threads per loop, started on first use.
+/* The loop's thread pool subsystem (loop->pool): up to POOL_THREADS
+ * threads per loop, started on first use, stopped by threadpool_term().
  * Threads block every signal, so that signals meant for the loop's
  * signalfd stay pending for it. Finished jobs go on a list the loop takes
  * when the eventfd says there is something on it. */
@@ -190,7 +191,7 @@ int threadpool_run(struct job *job)
     return 0;
 }
 
-void threadpool_free(struct loop *loop)
+void threadpool_term(struct loop *loop)
 {
     struct threadpool *p = loop->pool;
     if (!p)
@@ -202,11 +203,8 @@ void threadpool_free(struct loop *loop)
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     /* Every task has finished: what is left has no waiter. */
+    *p->todo_tail = p->done;
     for (struct job *j = p->todo, *next; j; j = next) {
-        next = j->next;
-        j->release(j);
-    }
-    for (struct job *j = p->done, *next; j; j = next) {
         next = j->next;
         j->release(j);
     }
@@ -216,5 +214,4 @@ void threadpool_free(struct loop *loop)
     if (p->wake_wr != p->wake_rd)
         close(p->wake_wr); /* GCOVR_EXCL_LINE: a pipe's end, off Linux only (one eventfd there) */
     free(p);
-    loop->pool = NULL;
 }

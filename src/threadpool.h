@@ -28,4 +28,7 @@ struct job {
  */
 int threadpool_run(struct job *job);
 
+/* Stop the loop's pool, if started; release the jobs nobody waits for. */
+void threadpool_term(struct loop *loop);
+
 #endif

@@ -6,19 +6,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
-void timerheap_init(struct timerheap *h)
-{
-    h->slots = NULL;
-    h->len = h->cap = 0;
-    h->next_seq = 0;
-}
-
 void timerheap_free(struct timerheap *h)
 {
     for (size_t i = 0; i < h->len; i++)
         h->slots[i].timer->index = TIMER_NOT_QUEUED;
     free(h->slots);
-    timerheap_init(h);
 }
 
 static inline bool slot_less(const struct timerslot *a, const struct timerslot *b)

@@ -35,7 +35,7 @@ struct timerheap {
 static inline void timer_init(struct timer *t) { t->index = TIMER_NOT_QUEUED; }
 static inline bool timer_queued(const struct timer *t) { return t->index != TIMER_NOT_QUEUED; }
 
-void timerheap_init(struct timerheap *h);
+/* All zeros is an empty heap. Free it (its timers are marked unqueued). */
 void timerheap_free(struct timerheap *h);
 /* Insert t (not queued) with deadline t->when. 0 or -ENOMEM. */
 int timerheap_push(struct timerheap *h, struct timer *t);

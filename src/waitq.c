@@ -135,14 +135,14 @@ static struct fanin *fanin_alloc(size_t n)
 
 int fanin_make_spare(struct loop *loop)
 {
-    return (loop->fanin_spare = fanin_alloc(0)) ? 0 : -ENOMEM;
+    return (loop->tasks.fanin_spare = fanin_alloc(0)) ? 0 : -ENOMEM;
 }
 
 int fanin_open(struct fanin **out, struct loop *loop, size_t n, asyncio_future_t *const futs[])
 {
-    struct fanin *fi = loop->fanin_spare;
+    struct fanin *fi = loop->tasks.fanin_spare;
     if (fi && n <= fi->cap)
-        loop->fanin_spare = NULL;
+        loop->tasks.fanin_spare = NULL;
     else if (!(fi = fanin_alloc(n)))
         return -ENOMEM;
     fi->loop = loop;
@@ -208,14 +208,14 @@ void fanin_close(struct fanin *fi)
         asyncio_future_release(fi->nodes[i].f);
     }
     struct loop *loop = fi->loop;
-    if (fi->cap == FANIN_SMALL && !loop->fanin_spare)
-        loop->fanin_spare = fi;
+    if (fi->cap == FANIN_SMALL && !loop->tasks.fanin_spare)
+        loop->tasks.fanin_spare = fi;
     else
         free(fi);
 }
 
 void fanin_free_spare(struct loop *loop)
 {
-    free(loop->fanin_spare);
-    loop->fanin_spare = NULL;
+    free(loop->tasks.fanin_spare);
+    loop->tasks.fanin_spare = NULL;
 }
