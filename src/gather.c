@@ -7,17 +7,25 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* -EINVAL for a NULL future, -EPERM outside a task, then, unless self_ok,
+ * -EDEADLK if one is the calling task; else 0. */
+static int check_futures(size_t n, asyncio_future_t *const futs[], bool self_ok)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!futs[i])
+            return -EINVAL;
+    int rc = task_check_await(NULL);
+    for (size_t i = 0; i < n && rc == 0 && !self_ok; i++)
+        rc = task_check_await(futs[i]);
+    return rc;
+}
+
 int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], int errors[],
                    unsigned flags)
 {
     if ((n && !futs) || (flags & ~ASYNCIO_RETURN_EXCEPTIONS))
         return -EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!futs[i])
-            return -EINVAL;
-    int rc = task_check_await(NULL); /* -EPERM outside a task, even for n == 0 */
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = task_check_await(futs[i]);
+    int rc = check_futures(n, futs, false); /* -EPERM even for n == 0 */
     if (rc < 0)
         return rc;
 
@@ -78,12 +86,7 @@ int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout, int r
         (return_when != ASYNCIO_ALL_COMPLETED && return_when != ASYNCIO_FIRST_COMPLETED &&
          return_when != ASYNCIO_FIRST_EXCEPTION))
         return -EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!futs[i])
-            return -EINVAL;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = task_check_await(futs[i]);
+    int rc = check_futures(n, futs, false);
     if (rc < 0)
         return rc;
 
@@ -125,15 +128,9 @@ int asyncio_as_completed_init(asyncio_as_completed_t *it, size_t n, asyncio_futu
 {
     if (!it || (n && !futs) || isnan(timeout) || timeout < 0)
         return -EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!futs[i])
-            return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop || !loop->current)
-        return -EPERM;
     struct fanin *fi;
-    int rc = fanin_open(&fi, loop, n, futs);
-    if (rc < 0)
+    int rc = check_futures(n, futs, true);
+    if (rc < 0 || (rc = fanin_open(&fi, loop_current(), n, futs)) < 0)
         return rc;
     fi->deadline = clock_deadline(clock_now_ns(), clock_seconds_to_ns(timeout));
     it->state = fi;
@@ -160,7 +157,11 @@ int asyncio_as_completed_next(asyncio_as_completed_t *it, asyncio_future_t **f)
         if (rc < 0)
             return rc;
     }
-    *f = fanin_pop_done(fi);
+    struct fanin_node *node = fi->done;
+    fi->done = node->next;
+    if (!fi->done)
+        fi->done_tail = &fi->done;
+    *f = node->f;
     return 1;
 }
 

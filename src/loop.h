@@ -110,8 +110,6 @@ struct loop {
                                stack the next to run seals (task.c) */
 #endif
 
-    struct loop_tasks tasks;
-
     /* Read by every iteration, with io's first fields below. */
     struct dlist prepoll;   /* struct prepoll to run before the next poll */
     bool closing;           /* winding down: what is left is being cancelled */
@@ -119,6 +117,7 @@ struct loop {
     uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
 
     struct loop_io io;
+    struct loop_tasks tasks;
     struct loop_handles handles;
     struct loop_net net;
     struct threadpool *pool;  /* threadpool.c: started on first use */

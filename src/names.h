@@ -71,7 +71,6 @@
 #define stream_release asyncio__stream_release
 #define stream_retain asyncio__stream_retain
 /* task.c */
-#define task_begin_wait asyncio__task_begin_wait
 #define task_begin_wait_on asyncio__task_begin_wait_on
 #define task_check_await asyncio__task_check_await
 #define task_park asyncio__task_park
@@ -97,19 +96,13 @@
 #define timerheap_remove asyncio__timerheap_remove
 /* waitq.c */
 #define fanin_close asyncio__fanin_close
-#define fanin_free_spare asyncio__fanin_free_spare
 #define fanin_make_spare asyncio__fanin_make_spare
 #define fanin_open asyncio__fanin_open
-#define fanin_pop_done asyncio__fanin_pop_done
-#define fanin_satisfied asyncio__fanin_satisfied
 #define fanin_wait asyncio__fanin_wait
 #define waitq_first asyncio__waitq_first
 #define waitq_hand asyncio__waitq_hand
 #define waitq_holds_place asyncio__waitq_holds_place
 #define waitq_park asyncio__waitq_park
-#define waitq_push asyncio__waitq_push
-#define waitq_wait asyncio__waitq_wait
 #define waitq_wake asyncio__waitq_wake
-#define waitq_wake_all asyncio__waitq_wake_all
 
 #endif

@@ -137,7 +137,7 @@ static bool is_full(const asyncio_queue_t *q)
 static void wake_joiners_if_done(asyncio_queue_t *q)
 {
     if (q->unfinished == 0)
-        waitq_wake_all(&q->joiners, 0);
+        waitq_wake(&q->joiners, SIZE_MAX, 0);
 }
 
 /* Put into a queue that is not full nor shut down: hand the item to the
@@ -314,8 +314,8 @@ int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate)
     /* Getters wait only while the queue is empty: all of them fail now.
      * Putters were not handed any room: they fail too. */
     if (q->len == 0)
-        waitq_wake_all(&q->getters, -ESHUTDOWN);
-    waitq_wake_all(&q->putters, -ESHUTDOWN);
+        waitq_wake(&q->getters, SIZE_MAX, -ESHUTDOWN);
+    waitq_wake(&q->putters, SIZE_MAX, -ESHUTDOWN);
     return 0;
 }
 

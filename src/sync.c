@@ -20,6 +20,20 @@ enum {
     BARRIER_MAGIC = 0x42617272u,
 };
 
+/* Every object begins with its wait queue and a marker, set while it is
+ * initialised. */
+#define IS(obj, MAGIC) ((obj) && (obj)->magic_ == (MAGIC))
+#define lock_ok(l) IS(l, LOCK_MAGIC)
+#define event_ok(e) IS(e, EVENT_MAGIC)
+#define sem_ok(s) IS(s, SEM_MAGIC)
+#define barrier_ok(b) IS(b, BARRIER_MAGIC)
+/* Make obj unusable: -EINVAL if it is not one, -EBUSY if busy or a task
+ * waits on it, else 0. */
+#define DESTROY(obj, MAGIC, busy)                                                    \
+    (!IS(obj, MAGIC) ? -EINVAL                                                       \
+     : (busy) || !waitq_empty(&(obj)->waiters_) ? -EBUSY                             \
+     : (int)((obj)->magic_ = 0))
+
 /* One cancellable wait on q, saying what for. Returns 0 once handed or
  * woken, else the status that ended it. */
 static int wait_on(asyncio_waitlist_t *q, const char *what)
@@ -37,11 +51,6 @@ static int check_task(void)
 
 /* ---- Lock ---------------------------------------------------------------- */
 
-static bool lock_ok(const asyncio_lock_t *lock)
-{
-    return lock && lock->magic_ == LOCK_MAGIC;
-}
-
 int asyncio_lock_init(asyncio_lock_t *lock)
 {
     if (!lock)
@@ -54,12 +63,7 @@ int asyncio_lock_init(asyncio_lock_t *lock)
 
 int asyncio_lock_destroy(asyncio_lock_t *lock)
 {
-    if (!lock_ok(lock))
-        return -EINVAL;
-    if (!waitq_empty(&lock->waiters_))
-        return -EBUSY;
-    lock->magic_ = 0;
-    return 0;
+    return DESTROY(lock, LOCK_MAGIC, 0);
 }
 
 int asyncio_lock_acquire(asyncio_lock_t *lock)
@@ -135,11 +139,6 @@ static bool lock_acquire_uncancellable(asyncio_lock_t *lock, struct task *t)
 
 /* ---- Event --------------------------------------------------------------- */
 
-static bool event_ok(const asyncio_event_t *ev)
-{
-    return ev && ev->magic_ == EVENT_MAGIC;
-}
-
 int asyncio_event_init(asyncio_event_t *ev)
 {
     if (!ev)
@@ -152,12 +151,7 @@ int asyncio_event_init(asyncio_event_t *ev)
 
 int asyncio_event_destroy(asyncio_event_t *ev)
 {
-    if (!event_ok(ev))
-        return -EINVAL;
-    if (!waitq_empty(&ev->waiters_))
-        return -EBUSY;
-    ev->magic_ = 0;
-    return 0;
+    return DESTROY(ev, EVENT_MAGIC, 0);
 }
 
 int asyncio_event_set(asyncio_event_t *ev)
@@ -166,7 +160,7 @@ int asyncio_event_set(asyncio_event_t *ev)
         return -EINVAL;
     if (!ev->set_) {
         ev->set_ = 1;
-        waitq_wake_all(&ev->waiters_, 0);
+        waitq_wake(&ev->waiters_, SIZE_MAX, 0);
     }
     return 0;
 }
@@ -224,9 +218,8 @@ int asyncio_condition_destroy(asyncio_condition_t *c)
 {
     if (!cond_ok(c))
         return -EINVAL;
-    if (c->users_ || !waitq_empty(&c->waiters_))
-        return -EBUSY;
-    if (c->lock_ == &c->own_ && asyncio_lock_destroy(&c->own_) < 0)
+    if (c->users_ || !waitq_empty(&c->waiters_) ||
+        (c->lock_ == &c->own_ && asyncio_lock_destroy(&c->own_) < 0))
         return -EBUSY;
     c->magic_ = 0;
     return 0;
@@ -282,11 +275,11 @@ static int cond_wait(asyncio_condition_t *c)
     if (rc == 0) {
         /* A scope deadline passed while the lock was taken back. */
         struct task *self;
-        rc = task_begin_wait(&self);
+        rc = task_begin_wait_on(&self, "condition");
     }
     if (rc < 0 && notified) {
         /* We were chosen but do not return as notified: pass it on. */
-        waitq_wake(&c->waiters_, 1);
+        waitq_wake(&c->waiters_, 1, 0);
     }
     c->users_--;
     return rc;
@@ -319,7 +312,7 @@ int asyncio_condition_notify(asyncio_condition_t *c, int n)
         return -EINVAL;
     if (!c->lock_->locked_)
         return -EPERM;
-    return (int)waitq_wake(&c->waiters_, (size_t)n);
+    return (int)waitq_wake(&c->waiters_, (size_t)n, 0);
 }
 
 int asyncio_condition_notify_all(asyncio_condition_t *c)
@@ -328,11 +321,6 @@ int asyncio_condition_notify_all(asyncio_condition_t *c)
 }
 
 /* ---- Semaphore ----------------------------------------------------------- */
-
-static bool sem_ok(const asyncio_semaphore_t *s)
-{
-    return s && s->magic_ == SEM_MAGIC;
-}
 
 static int sem_init(asyncio_semaphore_t *s, int value, int bound)
 {
@@ -357,12 +345,7 @@ int asyncio_bounded_semaphore_init(asyncio_semaphore_t *s, int value)
 
 int asyncio_semaphore_destroy(asyncio_semaphore_t *s)
 {
-    if (!sem_ok(s))
-        return -EINVAL;
-    if (!waitq_empty(&s->waiters_))
-        return -EBUSY;
-    s->magic_ = 0;
-    return 0;
+    return DESTROY(s, SEM_MAGIC, 0);
 }
 
 /* A waiter handed a permit holds its place until it resumes (asyncio keeps
@@ -434,11 +417,6 @@ int asyncio_semaphore_value(const asyncio_semaphore_t *s)
 /* asyncio's _BarrierState. */
 enum { B_FILLING, B_DRAINING, B_RESETTING, B_BROKEN };
 
-static bool barrier_ok(const asyncio_barrier_t *b)
-{
-    return b && b->magic_ == BARRIER_MAGIC;
-}
-
 int asyncio_barrier_init(asyncio_barrier_t *b, int parties)
 {
     if (!b || parties < 1)
@@ -454,18 +432,13 @@ int asyncio_barrier_init(asyncio_barrier_t *b, int parties)
 
 int asyncio_barrier_destroy(asyncio_barrier_t *b)
 {
-    if (!barrier_ok(b))
-        return -EINVAL;
-    if (b->inside_ || !waitq_empty(&b->waiters_))
-        return -EBUSY;
-    b->magic_ = 0;
-    return 0;
+    return DESTROY(b, BARRIER_MAGIC, b->inside_);
 }
 
 /* The state changed: every waiter re-checks it (asyncio's notify_all). */
 static void barrier_notify_all(asyncio_barrier_t *b)
 {
-    waitq_wake_all(&b->waiters_, 0);
+    waitq_wake(&b->waiters_, SIZE_MAX, 0);
 }
 
 /* asyncio's Barrier.wait(), with the condition's waits made directly on

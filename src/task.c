@@ -40,31 +40,19 @@ static void task_left_groups_open(struct task *t)
 
 #ifdef ASYNCIO_SEAL_PARKED_STACKS
 #include <sys/mman.h>
-/* A test build's check of the rule in task.h on what may live on a parked
- * stack: from the moment a task has switched away to park until just
- * before it runs again, its stack is inaccessible, so that anything that
- * reads or writes it meanwhile faults at the culprit (tests/test_parked.c).
- * The parking task cannot seal its own stack, which the switch still
- * writes: whoever runs next does (seal_parked). */
+/* A test build's check of the rule in task.h on parked stacks: from the
+ * moment a task has switched away to park until just before it runs again,
+ * its stack is inaccessible (tests/test_parked.c). The parking task cannot
+ * seal its own stack, which the switch still writes: the next to run does. */
 static void stack_access(struct task *t, int prot)
 {
-    struct stack *s = &t->ctx->coro.stack;
-    if (mprotect(s->base, s->size, prot) != 0)
-        abort(); /* GCOVR_EXCL_LINE: test builds only */
+    if (mprotect(t->ctx->coro.stack.base, t->ctx->coro.stack.size, prot) != 0)
+        abort();
 }
-static void unseal(struct task *t)
-{
-    if (t->state == TASK_WAITING)
-        stack_access(t, PROT_READ | PROT_WRITE);
-}
-static void seal_parked(struct loop *loop)
-{
-    if (loop->parked) {
-        stack_access(loop->parked, PROT_NONE);
-        loop->parked = NULL;
-    }
-}
+#define unseal(t) ((t)->state == TASK_WAITING ? stack_access(t, PROT_READ | PROT_WRITE) : (void)0)
 #define SEAL_LATER(loop, t) ((loop)->parked = (t))
+#define seal_parked(loop) \
+    ((loop)->parked ? stack_access((loop)->parked, PROT_NONE), (void)((loop)->parked = NULL) : (void)0)
 #else
 #define unseal(t) ((void)0)
 #define seal_parked(loop) ((void)0)
@@ -184,7 +172,7 @@ void tasks_term(struct loop *loop)
         future_free(&t->fut);
     }
     futures_free_all(loop);
-    fanin_free_spare(loop);
+    free(loop->tasks.fanin_spare);
     while (loop->tasks.free_structs) {
         struct task *t = loop->tasks.free_structs;
         loop->tasks.free_structs = t->next_free;
@@ -368,9 +356,7 @@ int asyncio_task_cancel(asyncio_task_t *task)
             task_wake(t, -ECANCELED);
             return 1;
         }
-        /* Woken but not yet resumed: nothing is lost by reporting the
-         * cancellation at this same wait instead of its outcome (a future
-         * keeps its result; a timer or fd has nothing to give back). Two
+        /* Woken, not resumed: see wake_status in task.h. Two
          * cancellations on their way merge into one. */
         t->wake_status = -ECANCELED;
         return 1;
@@ -416,11 +402,6 @@ size_t asyncio_task_count(void)
 }
 
 /* Waiting. */
-
-int task_begin_wait(struct task **out)
-{
-    return task_begin_wait_on(out, NULL);
-}
 
 int task_begin_wait_on(struct task **out, const char *what)
 {

@@ -1,8 +1,5 @@
-/* The futures and tasks layer: what waiting means. A task waits by parking
- * (switching to the loop) after registering itself where the event will
- * come from; whoever delivers the event wakes it by putting it on the ready
- * queue with a status. Every waiting call unregisters itself after it
- * resumes, whatever woke it, so a wait leaves no trace behind. */
+/* The futures and tasks layer: what waiting means (the wait states of a
+ * task are described once, below). */
 #ifndef ASYNCIO_TASK_INTERNAL_H
 #define ASYNCIO_TASK_INTERNAL_H
 
@@ -184,10 +181,9 @@ void task_watch_future(struct task *t, struct asyncio_future *f);
  * -EDEADLK if f is the calling task itself, else 0. */
 int task_check_await(const struct asyncio_future *f);
 
-/* The calling task, ready to wait: 0, -EPERM outside a task, or -ECANCELED
- * when a cancellation is pending (which this consumes). */
-int task_begin_wait(struct task **out);
-/* The same, saying what the wait is for (shown by asyncio_print_tasks). */
+/* The calling task, ready to wait for what (shown by asyncio_print_tasks):
+ * 0, -EPERM outside a task, -ECANCELED when a cancellation is pending
+ * (which this consumes), or -ETIMEDOUT past a timeout scope's deadline. */
 int task_begin_wait_on(struct task **out, const char *what);
 /* -ETIMEDOUT if a timeout scope of t is past its deadline (marking every
  * such scope expired), else 0. */
@@ -204,8 +200,7 @@ static inline int task_ready_to_wait(struct task *t, const char *what)
 }
 /* Park the running task until something wakes it; returns the wake status. */
 int task_park(struct task *t);
-/* Wake a parked task with status (0, -ECANCELED, -ETIMEDOUT, ...). The
- * first wake wins; later ones before it runs are ignored. Inline: the loop
+/* Wake a parked task with status: the first wake wins. Inline: the loop
  * makes one call per ready fd. */
 static inline void task_wake(struct task *t, int status)
 {
@@ -215,14 +210,11 @@ static inline void task_wake(struct task *t, int status)
     t->queued = true;
     loop_ready(t->fut.loop, &t->run);
 }
-/* Wake a parked task that has just been handed something it must not lose
- * (a lock, a queue item, a permit): a cancellation or timeout that comes
- * before it resumes is kept for its next wait instead of replacing this
- * wake. Only for a task that task_can_be_handed() says yes to. */
+/* Wake a task that task_can_be_handed() and was just handed something: see
+ * handoff above. */
 void task_wake_handoff(struct task *t, int status);
-/* True if t is parked and not yet woken: it can still be handed something.
- * A waiter already woken (by a timeout or cancellation) is on its way out
- * of the wait and must be skipped. */
+/* True if t is parked and not yet woken, so it can still be handed
+ * something: one already woken is on its way out of the wait. */
 static inline bool task_can_be_handed(const struct task *t)
 {
     return t->state == TASK_WAITING && !t->queued;

@@ -1,7 +1,7 @@
 /* Timeout scopes, deadlines over a block of waits, and wait_for, a scope
  * around an await. The scopes of a task are a list through the caller's
  * scope objects; task_park_until() arms the task's timer for the nearest
- * deadline, and task_begin_wait() fails waits in a scope whose deadline has
+ * deadline, and task_begin_wait_on() fails waits in a scope whose deadline has
  * passed. */
 #include "task.h"
 #include "clock.h"

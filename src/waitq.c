@@ -15,28 +15,12 @@ static struct task *task_of_entry(const struct dlist *n)
     return container_of(container_of(n, struct wq_entry, link), struct task, wait.q);
 }
 
-void waitq_push(asyncio_waitlist_t *q, struct task *t, void *item)
-{
-    t->wait.q.item = item;
-    t->wait.q.handed = false;
-    dlist_push_back(waitq_of(q), &t->wait.q.link);
-}
-
 int waitq_park(struct task *t)
 {
-    int rc;
-    do {
-        rc = task_park_until(t, UINT64_MAX, 0);
-        /* Only a waker wakes a waiter with 0, and it marks it handed. */
-    } while (rc == 0 && !t->wait.q.handed); /* GCOVR_EXCL_LINE: see above */
-    dlist_remove(&t->wait.q.link); /* a no-op if the waker unlinked it */
+    /* Only a waker wakes a waiter with 0, and it marks it handed. */
+    int rc = task_park_until(t, UINT64_MAX, 0);
+    waitq_unlink(t); /* a no-op if the waker unlinked it */
     return rc;
-}
-
-int waitq_wait(asyncio_waitlist_t *q, struct task *t, void *item)
-{
-    waitq_push(q, t, item);
-    return waitq_park(t);
 }
 
 struct task *waitq_first(asyncio_waitlist_t *q)
@@ -68,8 +52,7 @@ void waitq_hand(struct task *t, void *item)
     task_wake_handoff(t, 0);
 }
 
-/* Wake up to n waiters that can still be woken with status, unlinked. */
-static size_t wake(asyncio_waitlist_t *q, size_t n, int status)
+size_t waitq_wake(asyncio_waitlist_t *q, size_t n, int status)
 {
     struct dlist *head = waitq_of(q);
     size_t woken = 0;
@@ -84,16 +67,6 @@ static size_t wake(asyncio_waitlist_t *q, size_t n, int status)
         }
     }
     return woken;
-}
-
-size_t waitq_wake(asyncio_waitlist_t *q, size_t n)
-{
-    return wake(q, n, 0);
-}
-
-void waitq_wake_all(asyncio_waitlist_t *q, int status)
-{
-    wake(q, SIZE_MAX, status);
 }
 
 /* ---- fan-in -------------------------------------------------------------- */
@@ -171,15 +144,6 @@ int fanin_open(struct fanin **out, struct loop *loop, size_t n, asyncio_future_t
     return 0;
 }
 
-bool fanin_satisfied(const struct fanin *fi)
-{
-    if (fi->ndone >= fi->want)
-        return true;
-    if (fi->stop == FANIN_FIRST_ERROR)
-        return fi->first_error != 0;
-    return fi->stop == FANIN_FIRST_FAILURE && fi->failed;
-}
-
 int fanin_wait(struct fanin *fi, struct task *t, uint64_t deadline, int status, bool cancellable)
 {
     int rc = 0;
@@ -188,17 +152,6 @@ int fanin_wait(struct fanin *fi, struct task *t, uint64_t deadline, int status, 
         rc = cancellable ? task_park_until(t, deadline, status) : (task_park(t), 0);
     fi->task = NULL;
     return rc;
-}
-
-asyncio_future_t *fanin_pop_done(struct fanin *fi)
-{
-    struct fanin_node *node = fi->done;
-    if (!node)
-        return NULL;
-    fi->done = node->next;
-    if (!fi->done)
-        fi->done_tail = &fi->done;
-    return node->f;
 }
 
 void fanin_close(struct fanin *fi)
@@ -214,8 +167,3 @@ void fanin_close(struct fanin *fi)
         free(fi);
 }
 
-void fanin_free_spare(struct loop *loop)
-{
-    free(loop->tasks.fanin_spare);
-    loop->tasks.fanin_spare = NULL;
-}

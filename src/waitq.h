@@ -46,7 +46,12 @@ static inline bool waitq_empty(const asyncio_waitlist_t *q)
 
 /* Register t, the running task past task_begin_wait_on(), at the back of q
  * (item: what it brings, for a queue's putter). */
-void waitq_push(asyncio_waitlist_t *q, struct task *t, void *item);
+static inline void waitq_push(asyncio_waitlist_t *q, struct task *t, void *item)
+{
+    t->wait.q.item = item;
+    t->wait.q.handed = false;
+    dlist_push_back(waitq_of(q), &t->wait.q.link);
+}
 /* Park t, registered with waitq_push(), until a waker hands it something
  * or wakes it, or a cancellation or timeout scope ends the wait; then
  * unlink it. Returns 0 if handed (t->wait.q.handed, item in t->wait.q.item)
@@ -56,7 +61,11 @@ int waitq_park(struct task *t);
  * did). */
 static inline void waitq_unlink(struct task *t) { dlist_remove(&t->wait.q.link); }
 /* waitq_push() and waitq_park(). */
-int waitq_wait(asyncio_waitlist_t *q, struct task *t, void *item);
+static inline int waitq_wait(asyncio_waitlist_t *q, struct task *t, void *item)
+{
+    waitq_push(q, t, item);
+    return waitq_park(t);
+}
 
 /* The first waiter that can still be handed something, or NULL. */
 struct task *waitq_first(asyncio_waitlist_t *q);
@@ -66,12 +75,10 @@ bool waitq_holds_place(const asyncio_waitlist_t *q);
 /* Hand t (from waitq_first()) what it waits for, with item: it owns it from
  * now on (see the handoff rule above). */
 void waitq_hand(struct task *t, void *item);
-/* Plain wakes of up to n waiters that can still be woken, in order.
- * Returns how many. */
-size_t waitq_wake(asyncio_waitlist_t *q, size_t n);
-/* Wake every waiter that can still be woken with status (0: a plain wake,
- * marked handed; else an error it will return, such as -ESHUTDOWN). */
-void waitq_wake_all(asyncio_waitlist_t *q, int status);
+/* Wake up to n waiters (SIZE_MAX: all) that can still be woken, in order,
+ * with status: 0, a plain wake, marked handed, or an error they will
+ * return, such as -ESHUTDOWN. Returns how many. */
+size_t waitq_wake(asyncio_waitlist_t *q, size_t n, int status);
 
 /* Fan-in: a task waiting for futures. Completed futures queue up in the
  * order they completed (those done at the start first, in argument order). */
@@ -106,20 +113,21 @@ struct fanin {
  * wants all n, FANIN_ALL; the caller sets want and stop as it needs. */
 int fanin_open(struct fanin **out, struct loop *loop, size_t n, asyncio_future_t *const futs[]);
 /* True when the waiting is over: want done, or the stop condition met. */
-bool fanin_satisfied(const struct fanin *fi);
+static inline bool fanin_satisfied(const struct fanin *fi)
+{
+    return fi->ndone >= fi->want || (fi->stop == FANIN_FIRST_ERROR && fi->first_error) ||
+           (fi->stop == FANIN_FIRST_FAILURE && fi->failed);
+}
 /* Park t until fi is satisfied. cancellable: a cancellation or timeout
  * (scopes, or deadline, which wakes it with status) ends the wait and is
  * returned; else it waits whatever comes (t's cancellations are left to the
  * caller). Returns 0 once satisfied, or the status that ended it. */
 int fanin_wait(struct fanin *fi, struct task *t, uint64_t deadline, int status, bool cancellable);
-/* The next future of the done queue, or NULL. */
-asyncio_future_t *fanin_pop_done(struct fanin *fi);
 /* Unregister, release the futures, and free (or keep for reuse) fi. */
 void fanin_close(struct fanin *fi);
-/* A small block kept for reuse, so that a gather or wait of a few futures
- * allocates nothing: made when the loop starts (0 or -ENOMEM), freed when
- * it closes. */
+/* A small block kept for reuse (loop->tasks.fanin_spare), so that a gather
+ * or wait of a few futures allocates nothing: made when the loop starts (0
+ * or -ENOMEM), freed with free() when it closes. */
 int fanin_make_spare(struct loop *loop);
-void fanin_free_spare(struct loop *loop);
 
 #endif
