@@ -1,5 +1,7 @@
-/* Tasks: coroutines with a future, their contexts, the loop's list of them,
- * parking and waking, cancellation, sleep, and the debugging views. */
+/* Tasks: coroutines with a future, their contexts, the loop's tasks
+ * subsystem (loop->tasks, its init and term), parking and waking,
+ * cancellation, sleep, the debugging views, and a test build's sealing of
+ * parked stacks. */
 #include "waitq.h"
 #include "clock.h"
 #include "sanitizers.h"

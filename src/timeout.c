@@ -1,8 +1,8 @@
 /* Timeout scopes, deadlines over a block of waits, and wait_for, a scope
  * around an await. The scopes of a task are a list through the caller's
  * scope objects; task_park_until() arms the task's timer for the nearest
- * deadline, and task_begin_wait_on() fails waits in a scope whose deadline has
- * passed. */
+ * deadline, and task_begin_wait_on() fails waits in a scope whose deadline
+ * has passed. */
 #include "task.h"
 #include "clock.h"
 

@@ -450,6 +450,41 @@ static int main_wait_edges(void *arg, void **result)
     return 0;
 }
 
+/* as_completed_next() waits, so a callback may not call it: -EPERM, and
+ * the iterator is left as it was. */
+static asyncio_as_completed_t g_it;
+
+static void cb_next(void *arg)
+{
+    asyncio_future_t *f = NULL;
+    CHECK_INT(asyncio_as_completed_next(&g_it, &f), -EPERM);
+    CHECK_PTR(f, NULL);
+    (void)arg;
+}
+
+static int as_completed_outside_a_task_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_future_t *f[1] = {tu_future()};
+    CHECK_INT(asyncio_as_completed_init(&g_it, 1, f, INFINITY), 0);
+    CHECK_INT(asyncio_call_soon(cb_next, NULL, NULL), 0);
+    tu_yield(1);
+    CHECK_INT(asyncio_future_set_result(f[0], NULL), 0);
+    asyncio_future_t *next = NULL;
+    CHECK_INT(asyncio_as_completed_next(&g_it, &next), 1);
+    CHECK_PTR(next, f[0]);
+    asyncio_as_completed_destroy(&g_it);
+    asyncio_future_release(f[0]);
+    return 0;
+}
+
+static void test_as_completed_next_outside_a_task(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(as_completed_outside_a_task_main, NULL, NULL), 0);
+}
+
 static void test_wait_and_as_completed_edges(void **state)
 {
     (void)state;
@@ -586,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_wait_returns_done_and_pending_without_cancelling),
         cmocka_unit_test(test_as_completed_hands_back_in_completion_order),
         cmocka_unit_test(test_wait_and_as_completed_edges),
+        cmocka_unit_test(test_as_completed_next_outside_a_task),
         cmocka_unit_test(test_exit_from_another_task_or_after_a_body_timeout),
         cmocka_unit_test(test_misuse_gets_error_codes),
         cmocka_unit_test(test_returning_inside_a_group_stops_the_program_and_says_why),
