@@ -24,7 +24,11 @@
  *   woken with 0 and marked handed; a cancellation that comes before the
  *   waiter resumes replaces the 0.
  * - A waiter woken by its task (cancelled, timed out) stays listed until it
- *   resumes and unlinks itself. */
+ *   resumes and unlinks itself.
+ * Waits with room for one task (an fd's reader and writer, a stream's
+ * drainer and closer, a thread-pool job) keep a task pointer instead of a
+ * queue, under the same rules; a wait a later subsystem adds (a child's
+ * exit) takes a wait queue, or a fan-in over futures. */
 #ifndef ASYNCIO_WAITQ_H
 #define ASYNCIO_WAITQ_H
 
