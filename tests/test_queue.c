@@ -1337,6 +1337,46 @@ static int main_misuse(void *arg, void **result)
     return 0;
 }
 
+/* Destroy says 0 only once no task will touch the queue again, so the
+ * program may free it at once: here a getter cancelled just before the
+ * queue shut down is still on its way out. On the heap: under ASan a use
+ * after free would be reported. */
+static int heap_getter(void *arg, void **result)
+{
+    void *item;
+    (void)result;
+    return asyncio_queue_get(arg, &item);
+}
+
+static int main_destroy_then_free(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_queue_t *q = malloc(sizeof *q);
+    CHECK_INT(asyncio_queue_init(q, 1), 0);
+    asyncio_task_t *ts[2] = {tu_spawn(heap_getter, q, NULL), tu_spawn(heap_getter, q, NULL)};
+    tu_yield(1);
+    CHECK_INT(asyncio_task_cancel(ts[0]), 1); /* woken, not resumed */
+    CHECK_INT(asyncio_queue_shutdown(q, 0), 0);
+    int rc = -EBUSY;
+    for (int i = 0; i < 10 && rc == -EBUSY; i++)
+        if ((rc = asyncio_queue_destroy(q)) == -EBUSY)
+            tu_yield(1);
+    CHECK_INT(rc, 0);
+    free(q);
+    CHECK_INT(asyncio_await(ts[0], NULL), -ECANCELED);
+    CHECK_INT(asyncio_await(ts[1], NULL), -ESHUTDOWN);
+    asyncio_task_release(ts[0]);
+    asyncio_task_release(ts[1]);
+    return 0;
+}
+
+static void test_destroy_only_when_no_waiter_touches_it_again(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_destroy_then_free, NULL, NULL), 0);
+}
+
 static void test_misuse_gets_error_codes(void **state)
 {
     (void)state;
@@ -1388,6 +1428,7 @@ int main(void)
         cmocka_unit_test(test_stress_producers_consumers_with_cancellations),
         cmocka_unit_test(test_waiting_tasks_say_what_they_wait_for),
         cmocka_unit_test(test_misuse_gets_error_codes),
+        cmocka_unit_test(test_destroy_only_when_no_waiter_touches_it_again),
     };
     return tu_run_group_tests_name("queue", tests, NULL, NULL);
 }

@@ -1576,6 +1576,65 @@ static void test_barrier_cancelled_while_the_last_round_drains(void **state)
     assert_log("party:0 party:0");
 }
 
+/* Destroy says 0 only once no task will touch the object again, so the
+ * program may free it at once: a waiter cancelled before an event was set,
+ * and a semaphore's waiter handed a permit, still touch it when they
+ * resume. The objects are on the heap: under ASan a use after free would
+ * be reported. */
+static int sem_acquirer(void *arg, void **result)
+{
+    (void)result;
+    return asyncio_semaphore_acquire(arg);
+}
+
+static int destroy_then_free(int (*destroy)(void *), void *obj)
+{
+    int rc = -EBUSY;
+    for (int i = 0; i < 10 && rc == -EBUSY; i++)
+        if ((rc = destroy(obj)) == -EBUSY)
+            CHECK_INT(asyncio_sleep(0), 0);
+    free(obj);
+    return rc;
+}
+
+static int destroy_event(void *ev) { return asyncio_event_destroy(ev); }
+static int destroy_sem(void *s) { return asyncio_semaphore_destroy(s); }
+
+static int main_destroy_then_free(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_event_t *ev = malloc(sizeof *ev);
+    CHECK_INT(asyncio_event_init(ev), 0);
+    struct worker ws[2];
+    asyncio_task_t *ts[2];
+    for (int i = 0; i < 2; i++)
+        ts[i] = spawn_worker(event_waiter, &ws[i], i, ev);
+    tu_yield(1);
+    CHECK_INT(asyncio_task_cancel(ts[0]), 1); /* woken, not resumed */
+    CHECK_INT(asyncio_event_set(ev), 0);
+    CHECK_INT(destroy_then_free(destroy_event, ev), 0);
+    CHECK_INT(gather_soon(2, ts, NULL, ASYNCIO_RETURN_EXCEPTIONS), 1);
+    release_all(ts, 2);
+
+    asyncio_semaphore_t *sem = malloc(sizeof *sem);
+    CHECK_INT(asyncio_semaphore_init(sem, 0), 0);
+    ts[0] = tu_spawn(sem_acquirer, sem, NULL);
+    tu_yield(1);
+    CHECK_INT(asyncio_semaphore_release(sem), 0); /* handed to ts[0] */
+    CHECK_INT(asyncio_semaphore_destroy(sem), -EBUSY); /* it passes permits on */
+    CHECK_INT(destroy_then_free(destroy_sem, sem), 0);
+    CHECK_INT(gather_soon(1, ts, NULL, 0), 0);
+    release_all(ts, 1);
+    return 0;
+}
+
+static void test_destroy_only_when_no_waiter_touches_it_again(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_destroy_then_free, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1609,6 +1668,7 @@ int main(void)
         cmocka_unit_test(test_harness_timeout_after_each_wakeup),
         cmocka_unit_test(test_condition_destroy_busy_lock_and_cancelled_wait_for),
         cmocka_unit_test(test_barrier_cancelled_while_the_last_round_drains),
+        cmocka_unit_test(test_destroy_only_when_no_waiter_touches_it_again),
     };
     return tu_run_group_tests_name("sync", tests, NULL, NULL);
 }
