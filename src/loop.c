@@ -181,22 +181,23 @@ static void timers_term(struct loop *loop)
  * - handles after the futures, whose waiter lists may link the slabs';
  * - io: the fd table, once nothing that watched an fd is left;
  * - overflow: its alternate signal stack, as no task runs any more;
- * - the poller last, every fd it watched closed; first up, so that the one
- *   init that can fail (an unknown backend, no epoll fd) fails first. */
+ * - the poller last, every fd it watched closed; first up, so that an
+ *   unknown backend or no epoll fd fails before anything is set up.
+ * An init that fails (the poller's, or tasks' -ENOMEM) has the terms of
+ * those before it run. */
 static const struct subsystem {
-    const char *name;
     int (*init)(struct loop *loop); /* 0 or a negative errno */
     void (*term)(struct loop *loop); /* never NULL */
 } subsystems[] = {
-    {"poller", poller_init, poller_term},
-    {"overflow", overflow_init, overflow_term},
-    {"io", NULL, io_term},
-    {"handles", NULL, handles_term},
-    {"tasks", tasks_init, tasks_term},
-    {"net", net_init, net_term},
-    {"signals", NULL, signals_term},
-    {"threadpool", NULL, threadpool_term},
-    {"timers", NULL, timers_term},
+    {poller_init, poller_term},
+    {overflow_init, overflow_term},
+    {NULL, io_term},
+    {NULL, handles_term},
+    {tasks_init, tasks_term},
+    {net_init, net_term},
+    {NULL, signals_term},
+    {NULL, threadpool_term},
+    {NULL, timers_term},
 };
 #define SUBSYSTEMS (sizeof subsystems / sizeof subsystems[0])
 

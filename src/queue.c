@@ -1,15 +1,9 @@
 /* Queues: FIFO and LIFO over a growable ring, priority over a binary heap,
- * with tasks waiting in put, get and join on wait queues (waitq.h).
- *
- * Waiting never loses or duplicates an item. Whoever satisfies a waiter
- * does the whole operation for it before handing it over: a put while
- * getters wait hands the item to the first getter; a get from a full queue
- * with putters waiting inserts the first putter's item into the room it
- * made. Waiters already woken by something else (cancelled, timed out,
- * shut down) are skipped: they are on their way out and take nothing.
- *
- * Hence two invariants: while some getter can still be handed an item, the
- * storage is empty; while some putter can, the queue is full. */
+ * with tasks waiting in put, get and join on wait queues (waitq.h). A put
+ * while getters wait hands the item to the first getter; a get from a full
+ * queue inserts the first putter's item into the room it made. Hence two
+ * invariants: while some getter can still be handed an item, the storage
+ * is empty; while some putter can, the queue is full. */
 #include "waitq.h"
 
 #include <errno.h>

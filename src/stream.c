@@ -13,9 +13,9 @@
  * next polls (struct prepoll), or before the stream's reader parks, and
  * whatever the socket cannot take is sent by a callback when it becomes
  * writable, with no task involved. A write to an empty queue is tried on
- * the socket first when it is DIRECT_WRITE bytes or more (at 10 KiB a
- * message the copy into the queue cost ~10% of the server's CPU per
- * message), or when the stream has no input left to answer: a reply to
+ * the socket first when it is DIRECT_WRITE bytes or more (the copy into
+ * the queue of a large message costs more than a system call), or when the
+ * stream has no input left to answer: a reply to
  * the last request sent at once, as asyncio's transports do. */
 #include "net.h"
 

@@ -43,12 +43,6 @@ static int wait_on(asyncio_waitlist_t *q, const char *what)
     return rc < 0 ? rc : waitq_wait(q, t, NULL);
 }
 
-/* -EPERM unless called from a task. */
-static int check_task(void)
-{
-    return task_check_await(NULL);
-}
-
 /* ---- Lock ---------------------------------------------------------------- */
 
 int asyncio_lock_init(asyncio_lock_t *lock)
@@ -70,7 +64,7 @@ int asyncio_lock_acquire(asyncio_lock_t *lock)
 {
     if (!lock_ok(lock))
         return -EINVAL;
-    int rc = check_task();
+    int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
     if (!lock->locked_) {
@@ -184,7 +178,7 @@ int asyncio_event_wait(asyncio_event_t *ev)
 {
     if (!event_ok(ev))
         return -EINVAL;
-    int rc = check_task();
+    int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
     return ev->set_ ? 0 : wait_on(&ev->waiters_, "event");
@@ -245,7 +239,7 @@ static int cond_check_wait(const asyncio_condition_t *c)
 {
     if (!cond_ok(c))
         return -EINVAL;
-    int rc = check_task();
+    int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
     return c->lock_->locked_ ? 0 : -EPERM;
@@ -372,7 +366,7 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
 {
     if (!sem_ok(s))
         return -EINVAL;
-    int rc = check_task();
+    int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
     if (s->value_ > 0 && !sem_has_live_waiter(s)) {
@@ -435,12 +429,6 @@ int asyncio_barrier_destroy(asyncio_barrier_t *b)
     return DESTROY(b, BARRIER_MAGIC, b->inside_);
 }
 
-/* The state changed: every waiter re-checks it (asyncio's notify_all). */
-static void barrier_notify_all(asyncio_barrier_t *b)
-{
-    waitq_wake(&b->waiters_, SIZE_MAX, 0);
-}
-
 /* asyncio's Barrier.wait(), with the condition's waits made directly on
  * the barrier: the state only changes between two steps of the loop, so
  * the lock asyncio takes around it has nothing to protect here. */
@@ -458,7 +446,7 @@ static int barrier_wait(asyncio_barrier_t *b)
     if (index + 1 == b->parties_) {
         /* _release(): the last to arrive lets the others go. */
         b->state_ = B_DRAINING;
-        barrier_notify_all(b);
+        waitq_wake(&b->waiters_, SIZE_MAX, 0); /* all look again */
         rc = index;
     } else {
         /* _wait(): until filling ends. */
@@ -473,7 +461,7 @@ static int barrier_wait(asyncio_barrier_t *b)
     if (--b->count_ == 0) {
         if (b->state_ == B_RESETTING || b->state_ == B_DRAINING)
             b->state_ = B_FILLING;
-        barrier_notify_all(b);
+        waitq_wake(&b->waiters_, SIZE_MAX, 0); /* all look again */
     }
     return rc;
 }
@@ -482,7 +470,7 @@ int asyncio_barrier_wait(asyncio_barrier_t *b)
 {
     if (!barrier_ok(b))
         return -EINVAL;
-    int rc = check_task();
+    int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
     b->inside_++;
@@ -499,7 +487,7 @@ int asyncio_barrier_reset(asyncio_barrier_t *b)
         b->state_ = B_RESETTING;
     else
         b->state_ = B_FILLING;
-    barrier_notify_all(b);
+    waitq_wake(&b->waiters_, SIZE_MAX, 0); /* all look again */
     return 0;
 }
 
@@ -508,7 +496,7 @@ int asyncio_barrier_abort(asyncio_barrier_t *b)
     if (!barrier_ok(b))
         return -EINVAL;
     b->state_ = B_BROKEN;
-    barrier_notify_all(b);
+    waitq_wake(&b->waiters_, SIZE_MAX, 0); /* all look again */
     return 0;
 }
 

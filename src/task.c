@@ -249,18 +249,14 @@ static void task_timer_fire(struct loop *loop, struct ltimer *lt)
     task_wake(t, t->timer_status);
 }
 
-static void task_struct_recycle_to(struct loop *loop, struct task *t)
+void task_struct_recycle(struct task *t)
 {
+    struct loop_tasks *ts = &t->fut.loop->tasks;
     if (t->name && t->name != t->name_buf)
         free((char *)t->name);
     t->name = NULL;
-    t->next_free = loop->tasks.free_structs;
-    loop->tasks.free_structs = t;
-}
-
-void task_struct_recycle(struct task *t)
-{
-    task_struct_recycle_to(t->fut.loop, t);
+    t->next_free = ts->free_structs;
+    ts->free_structs = t;
 }
 
 int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
@@ -283,12 +279,13 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
         loop->tasks.free_structs = t->next_free;
     else if (!(t = malloc(sizeof *t)))
         return -ENOMEM;
+    t->fut.loop = loop; /* for task_struct_recycle() until future_init() */
     t->name = NULL;
     if (name) {
         size_t len = strlen(name) + 1;
         char *copy = len <= sizeof t->name_buf ? t->name_buf : malloc(len);
         if (!copy) {
-            task_struct_recycle_to(loop, t);
+            task_struct_recycle(t);
             return -ENOMEM;
         }
         t->name = memcpy(copy, name, len);
@@ -296,7 +293,7 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     int rc = 0;
     t->ctx = ctx_get(loop, stack_size, &rc);
     if (!t->ctx) {
-        task_struct_recycle_to(loop, t);
+        task_struct_recycle(t);
         return rc;
     }
     t->ctx->task = t;

@@ -113,10 +113,9 @@ struct task {
     struct runnable run;
     unsigned char state;
     bool queued;               /* on the ready queue */
-    bool must_cancel;          /* deliver -ECANCELED at the next wait */
-    bool handoff;              /* the wake handed the task something: a
-                                  cancel must not overwrite it */
-    bool timed_wait;           /* parked in task_park_until() */
+    bool must_cancel;          /* these three: see the wait states above */
+    bool handoff;
+    bool timed_wait;
     int wake_status;
     int saved_errno;
     unsigned io_streak;        /* socket calls done without waiting (sock.c) */
