@@ -35,6 +35,8 @@
  *   <asyncio/net.h>        socket calls, getaddrinfo, datagram endpoints
  *   <asyncio/stream.h>     streams, servers, open_connection
  *   <asyncio/signal.h>     signal handlers
+ *   <asyncio/thread.h>     other threads: call_soon_threadsafe, executors,
+ *                          to_thread, run_coroutine_threadsafe
  */
 #ifndef ASYNCIO_H
 #define ASYNCIO_H
@@ -52,5 +54,6 @@
 #include <asyncio/net.h>
 #include <asyncio/stream.h>
 #include <asyncio/signal.h>
+#include <asyncio/thread.h>
 
 #endif

@@ -42,7 +42,8 @@ static int set_interest(struct loop *loop, int fd, struct fdstate *st, unsigned 
     int rc = loop->poller.ops->ctl(&loop->poller, fd, st->registered, want);
     if (rc < 0)
         return rc;
-    loop->io.registered += (want != 0) - (st->registered != 0);
+    if (fd != loop->io.wake_fd)
+        loop->io.registered += (want != 0) - (st->registered != 0);
     st->registered = want;
     return 0;
 }

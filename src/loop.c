@@ -6,7 +6,7 @@
 #include "task.h"
 #include "clock.h"
 #include "sanitizers.h"
-#include "threadpool.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -112,8 +112,9 @@ static void run_batch(struct loop *loop)
 
 bool loop_next_batch_now(struct loop *loop)
 {
-    if (loop->closing || queue_empty(&loop->ready) || loop->io.ndeferred)
-        return false;
+    if (loop->closing || queue_empty(&loop->ready) || loop->io.ndeferred ||
+        threads_pending(loop))
+        return false; /* the loop's own context goes on */
     run_prepoll(loop);
     /* Few events, so that what it defers always fits. */
     if (loop->io.registered > 0 && poll_io(loop, 0, LOOP_FAST_EVENTS, true) > 0 &&
@@ -127,6 +128,8 @@ bool loop_next_batch_now(struct loop *loop)
 static void run_once(struct loop *loop)
 {
     run_prepoll(loop); /* first: it may wake tasks */
+    if (threads_pending(loop))
+        threads_take(loop); /* what other threads posted, as ready now */
     uint64_t timeout = 0;
     if (queue_empty(&loop->ready)) {
         struct timer *first = timerheap_peek(&loop->timers);
@@ -169,10 +172,11 @@ static void timers_term(struct loop *loop)
  * terms in the reverse order, which is the order that matters:
  * - timers first: the heap marks the timers it holds unqueued, as they live
  *   in what goes later (handle slabs, tasks, streams);
- * - the thread pool's threads are joined before anything else goes, and
- *   the jobs no task waits for any more released;
+ * - threads: the default executor's threads are joined before anything
+ *   else goes, the inbox closed, and what it holds released (the calls no
+ *   task waits for any more among it);
  * - signals: the mask restored, the signalfd closed (no order against the
- *   pool, whose threads block every signal);
+ *   executors' threads, which block every signal);
  * - net: the open streams and servers; a server releases the tasks and
  *   futures it holds, so before tasks; a stream gives its buffers to the
  *   spares, freed after the list; both close fds, so before io;
@@ -196,7 +200,7 @@ static const struct subsystem {
     {tasks_init, tasks_term},
     {net_init, net_term},
     {NULL, signals_term},
-    {NULL, threadpool_term},
+    {threads_init, threads_term},
     {NULL, timers_term},
 };
 #define SUBSYSTEMS (sizeof subsystems / sizeof subsystems[0])

@@ -59,7 +59,11 @@ struct prepoll {
 struct loop_io {
     struct fdstate *fds;    /* indexed by fd, nfds long */
     int nfds;
-    int registered;         /* fds with interest in the poller */
+    int registered;         /* fds with interest in the poller, but wake_fd */
+    /* The thread layer's wake-up fd, not counted in registered: with no
+     * other fd, a loop with work ready need not poll, as it reads the
+     * inbox's pending flag at every iteration (see loop_next_batch_now). */
+    int wake_fd;
     int ndeferred;          /* events in deferred[] */
     /* Events for fd callbacks that the fast path found: no callback runs on
      * a task's stack, so they wait for the loop's own context, which runs
@@ -98,6 +102,30 @@ struct loop_tasks {
     struct fanin *fanin_spare; /* a small fan-in block for reuse (waitq.h) */
 };
 
+/* What another thread posted to the loop (thread.h): cb(arg), or
+ * release(arg) (if not NULL) when the loop closes before running it. */
+struct post_entry {
+    asyncio_callback cb;
+    void *arg;
+    asyncio_callback release;
+};
+struct post_array {
+    struct post_entry *v;
+    size_t len, cap;
+};
+struct post;
+
+/* The thread layer's loop-side state (threadsafe.c, executor.c). */
+struct loop_threads {
+    struct asyncio_loop *shared; /* the inbox other threads post to */
+    struct post_array out;       /* taken from it, run by runner */
+    size_t next;                 /* the next of out to run */
+    struct post *spill;          /* taken from its list, run after out */
+    struct runnable runner;      /* queued while out or spill holds some */
+    bool runner_queued;
+    struct asyncio_executor *default_executor; /* made on first use */
+};
+
 struct loop {
     struct queue ready;
     struct queue batch;     /* what this iteration runs: ready when it began */
@@ -120,7 +148,7 @@ struct loop {
     struct loop_tasks tasks;
     struct loop_handles handles;
     struct loop_net net;
-    struct threadpool *pool;  /* threadpool.c: started on first use */
+    struct loop_threads threads;
     struct sigwatch *signals; /* signal.c: signalfd and handlers, if any */
     void *altstack;           /* overflow.c: its signal stack, if ours */
     const asyncio_run_options_t *opts; /* asyncio_run_ex()'s, for the inits */

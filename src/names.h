@@ -20,6 +20,9 @@
 #define coro_init_thread asyncio__coro_init_thread
 #define coro_template_init asyncio__coro_template_init
 #define coro_switch asyncio__coro_switch /* where it is not inline */
+/* executor.c */
+#define executor_close_default asyncio__executor_close_default
+#define executor_default asyncio__executor_default
 /* future.c */
 #define future_add_waiter asyncio__future_add_waiter
 #define future_complete asyncio__future_complete
@@ -87,9 +90,14 @@
 #define tasks_trim_pool asyncio__tasks_trim_pool
 /* taskgroup.c */
 #define taskgroup_child_done asyncio__taskgroup_child_done
-/* threadpool.c */
-#define threadpool_run asyncio__threadpool_run
-#define threadpool_term asyncio__threadpool_term
+/* threadsafe.c */
+#define loop_post asyncio__loop_post
+#define loop_post_node asyncio__loop_post_node
+#define thread_cond_init asyncio__thread_cond_init
+#define thread_cond_wait_until asyncio__thread_cond_wait_until
+#define threads_init asyncio__threads_init
+#define threads_take asyncio__threads_take
+#define threads_term asyncio__threads_term
 /* timerheap.c */
 #define timerheap_free asyncio__timerheap_free
 #define timerheap_push asyncio__timerheap_push

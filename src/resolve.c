@@ -1,10 +1,10 @@
 /* Name resolution off the loop: asyncio_getaddrinfo(), getaddrinfo(3) in
- * the thread pool, and net_resolve(), host and port for the clients,
+ * the loop's default executor, and net_resolve(), host and port for the clients,
  * servers and datagram endpoints. A numeric host needs no thread; a lookup
  * whose task was cancelled finishes in its thread and is freed when it
  * comes back. */
 #include "net.h"
-#include "threadpool.h"
+#include "thread.h"
 
 #include <asyncio/net.h>
 
@@ -14,7 +14,6 @@
 #include <string.h>
 
 struct lookup {
-    struct job job;
     char *host, *service;  /* copies: the caller may be gone */
     struct addrinfo hints;
     bool has_hints;
@@ -23,11 +22,12 @@ struct lookup {
     struct addrinfo *res;
 };
 
-static void lookup_work(struct job *job)
+static void *lookup_work(void *arg)
 {
-    struct lookup *l = container_of(job, struct lookup, job);
+    struct lookup *l = arg;
     l->rc = getaddrinfo(l->host, l->service, l->has_hints ? &l->hints : NULL, &l->res);
     l->err = errno;
+    return l;
 }
 
 static void lookup_free(struct lookup *l)
@@ -39,9 +39,10 @@ static void lookup_free(struct lookup *l)
     free(l);
 }
 
-static void lookup_release(struct job *job)
+static void lookup_release(void *arg, void *result)
 {
-    lookup_free(container_of(job, struct lookup, job));
+    (void)result;
+    lookup_free(arg);
 }
 
 static int eai_errno(int rc, int err)
@@ -117,11 +118,9 @@ int asyncio_getaddrinfo(const char *host, const char *service, const struct addr
         lookup_free(l);
         return -ENOMEM;
     }
-    l->job.work = lookup_work;
-    l->job.release = lookup_release;
-    rc = threadpool_run(&l->job);
+    rc = asyncio_to_thread(lookup_work, l, lookup_release, NULL);
     if (rc < 0)
-        return rc; /* the pool has the lookup now */
+        return rc; /* released, now or once the lookup is done */
     rc = eai_errno(l->rc, l->err);
     if (rc == 0) {
         *res = l->res;

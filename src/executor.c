@@ -1,0 +1,425 @@
+/* Executors: pools of threads that run blocking functions while a task
+ * waits (asyncio_run_in_executor, asyncio_to_thread), and each loop's
+ * default executor, made on first use and shut down as the loop closes.
+ *
+ * Threads start on demand: when work is queued and there are fewer idle
+ * threads than queued calls, up to max_workers; a thread idle for
+ * idle_timeout exits. Threads block every signal, so that signals meant
+ * for a loop's signalfd stay pending for it. A finished call goes back to
+ * the loop of the task that made it as a post to its inbox (thread.h), and
+ * there wakes the task, or, if the task stopped waiting, is released. */
+#include "clock.h"
+#include "thread.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_WORKERS_LIMIT 4096
+#define IDLE_TIMEOUT_DEFAULT 60.0
+
+/* One call of a blocking function. */
+struct xjob {
+    struct post back;           /* its return to the loop, posted to home */
+    struct xjob *next;          /* on the executor's queue */
+    asyncio_thread_fn fn;
+    void *arg;
+    asyncio_work_release release;
+    void *result;
+    bool ran;                   /* fn returned (false: dropped unrun) */
+    struct asyncio_loop *home;  /* the calling task's loop: a reference */
+    /* The loop's thread only: */
+    struct task *waiter;        /* NULL once the task stopped waiting */
+    bool returned;              /* the post came back */
+};
+
+/* A thread, for the one that joins it. */
+struct xthread {
+    struct xthread *next;       /* on exited */
+    pthread_t id;
+    struct asyncio_executor *ex;
+};
+
+struct asyncio_executor {
+    pthread_mutex_t mu;
+    pthread_cond_t work;        /* idle threads wait on it */
+    pthread_cond_t none_left;   /* a blocking shutdown waits on it */
+    struct xjob *todo, **todo_tail; /* FIFO */
+    unsigned njobs;             /* on todo */
+    unsigned max, nthreads, idle;
+    uint64_t idle_ns;           /* UINT64_MAX: never exit */
+    size_t stack_size;          /* 0: the system's default */
+    bool shut;                  /* no more work */
+    bool detach;                /* nobody will join threads from now on */
+    unsigned refs;              /* the owner's, until shutdown is done, and a thread's each */
+    struct xthread *exited;     /* threads that exited, to join */
+    asyncio_cfuture_t *all_exited; /* a task's shutdown: set when none is left */
+};
+
+/* ---- the executor ---------------------------------------------------------- */
+
+static void executor_free(struct asyncio_executor *ex)
+{
+    pthread_cond_destroy(&ex->none_left);
+    pthread_cond_destroy(&ex->work);
+    pthread_mutex_destroy(&ex->mu);
+    free(ex);
+}
+
+/* Drop a reference, under ex->mu, which this releases. */
+static void executor_unref_unlock(struct asyncio_executor *ex)
+{
+    bool last = --ex->refs == 0;
+    pthread_mutex_unlock(&ex->mu);
+    if (last)
+        executor_free(ex);
+}
+
+static void join_all(struct xthread *t)
+{
+    while (t) {
+        struct xthread *next = t->next;
+        pthread_join(t->id, NULL);
+        free(t);
+        t = next;
+    }
+}
+
+/* Take the exited threads to join (under ex->mu). */
+static struct xthread *take_exited(struct asyncio_executor *ex)
+{
+    struct xthread *t = ex->exited;
+    ex->exited = NULL;
+    return t;
+}
+
+int asyncio_executor_new(asyncio_executor_t **out, const asyncio_executor_options_t *opts)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    asyncio_executor_options_t o = opts ? *opts : (asyncio_executor_options_t){0};
+    if (o.max_workers > MAX_WORKERS_LIMIT || isnan(o.idle_timeout) ||
+        (o.stack_size && o.stack_size < (size_t)PTHREAD_STACK_MIN))
+        return -EINVAL;
+    struct asyncio_executor *ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return -ENOMEM;
+    if (!o.max_workers) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o.max_workers = cpus > 0 && cpus < 28 ? (unsigned)cpus + 4 : 32;
+    }
+    ex->max = o.max_workers;
+    double idle = o.idle_timeout == 0 ? IDLE_TIMEOUT_DEFAULT : o.idle_timeout;
+    ex->idle_ns = idle < 0 ? UINT64_MAX : clock_seconds_to_ns(idle);
+    ex->stack_size = o.stack_size;
+    ex->todo_tail = &ex->todo;
+    ex->refs = 1;
+    int rc = -pthread_mutex_init(&ex->mu, NULL);
+    if (rc == 0) {
+        if ((rc = thread_cond_init(&ex->work)) == 0) {
+            if ((rc = thread_cond_init(&ex->none_left)) == 0) {
+                *out = ex;
+                return 0;
+            }
+            pthread_cond_destroy(&ex->work);
+        }
+        pthread_mutex_destroy(&ex->mu);
+    }
+    free(ex);
+    return rc;
+}
+
+/* ---- calls: from the loop to a thread and back ------------------------------ */
+
+/* The caller does not get the call's outcome: release it, and the job. */
+static void job_release(void *arg)
+{
+    struct xjob *j = arg;
+    if (j->release)
+        j->release(j->arg, j->ran ? j->result : NULL);
+    asyncio_loop_unref(j->home);
+    free(j);
+}
+
+/* In the loop: the call is back. */
+static void job_returned(void *arg)
+{
+    struct xjob *j = arg;
+    j->returned = true;
+    if (j->waiter)
+        task_wake(j->waiter, 0);
+    else
+        job_release(j); /* its task stopped waiting */
+}
+
+/* From a thread: send j back to its loop; if the loop has closed, release
+ * it here. */
+static void job_send_back(struct xjob *j)
+{
+    j->back.e = (struct post_entry){job_returned, j, job_release};
+    if (loop_post_node(j->home, &j->back) < 0)
+        job_release(j);
+}
+
+static void *worker(void *arg)
+{
+    struct xthread *self = arg;
+    struct asyncio_executor *ex = self->ex;
+    pthread_mutex_lock(&ex->mu);
+    for (;;) {
+        if (!ex->todo) {
+            if (ex->shut)
+                break;
+            ex->idle++;
+            int rc = thread_cond_wait_until(&ex->work, &ex->mu,
+                                            clock_deadline(clock_now_ns(), ex->idle_ns));
+            ex->idle--;
+            if (rc == -ETIMEDOUT && !ex->todo)
+                break; /* idle too long */
+            continue;
+        }
+        struct xjob *j = ex->todo;
+        if (!(ex->todo = j->next))
+            ex->todo_tail = &ex->todo;
+        ex->njobs--;
+        pthread_mutex_unlock(&ex->mu);
+        j->result = j->fn(j->arg);
+        j->ran = true;
+        job_send_back(j);
+        pthread_mutex_lock(&ex->mu);
+    }
+    /* Exit: the last thread tells a shutdown that waits. */
+    asyncio_cfuture_t *all_exited = NULL;
+    if (--ex->nthreads == 0) {
+        all_exited = ex->all_exited;
+        ex->all_exited = NULL;
+        pthread_cond_broadcast(&ex->none_left);
+    }
+    bool detached = ex->detach;
+    if (detached) {
+        pthread_detach(pthread_self());
+    } else {
+        self->next = ex->exited;
+        ex->exited = self;
+    }
+    executor_unref_unlock(ex);
+    if (detached)
+        free(self);
+    if (all_exited) {
+        asyncio_cfuture_set_result(all_exited, 0, NULL);
+        asyncio_cfuture_unref(all_exited);
+    }
+    return NULL;
+}
+
+/* Start a thread (under ex->mu), its signals blocked. */
+static int start_thread(struct asyncio_executor *ex)
+{
+    struct xthread *t = malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->ex = ex;
+    pthread_attr_t attr;
+    int rc = -pthread_attr_init(&attr);
+    if (rc == 0 && ex->stack_size)
+        rc = -pthread_attr_setstacksize(&attr, ex->stack_size);
+    if (rc == 0) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = -pthread_create(&t->id, &attr, worker, t);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    ex->nthreads++;
+    ex->refs++;
+    return 0;
+}
+
+/* Queue j, starting a thread if there are fewer idle threads than calls
+ * queued and there is room for one. */
+static int submit(struct asyncio_executor *ex, struct xjob *j)
+{
+    pthread_mutex_lock(&ex->mu);
+    struct xthread *exited = take_exited(ex);
+    int rc = 0;
+    if (ex->shut) {
+        rc = -ESHUTDOWN;
+    } else if (ex->njobs + 1 > ex->idle && ex->nthreads < ex->max) {
+        rc = start_thread(ex);
+        if (rc < 0 && ex->nthreads > 0)
+            rc = 0; /* the threads there will get to it */
+    }
+    if (rc == 0) {
+        j->next = NULL;
+        *ex->todo_tail = j;
+        ex->todo_tail = &j->next;
+        ex->njobs++;
+        pthread_cond_signal(&ex->work);
+    }
+    pthread_mutex_unlock(&ex->mu);
+    join_all(exited);
+    return rc;
+}
+
+int asyncio_run_in_executor(asyncio_executor_t *ex, asyncio_thread_fn fn, void *arg,
+                            asyncio_work_release release, void **result)
+{
+    struct task *t = NULL;
+    struct xjob *j = NULL;
+    int rc = fn ? task_begin_wait_on(&t, "executor") : -EINVAL;
+    if (rc == 0 && !ex)
+        ex = executor_default(t->fut.loop, &rc);
+    if (rc == 0 && !(j = calloc(1, sizeof *j)))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        j->fn = fn;
+        j->arg = arg;
+        j->release = release;
+        j->home = asyncio_loop_ref(t->fut.loop->threads.shared);
+        j->waiter = t;
+        if ((rc = submit(ex, j)) < 0) {
+            asyncio_loop_unref(j->home);
+            free(j);
+        }
+    }
+    if (rc < 0) {
+        if (release)
+            release(arg, NULL); /* never queued */
+        return rc;
+    }
+    while (!j->returned && (rc = task_park_until(t, UINT64_MAX, 0)) == 0)
+        ;
+    if (!j->returned) {
+        j->waiter = NULL; /* job_returned() releases it */
+        return rc;
+    }
+    if (rc == 0 && j->ran) {
+        if (result)
+            *result = j->result;
+        asyncio_loop_unref(j->home);
+        free(j);
+        return 0;
+    }
+    /* Back, but dropped unrun, or the task was cancelled before it resumed. */
+    job_release(j);
+    return rc < 0 ? rc : -ECANCELED;
+}
+
+asyncio_executor_t *executor_default(struct loop *loop, int *err)
+{
+    struct loop_threads *th = &loop->threads;
+    if (!th->default_executor && (*err = asyncio_executor_new(&th->default_executor, NULL)) < 0)
+        return NULL;
+    return th->default_executor;
+}
+
+int asyncio_to_thread(asyncio_thread_fn fn, void *arg, asyncio_work_release release,
+                      void **result)
+{
+    return asyncio_run_in_executor(NULL, fn, arg, release, result);
+}
+
+/* ---- shutdown ---------------------------------------------------------------- */
+
+/* Send the dropped calls back to their loops, as not run. */
+static void drop_all(struct xjob *j)
+{
+    while (j) {
+        struct xjob *next = j->next;
+        job_send_back(j);
+        j = next;
+    }
+}
+
+/* Wait for the threads to exit and join them: in a task through cf, set
+ * by the last thread (a cancellation or timeout ends the wait early, and
+ * then the threads detach themselves as they exit); else blocking. */
+static int wait_threads(struct asyncio_executor *ex, asyncio_cfuture_t *cf)
+{
+    int rc = 0;
+    if (cf) {
+        rc = asyncio_cfuture_result(cf, -1, NULL);
+        asyncio_cfuture_unref(cf);
+        pthread_mutex_lock(&ex->mu);
+        if (rc < 0)
+            ex->detach = true;
+    } else {
+        pthread_mutex_lock(&ex->mu);
+        while (ex->nthreads)
+            thread_cond_wait_until(&ex->none_left, &ex->mu, UINT64_MAX);
+    }
+    struct xthread *exited = take_exited(ex);
+    pthread_mutex_unlock(&ex->mu);
+    join_all(exited);
+    return rc;
+}
+
+/* Shut down (see asyncio_executor_shutdown); in_task: a wait suspends. */
+static int shutdown_ex(struct asyncio_executor *ex, unsigned flags, bool in_task)
+{
+    asyncio_cfuture_t *cf = NULL;
+    bool wait = flags & ASYNCIO_SHUTDOWN_WAIT;
+    if (wait && in_task) {
+        int rc = asyncio_cfuture_new(&cf);
+        if (rc < 0)
+            return rc;
+    }
+    pthread_mutex_lock(&ex->mu);
+    ex->shut = true;
+    struct xjob *dropped = NULL;
+    if (flags & ASYNCIO_SHUTDOWN_CANCEL_FUTURES) {
+        dropped = ex->todo;
+        ex->todo = NULL;
+        ex->todo_tail = &ex->todo;
+        ex->njobs = 0;
+    }
+    if (cf) {
+        if (ex->nthreads)
+            ex->all_exited = asyncio_cfuture_ref(cf);
+        else
+            asyncio_cfuture_set_result(cf, 0, NULL);
+    }
+    if (!wait)
+        ex->detach = true;
+    struct xthread *exited = take_exited(ex);
+    pthread_cond_broadcast(&ex->work); /* the idle ones exit now */
+    pthread_mutex_unlock(&ex->mu);
+    join_all(exited);
+    drop_all(dropped);
+    int rc = wait ? wait_threads(ex, cf) : 0;
+    pthread_mutex_lock(&ex->mu);
+    executor_unref_unlock(ex);
+    return rc;
+}
+
+int asyncio_executor_shutdown(asyncio_executor_t *ex, unsigned flags)
+{
+    if (!ex)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if ((flags & ASYNCIO_SHUTDOWN_WAIT) && loop && !loop->current)
+        return -EPERM;
+    return shutdown_ex(ex, flags, loop != NULL);
+}
+
+void executor_close_default(struct loop *loop)
+{
+    struct asyncio_executor *ex = loop->threads.default_executor;
+    if (!ex)
+        return;
+    loop->threads.default_executor = NULL;
+    /* No task is left to wait for a call: drop those queued; wait for the
+     * running ones, blocking. A function that never returns keeps
+     * asyncio_run() from returning (documented). */
+    shutdown_ex(ex, ASYNCIO_SHUTDOWN_WAIT | ASYNCIO_SHUTDOWN_CANCEL_FUTURES, false);
+}

@@ -1,0 +1,362 @@
+/* The loop's inbox (see thread.h): asyncio_get_running_loop(), references,
+ * asyncio_call_soon_threadsafe(), and the loop's side, which takes what
+ * was posted and runs it. */
+#include "clock.h"
+#include "thread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+#define INBOX_MIN 64          /* entries the array starts with */
+#define INBOX_KEEP 4096       /* a taken array larger than this is freed */
+
+/* ---- any thread ----------------------------------------------------------- */
+
+/* Make room for one more entry in s->in; false if it cannot grow. */
+static bool inbox_room(struct asyncio_loop *s)
+{
+    struct post_array *a = &s->in;
+    if (a->len < a->cap)
+        return true;
+    size_t cap = a->cap ? a->cap * 2 : INBOX_MIN;
+    struct post_entry *v = cap <= SIZE_MAX / sizeof *v ? realloc(a->v, cap * sizeof *v) : NULL;
+    if (!v)
+        return false;
+    a->v = v;
+    a->cap = cap;
+    return true;
+}
+
+/* The first post since the loop last took: wake it. Under s->mu, so that
+ * the fd cannot be closed meanwhile. A full eventfd (or pipe) already says
+ * there is something: the write may fail with EAGAIN. */
+static void inbox_signal(struct asyncio_loop *s)
+{
+    if (s->signalled)
+        return;
+    s->signalled = true;
+    atomic_store_explicit(&s->pending, true, memory_order_relaxed);
+    uint64_t one = 1;
+    ssize_t w;
+    do
+        w = write(s->wake_wr, &one, sizeof one);
+    while (w < 0 && errno == EINTR);
+}
+
+int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_callback release)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->closed) {
+        rc = -ESHUTDOWN;
+    } else if (!s->spill && inbox_room(s)) {
+        s->in.v[s->in.len++] = (struct post_entry){cb, arg, release};
+        inbox_signal(s);
+    } else {
+        /* The list has posts the array could not take: go after them. */
+        struct post *p = malloc(sizeof *p);
+        if (p) {
+            p->e = (struct post_entry){cb, arg, release};
+            p->heap = true;
+            p->next = NULL;
+            *s->spill_tail = p;
+            s->spill_tail = &p->next;
+            inbox_signal(s);
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int loop_post_node(struct asyncio_loop *s, struct post *p)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->closed) {
+        rc = -ESHUTDOWN;
+    } else if (!s->spill && inbox_room(s)) {
+        s->in.v[s->in.len++] = p->e;
+        inbox_signal(s);
+    } else {
+        p->heap = false;
+        p->next = NULL;
+        *s->spill_tail = p;
+        s->spill_tail = &p->next;
+        inbox_signal(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+asyncio_loop_t *asyncio_get_running_loop(void)
+{
+    struct loop *loop = loop_current();
+    return loop ? loop->threads.shared : NULL;
+}
+
+asyncio_loop_t *asyncio_loop_ref(asyncio_loop_t *s)
+{
+    if (s)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+void asyncio_loop_unref(asyncio_loop_t *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    /* The last reference: the loop has closed (it holds one while it
+     * runs), so the inbox is empty and the fds are closed. */
+    pthread_mutex_destroy(&s->mu);
+    free(s->in.v);
+    free(s);
+}
+
+int asyncio_loop_is_closed(asyncio_loop_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    pthread_mutex_lock(&s->mu);
+    bool closed = s->closed;
+    pthread_mutex_unlock(&s->mu);
+    return closed;
+}
+
+int asyncio_call_soon_threadsafe(asyncio_loop_t *s, asyncio_callback cb, void *arg,
+                                 asyncio_callback release)
+{
+    if (!s || !cb)
+        return -EINVAL;
+    return loop_post(s, cb, arg, release);
+}
+
+/* macOS has no pthread_condattr_setclock(): there the wait is on the
+ * real-time clock, for the time left on the monotonic one. */
+int thread_cond_init(pthread_cond_t *cv)
+{
+#if defined(_POSIX_MONOTONIC_CLOCK) && !defined(__APPLE__)
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc == 0) {
+        rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        if (rc == 0)
+            rc = pthread_cond_init(cv, &a);
+        pthread_condattr_destroy(&a);
+    }
+    return -rc;
+#else
+    return -pthread_cond_init(cv, NULL);
+#endif
+}
+
+int thread_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns)
+{
+    if (deadline_ns == UINT64_MAX) {
+        pthread_cond_wait(cv, mu);
+        return 0;
+    }
+#if defined(_POSIX_MONOTONIC_CLOCK) && !defined(__APPLE__)
+    uint64_t at = deadline_ns;
+#else
+    uint64_t now = clock_now_ns(), left = deadline_ns > now ? deadline_ns - now : 0;
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    uint64_t at = clock_deadline((uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec, left);
+#endif
+    struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+    return pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT ? -ETIMEDOUT : 0;
+}
+
+/* ---- the loop's thread ---------------------------------------------------- */
+
+/* Run what was taken, in the order posted: the array, then the list. A
+ * callback may post again: that goes to the inbox, for the next take. */
+static void run_taken(struct loop *loop, struct runnable *r)
+{
+    (void)r;
+    struct loop_threads *th = &loop->threads;
+    while (th->next < th->out.len) {
+        struct post_entry *e = &th->out.v[th->next++];
+        e->cb(e->arg);
+    }
+    th->out.len = th->next = 0;
+    if (th->out.cap > INBOX_KEEP) {
+        free(th->out.v); /* a burst's worth: not kept for ever */
+        th->out.v = NULL;
+        th->out.cap = 0;
+    }
+    while (th->spill) {
+        struct post *p = th->spill;
+        th->spill = p->next;
+        bool heap = p->heap;
+        struct post_entry e = p->e;
+        if (heap)
+            free(p);
+        e.cb(e.arg); /* may free p, if it lives in what it posted */
+    }
+    th->runner_queued = false;
+}
+
+void threads_take(struct loop *loop)
+{
+    struct loop_threads *th = &loop->threads;
+    if (th->runner_queued)
+        return; /* the last take has not run yet: next time */
+    struct asyncio_loop *s = th->shared;
+    pthread_mutex_lock(&s->mu);
+    struct post_array in = s->in;
+    s->in = th->out; /* empty, with the room it had */
+    th->out = in;
+    th->spill = s->spill;
+    s->spill = NULL;
+    s->spill_tail = &s->spill;
+    s->signalled = false;
+    atomic_store_explicit(&s->pending, false, memory_order_relaxed);
+    pthread_mutex_unlock(&s->mu);
+    if (th->out.len || th->spill) {
+        th->runner_queued = true;
+        loop_ready(loop, &th->runner);
+    }
+}
+
+/* The wake-up fd is readable: reset it, take the inbox. */
+static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    uint64_t buf[8];
+#ifdef __linux__
+    (void)!read(fd, buf, sizeof buf); /* an eventfd: one read resets it */
+#else
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+#endif
+    threads_take(loop);
+}
+
+#ifndef __linux__
+static int set_nonblock_cloexec(int fd)
+{
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return -errno;
+    return 0;
+}
+#endif
+
+static int wake_fds_open(struct asyncio_loop *s)
+{
+#ifdef __linux__
+    s->wake_rd = s->wake_wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return s->wake_rd < 0 ? -errno : 0;
+#else
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -errno;
+    s->wake_rd = fds[0];
+    s->wake_wr = fds[1];
+    int rc = set_nonblock_cloexec(fds[0]);
+    return rc < 0 ? rc : set_nonblock_cloexec(fds[1]);
+#endif
+}
+
+static void wake_fds_close(struct asyncio_loop *s)
+{
+    if (s->wake_rd >= 0)
+        close(s->wake_rd);
+    if (s->wake_wr != s->wake_rd && s->wake_wr >= 0)
+        close(s->wake_wr); /* GCOVR_EXCL_LINE: a pipe's end, off Linux only (one eventfd there) */
+    s->wake_rd = s->wake_wr = -1;
+}
+
+int threads_init(struct loop *loop)
+{
+    struct loop_threads *th = &loop->threads;
+    th->runner.run = run_taken;
+    loop->io.wake_fd = -1;
+    struct asyncio_loop *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->wake_rd = s->wake_wr = -1;
+    s->spill_tail = &s->spill;
+    atomic_init(&s->pending, false);
+    atomic_init(&s->refs, 1);
+    int rc = -pthread_mutex_init(&s->mu, NULL);
+    if (rc == 0) {
+        if ((rc = wake_fds_open(s)) == 0) {
+            loop->io.wake_fd = s->wake_rd;
+            if ((rc = io_watch(loop, s->wake_rd, POLLER_IN, on_wake, NULL)) == 0) {
+                th->shared = s;
+                return 0;
+            }
+            loop->io.wake_fd = -1;
+        }
+        wake_fds_close(s);
+        pthread_mutex_destroy(&s->mu);
+    }
+    free(s);
+    return rc;
+}
+
+static void release_entry(const struct post_entry *e)
+{
+    if (e->release)
+        e->release(e->arg);
+}
+
+static void release_list(struct post *p)
+{
+    while (p) {
+        struct post *next = p->next;
+        struct post_entry e = p->e;
+        if (p->heap)
+            free(p);
+        release_entry(&e); /* may free p, if it lives in what it posted */
+        p = next;
+    }
+}
+
+void threads_term(struct loop *loop)
+{
+    struct loop_threads *th = &loop->threads;
+    struct asyncio_loop *s = th->shared;
+    if (!s)
+        return;
+    /* Its threads post what they drop and finish: before the close. */
+    executor_close_default(loop);
+    io_watch(loop, s->wake_rd, 0, NULL, NULL);
+    loop->io.wake_fd = -1;
+    pthread_mutex_lock(&s->mu);
+    s->closed = true;
+    wake_fds_close(s);
+    struct post_array in = s->in;
+    struct post *spill = s->spill;
+    s->in = (struct post_array){0};
+    s->spill = NULL;
+    s->spill_tail = &s->spill;
+    pthread_mutex_unlock(&s->mu);
+    /* Taken and not run (none, as the loop runs its last ready batch
+     * before it closes), then what came after. */
+    for (size_t i = th->next; i < th->out.len; i++)
+        release_entry(&th->out.v[i]);
+    for (size_t i = 0; i < in.len; i++)
+        release_entry(&in.v[i]);
+    free(in.v);
+    free(th->out.v);
+    th->out = (struct post_array){0};
+    release_list(th->spill);
+    th->spill = NULL;
+    release_list(spill);
+    th->shared = NULL;
+    asyncio_loop_unref(s);
+}
