@@ -123,6 +123,7 @@ struct loop_threads {
     struct post *spill;          /* taken from its list, run after out */
     struct runnable runner;      /* queued while out or spill holds some */
     bool runner_queued;
+    struct dlist local;          /* posts from the loop's own thread, queued */
     struct asyncio_executor *default_executor; /* made on first use */
 };
 

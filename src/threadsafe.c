@@ -132,11 +132,46 @@ int asyncio_loop_is_closed(asyncio_loop_t *s)
     return closed;
 }
 
+/* A post from the loop's own thread goes straight to the ready queue, as
+ * asyncio's call_soon_threadsafe() does, so that it runs in order with the
+ * call_soon() callbacks around it; listed, so that the loop releases it if
+ * it closes first. */
+struct local_post {
+    struct runnable run;
+    struct dlist link;          /* on loop->threads.local while queued */
+    struct post_entry e;
+};
+
+static void local_post_run(struct loop *loop, struct runnable *r)
+{
+    (void)loop;
+    struct local_post *p = container_of(r, struct local_post, run);
+    dlist_remove(&p->link);
+    struct post_entry e = p->e;
+    free(p);
+    e.cb(e.arg);
+}
+
+static int local_post(struct loop *loop, asyncio_callback cb, void *arg, asyncio_callback release)
+{
+    struct local_post *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->run.run = local_post_run;
+    p->e = (struct post_entry){cb, arg, release};
+    dlist_push_back(&loop->threads.local, &p->link);
+    loop_ready(loop, &p->run);
+    return 0;
+}
+
 int asyncio_call_soon_threadsafe(asyncio_loop_t *s, asyncio_callback cb, void *arg,
                                  asyncio_callback release)
 {
     if (!s || !cb)
         return -EINVAL;
+    struct loop *loop = loop_current();
+    if (loop && loop->threads.shared == s)
+        return local_post(loop, cb, arg, release);
     return loop_post(s, cb, arg, release);
 }
 
@@ -283,6 +318,7 @@ int threads_init(struct loop *loop)
 {
     struct loop_threads *th = &loop->threads;
     th->runner.run = run_taken;
+    dlist_init(&th->local);
     loop->io.wake_fd = -1;
     struct asyncio_loop *s = calloc(1, sizeof *s);
     if (!s)
@@ -357,6 +393,13 @@ void threads_term(struct loop *loop)
     release_list(th->spill);
     th->spill = NULL;
     release_list(spill);
+    while (!dlist_empty(&th->local)) {
+        struct local_post *p = container_of(th->local.next, struct local_post, link);
+        dlist_remove(&p->link);
+        struct post_entry e = p->e;
+        free(p);
+        release_entry(&e);
+    }
     th->shared = NULL;
     asyncio_loop_unref(s);
 }
