@@ -212,14 +212,24 @@ static int outcome(asyncio_cfuture_t *f, void **result)
     return f->status;
 }
 
-/* The running task waits for f, until deadline. */
-static int task_wait(asyncio_cfuture_t *f, struct task *t, uint64_t deadline)
+struct cf_wait *cfuture_wait_new(struct task *t)
 {
     struct cf_wait *w = calloc(1, sizeof *w);
-    if (!w)
-        return -ENOMEM;
-    w->home = asyncio_loop_ref(t->fut.loop->threads.shared);
-    w->task = t;
+    if (w) {
+        w->home = asyncio_loop_ref(t->fut.loop->threads.shared);
+        w->task = t;
+    }
+    return w;
+}
+
+void cfuture_wait_free(struct cf_wait *w)
+{
+    wait_free(w);
+}
+
+int cfuture_wait_park(asyncio_cfuture_t *f, struct cf_wait *w, uint64_t deadline)
+{
+    struct task *t = w->task;
     pthread_mutex_lock(&f->mu);
     if (f->done) {
         pthread_mutex_unlock(&f->mu);
@@ -263,8 +273,12 @@ int asyncio_cfuture_result(asyncio_cfuture_t *f, double timeout, void **result)
         return -EPERM; /* waiting would block the loop */
     if (loop) {
         struct task *t;
-        if ((rc = task_begin_wait_on(&t, "thread-safe future")) < 0 ||
-            (rc = task_wait(f, t, deadline)) < 0)
+        if ((rc = task_begin_wait_on(&t, "thread-safe future")) < 0)
+            return rc;
+        struct cf_wait *w = cfuture_wait_new(t);
+        if (!w)
+            return -ENOMEM;
+        if ((rc = cfuture_wait_park(f, w, deadline)) < 0)
             return rc;
         pthread_mutex_lock(&f->mu);
     } else {

@@ -259,14 +259,19 @@ static int submit(struct asyncio_executor *ex, struct xjob *j)
         if (rc < 0 && ex->nthreads > 0)
             rc = 0; /* the threads there will get to it */
     }
+    bool wake = false;
     if (rc == 0) {
         j->next = NULL;
         *ex->todo_tail = j;
         ex->todo_tail = &j->next;
         ex->njobs++;
-        pthread_cond_signal(&ex->work);
+        wake = ex->idle > 0;
     }
     pthread_mutex_unlock(&ex->mu);
+    /* Unlocked: the thread it wakes does not find the mutex held. An idle
+     * thread that is about to time out takes the call as well. */
+    if (wake)
+        pthread_cond_signal(&ex->work);
     join_all(exited);
     return rc;
 }
@@ -342,13 +347,18 @@ static void drop_all(struct xjob *j)
 }
 
 /* Wait for the threads to exit and join them: in a task through cf, set
- * by the last thread (a cancellation or timeout ends the wait early, and
- * then the threads detach themselves as they exit); else blocking. */
-static int wait_threads(struct asyncio_executor *ex, asyncio_cfuture_t *cf)
+ * by the last thread, with w made beforehand (a cancellation or timeout
+ * ends the wait early, and then the threads detach themselves as they
+ * exit); else blocking. */
+static int wait_threads(struct asyncio_executor *ex, asyncio_cfuture_t *cf, struct cf_wait *w)
 {
     int rc = 0;
     if (cf) {
-        rc = asyncio_cfuture_result(cf, -1, NULL);
+        struct task *t;
+        if ((rc = task_begin_wait_on(&t, "executor shutdown")) == 0)
+            rc = cfuture_wait_park(cf, w, UINT64_MAX);
+        else
+            cfuture_wait_free(w);
         asyncio_cfuture_unref(cf);
         pthread_mutex_lock(&ex->mu);
         if (rc < 0)
@@ -364,15 +374,21 @@ static int wait_threads(struct asyncio_executor *ex, asyncio_cfuture_t *cf)
     return rc;
 }
 
-/* Shut down (see asyncio_executor_shutdown); in_task: a wait suspends. */
-static int shutdown_ex(struct asyncio_executor *ex, unsigned flags, bool in_task)
+/* Shut down (see asyncio_executor_shutdown); in_task: a wait suspends,
+ * and what it needs is allocated first, so that -ENOMEM means nothing was
+ * done. */
+static int shutdown_ex(struct asyncio_executor *ex, unsigned flags, struct task *in_task)
 {
     asyncio_cfuture_t *cf = NULL;
+    struct cf_wait *w = NULL;
     bool wait = flags & ASYNCIO_SHUTDOWN_WAIT;
     if (wait && in_task) {
-        int rc = asyncio_cfuture_new(&cf);
-        if (rc < 0)
-            return rc;
+        if (asyncio_cfuture_new(&cf) < 0)
+            return -ENOMEM;
+        if (!(w = cfuture_wait_new(in_task))) {
+            asyncio_cfuture_unref(cf);
+            return -ENOMEM;
+        }
     }
     pthread_mutex_lock(&ex->mu);
     ex->shut = true;
@@ -396,7 +412,7 @@ static int shutdown_ex(struct asyncio_executor *ex, unsigned flags, bool in_task
     pthread_mutex_unlock(&ex->mu);
     join_all(exited);
     drop_all(dropped);
-    int rc = wait ? wait_threads(ex, cf) : 0;
+    int rc = wait ? wait_threads(ex, cf, w) : 0;
     pthread_mutex_lock(&ex->mu);
     executor_unref_unlock(ex);
     return rc;
@@ -409,7 +425,7 @@ int asyncio_executor_shutdown(asyncio_executor_t *ex, unsigned flags)
     struct loop *loop = loop_current();
     if ((flags & ASYNCIO_SHUTDOWN_WAIT) && loop && !loop->current)
         return -EPERM;
-    return shutdown_ex(ex, flags, loop != NULL);
+    return shutdown_ex(ex, flags, loop ? loop->current : NULL);
 }
 
 void executor_close_default(struct loop *loop)
@@ -421,5 +437,5 @@ void executor_close_default(struct loop *loop)
     /* No task is left to wait for a call: drop those queued; wait for the
      * running ones, blocking. A function that never returns keeps
      * asyncio_run() from returning (documented). */
-    shutdown_ex(ex, ASYNCIO_SHUTDOWN_WAIT | ASYNCIO_SHUTDOWN_CANCEL_FUTURES, false);
+    shutdown_ex(ex, ASYNCIO_SHUTDOWN_WAIT | ASYNCIO_SHUTDOWN_CANCEL_FUTURES, NULL);
 }

@@ -113,8 +113,8 @@ static void run_batch(struct loop *loop)
 bool loop_next_batch_now(struct loop *loop)
 {
     if (loop->closing || queue_empty(&loop->ready) || loop->io.ndeferred ||
-        threads_pending(loop))
-        return false; /* the loop's own context goes on */
+        loop->threads.take_next || (loop->io.registered == 0 && threads_pending(loop)))
+        return false; /* the loop's own context goes on (no poll here sees posts) */
     run_prepoll(loop);
     /* Few events, so that what it defers always fits. */
     if (loop->io.registered > 0 && poll_io(loop, 0, LOOP_FAST_EVENTS, true) > 0 &&
@@ -128,8 +128,8 @@ bool loop_next_batch_now(struct loop *loop)
 static void run_once(struct loop *loop)
 {
     run_prepoll(loop); /* first: it may wake tasks */
-    if (threads_pending(loop))
-        threads_take(loop); /* what other threads posted, as ready now */
+    if (loop->threads.take_next)
+        threads_take(loop);
     uint64_t timeout = 0;
     if (queue_empty(&loop->ready)) {
         struct timer *first = timerheap_peek(&loop->timers);
@@ -155,9 +155,12 @@ static void run_once(struct loop *loop)
     /* What the fast path polled but could not call, as if polled now. */
     if (loop->io.ndeferred)
         io_run_deferred(loop);
-    /* Polling with nothing to wait for would only cost a system call. */
+    /* Polling with nothing to wait for would only cost a system call; the
+     * inbox's flag says what the wake-up fd would. */
     if (timeout != 0 || loop->io.registered > 0)
         poll_or_sleep(loop, timeout);
+    else if (threads_pending(loop))
+        threads_take(loop);
     fire_due_timers(loop);
     run_batch(loop);
 }

@@ -123,6 +123,10 @@ struct loop_threads {
     struct post *spill;          /* taken from its list, run after out */
     struct runnable runner;      /* queued while out or spill holds some */
     bool runner_queued;
+    /* Take at the start of the next iteration: posts from the loop's own
+     * thread write no wake-up, and a take is put off while the last one
+     * has not run. */
+    bool take_next;
     struct dlist local;          /* posts from the loop's own thread, queued */
     struct asyncio_executor *default_executor; /* made on first use */
 };

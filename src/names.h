@@ -20,6 +20,10 @@
 #define coro_init_thread asyncio__coro_init_thread
 #define coro_template_init asyncio__coro_template_init
 #define coro_switch asyncio__coro_switch /* where it is not inline */
+/* cfuture.c */
+#define cfuture_wait_free asyncio__cfuture_wait_free
+#define cfuture_wait_new asyncio__cfuture_wait_new
+#define cfuture_wait_park asyncio__cfuture_wait_park
 /* executor.c */
 #define executor_close_default asyncio__executor_close_default
 #define executor_default asyncio__executor_default

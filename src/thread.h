@@ -43,9 +43,10 @@ struct asyncio_loop {
     pthread_mutex_t mu;
     struct post_array in;     /* (mu) posted, not yet taken */
     struct post *spill, **spill_tail; /* (mu) posted when in could not grow */
-    bool signalled;           /* (mu) the wake-up fd was written since the last take */
+    bool signalled;           /* (mu) the wake-up fd was written and not read since */
     bool closed;              /* (mu) the loop has closed: no more posts */
-    int wake_rd, wake_wr;     /* (mu) an eventfd (one fd) or a pipe; -1 once closed */
+    int wake_rd, wake_wr;     /* an eventfd (one fd) or a pipe; closed with the
+                                 last reference, as posters write it unlocked */
     atomic_bool pending;      /* something was posted since the last take */
     atomic_uint refs;         /* the running loop's, and asyncio_loop_ref()'s */
 };
@@ -56,8 +57,10 @@ int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_ca
 /* Post p (its entry filled in). 0 or -ESHUTDOWN; never -ENOMEM. */
 int loop_post_node(struct asyncio_loop *s, struct post *p);
 
-/* The loop's side (its thread): take the inbox when the flag says there
- * is something in it; true if pending. */
+/* The loop's side (its thread). The wake-up fd, when polled, makes the
+ * loop take its inbox. An iteration that does not poll (work is ready and
+ * no other fd is watched) takes if the pending flag says there is
+ * something; so does the next iteration after take_next was set. */
 static inline bool threads_pending(struct loop *loop)
 {
     return atomic_load_explicit(&loop->threads.shared->pending, memory_order_relaxed);
@@ -73,6 +76,16 @@ int thread_cond_init(pthread_cond_t *cv);
 /* Wait on cv (mu held) until signalled or the clock reaches deadline_ns
  * (UINT64_MAX: none): 0 or -ETIMEDOUT. */
 int thread_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns);
+
+/* A task's wait for a thread-safe future (cfuture.c), in two steps, for
+ * a wait that must not fail for want of memory once begun: the record,
+ * made for t (NULL: no memory; cfuture_wait_free() if unused), and the
+ * wait of the running task t, until deadline (task_park_until()'s value;
+ * 0: f is done), which frees the record. */
+struct cf_wait;
+struct cf_wait *cfuture_wait_new(struct task *t);
+void cfuture_wait_free(struct cf_wait *w);
+int cfuture_wait_park(asyncio_cfuture_t *f, struct cf_wait *w, uint64_t deadline);
 
 /* Executors (executor.c). */
 /* The loop's default executor, made on first use: NULL with *err set. */

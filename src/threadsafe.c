@@ -35,66 +35,86 @@ static bool inbox_room(struct asyncio_loop *s)
     return true;
 }
 
-/* The first post since the loop last took: wake it. Under s->mu, so that
- * the fd cannot be closed meanwhile. A full eventfd (or pipe) already says
- * there is something: the write may fail with EAGAIN. */
-static void inbox_signal(struct asyncio_loop *s)
+/* Whether a post must wake the loop, decided under s->mu: the fd is
+ * written once until the loop reads it (signalled); while it is readable
+ * the loop will take. From the loop's own thread it is not written: the
+ * loop takes at the start of its next iteration. */
+static bool inbox_needs_wake(struct asyncio_loop *s)
 {
-    if (s->signalled)
-        return;
-    s->signalled = true;
     atomic_store_explicit(&s->pending, true, memory_order_relaxed);
+    struct loop *own = loop_current();
+    if (own && own->threads.shared == s) {
+        own->threads.take_next = true;
+        return false;
+    }
+    if (s->signalled)
+        return false;
+    s->signalled = true;
+    return true;
+}
+
+/* Write the wake-up fd, after s->mu is released, so that the loop it wakes
+ * does not find the mutex held (on one CPU, it runs at once). The fd stays
+ * open while the poster holds its reference (it is closed with the last).
+ * EAGAIN: a full eventfd (or pipe) is readable already. An eventfd's write
+ * cannot fail otherwise; if it did, it is tried once more, then left to
+ * the next post. */
+static void inbox_wake(struct asyncio_loop *s)
+{
     uint64_t one = 1;
-    ssize_t w;
-    do
-        w = write(s->wake_wr, &one, sizeof one);
-    while (w < 0 && errno == EINTR);
+    for (int tries = 0; tries < 2; tries++) {
+        ssize_t w;
+        do
+            w = write(s->wake_wr, &one, sizeof one);
+        while (w < 0 && errno == EINTR);
+        if (w >= 0 || errno == EAGAIN)
+            return;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->signalled = false;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Put e in the inbox (under s->mu): in the array, or on the list, in node,
+ * or, if node is NULL, in one made here. 0, or -ENOMEM with nothing put. */
+static int inbox_put(struct asyncio_loop *s, const struct post_entry *e, struct post *node)
+{
+    if (!s->spill && inbox_room(s)) {
+        s->in.v[s->in.len++] = *e;
+        return 0;
+    }
+    /* The list has posts the array could not take: go after them. */
+    bool heap = !node;
+    if (heap && !(node = malloc(sizeof *node)))
+        return -ENOMEM;
+    node->e = *e;
+    node->heap = heap;
+    node->next = NULL;
+    *s->spill_tail = node;
+    s->spill_tail = &node->next;
+    return 0;
 }
 
 int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_callback release)
 {
-    int rc = 0;
+    struct post_entry e = {cb, arg, release};
     pthread_mutex_lock(&s->mu);
-    if (s->closed) {
-        rc = -ESHUTDOWN;
-    } else if (!s->spill && inbox_room(s)) {
-        s->in.v[s->in.len++] = (struct post_entry){cb, arg, release};
-        inbox_signal(s);
-    } else {
-        /* The list has posts the array could not take: go after them. */
-        struct post *p = malloc(sizeof *p);
-        if (p) {
-            p->e = (struct post_entry){cb, arg, release};
-            p->heap = true;
-            p->next = NULL;
-            *s->spill_tail = p;
-            s->spill_tail = &p->next;
-            inbox_signal(s);
-        } else {
-            rc = -ENOMEM;
-        }
-    }
+    int rc = s->closed ? -ESHUTDOWN : inbox_put(s, &e, NULL);
+    bool wake = rc == 0 && inbox_needs_wake(s);
     pthread_mutex_unlock(&s->mu);
+    if (wake)
+        inbox_wake(s);
     return rc;
 }
 
 int loop_post_node(struct asyncio_loop *s, struct post *p)
 {
-    int rc = 0;
     pthread_mutex_lock(&s->mu);
-    if (s->closed) {
-        rc = -ESHUTDOWN;
-    } else if (!s->spill && inbox_room(s)) {
-        s->in.v[s->in.len++] = p->e;
-        inbox_signal(s);
-    } else {
-        p->heap = false;
-        p->next = NULL;
-        *s->spill_tail = p;
-        s->spill_tail = &p->next;
-        inbox_signal(s);
-    }
+    int rc = s->closed ? -ESHUTDOWN : inbox_put(s, &p->e, p);
+    bool wake = rc == 0 && inbox_needs_wake(s);
     pthread_mutex_unlock(&s->mu);
+    if (wake)
+        inbox_wake(s);
     return rc;
 }
 
@@ -102,6 +122,15 @@ asyncio_loop_t *asyncio_get_running_loop(void)
 {
     struct loop *loop = loop_current();
     return loop ? loop->threads.shared : NULL;
+}
+
+static void wake_fds_close(struct asyncio_loop *s)
+{
+    if (s->wake_rd >= 0)
+        close(s->wake_rd);
+    if (s->wake_wr != s->wake_rd && s->wake_wr >= 0)
+        close(s->wake_wr); /* GCOVR_EXCL_LINE: a pipe's end, off Linux only (one eventfd there) */
+    s->wake_rd = s->wake_wr = -1;
 }
 
 asyncio_loop_t *asyncio_loop_ref(asyncio_loop_t *s)
@@ -116,7 +145,8 @@ void asyncio_loop_unref(asyncio_loop_t *s)
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
     /* The last reference: the loop has closed (it holds one while it
-     * runs), so the inbox is empty and the fds are closed. */
+     * runs), so the inbox is empty. */
+    wake_fds_close(s);
     pthread_mutex_destroy(&s->mu);
     free(s->in.v);
     free(s);
@@ -242,29 +272,45 @@ static void run_taken(struct loop *loop, struct runnable *r)
     th->runner_queued = false;
 }
 
-void threads_take(struct loop *loop)
+/* Take the inbox, under s->mu: it becomes one item of the ready queue.
+ * Put off to the next iteration while the last take has not run. */
+static bool take_locked(struct loop *loop, struct asyncio_loop *s)
 {
     struct loop_threads *th = &loop->threads;
-    if (th->runner_queued)
-        return; /* the last take has not run yet: next time */
-    struct asyncio_loop *s = th->shared;
-    pthread_mutex_lock(&s->mu);
+    if (th->runner_queued) {
+        th->take_next = true;
+        return false;
+    }
+    th->take_next = false;
     struct post_array in = s->in;
     s->in = th->out; /* empty, with the room it had */
     th->out = in;
     th->spill = s->spill;
     s->spill = NULL;
     s->spill_tail = &s->spill;
-    s->signalled = false;
     atomic_store_explicit(&s->pending, false, memory_order_relaxed);
-    pthread_mutex_unlock(&s->mu);
-    if (th->out.len || th->spill) {
-        th->runner_queued = true;
-        loop_ready(loop, &th->runner);
-    }
+    return th->out.len || th->spill;
 }
 
-/* The wake-up fd is readable: reset it, take the inbox. */
+static void queue_runner(struct loop *loop)
+{
+    loop->threads.runner_queued = true;
+    loop_ready(loop, &loop->threads.runner);
+}
+
+void threads_take(struct loop *loop)
+{
+    struct asyncio_loop *s = loop->threads.shared;
+    pthread_mutex_lock(&s->mu);
+    bool some = take_locked(loop, s);
+    pthread_mutex_unlock(&s->mu);
+    if (some)
+        queue_runner(loop);
+}
+
+/* The wake-up fd is readable: reset it, then take. Posts from now on write
+ * it again; those made since it was last written and before this read
+ * are in what is taken now, or, if the take is put off, next time. */
 static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
 {
     (void)events;
@@ -276,7 +322,13 @@ static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
     while (read(fd, buf, sizeof buf) > 0)
         ;
 #endif
-    threads_take(loop);
+    struct asyncio_loop *s = loop->threads.shared;
+    pthread_mutex_lock(&s->mu);
+    s->signalled = false;
+    bool some = take_locked(loop, s);
+    pthread_mutex_unlock(&s->mu);
+    if (some)
+        queue_runner(loop);
 }
 
 #ifndef __linux__
@@ -305,14 +357,6 @@ static int wake_fds_open(struct asyncio_loop *s)
 #endif
 }
 
-static void wake_fds_close(struct asyncio_loop *s)
-{
-    if (s->wake_rd >= 0)
-        close(s->wake_rd);
-    if (s->wake_wr != s->wake_rd && s->wake_wr >= 0)
-        close(s->wake_wr); /* GCOVR_EXCL_LINE: a pipe's end, off Linux only (one eventfd there) */
-    s->wake_rd = s->wake_wr = -1;
-}
 
 int threads_init(struct loop *loop)
 {
@@ -374,7 +418,6 @@ void threads_term(struct loop *loop)
     loop->io.wake_fd = -1;
     pthread_mutex_lock(&s->mu);
     s->closed = true;
-    wake_fds_close(s);
     struct post_array in = s->in;
     struct post *spill = s->spill;
     s->in = (struct post_array){0};

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,7 @@ ssize_t __real_read(int fd, void *b, size_t n);
 int __real_bind(int fd, const struct sockaddr *a, socklen_t n);
 int __real_listen(int fd, int n);
 int __real_getsockname(int fd, struct sockaddr *a, socklen_t *n);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 
 /* LeakSanitizer's check, where it is linked in; gcov's dump, in a
  * coverage build (a child that leaves with _exit() writes no counters). */
@@ -599,6 +601,124 @@ static int s_sock(void *arg, void **result)
     return rc;
 }
 
+/* Threads: executors, thread-safe futures, and posts from this thread into
+ * a loop in another thread (whose own calls are not counted): the inbox
+ * growing, and, when it cannot, its list. */
+struct other {
+    asyncio_loop_t *loop;
+    asyncio_event_t stop;
+    int ran;
+    int ready[2];
+};
+
+static int other_main(void *arg, void **result)
+{
+    (void)result;
+    struct other *o = arg;
+    asyncio_event_init(&o->stop);
+    o->loop = asyncio_loop_ref(asyncio_get_running_loop());
+    char c = 1;
+    if (__real_write(o->ready[1], &c, 1) != 1)
+        return -EIO;
+    asyncio_timeout_t scope;
+    int rc = asyncio_timeout_enter(&scope, 15.0);
+    if (rc == 0) {
+        rc = asyncio_event_wait(&o->stop);
+        asyncio_timeout_exit(&scope);
+    }
+    return rc;
+}
+
+static void *other_thread(void *arg)
+{
+    asyncio_run(other_main, arg, NULL);
+    return NULL;
+}
+
+static void other_stop(void *arg) { asyncio_event_set(&((struct other *)arg)->stop); }
+static void other_count(void *arg) { ((struct other *)arg)->ran++; }
+static int in_other(void *arg, void **result) { *result = arg; return 7; }
+static void *echo_fn(void *arg) { return arg; }
+static void *complete_fn(void *arg) { asyncio_cfuture_set_result(arg, 3, arg); return NULL; }
+
+/* Into the other loop: n callbacks and a task; -ENOMEM allowed. */
+static int post_to_other(struct other *o, int *accepted)
+{
+    int rc = 0;
+    for (int i = 0; i < 300 && rc == 0; i++)
+        if ((rc = asyncio_call_soon_threadsafe(o->loop, other_count, o, NULL)) == 0)
+            ++*accepted;
+    asyncio_cfuture_t *f = NULL;
+    if (rc == 0)
+        rc = asyncio_run_coroutine_threadsafe(o->loop, in_other, o, &f);
+    void *r = NULL;
+    if (rc == 0) {
+        rc = asyncio_cfuture_result(f, 10.0, &r);
+        CHECK_OR_WRONG(rc < 0 || (rc == 7 && r == o));
+        rc = rc < 0 ? rc : 0;
+    }
+    asyncio_cfuture_unref(f);
+    return rc;
+}
+
+static int s_threads(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    void *r = NULL;
+    TRY(asyncio_to_thread(echo_fn, &r, NULL, &r));
+    CHECK_OR_WRONG(r == &r);
+    asyncio_executor_t *ex;
+    TRY(asyncio_executor_new(&ex, &(asyncio_executor_options_t){.max_workers = 2}));
+    asyncio_cfuture_t *cf = NULL;
+    asyncio_future_t *wrapped = NULL;
+    int rc = asyncio_cfuture_new(&cf);
+    if (rc == 0)
+        rc = asyncio_wrap_future(cf, &wrapped);
+    if (rc == 0)
+        rc = asyncio_run_in_executor(ex, complete_fn, cf, NULL, NULL);
+    if (rc == 0) {
+        rc = asyncio_cfuture_result(cf, 10.0, &r);
+        CHECK_OR_WRONG(rc < 0 || (rc == 3 && r == cf));
+    }
+    if (rc >= 0) {
+        rc = asyncio_wait_for(wrapped, 10.0, &r);
+        CHECK_OR_WRONG(rc < 0 || r == cf);
+    }
+    asyncio_future_release(wrapped);
+    asyncio_cfuture_unref(cf);
+    /* Waiting needs a future; without one, shut down without waiting. */
+    int sd = asyncio_executor_shutdown(ex, ASYNCIO_SHUTDOWN_WAIT);
+    if (sd == -ENOMEM)
+        sd = asyncio_executor_shutdown(ex, 0);
+    CHECK_OR_WRONG(sd == 0);
+    if (rc < 0)
+        return rc;
+
+    struct other o = {0};
+    if (pipe(o.ready) < 0)
+        return -errno;
+    pthread_t th;
+    int prc = __real_pthread_create(&th, NULL, other_thread, &o);
+    char c;
+    if (prc == 0 && __real_read(o.ready[0], &c, 1) != 1)
+        prc = EIO;
+    close(o.ready[0]);
+    close(o.ready[1]);
+    if (prc != 0)
+        return -prc;
+    int accepted = 0;
+    rc = post_to_other(&o, &accepted);
+    /* The failure injected is spent (or comes later): the stop gets through. */
+    while (asyncio_call_soon_threadsafe(o.loop, other_stop, &o, NULL) == -ENOMEM)
+        ;
+    pthread_join(th, NULL);
+    CHECK_OR_WRONG(o.ran == accepted);
+    CHECK_OR_WRONG(asyncio_loop_is_closed(o.loop) == 1);
+    asyncio_loop_unref(o.loop);
+    return rc;
+}
+
 struct scenario {
     const char *name;
     asyncio_fn fn;
@@ -621,6 +741,7 @@ static const struct scenario scenarios[] = {
     {"resolver", s_resolver, NULL, NULL},
     {"signal", s_signal, NULL, NULL},
     {"sock", s_sock, NULL, NULL},
+    {"threads", s_threads, NULL, NULL},
     {"stream-poll", s_stream, "poll", NULL},
     {"sock-poll", s_sock, "poll", NULL},
     {"stream-limit", s_stream, NULL, (void *)(uintptr_t)16},
