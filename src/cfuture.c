@@ -121,6 +121,10 @@ static int complete(asyncio_cfuture_t *f, int status, void *result)
     *tail = NULL;
     struct rct *r = f->task_req;
     f->task_req = NULL;
+    /* The home reference r holds is its loop side's, which may let go of
+     * it (and the loop close) as soon as f->mu is released: the cancel
+     * post needs one of its own. */
+    struct asyncio_loop *home = r && status == -ECANCELED ? asyncio_loop_ref(r->home) : NULL;
     pthread_cond_broadcast(&f->done_cv);
     pthread_mutex_unlock(&f->mu);
     while (taken) {
@@ -133,8 +137,9 @@ static int complete(asyncio_cfuture_t *f, int status, void *result)
     if (r) {
         /* Cancelled from outside: cancel the task too (the link's
          * reference goes with the post). */
-        if (status != -ECANCELED || loop_post_node(r->home, &r->cancel) < 0)
+        if (!home || loop_post_node(home, &r->cancel) < 0)
             rct_unref(r);
+        asyncio_loop_unref(home);
     }
     return 0;
 }
