@@ -25,7 +25,9 @@
 /* One call of a blocking function. */
 struct xjob {
     struct post back;           /* its return to the loop, posted to home */
-    struct xjob *next;          /* on the executor's queue */
+    struct dlist link;          /* on the executor's queue while queued */
+    struct xjob *next_dropped;  /* on a shutdown's list of dropped calls */
+    struct asyncio_executor *ex; /* a reference, until the loop is done with it */
     asyncio_thread_fn fn;
     void *arg;
     asyncio_work_release release;
@@ -39,7 +41,7 @@ struct xjob {
 
 /* A thread, for the one that joins it. */
 struct xthread {
-    struct xthread *next;       /* on exited */
+    struct dlist link;          /* on live, then on exited */
     pthread_t id;
     struct asyncio_executor *ex;
 };
@@ -48,15 +50,18 @@ struct asyncio_executor {
     pthread_mutex_t mu;
     pthread_cond_t work;        /* idle threads wait on it */
     pthread_cond_t none_left;   /* a blocking shutdown waits on it */
-    struct xjob *todo, **todo_tail; /* FIFO */
+    struct dlist todo;          /* struct xjob, FIFO */
     unsigned njobs;             /* on todo */
     unsigned max, nthreads, idle;
     uint64_t idle_ns;           /* UINT64_MAX: never exit */
     size_t stack_size;          /* 0: the system's default */
     bool shut;                  /* no more work */
     bool detach;                /* nobody will join threads from now on */
-    unsigned refs;              /* the owner's, until shutdown is done, and a thread's each */
-    struct xthread *exited;     /* threads that exited, to join */
+    /* The owner's, until its shutdown is done, a thread's each, and a
+     * call's each, until its loop is done with it: the last frees. */
+    atomic_uint refs;
+    struct dlist live;          /* struct xthread, running */
+    struct dlist exited;        /* struct xthread, exited, to join */
     asyncio_cfuture_t *all_exited; /* a task's shutdown: set when none is left */
 };
 
@@ -70,31 +75,32 @@ static void executor_free(struct asyncio_executor *ex)
     free(ex);
 }
 
-/* Drop a reference, under ex->mu, which this releases. */
-static void executor_unref_unlock(struct asyncio_executor *ex)
+static void executor_unref(struct asyncio_executor *ex)
 {
-    bool last = --ex->refs == 0;
-    pthread_mutex_unlock(&ex->mu);
-    if (last)
+    if (atomic_fetch_sub_explicit(&ex->refs, 1, memory_order_acq_rel) == 1)
         executor_free(ex);
 }
 
-static void join_all(struct xthread *t)
+/* Join the threads on list (taken from exited) and free them. */
+static void join_all(struct dlist *list)
 {
-    while (t) {
-        struct xthread *next = t->next;
+    while (!dlist_empty(list)) {
+        struct xthread *t = container_of(list->next, struct xthread, link);
+        dlist_remove(&t->link);
         pthread_join(t->id, NULL);
         free(t);
-        t = next;
     }
 }
 
-/* Take the exited threads to join (under ex->mu). */
-static struct xthread *take_exited(struct asyncio_executor *ex)
+/* Move the exited threads to list, to join (under ex->mu). */
+static void take_exited(struct asyncio_executor *ex, struct dlist *list)
 {
-    struct xthread *t = ex->exited;
-    ex->exited = NULL;
-    return t;
+    dlist_init(list);
+    while (!dlist_empty(&ex->exited)) {
+        struct dlist *n = ex->exited.next;
+        dlist_remove(n);
+        dlist_push_back(list, n);
+    }
 }
 
 int asyncio_executor_new(asyncio_executor_t **out, const asyncio_executor_options_t *opts)
@@ -117,8 +123,10 @@ int asyncio_executor_new(asyncio_executor_t **out, const asyncio_executor_option
     double idle = o.idle_timeout == 0 ? IDLE_TIMEOUT_DEFAULT : o.idle_timeout;
     ex->idle_ns = idle < 0 ? UINT64_MAX : clock_seconds_to_ns(idle);
     ex->stack_size = o.stack_size;
-    ex->todo_tail = &ex->todo;
-    ex->refs = 1;
+    dlist_init(&ex->todo);
+    dlist_init(&ex->live);
+    dlist_init(&ex->exited);
+    atomic_init(&ex->refs, 1);
     int rc = -pthread_mutex_init(&ex->mu, NULL);
     if (rc == 0) {
         if ((rc = thread_cond_init(&ex->work)) == 0) {
@@ -136,14 +144,20 @@ int asyncio_executor_new(asyncio_executor_t **out, const asyncio_executor_option
 
 /* ---- calls: from the loop to a thread and back ------------------------------ */
 
+static void job_free(struct xjob *j)
+{
+    asyncio_loop_unref(j->home);
+    executor_unref(j->ex);
+    free(j);
+}
+
 /* The caller does not get the call's outcome: release it, and the job. */
 static void job_release(void *arg)
 {
     struct xjob *j = arg;
     if (j->release)
         j->release(j->arg, j->ran ? j->result : NULL);
-    asyncio_loop_unref(j->home);
-    free(j);
+    job_free(j);
 }
 
 /* In the loop: the call is back. */
@@ -172,20 +186,19 @@ static void *worker(void *arg)
     struct asyncio_executor *ex = self->ex;
     pthread_mutex_lock(&ex->mu);
     for (;;) {
-        if (!ex->todo) {
+        if (dlist_empty(&ex->todo)) {
             if (ex->shut)
                 break;
             ex->idle++;
             int rc = thread_cond_wait_until(&ex->work, &ex->mu,
                                             clock_deadline(clock_now_ns(), ex->idle_ns));
             ex->idle--;
-            if (rc == -ETIMEDOUT && !ex->todo)
+            if (rc == -ETIMEDOUT && dlist_empty(&ex->todo))
                 break; /* idle too long */
             continue;
         }
-        struct xjob *j = ex->todo;
-        if (!(ex->todo = j->next))
-            ex->todo_tail = &ex->todo;
+        struct xjob *j = container_of(ex->todo.next, struct xjob, link);
+        dlist_remove(&j->link);
         ex->njobs--;
         pthread_mutex_unlock(&ex->mu);
         j->result = j->fn(j->arg);
@@ -200,14 +213,14 @@ static void *worker(void *arg)
         ex->all_exited = NULL;
         pthread_cond_broadcast(&ex->none_left);
     }
+    dlist_remove(&self->link);
     bool detached = ex->detach;
-    if (detached) {
+    if (detached)
         pthread_detach(pthread_self());
-    } else {
-        self->next = ex->exited;
-        ex->exited = self;
-    }
-    executor_unref_unlock(ex);
+    else
+        dlist_push_back(&ex->exited, &self->link);
+    pthread_mutex_unlock(&ex->mu);
+    executor_unref(ex);
     if (detached)
         free(self);
     if (all_exited) {
@@ -240,8 +253,9 @@ static int start_thread(struct asyncio_executor *ex)
         free(t);
         return rc;
     }
+    dlist_push_back(&ex->live, &t->link);
     ex->nthreads++;
-    ex->refs++;
+    atomic_fetch_add_explicit(&ex->refs, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -249,8 +263,9 @@ static int start_thread(struct asyncio_executor *ex)
  * queued and there is room for one. */
 static int submit(struct asyncio_executor *ex, struct xjob *j)
 {
+    struct dlist exited;
     pthread_mutex_lock(&ex->mu);
-    struct xthread *exited = take_exited(ex);
+    take_exited(ex, &exited);
     int rc = 0;
     if (ex->shut) {
         rc = -ESHUTDOWN;
@@ -261,18 +276,21 @@ static int submit(struct asyncio_executor *ex, struct xjob *j)
     }
     bool wake = false;
     if (rc == 0) {
-        j->next = NULL;
-        *ex->todo_tail = j;
-        ex->todo_tail = &j->next;
+        j->ex = ex;
+        atomic_fetch_add_explicit(&ex->refs, 2, memory_order_relaxed); /* j's, and ours */
+        dlist_push_back(&ex->todo, &j->link);
         ex->njobs++;
         wake = ex->idle > 0;
     }
     pthread_mutex_unlock(&ex->mu);
-    /* Unlocked: the thread it wakes does not find the mutex held. An idle
-     * thread that is about to time out takes the call as well. */
+    /* Unlocked: the thread it wakes does not find the mutex held (our
+     * reference keeps ex until then). An idle thread that is about to time
+     * out takes the call as well. */
     if (wake)
         pthread_cond_signal(&ex->work);
-    join_all(exited);
+    if (rc == 0)
+        executor_unref(ex);
+    join_all(&exited);
     return rc;
 }
 
@@ -305,14 +323,26 @@ int asyncio_run_in_executor(asyncio_executor_t *ex, asyncio_thread_fn fn, void *
     while (!j->returned && (rc = task_park_until(t, UINT64_MAX, 0)) == 0)
         ;
     if (!j->returned) {
-        j->waiter = NULL; /* job_returned() releases it */
+        /* Cancelled or timed out. A call still queued is dropped, as
+         * Python's cancelled concurrent future is; one running goes on,
+         * and job_returned() releases it. */
+        pthread_mutex_lock(&ex->mu);
+        bool queued = dlist_linked(&j->link);
+        if (queued) {
+            dlist_remove(&j->link);
+            ex->njobs--;
+        }
+        pthread_mutex_unlock(&ex->mu);
+        if (queued)
+            job_release(j);
+        else
+            j->waiter = NULL;
         return rc;
     }
     if (rc == 0 && j->ran) {
         if (result)
             *result = j->result;
-        asyncio_loop_unref(j->home);
-        free(j);
+        job_free(j);
         return 0;
     }
     /* Back, but dropped unrun, or the task was cancelled before it resumed. */
@@ -340,7 +370,7 @@ int asyncio_to_thread(asyncio_thread_fn fn, void *arg, asyncio_work_release rele
 static void drop_all(struct xjob *j)
 {
     while (j) {
-        struct xjob *next = j->next;
+        struct xjob *next = j->next_dropped;
         job_send_back(j);
         j = next;
     }
@@ -368,9 +398,10 @@ static int wait_threads(struct asyncio_executor *ex, asyncio_cfuture_t *cf, stru
         while (ex->nthreads)
             thread_cond_wait_until(&ex->none_left, &ex->mu, UINT64_MAX);
     }
-    struct xthread *exited = take_exited(ex);
+    struct dlist exited;
+    take_exited(ex, &exited);
     pthread_mutex_unlock(&ex->mu);
-    join_all(exited);
+    join_all(&exited);
     return rc;
 }
 
@@ -392,13 +423,17 @@ static int shutdown_ex(struct asyncio_executor *ex, unsigned flags, struct task 
     }
     pthread_mutex_lock(&ex->mu);
     ex->shut = true;
-    struct xjob *dropped = NULL;
-    if (flags & ASYNCIO_SHUTDOWN_CANCEL_FUTURES) {
-        dropped = ex->todo;
-        ex->todo = NULL;
-        ex->todo_tail = &ex->todo;
-        ex->njobs = 0;
+    /* Unlinked here: a task that stops waiting for one of them finds it
+     * no longer queued, and leaves it to come back. */
+    struct xjob *dropped = NULL, **tail = &dropped;
+    while ((flags & ASYNCIO_SHUTDOWN_CANCEL_FUTURES) && !dlist_empty(&ex->todo)) {
+        struct xjob *j = container_of(ex->todo.next, struct xjob, link);
+        dlist_remove(&j->link);
+        *tail = j;
+        tail = &j->next_dropped;
+        ex->njobs--;
     }
+    *tail = NULL;
     if (cf) {
         if (ex->nthreads)
             ex->all_exited = asyncio_cfuture_ref(cf);
@@ -407,15 +442,26 @@ static int shutdown_ex(struct asyncio_executor *ex, unsigned flags, struct task 
     }
     if (!wait)
         ex->detach = true;
-    struct xthread *exited = take_exited(ex);
+    struct dlist exited;
+    take_exited(ex, &exited);
     pthread_cond_broadcast(&ex->work); /* the idle ones exit now */
     pthread_mutex_unlock(&ex->mu);
-    join_all(exited);
+    join_all(&exited);
     drop_all(dropped);
     int rc = wait ? wait_threads(ex, cf, w) : 0;
-    pthread_mutex_lock(&ex->mu);
-    executor_unref_unlock(ex);
+    executor_unref(ex);
     return rc;
+}
+
+/* True if the calling thread is one of ex's. */
+static bool in_own_thread(struct asyncio_executor *ex)
+{
+    bool own = false;
+    pthread_mutex_lock(&ex->mu);
+    for (struct dlist *n = ex->live.next; n != &ex->live && !own; n = n->next)
+        own = pthread_equal(container_of(n, struct xthread, link)->id, pthread_self());
+    pthread_mutex_unlock(&ex->mu);
+    return own;
 }
 
 int asyncio_executor_shutdown(asyncio_executor_t *ex, unsigned flags)
@@ -425,6 +471,8 @@ int asyncio_executor_shutdown(asyncio_executor_t *ex, unsigned flags)
     struct loop *loop = loop_current();
     if ((flags & ASYNCIO_SHUTDOWN_WAIT) && loop && !loop->current)
         return -EPERM;
+    if ((flags & ASYNCIO_SHUTDOWN_WAIT) && in_own_thread(ex))
+        return -EDEADLK; /* it would wait for itself */
     return shutdown_ex(ex, flags, loop ? loop->current : NULL);
 }
 

@@ -126,11 +126,14 @@ ASYNCIO_API int asyncio_executor_new(asyncio_executor_t **out,
  * it, it returns at once and the threads finish on their own. Either way
  * ex is freed once its last thread has exited, and must not be used after
  * this call.
+ * Calls made while a shutdown is under way (in other tasks or threads) get
+ * -ESHUTDOWN.
  * Returns 0, -EINVAL (ex NULL), -EPERM (ASYNCIO_SHUTDOWN_WAIT in a loop's
- * thread outside a task, where waiting would block the loop) or -ENOMEM
- * (ASYNCIO_SHUTDOWN_WAIT in a task) with nothing done, or, in a task that
- * was cancelled or timed out while it waited, -ECANCELED or -ETIMEDOUT
- * (the shutdown goes on without it).
+ * thread outside a task, where waiting would block the loop), -EDEADLK
+ * (ASYNCIO_SHUTDOWN_WAIT from one of ex's own functions, which would wait
+ * for itself) or -ENOMEM (ASYNCIO_SHUTDOWN_WAIT in a task) with nothing
+ * done, or, in a task that was cancelled or timed out while it waited,
+ * -ECANCELED or -ETIMEDOUT (the shutdown goes on without it).
  */
 ASYNCIO_API int asyncio_executor_shutdown(asyncio_executor_t *ex, unsigned flags);
 
@@ -144,8 +147,10 @@ ASYNCIO_API int asyncio_executor_shutdown(asyncio_executor_t *ex, unsigned flags
  * -ENOMEM, -EAGAIN (no thread could be started and none runs),
  * -ESHUTDOWN (ex is shut down), -ECANCELED (the task was cancelled, or the
  * executor dropped the call), -ETIMEDOUT (a timeout scope expired). On a
- * cancellation or timeout the task stops waiting at once; fn, if it
- * started, runs to its end, and its result goes to release.
+ * cancellation or timeout the task stops waiting at once: a call still
+ * queued is dropped (fn is never called, release(arg, NULL) is called
+ * before this returns); one running runs to its end, and its result goes
+ * to release.
  * May suspend; from a task.
  */
 ASYNCIO_API int asyncio_run_in_executor(asyncio_executor_t *ex, asyncio_thread_fn fn, void *arg,
