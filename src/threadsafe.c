@@ -16,7 +16,7 @@
 #endif
 
 #define INBOX_MIN 64          /* entries the array starts with */
-#define INBOX_KEEP 4096       /* a taken array larger than this is freed */
+#define INBOX_KEEP 4096       /* entries an array keeps whatever it held */
 
 /* ---- any thread ----------------------------------------------------------- */
 
@@ -254,12 +254,15 @@ static void run_taken(struct loop *loop, struct runnable *r)
         struct post_entry *e = &th->out.v[th->next++];
         e->cb(e->arg);
     }
-    th->out.len = th->next = 0;
-    if (th->out.cap > INBOX_KEEP) {
-        free(th->out.v); /* a burst's worth: not kept for ever */
+    /* A larger array is kept while it is a quarter full: a steady stream
+     * of large batches must not grow it again every time; a burst's worth
+     * is freed once the batches are small again. */
+    if (th->out.cap > INBOX_KEEP && th->out.len < th->out.cap / 4) {
+        free(th->out.v);
         th->out.v = NULL;
         th->out.cap = 0;
     }
+    th->out.len = th->next = 0;
     while (th->spill) {
         struct post *p = th->spill;
         th->spill = p->next;
@@ -358,6 +361,26 @@ static int wake_fds_open(struct asyncio_loop *s)
 }
 
 
+/* The inbox's mutex is held for a few instructions at a time, by a
+ * producer that posts in a loop and a loop that takes: where glibc has
+ * them, an adaptive mutex spins a little before it sleeps, which spares
+ * both the futex calls of a mutex that is only ever busy for a moment. */
+static int inbox_mutex_init(pthread_mutex_t *mu)
+{
+#if defined(__GLIBC__) && defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
+    pthread_mutexattr_t a;
+    int rc = pthread_mutexattr_init(&a);
+    if (rc == 0) {
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+        rc = pthread_mutex_init(mu, &a);
+        pthread_mutexattr_destroy(&a);
+    }
+    return -rc;
+#else
+    return -pthread_mutex_init(mu, NULL);
+#endif
+}
+
 int threads_init(struct loop *loop)
 {
     struct loop_threads *th = &loop->threads;
@@ -371,7 +394,7 @@ int threads_init(struct loop *loop)
     s->spill_tail = &s->spill;
     atomic_init(&s->pending, false);
     atomic_init(&s->refs, 1);
-    int rc = -pthread_mutex_init(&s->mu, NULL);
+    int rc = inbox_mutex_init(&s->mu);
     if (rc == 0) {
         if ((rc = wake_fds_open(s)) == 0) {
             loop->io.wake_fd = s->wake_rd;
