@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,10 +53,13 @@ struct asyncio_executor {
     pthread_cond_t none_left;   /* a blocking shutdown waits on it */
     struct dlist todo;          /* struct xjob, FIFO */
     unsigned njobs;             /* on todo */
+    atomic_uint queued;         /* njobs, for spinning threads to watch unlocked */
     unsigned max, nthreads, idle;
+    unsigned spinning;          /* threads spinning for work (counted as idle) */
+    uint64_t spin_ns;           /* how long a thread spins after a call, 0: never */
     uint64_t idle_ns;           /* UINT64_MAX: never exit */
     size_t stack_size;          /* 0: the system's default */
-    bool shut;                  /* no more work */
+    atomic_bool shut;           /* no more work (written under mu) */
     bool detach;                /* nobody will join threads from now on */
     /* The owner's, until its shutdown is done, a thread's each, and a
      * call's each, until its loop is done with it: the last frees. */
@@ -110,6 +114,7 @@ int asyncio_executor_new(asyncio_executor_t **out, const asyncio_executor_option
     *out = NULL;
     asyncio_executor_options_t o = opts ? *opts : (asyncio_executor_options_t){0};
     if (o.max_workers > MAX_WORKERS_LIMIT || isnan(o.idle_timeout) ||
+        o.spin_us > ASYNCIO_BUSY_POLL_MAX_US ||
         (o.stack_size && o.stack_size < (size_t)PTHREAD_STACK_MIN))
         return -EINVAL;
     struct asyncio_executor *ex = calloc(1, sizeof *ex);
@@ -123,6 +128,7 @@ int asyncio_executor_new(asyncio_executor_t **out, const asyncio_executor_option
     double idle = o.idle_timeout == 0 ? IDLE_TIMEOUT_DEFAULT : o.idle_timeout;
     ex->idle_ns = idle < 0 ? UINT64_MAX : clock_seconds_to_ns(idle);
     ex->stack_size = o.stack_size;
+    ex->spin_ns = (uint64_t)o.spin_us * 1000;
     dlist_init(&ex->todo);
     dlist_init(&ex->live);
     dlist_init(&ex->exited);
@@ -165,6 +171,7 @@ static void job_returned(void *arg)
 {
     struct xjob *j = arg;
     j->returned = true;
+    loop_current()->threads.calls_out--;
     if (j->waiter)
         task_wake(j->waiter, 0);
     else
@@ -180,15 +187,44 @@ static void job_send_back(struct xjob *j)
         job_release(j);
 }
 
+/* njobs, and its copy for spinning threads (under ex->mu). */
+static void set_njobs(struct asyncio_executor *ex, unsigned n)
+{
+    ex->njobs = n;
+    atomic_store_explicit(&ex->queued, n, memory_order_relaxed);
+}
+
+/* After a call, with spin_ns set: wait for the next one without sleeping
+ * for up to spin_ns, so that a loop that hands calls over one after the
+ * other does not pay for waking the thread each time (nor the thread for
+ * sleeping). It yields the CPU as it spins, for a loop on the same CPU. */
+static void spin_for_work(struct asyncio_executor *ex)
+{
+    uint64_t until = clock_deadline(clock_now_ns(), ex->spin_ns);
+    while (!atomic_load_explicit(&ex->queued, memory_order_relaxed) &&
+           !atomic_load_explicit(&ex->shut, memory_order_relaxed) && clock_now_ns() < until)
+        sched_yield();
+}
+
 static void *worker(void *arg)
 {
     struct xthread *self = arg;
     struct asyncio_executor *ex = self->ex;
+    bool may_spin = false; /* after a call */
     pthread_mutex_lock(&ex->mu);
     for (;;) {
         if (dlist_empty(&ex->todo)) {
             if (ex->shut)
                 break;
+            if (may_spin) {
+                may_spin = false;
+                ex->spinning++;
+                pthread_mutex_unlock(&ex->mu);
+                spin_for_work(ex);
+                pthread_mutex_lock(&ex->mu);
+                ex->spinning--;
+                continue;
+            }
             ex->idle++;
             int rc = thread_cond_wait_until(&ex->work, &ex->mu,
                                             clock_deadline(clock_now_ns(), ex->idle_ns));
@@ -199,11 +235,12 @@ static void *worker(void *arg)
         }
         struct xjob *j = container_of(ex->todo.next, struct xjob, link);
         dlist_remove(&j->link);
-        ex->njobs--;
+        set_njobs(ex, ex->njobs - 1);
         pthread_mutex_unlock(&ex->mu);
         j->result = j->fn(j->arg);
         j->ran = true;
         job_send_back(j);
+        may_spin = ex->spin_ns > 0;
         pthread_mutex_lock(&ex->mu);
     }
     /* Exit: the last thread tells a shutdown that waits. */
@@ -269,7 +306,7 @@ static int submit(struct asyncio_executor *ex, struct xjob *j)
     int rc = 0;
     if (ex->shut) {
         rc = -ESHUTDOWN;
-    } else if (ex->njobs + 1 > ex->idle && ex->nthreads < ex->max) {
+    } else if (ex->njobs + 1 > ex->idle + ex->spinning && ex->nthreads < ex->max) {
         rc = start_thread(ex);
         if (rc < 0 && ex->nthreads > 0)
             rc = 0; /* the threads there will get to it */
@@ -279,8 +316,8 @@ static int submit(struct asyncio_executor *ex, struct xjob *j)
         j->ex = ex;
         atomic_fetch_add_explicit(&ex->refs, 2, memory_order_relaxed); /* j's, and ours */
         dlist_push_back(&ex->todo, &j->link);
-        ex->njobs++;
-        wake = ex->idle > 0;
+        set_njobs(ex, ex->njobs + 1);
+        wake = ex->idle > 0 && ex->njobs > ex->spinning; /* a spinning one takes one */
     }
     pthread_mutex_unlock(&ex->mu);
     /* Unlocked: the thread it wakes does not find the mutex held (our
@@ -313,6 +350,8 @@ int asyncio_run_in_executor(asyncio_executor_t *ex, asyncio_thread_fn fn, void *
         if ((rc = submit(ex, j)) < 0) {
             asyncio_loop_unref(j->home);
             free(j);
+        } else {
+            t->fut.loop->threads.calls_out++;
         }
     }
     if (rc < 0) {
@@ -330,13 +369,15 @@ int asyncio_run_in_executor(asyncio_executor_t *ex, asyncio_thread_fn fn, void *
         bool queued = dlist_linked(&j->link);
         if (queued) {
             dlist_remove(&j->link);
-            ex->njobs--;
+            set_njobs(ex, ex->njobs - 1);
         }
         pthread_mutex_unlock(&ex->mu);
-        if (queued)
+        if (queued) {
+            t->fut.loop->threads.calls_out--;
             job_release(j);
-        else
+        } else {
             j->waiter = NULL;
+        }
         return rc;
     }
     if (rc == 0 && j->ran) {
@@ -353,7 +394,10 @@ int asyncio_run_in_executor(asyncio_executor_t *ex, asyncio_thread_fn fn, void *
 asyncio_executor_t *executor_default(struct loop *loop, int *err)
 {
     struct loop_threads *th = &loop->threads;
-    if (!th->default_executor && (*err = asyncio_executor_new(&th->default_executor, NULL)) < 0)
+    /* A loop that busy polls has its default executor's threads spin as
+     * long: it trades CPU for latency on both sides of a call. */
+    asyncio_executor_options_t o = {.spin_us = (unsigned)(loop->busy_poll_ns / 1000)};
+    if (!th->default_executor && (*err = asyncio_executor_new(&th->default_executor, &o)) < 0)
         return NULL;
     return th->default_executor;
 }
@@ -431,7 +475,7 @@ static int shutdown_ex(struct asyncio_executor *ex, unsigned flags, struct task 
         dlist_remove(&j->link);
         *tail = j;
         tail = &j->next_dropped;
-        ex->njobs--;
+        set_njobs(ex, ex->njobs - 1);
     }
     *tail = NULL;
     if (cf) {

@@ -9,6 +9,7 @@
 #include "thread.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 /* The thread's loop (see loop.h for why initial-exec). */
@@ -60,6 +61,9 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
     do {
         if (poll_io(loop, 0, LOOP_EVENTS, false) > 0)
             return true;
+        /* An executor's thread that would answer may share this CPU. */
+        if (loop->threads.calls_out)
+            sched_yield();
         now = clock_now_ns();
     } while (now - start < budget);
     if (*timeout != UINT64_MAX)
@@ -68,10 +72,13 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
 }
 
 /* Poll, blocking for up to timeout: with busy polling, spin first when the
- * last sleep was short, and time the sleep to decide the next time. */
+ * last sleep was short, and time the sleep to decide the next time. Only
+ * for fds, or for calls out in executors, whose results come through the
+ * wake-up fd. */
 static void poll_or_sleep(struct loop *loop, uint64_t timeout)
 {
-    if (!loop->busy_poll_ns || timeout == 0 || loop->io.registered == 0) {
+    if (!loop->busy_poll_ns || timeout == 0 ||
+        (loop->io.registered == 0 && loop->threads.calls_out == 0)) {
         poll_io(loop, timeout, LOOP_EVENTS, false);
         return;
     }

@@ -857,6 +857,63 @@ static void test_a_call_outside_a_task_is_eperm_and_releases_arg(void **state)
 
 /* ---- options ------------------------------------------------------------- */
 
+struct echo_call {
+    asyncio_executor_t *ex;
+    void *got;
+};
+
+static int echo_in_task(void *arg, void **result)
+{
+    (void)result;
+    struct echo_call *c = arg;
+    CHECK_INT(asyncio_run_in_executor(c->ex, echo_fn, c, NULL, &c->got), 0);
+    CHECK_PTR(c->got, c);
+    return 0;
+}
+
+/* Threads that spin for the next call (spin_us), and a loop that busy
+ * polls, whose default executor spins as long: calls one after another,
+ * several at once (a spinning thread takes one, an idle or new one the
+ * rest), and a shutdown that finds a thread spinning. */
+static int main_spinning(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    for (int i = 0; i < 200; i++) {
+        void *got = NULL;
+        CHECK_INT(asyncio_to_thread(echo_fn, &got, NULL, &got), 0);
+        CHECK_PTR(got, &got);
+    }
+    asyncio_executor_t *ex = NULL;
+    asyncio_executor_options_t o = {.max_workers = 3, .spin_us = 1000000};
+    CHECK_INT(asyncio_executor_new(&ex, &o), 0);
+    for (int round = 0; round < 20; round++) {
+        struct echo_call calls[4];
+        asyncio_future_t *tasks[4];
+        for (int i = 0; i < 4; i++) {
+            calls[i] = (struct echo_call){ex, NULL};
+            tasks[i] = tu_spawn(echo_in_task, &calls[i], NULL);
+        }
+        CHECK_INT(asyncio_gather(4, tasks, NULL, NULL, 0), 0);
+        for (int i = 0; i < 4; i++)
+            asyncio_task_release(tasks[i]);
+    }
+    /* Its threads spin for up to a second: the shutdown does not wait it out
+     * (the watchdog would tell). */
+    CHECK_INT(asyncio_executor_shutdown(ex, ASYNCIO_SHUTDOWN_WAIT), 0);
+    return 0;
+}
+
+static void test_spinning_threads_and_a_busy_polling_loop(void **state)
+{
+    (void)state;
+    asyncio_run_options_t opts = {.busy_poll_us = 200};
+    tu_reset();
+    struct tu_bounded b = {main_spinning, NULL, WAIT_S};
+    assert_int_equal(asyncio_run_ex(tu_bounded_main, &b, NULL, &opts), 0);
+    tu_check_failures();
+}
+
 static void test_executor_new_refuses_bad_options(void **state)
 {
     (void)state;
@@ -875,6 +932,8 @@ static void test_executor_new_refuses_bad_options(void **state)
     assert_int_equal(asyncio_executor_new(&ex, &o), -EINVAL);
     o = (asyncio_executor_options_t){.stack_size = (size_t)PTHREAD_STACK_MIN - 1};
     assert_int_equal(asyncio_executor_new(&ex, &o), -EINVAL);
+    o = (asyncio_executor_options_t){.spin_us = ASYNCIO_BUSY_POLL_MAX_US + 1};
+    assert_int_equal(asyncio_executor_new(&ex, &o), -EINVAL);
 
     /* The limits themselves, and the documented special values. */
     const asyncio_executor_options_t good[] = {
@@ -884,6 +943,7 @@ static void test_executor_new_refuses_bad_options(void **state)
         {.idle_timeout = -1},
         {.idle_timeout = INFINITY},
         {.idle_timeout = 1e-9},
+        {.spin_us = ASYNCIO_BUSY_POLL_MAX_US},
         {0},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -2204,6 +2264,7 @@ int main(void)
         T(test_fn_null_is_einval_and_releases_arg),
         T(test_a_call_outside_a_task_is_eperm_and_releases_arg),
         T(test_executor_new_refuses_bad_options),
+        T(test_spinning_threads_and_a_busy_polling_loop),
         T(test_executor_options_are_used),
         T(test_max_workers_bounds_the_functions_running_at_once),
         T(test_threads_start_on_demand),
