@@ -920,6 +920,7 @@ static void test_executor_new_refuses_bad_options(void **state)
     asyncio_executor_t *ex = NULL;
     asyncio_executor_options_t o;
 
+    assert_int_equal(asyncio_executor_new(NULL, NULL), -EINVAL);
     o = (asyncio_executor_options_t){.max_workers = 4097};
     assert_int_equal(asyncio_executor_new(&ex, &o), -EINVAL);
     o = (asyncio_executor_options_t){.max_workers = UINT_MAX};

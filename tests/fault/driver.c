@@ -666,8 +666,10 @@ static int s_threads(void *arg, void **result)
     (void)arg;
     (void)result;
     void *r = NULL;
+    int n = 0;
+    TRY(asyncio_call_soon_threadsafe(asyncio_get_running_loop(), cb_count, &n, NULL));
     TRY(asyncio_to_thread(echo_fn, &r, NULL, &r));
-    CHECK_OR_WRONG(r == &r);
+    CHECK_OR_WRONG(r == &r && n == 1);
     asyncio_executor_t *ex;
     TRY(asyncio_executor_new(&ex, &(asyncio_executor_options_t){.max_workers = 2}));
     asyncio_cfuture_t *cf = NULL;
@@ -687,6 +689,15 @@ static int s_threads(void *arg, void **result)
     }
     asyncio_future_release(wrapped);
     asyncio_cfuture_unref(cf);
+    /* A task started through the inbox of this very loop (counted here). */
+    asyncio_cfuture_t *own = NULL;
+    if (rc >= 0)
+        rc = asyncio_run_coroutine_threadsafe(asyncio_get_running_loop(), in_other, &own, &own);
+    if (rc >= 0) {
+        rc = asyncio_cfuture_result(own, 10.0, &r);
+        CHECK_OR_WRONG(rc < 0 || (rc == 7 && r == &own));
+    }
+    asyncio_cfuture_unref(own);
     /* Waiting needs a future; without one, shut down without waiting. */
     int sd = asyncio_executor_shutdown(ex, ASYNCIO_SHUTDOWN_WAIT);
     if (sd == -ENOMEM)
