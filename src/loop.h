@@ -62,7 +62,7 @@ struct loop_io {
     int registered;         /* fds with interest in the poller, but wake_fd */
     /* The thread layer's wake-up fd, not counted in registered: with no
      * other fd, a loop with work ready need not poll, as it reads the
-     * inbox's pending flag at every iteration (see loop_next_batch_now). */
+     * inbox's pending flag instead (thread.h, loop_next_batch_now). */
     int wake_fd;
     int ndeferred;          /* events in deferred[] */
     /* Events for fd callbacks that the fast path found: no callback runs on

@@ -5,13 +5,18 @@
  * One way in. Everything another thread hands a loop (a callback of
  * asyncio_call_soon_threadsafe(), a finished executor call, a task to start,
  * a thread-safe future's completion) is posted to the loop's inbox, struct
- * asyncio_loop, under its mutex. The first post after the loop last took
- * its inbox writes the loop's wake-up fd (an eventfd; a pipe elsewhere),
- * so a burst of posts costs one wake-up, and sets the pending flag, which
- * the loop reads at every iteration without a system call. The loop takes
- * the whole inbox in one swap, and runs it as one item of its ready queue,
- * in the order posted. Once the loop closes, its inbox refuses posts; what
- * was posted and not run is released.
+ * asyncio_loop, under its mutex (an adaptive one where glibc has it: a
+ * producer posting in a loop and the loop taking meet on it for a few
+ * instructions at a time). The first post after the loop last read its
+ * wake-up fd (an eventfd; a pipe elsewhere) writes it, after the mutex is
+ * released, so a burst of posts costs one wake-up; every post sets the
+ * pending flag, which an iteration that does not poll reads instead. The
+ * loop takes the whole inbox in one swap, and runs it as one item of its
+ * ready queue, in the order posted. Posts from the loop's own thread write
+ * nothing: the loop takes at its next iteration (take_next); the public
+ * call from there does not even post, but queues the callback as
+ * asyncio_call_soon() would (threadsafe.c). Once the loop closes, its
+ * inbox refuses posts; what was posted and not run is released.
  *
  * The inbox holds copies of (cb, arg, release) in an array that grows (no
  * allocation per post once it is large enough), or, for posts the library

@@ -97,11 +97,11 @@ static int inbox_put(struct asyncio_loop *s, const struct post_entry *e, struct 
     return 0;
 }
 
-int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_callback release)
+/* Post e (in node, if the list must take it; NULL: one made then). */
+static int post(struct asyncio_loop *s, const struct post_entry *e, struct post *node)
 {
-    struct post_entry e = {cb, arg, release};
     pthread_mutex_lock(&s->mu);
-    int rc = s->closed ? -ESHUTDOWN : inbox_put(s, &e, NULL);
+    int rc = s->closed ? -ESHUTDOWN : inbox_put(s, e, node);
     bool wake = rc == 0 && inbox_needs_wake(s);
     pthread_mutex_unlock(&s->mu);
     if (wake)
@@ -109,15 +109,14 @@ int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_ca
     return rc;
 }
 
+int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_callback release)
+{
+    return post(s, &(struct post_entry){cb, arg, release}, NULL);
+}
+
 int loop_post_node(struct asyncio_loop *s, struct post *p)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = s->closed ? -ESHUTDOWN : inbox_put(s, &p->e, p);
-    bool wake = rc == 0 && inbox_needs_wake(s);
-    pthread_mutex_unlock(&s->mu);
-    if (wake)
-        inbox_wake(s);
-    return rc;
+    return post(s, &p->e, p);
 }
 
 asyncio_loop_t *asyncio_get_running_loop(void)
