@@ -55,6 +55,7 @@ struct asyncio_cfuture {
     void *result;               /* (mu) */
     struct dlist waits;         /* (mu) struct cf_wait */
     struct rct *task_req;       /* (mu) the task to cancel with it (a reference) */
+    unsigned wrap_refs;         /* (mu) references held by wrap_future()'s links */
 };
 
 /* ---- waits -------------------------------------------------------------------- */
@@ -179,14 +180,24 @@ asyncio_cfuture_t *asyncio_cfuture_ref(asyncio_cfuture_t *f)
 
 void asyncio_cfuture_unref(asyncio_cfuture_t *f)
 {
-    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+    if (!f)
         return;
-    /* Loop futures that follow it (asyncio_wrap_future) would wait for
-     * ever: they end as cancelled. No task waits (it holds a reference). */
-    complete(f, -ECANCELED, NULL);
-    pthread_cond_destroy(&f->done_cv);
-    pthread_mutex_destroy(&f->mu);
-    free(f);
+    /* Under the mutex, so that the count is read with wrap_refs, which the
+     * loop changes with it under the mutex too. */
+    pthread_mutex_lock(&f->mu);
+    unsigned left = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) - 1;
+    bool orphan = left > 0 && left == f->wrap_refs && !f->done;
+    pthread_mutex_unlock(&f->mu);
+    /* Nobody left who could complete it: the loop futures that follow it
+     * (asyncio_wrap_future) would wait for ever, so they end as cancelled.
+     * No task waits (it would hold a reference). */
+    if (left == 0 || orphan)
+        complete(f, -ECANCELED, NULL);
+    if (left == 0) {
+        pthread_cond_destroy(&f->done_cv);
+        pthread_mutex_destroy(&f->mu);
+        free(f);
+    }
 }
 
 int asyncio_cfuture_set_result(asyncio_cfuture_t *f, int status, void *result)
@@ -298,6 +309,40 @@ int asyncio_cfuture_result(asyncio_cfuture_t *f, double timeout, void **result)
     return rc;
 }
 
+/* A loop future of asyncio_wrap_future() that is not done yet: when it
+ * is cancelled, so is f (as asyncio.wrap_future() does). Listed in the
+ * loop (its thread only), so that the loop drops f if it closes first. Its
+ * reference to f is counted apart (wrap_refs): once only such references
+ * are left, nobody can complete f, and it ends as cancelled. */
+struct wrap_link {
+    struct dlist link;          /* on loop->threads.wraps */
+    asyncio_cfuture_t *f;       /* a reference */
+};
+
+static void wrap_link_free(struct wrap_link *l)
+{
+    dlist_remove(&l->link);
+    pthread_mutex_lock(&l->f->mu);
+    l->f->wrap_refs--;
+    pthread_mutex_unlock(&l->f->mu);
+    asyncio_cfuture_unref(l->f);
+    free(l);
+}
+
+static void wrapped_done(asyncio_future_t *fut, void *arg)
+{
+    struct wrap_link *l = arg;
+    if (asyncio_future_cancelled(fut))
+        asyncio_cfuture_cancel(l->f);
+    wrap_link_free(l);
+}
+
+void cfuture_wraps_term(struct loop *loop)
+{
+    while (!dlist_empty(&loop->threads.wraps))
+        wrap_link_free(container_of(loop->threads.wraps.next, struct wrap_link, link));
+}
+
 int asyncio_wrap_future(asyncio_cfuture_t *f, asyncio_future_t **out)
 {
     if (!f || !out)
@@ -311,13 +356,23 @@ int asyncio_wrap_future(asyncio_cfuture_t *f, asyncio_future_t **out)
     if (rc < 0)
         return rc;
     struct cf_wait *w = calloc(1, sizeof *w);
-    if (!w) {
-        asyncio_future_release(fut);
-        return -ENOMEM;
+    struct wrap_link *l = w ? malloc(sizeof *l) : NULL;
+    if (l && (rc = asyncio_future_add_done_callback(fut, wrapped_done, l)) < 0) {
+        free(l);
+        l = NULL;
     }
+    if (!l) {
+        free(w);
+        asyncio_future_release(fut);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    l->f = f;
+    dlist_push_back(&loop->threads.wraps, &l->link);
     w->home = asyncio_loop_ref(loop->threads.shared);
     w->fut = asyncio_future_retain(fut);
     pthread_mutex_lock(&f->mu);
+    asyncio_cfuture_ref(f); /* the link's, counted with wrap_refs */
+    f->wrap_refs++;
     bool done = f->done;
     if (!done)
         dlist_push_back(&f->waits, &w->link);

@@ -128,6 +128,7 @@ struct loop_threads {
      * has not run. */
     bool take_next;
     struct dlist local;          /* posts from the loop's own thread, queued */
+    struct dlist wraps;          /* wrap_future() futures not done (cfuture.c) */
     size_t calls_out;            /* executor calls not yet back (busy polling) */
     struct asyncio_executor *default_executor; /* made on first use */
 };

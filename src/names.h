@@ -24,6 +24,7 @@
 #define cfuture_wait_free asyncio__cfuture_wait_free
 #define cfuture_wait_new asyncio__cfuture_wait_new
 #define cfuture_wait_park asyncio__cfuture_wait_park
+#define cfuture_wraps_term asyncio__cfuture_wraps_term
 /* executor.c */
 #define executor_close_default asyncio__executor_close_default
 #define executor_default asyncio__executor_default

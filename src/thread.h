@@ -91,6 +91,9 @@ struct cf_wait;
 struct cf_wait *cfuture_wait_new(struct task *t);
 void cfuture_wait_free(struct cf_wait *w);
 int cfuture_wait_park(asyncio_cfuture_t *f, struct cf_wait *w, uint64_t deadline);
+/* Drop the thread-safe futures the loop's pending wrap_future() futures
+ * hold (the loop is closing: they will never be cancelled). */
+void cfuture_wraps_term(struct loop *loop);
 
 /* Executors (executor.c). */
 /* The loop's default executor, made on first use: NULL with *err set. */

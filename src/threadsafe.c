@@ -387,6 +387,7 @@ int threads_init(struct loop *loop)
     struct loop_threads *th = &loop->threads;
     th->runner.run = run_taken;
     dlist_init(&th->local);
+    dlist_init(&th->wraps);
     loop->io.wake_fd = -1;
     struct asyncio_loop *s = calloc(1, sizeof *s);
     if (!s)
@@ -464,6 +465,7 @@ void threads_term(struct loop *loop)
         free(p);
         release_entry(&e);
     }
+    cfuture_wraps_term(loop); /* after the close: what they cancel cannot post here */
     th->shared = NULL;
     asyncio_loop_unref(s);
 }

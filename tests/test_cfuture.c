@@ -1211,30 +1211,28 @@ static int main_wrap_cancelled(void *arg, void **result)
     (void)result;
     asyncio_cfuture_t *cf = NULL;
     CHECK_INT(asyncio_cfuture_new(&cf), 0);
+    /* A loop future completed otherwise than by cancelling leaves the
+     * thread-safe future alone. */
+    asyncio_future_t *lf0 = NULL;
+    CHECK_INT(asyncio_wrap_future(cf, &lf0), 0);
+    CHECK_INT(asyncio_future_set_result(lf0, NULL), 0);
+    tu_yield(2);
+    CHECK_INT(asyncio_cfuture_done(cf), 0);
+    asyncio_future_release(lf0);
+    /* Cancelling one cancels it (as asyncio.wrap_future), and so the other
+     * loop future that follows it. */
     asyncio_future_t *lf = NULL, *lf2 = NULL;
     CHECK_INT(asyncio_wrap_future(cf, &lf), 0);
     CHECK_INT(asyncio_wrap_future(cf, &lf2), 0);
-    /* Cancelling one loop future: the thread-safe future and the other
-     * loop future go on. */
     CHECK_INT(asyncio_future_cancel(lf), 1);
-    CHECK_INT(asyncio_future_cancelled(lf), 1);
-    tu_yield(2);
-    CHECK_INT(asyncio_cfuture_done(cf), 0);
-    CHECK_INT(asyncio_future_done(lf2), 0);
-    asyncio_future_release(lf); /* released before the completion comes */
-    pthread_t t;
-    CHECK_INT(thread_start(&t, complete_v1, cf), 0);
-    void *res = NULL;
-    CHECK_INT(asyncio_await(lf2, &res), 0);
-    CHECK_PTR(res, &g_v1);
-    void *trc = NULL;
-    CHECK_INT(pthread_join(t, &trc), 0);
-    CHECK_INT((intptr_t)trc, 0);
-    CHECK_INT(asyncio_cfuture_result(cf, 0, &res), 0);
-    /* Setting a loop future that follows a done one changes nothing. */
+    asyncio_future_release(lf); /* released before the cancellation goes on */
+    CHECK_INT(asyncio_await(lf2, NULL), -ECANCELED);
+    CHECK_INT(asyncio_cfuture_done(cf), 1);
+    CHECK_INT(asyncio_cfuture_result(cf, 0, NULL), -ECANCELED);
+    /* A loop future of a done one gives its outcome at once. */
     asyncio_future_t *lf3 = NULL;
     CHECK_INT(asyncio_wrap_future(cf, &lf3), 0);
-    CHECK_INT(asyncio_await(lf3, NULL), 0);
+    CHECK_INT(asyncio_await(lf3, NULL), -ECANCELED);
     asyncio_future_release(lf3);
     asyncio_future_release(lf2);
     asyncio_cfuture_unref(cf);
@@ -1242,11 +1240,45 @@ static int main_wrap_cancelled(void *arg, void **result)
     return 0;
 }
 
-static void test_cancelling_the_loop_future_leaves_the_wrapped_future_alone(void **state)
+static int remote_sleeper(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = asyncio_sleep(WAIT_S);
+    LOG("remote task: %s", tu_err(rc));
+    return rc;
+}
+
+/* wait_for() timing out on the loop future of a started task cancels
+ * that task, as in asyncio. */
+static int main_wrap_wait_for(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_cfuture_t *cf = NULL;
+    CHECK_INT(asyncio_run_coroutine_threadsafe(asyncio_get_running_loop(), remote_sleeper, NULL,
+                                               &cf), 0);
+    asyncio_future_t *lf = NULL;
+    CHECK_INT(asyncio_wrap_future(cf, &lf), 0);
+    CHECK_INT(asyncio_wait_for(lf, 0.05, NULL), -ETIMEDOUT);
+    LOG("timed out");
+    /* As in asyncio, the cancellation goes on through the loop future's
+     * done callback, in a later iteration. */
+    tu_yield(1);
+    CHECK_INT(asyncio_cfuture_result(cf, 0, NULL), -ECANCELED);
+    tu_yield(3); /* the task's cancellation is delivered */
+    asyncio_future_release(lf);
+    asyncio_cfuture_unref(cf);
+    return 0;
+}
+
+static void test_cancelling_the_loop_future_cancels_the_wrapped_future(void **state)
 {
     (void)state;
     assert_int_equal(tu_run_bounded(main_wrap_cancelled, NULL, NULL, WAIT_S), 0);
     assert_log("done");
+    assert_int_equal(tu_run_bounded(main_wrap_wait_for, NULL, NULL, WAIT_S), 0);
+    assert_log("timed out remote task: ECANCELED");
 }
 
 static void *drop_ref(void *arg)
@@ -2204,7 +2236,7 @@ int main(void)
         cmocka_unit_test(test_result_from_a_loop_callback_is_eperm_when_it_would_wait),
         cmocka_unit_test(test_wrapped_futures_complete_when_a_thread_completes_them),
         cmocka_unit_test(test_wrap_of_a_done_future_gives_its_outcome),
-        cmocka_unit_test(test_cancelling_the_loop_future_leaves_the_wrapped_future_alone),
+        cmocka_unit_test(test_cancelling_the_loop_future_cancels_the_wrapped_future),
         cmocka_unit_test(test_dropping_the_wrapped_futures_last_reference_cancels_the_loop_future),
         cmocka_unit_test(test_thread_safe_future_outliving_the_loop_of_its_wrapper),
         cmocka_unit_test(test_completion_posted_to_a_loop_as_it_closes_is_released),

@@ -189,7 +189,9 @@ ASYNCIO_API asyncio_cfuture_t *asyncio_cfuture_ref(asyncio_cfuture_t *f);
 
 /* Drop a reference; the last one frees f. NULL is ignored. A result
  * nobody took is not freed (the library never owns what it points to).
- * Any thread. */
+ * A pending f whose last reference outside the loop futures of
+ * asyncio_wrap_future() goes (nobody can complete it any more) ends as
+ * cancelled, and they with it. Any thread. */
 ASYNCIO_API void asyncio_cfuture_unref(asyncio_cfuture_t *f);
 
 /*
@@ -242,8 +244,11 @@ ASYNCIO_API int asyncio_run_coroutine_threadsafe(asyncio_loop_t *loop, asyncio_f
 /*
  * A loop future that completes with f's outcome (asyncio.wrap_future()),
  * for gather(), wait() and the like: *out is a new future of the running
- * loop (the caller's reference). Completing or cancelling the loop future
- * does not change f. Returns 0, -EINVAL (f or out NULL), -EPERM (no loop
+ * loop (the caller's reference). Cancelling the loop future (or a task
+ * awaiting it being cancelled, a wait_for() timing out) cancels f, as in
+ * asyncio, and so the task behind f if it came from
+ * asyncio_run_coroutine_threadsafe(); completing it otherwise leaves f
+ * alone. Returns 0, -EINVAL (f or out NULL), -EPERM (no loop
  * runs in this thread), -ENOMEM. Does not suspend.
  */
 ASYNCIO_API int asyncio_wrap_future(asyncio_cfuture_t *f, asyncio_future_t **out);
