@@ -16,6 +16,11 @@ install_missing() {
     fi
 }
 
+# have_uvloop: $PY runs and imports uvloop. have_uvdev: libuv's headers are
+# there (Debian's libuv1-dev).
+have_uvloop() { [ -x "$PY" ] && "$PY" -c 'import uvloop' >/dev/null 2>&1; }
+have_uvdev() { [ -f /usr/include/uv.h ] || pkg-config --exists libuv 2>/dev/null; }
+
 # ---- processes, ports and CPU time (bench/compare.sh; net.sh has its own
 # copies of the first ones, which behave the same) ---------------------------
 

@@ -126,8 +126,6 @@ start_s=$(date +%s)
 # ---- what is needed -------------------------------------------------------
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
-have_uvloop() { [ -x "$PY" ] && "$PY" -c 'import uvloop' >/dev/null 2>&1; }
-have_uvdev() { [ -f /usr/include/uv.h ] || pkg-config --exists libuv 2>/dev/null; }
 missing=()
 { command -v cc >/dev/null && command -v make >/dev/null; } || missing+=(build-essential)
 command -v cmake >/dev/null || missing+=(cmake)

@@ -278,14 +278,16 @@ static int start_thread(struct asyncio_executor *ex)
     t->ex = ex;
     pthread_attr_t attr;
     int rc = -pthread_attr_init(&attr);
-    if (rc == 0 && ex->stack_size)
-        rc = -pthread_attr_setstacksize(&attr, ex->stack_size);
     if (rc == 0) {
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc = -pthread_create(&t->id, &attr, worker, t);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (ex->stack_size)
+            rc = -pthread_attr_setstacksize(&attr, ex->stack_size);
+        if (rc == 0) {
+            sigset_t all, old;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &old);
+            rc = -pthread_create(&t->id, &attr, worker, t);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+        }
         pthread_attr_destroy(&attr);
     }
     if (rc < 0) {

@@ -119,7 +119,6 @@ struct post;
 struct loop_threads {
     struct asyncio_loop *shared; /* the inbox other threads post to */
     struct post_array out;       /* taken from it, run by runner */
-    size_t next;                 /* the next of out to run */
     struct post *spill;          /* taken from its list, run after out */
     struct runnable runner;      /* queued while out or spill holds some */
     bool runner_queued;

@@ -251,10 +251,8 @@ static void run_taken(struct loop *loop, struct runnable *r)
 {
     (void)r;
     struct loop_threads *th = &loop->threads;
-    while (th->next < th->out.len) {
-        struct post_entry *e = &th->out.v[th->next++];
-        e->cb(e->arg);
-    }
+    for (size_t i = 0; i < th->out.len; i++)
+        th->out.v[i].cb(th->out.v[i].arg);
     /* A larger array is kept while it is a quarter full: a steady stream
      * of large batches must not grow it again every time; a burst's worth
      * is freed once the batches are small again. */
@@ -263,7 +261,7 @@ static void run_taken(struct loop *loop, struct runnable *r)
         th->out.v = NULL;
         th->out.cap = 0;
     }
-    th->out.len = th->next = 0;
+    th->out.len = 0;
     while (th->spill) {
         struct post *p = th->spill;
         th->spill = p->next;

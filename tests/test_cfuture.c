@@ -70,25 +70,6 @@ __attribute__((format(printf, 4, 5))) static void rec_bad(struct rec *r, const c
     }
 }
 
-/* Error names for a thread: tu_err()'s buffers are not for concurrent use. */
-static const char *err_name(long long rc, char buf[32])
-{
-    switch (rc) {
-    case 0: return "0";
-    case -ECANCELED: return "ECANCELED";
-    case -ETIMEDOUT: return "ETIMEDOUT";
-    case -EINVAL: return "EINVAL";
-    case -EPERM: return "EPERM";
-    case -EALREADY: return "EALREADY";
-    case -ENOMEM: return "ENOMEM";
-    case -EIO: return "EIO";
-    case -ESHUTDOWN: return "ESHUTDOWN";
-    default: break;
-    }
-    snprintf(buf, 32, "%lld", rc);
-    return buf;
-}
-
 #define RCHECK(r, cond)                                                        \
     do {                                                                       \
         if (!(cond))                                                           \
@@ -102,7 +83,7 @@ static const char *err_name(long long rc, char buf[32])
         if (rc_a_ != rc_e_) {                                                  \
             char rc_b1_[32], rc_b2_[32];                                       \
             rec_bad((r), __FILE__, __LINE__, "%s is %s, expected %s", #actual, \
-                    err_name(rc_a_, rc_b1_), err_name(rc_e_, rc_b2_));         \
+                    tu_err_r(rc_a_, rc_b1_), tu_err_r(rc_e_, rc_b2_));         \
         }                                                                      \
     } while (0)
 
@@ -2034,7 +2015,7 @@ static void finish_one(struct tripper *t, asyncio_cfuture_t *f, int cancel_rc, b
         t->cancelled++;
     } else {
         rec_bad(&t->rec, __FILE__, __LINE__, "round trip %ld (cancel: %d): %s, result %s",
-                t->calls, cancel_rc, err_name(rc, b),
+                t->calls, cancel_rc, tu_err_r(rc, b),
                 res == &t->token ? "ours" : res == &g_sentinel ? "untouched" : "another");
     }
     RCHECK_INT(&t->rec, asyncio_cfuture_done(f), 1);

@@ -90,10 +90,9 @@ __attribute__((format(printf, 1, 2))) static inline void tu_logf(const char *fmt
 
 /* ---- error names, for readable logs and messages ---------------------- */
 
-static inline const char *tu_err(long long rc)
+/* rc's errno name (or its number, written in buf), for any thread. */
+static inline const char *tu_err_r(long long rc, char buf[32])
 {
-    static char bufs[4][32];
-    static int next;
     switch (rc) {
     case 0: return "0";
     case -ECANCELED: return "ECANCELED";
@@ -114,9 +113,17 @@ static inline const char *tu_err(long long rc)
     case -EOVERFLOW: return "EOVERFLOW";
     default: break;
     }
-    char *b = bufs[next++ & 3];
-    snprintf(b, sizeof bufs[0], "%lld", rc);
-    return b;
+    snprintf(buf, 32, "%lld", rc);
+    return buf;
+}
+
+/* tu_err_r() with buffers of its own, for the loop's thread: four in turn,
+ * so that one message may name a few. */
+static inline const char *tu_err(long long rc)
+{
+    static char bufs[4][32];
+    static int next;
+    return tu_err_r(rc, bufs[next++ & 3]);
 }
 
 /* ---- checks usable inside tasks and callbacks ------------------------- */
