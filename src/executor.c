@@ -517,7 +517,7 @@ int asyncio_executor_shutdown(asyncio_executor_t *ex, unsigned flags)
     if (!ex)
         return -EINVAL;
     struct loop *loop = loop_current();
-    if ((flags & ASYNCIO_SHUTDOWN_WAIT) && loop && !loop->current)
+    if ((flags & ASYNCIO_SHUTDOWN_WAIT) && loop && loop->running && !loop->current)
         return -EPERM;
     if ((flags & ASYNCIO_SHUTDOWN_WAIT) && in_own_thread(ex))
         return -EDEADLK; /* it would wait for itself */

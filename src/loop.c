@@ -1,5 +1,6 @@
 /* The loop core: the subsystems a loop is made of (their table), the loop's
- * life in asyncio_run(), and its iterations. One iteration runs what was
+ * life cycle (new, run until complete or stopped, one iteration for an
+ * embedding, close; asyncio_run() over them), and its iterations. One iteration runs what was
  * ready when it began, polls (without blocking if anything is ready, and
  * not at all when no fd is watched and something is ready), then moves due
  * timers and ready fds to the ready queue. */
@@ -119,7 +120,8 @@ static void run_batch(struct loop *loop)
 
 bool loop_next_batch_now(struct loop *loop)
 {
-    if (loop->closing || queue_empty(&loop->ready) || loop->io.ndeferred ||
+    if (loop->closing || loop->stopping || loop->nowait || queue_empty(&loop->ready) ||
+        loop->io.ndeferred ||
         loop->threads.take_next || (loop->io.registered == 0 && threads_pending(loop)))
         return false; /* the loop's own context goes on (no poll here sees posts) */
     run_prepoll(loop);
@@ -132,21 +134,25 @@ bool loop_next_batch_now(struct loop *loop)
     return true;
 }
 
+/* How long the loop may sleep: 0 if something is ready, else until its
+ * first timer (UINT64_MAX: none). */
+static uint64_t loop_timeout(struct loop *loop)
+{
+    if (!queue_empty(&loop->ready) || loop->threads.take_next || loop->io.ndeferred)
+        return 0;
+    struct timer *first = timerheap_peek(&loop->timers);
+    if (!first)
+        return UINT64_MAX;
+    uint64_t now = clock_now_ns();
+    return first->when > now ? first->when - now : 0;
+}
+
 static void run_once(struct loop *loop)
 {
     run_prepoll(loop); /* first: it may wake tasks */
     if (loop->threads.take_next)
         threads_take(loop);
-    uint64_t timeout = 0;
-    if (queue_empty(&loop->ready)) {
-        struct timer *first = timerheap_peek(&loop->timers);
-        if (!first) {
-            timeout = UINT64_MAX;
-        } else {
-            uint64_t now = clock_now_ns();
-            timeout = first->when > now ? first->when - now : 0;
-        }
-    }
+    uint64_t timeout = queue_empty(&loop->ready) ? loop_timeout(loop) : 0;
     /* About to sleep: first give back the stacks a burst of tasks left
      * pooled, for up to half the time to the next timer. */
     if (timeout != 0 && loop->tasks.ctx_pool_len > CTX_POOL_HOT) {
@@ -159,6 +165,9 @@ static void run_once(struct loop *loop)
             timeout = timeout > spent ? timeout - spent : 0;
         }
     }
+    /* A stop, or an embedding's iteration: poll, but do not sleep. */
+    if (loop->stopping || loop->nowait)
+        timeout = 0;
     /* What the fast path polled but could not call, as if polled now. */
     if (loop->io.ndeferred)
         io_run_deferred(loop);
@@ -261,6 +270,210 @@ static int busy_poll_env(unsigned *us)
     return 0;
 }
 
+/* What asyncio_run_ex() and asyncio_new_event_loop() refuse in opts (and
+ * the environment); 0 with the busy polling budget, or -EINVAL. */
+static int check_options(const asyncio_run_options_t *opts, unsigned *busy_poll_us)
+{
+    if (opts && opts->stack_size &&
+        (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX))
+        return -EINVAL;
+    if (opts && opts->stack_guard > ASYNCIO_STACK_GUARD_MAX)
+        return -EINVAL;
+    *busy_poll_us = opts ? opts->busy_poll_us : 0;
+    if (*busy_poll_us > ASYNCIO_BUSY_POLL_MAX_US)
+        return -EINVAL;
+    if (!*busy_poll_us && busy_poll_env(busy_poll_us) < 0)
+        return -EINVAL;
+    return 0;
+}
+
+int asyncio_new_event_loop(asyncio_loop_t **out, const asyncio_run_options_t *opts)
+{
+    unsigned busy_poll_us;
+    if (!out || check_options(opts, &busy_poll_us) < 0)
+        return -EINVAL;
+    if (loop_tls)
+        return -EBUSY;
+    int rc;
+    struct loop *loop = loop_new(opts, busy_poll_us, &rc);
+    if (!loop)
+        return rc;
+    loop->opts = NULL; /* the caller's: read by the inits only */
+    loop_tls = loop;
+    *out = asyncio_loop_ref(loop->threads.shared);
+    return 0;
+}
+
+asyncio_loop_t *asyncio_get_event_loop(void)
+{
+    return loop_tls ? loop_tls->threads.shared : NULL;
+}
+
+asyncio_loop_t *asyncio_get_running_loop(void)
+{
+    return loop_tls && loop_tls->running ? loop_tls->threads.shared : NULL;
+}
+
+/* The loop behind s, for a call that runs or closes it: 0, or -EINVAL,
+ * -ESHUTDOWN (closed), -EXDEV (another thread's), -EBUSY (running). */
+static int own_idle_loop(asyncio_loop_t *s, struct loop **out)
+{
+    if (!s)
+        return -EINVAL;
+    if (!pthread_equal(s->owner, pthread_self()))
+        return asyncio_loop_is_closed(s) == 1 ? -ESHUTDOWN : -EXDEV;
+    if (!s->loop)
+        return -ESHUTDOWN;
+    if (s->loop->running)
+        return -EBUSY;
+    *out = s->loop;
+    return 0;
+}
+
+static void set_running(struct loop *loop, bool on)
+{
+    loop->running = on;
+    atomic_store_explicit(&loop->threads.shared->running, on, memory_order_relaxed);
+}
+
+/* run_forever(): iterations until a stop, at least one (a stop made
+ * before the run makes it one iteration that does not sleep). */
+static void run_until_stopped(struct loop *loop)
+{
+    set_running(loop, true);
+    do
+        run_once(loop);
+    while (!loop->stopping);
+    loop->stopping = false;
+    set_running(loop, false);
+}
+
+int asyncio_loop_run_forever(asyncio_loop_t *s)
+{
+    struct loop *loop;
+    int rc = own_idle_loop(s, &loop);
+    if (rc < 0)
+        return rc;
+    run_until_stopped(loop);
+    return 0;
+}
+
+/* The main task's done callback stops the loop, as asyncio's
+ * run_until_complete() does: in the iteration after the task finished. */
+static void stop_when_done(asyncio_future_t *f, void *arg)
+{
+    (void)f;
+    ((struct loop *)arg)->stopping = true;
+}
+
+int asyncio_loop_run_until_complete(asyncio_loop_t *s, asyncio_fn fn, void *arg, void **result)
+{
+    struct loop *loop;
+    int rc = own_idle_loop(s, &loop);
+    if (rc < 0)
+        return rc;
+    if (!fn)
+        return -EINVAL;
+    asyncio_task_t *t;
+    if ((rc = asyncio_create_task(&t, fn, arg, "main")) < 0)
+        return rc;
+    if ((rc = asyncio_future_add_done_callback(t, stop_when_done, loop)) < 0) {
+        asyncio_task_cancel(t); /* it never runs: it finishes cancelled */
+        asyncio_task_release(t);
+        return rc;
+    }
+    run_until_stopped(loop);
+    if (future_is_done(t)) {
+        rc = future_outcome(t, result);
+    } else {
+        asyncio_future_remove_done_callback(t, stop_when_done, loop);
+        rc = -EINTR; /* stopped before it finished: it goes on detached */
+    }
+    asyncio_task_release(t);
+    return rc;
+}
+
+/* A stop from another thread, run by the loop as a posted callback. */
+static void stop_posted(void *arg)
+{
+    (void)arg;
+    loop_tls->stopping = true;
+}
+
+int asyncio_loop_stop(asyncio_loop_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    if (pthread_equal(s->owner, pthread_self())) {
+        if (!s->loop)
+            return -ESHUTDOWN;
+        s->loop->stopping = true;
+        return 0;
+    }
+    return loop_post(s, stop_posted, NULL, NULL);
+}
+
+int asyncio_loop_is_running(asyncio_loop_t *s)
+{
+    if (!s)
+        return -EINVAL;
+    return atomic_load_explicit(&s->running, memory_order_relaxed);
+}
+
+int asyncio_loop_close(asyncio_loop_t *s)
+{
+    struct loop *loop;
+    int rc = own_idle_loop(s, &loop);
+    if (rc < 0)
+        return rc;
+    /* Wind down: cancel whatever is left until it has all finished (a task
+     * that swallows one cancellation gets another at its next wait). */
+    set_running(loop, true);
+    loop->closing = true;
+    while (loop->tasks.live) {
+        tasks_cancel_all(loop);
+        run_once(loop);
+    }
+    /* The callbacks their ends left ready, once; no polling now. */
+    run_batch(loop);
+    set_running(loop, false);
+    s->loop = NULL;
+    loop_tls = NULL;
+    loop_free(loop, SUBSYSTEMS);
+    return 0;
+}
+
+int asyncio_loop_backend_fd(asyncio_loop_t *s)
+{
+    struct loop *loop;
+    int rc = own_idle_loop(s, &loop);
+    if (rc == -EBUSY)
+        rc = 0, loop = s->loop; /* a task or callback may ask too */
+    if (rc < 0)
+        return rc;
+    return loop->poller.ops->backend_fd ? loop->poller.ops->backend_fd(&loop->poller) : -ENOTSUP;
+}
+
+int asyncio_loop_run_nowait(asyncio_loop_t *s, int64_t *next_ns)
+{
+    struct loop *loop;
+    int rc = own_idle_loop(s, &loop);
+    if (rc < 0)
+        return rc;
+    set_running(loop, true);
+    loop->nowait = true;
+    run_once(loop);
+    loop->nowait = false;
+    set_running(loop, false);
+    bool stopped = loop->stopping;
+    loop->stopping = false;
+    if (next_ns) {
+        uint64_t t = loop_timeout(loop);
+        *next_ns = t == UINT64_MAX ? -1 : t > INT64_MAX ? INT64_MAX : (int64_t)t;
+    }
+    return stopped;
+}
+
 int asyncio_run(asyncio_fn main, void *arg, void **result)
 {
     return asyncio_run_ex(main, arg, result, NULL);
@@ -270,47 +483,13 @@ int asyncio_run_ex(asyncio_fn main, void *arg, void **result, const asyncio_run_
 {
     if (!main)
         return -EINVAL;
-    if (opts && opts->stack_size &&
-        (opts->stack_size < ASYNCIO_STACK_MIN || opts->stack_size > ASYNCIO_STACK_MAX))
-        return -EINVAL;
-    if (opts && opts->stack_guard > ASYNCIO_STACK_GUARD_MAX)
-        return -EINVAL;
-    unsigned busy_poll_us = opts ? opts->busy_poll_us : 0;
-    if (busy_poll_us > ASYNCIO_BUSY_POLL_MAX_US)
-        return -EINVAL;
-    if (!busy_poll_us && busy_poll_env(&busy_poll_us) < 0)
-        return -EINVAL;
-    if (loop_tls)
-        return -EBUSY;
-    int rc;
-    struct loop *loop = loop_new(opts, busy_poll_us, &rc);
-    if (!loop)
+    asyncio_loop_t *s;
+    int rc = asyncio_new_event_loop(&s, opts);
+    if (rc < 0)
         return rc;
-    loop_tls = loop;
-
-    asyncio_task_t *main_task;
-    rc = asyncio_create_task(&main_task, main, arg, "main");
-    if (rc < 0) {
-        loop_tls = NULL;
-        loop_free(loop, SUBSYSTEMS);
-        return rc;
-    }
-    while (!future_is_done(main_task))
-        run_once(loop);
-
-    /* Wind down: cancel whatever is left until it has all finished (a task
-     * that swallows one cancellation gets another at its next wait). */
-    loop->closing = true;
-    while (loop->tasks.live) {
-        tasks_cancel_all(loop);
-        run_once(loop);
-    }
-    /* The callbacks their ends left ready, once; no polling now. */
-    run_batch(loop);
-
-    rc = future_outcome(main_task, result);
-    loop_tls = NULL;
-    loop_free(loop, SUBSYSTEMS);
+    rc = asyncio_loop_run_until_complete(s, main, arg, result);
+    asyncio_loop_close(s);
+    asyncio_loop_unref(s);
     return rc;
 }
 

@@ -147,6 +147,9 @@ struct loop {
     /* Read by every iteration, with io's first fields below. */
     struct dlist prepoll;   /* struct prepoll to run before the next poll */
     bool closing;           /* winding down: what is left is being cancelled */
+    bool stopping;          /* asyncio_loop_stop(): the run ends after this batch */
+    bool nowait;            /* asyncio_loop_run_nowait(): one iteration, no sleep */
+    bool running;           /* inside a run call (or the close's wind-down) */
     bool busy_poll_on;      /* the last sleep was short: spin next time */
     uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
 
@@ -203,8 +206,9 @@ static inline void loop_ready(struct loop *loop, struct runnable *r)
  * new batch, so that the parking task can switch straight to the next
  * task. Only tasks are woken here: an fd callback the poll calls for is
  * left for the loop's own context (loop->io.deferred), and then this
- * returns false. False also when nothing is ready or the loop is closing:
- * then the loop's own context must take over. */
+ * returns false. False also when nothing is ready, or the loop is closing,
+ * stopping or running one iteration only: then the loop's own context
+ * must take over. */
 bool loop_next_batch_now(struct loop *loop);
 
 /* Timers: t->when must be set. 0 or -ENOMEM. The owner of a timer says what

@@ -44,6 +44,9 @@ struct poller_ops {
     /* Wait up to timeout_ns (UINT64_MAX: forever) and fill at most max
      * events. Returns how many, or a negative errno (-EINTR included). */
     int (*wait)(struct poller *p, uint64_t timeout_ns, struct poller_event *out, int max);
+    /* The fd that is readable when wait() would return events, for an
+     * event loop that drives this one; NULL if the backend has none. */
+    int (*backend_fd)(const struct poller *p);
 };
 
 struct poller {

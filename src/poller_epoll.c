@@ -106,10 +106,16 @@ static int epoll_wait_(struct poller *p, uint64_t timeout_ns, struct poller_even
     return n;
 }
 
+static int epoll_backend_fd(const struct poller *p)
+{
+    return ((const struct epoll_state *)p->state)->fd;
+}
+
 const struct poller_ops poller_epoll_ops = {
     .name = "epoll",
     .init = epoll_init,
     .close = epoll_close_,
     .ctl = epoll_ctl_,
     .wait = epoll_wait_,
+    .backend_fd = epoll_backend_fd,
 };

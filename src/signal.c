@@ -1,6 +1,8 @@
 /* Signal handlers run as loop callbacks (loop.add_signal_handler): the
  * signals are blocked in the loop's thread and read from one signalfd, so
- * no code runs in signal context and nothing global is needed. The loop's
+ * no code runs in signal context and nothing global is needed. Only the
+ * main thread's loop takes handlers, as asyncio's: with a loop on every
+ * core, one loop owns the signals (and stops the others). The loop's
  * signals subsystem (loop->signals), set up by the first handler added. */
 #include "loop.h"
 
@@ -14,6 +16,13 @@
 
 #ifdef __linux__
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+
+/* The process's first thread, whose id is the process's. */
+static bool in_main_thread(void)
+{
+    return (pid_t)syscall(SYS_gettid) == getpid();
+}
 
 struct sigwatch {
     int fd;
@@ -71,6 +80,8 @@ int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg
     struct loop *loop = loop_current();
     if (!loop)
         return -EPERM;
+    if (!in_main_thread())
+        return -EXDEV; /* as asyncio: handlers live on the main thread's loop */
     struct sigwatch *w = loop->signals;
     if (!w) {
         if (!(w = calloc(1, sizeof *w)))

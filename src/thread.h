@@ -53,7 +53,10 @@ struct asyncio_loop {
     int wake_rd, wake_wr;     /* an eventfd (one fd) or a pipe; closed with the
                                  last reference, as posters write it unlocked */
     atomic_bool pending;      /* something was posted since the last take */
-    atomic_uint refs;         /* the running loop's, and asyncio_loop_ref()'s */
+    atomic_uint refs;         /* the loop's own (until closed), and asyncio_loop_ref()'s */
+    atomic_bool running;      /* loop->running, for other threads */
+    pthread_t owner;          /* the thread that made the loop, the only one to run it */
+    struct loop *loop;        /* (owner) the loop, NULL once closed */
 };
 
 /* Post cb(arg) to run in s's loop (release(arg) instead if it closes

@@ -119,12 +119,6 @@ int loop_post_node(struct asyncio_loop *s, struct post *p)
     return post(s, &p->e, p);
 }
 
-asyncio_loop_t *asyncio_get_running_loop(void)
-{
-    struct loop *loop = loop_current();
-    return loop ? loop->threads.shared : NULL;
-}
-
 static void wake_fds_close(struct asyncio_loop *s)
 {
     if (s->wake_rd >= 0)
@@ -393,12 +387,15 @@ int threads_init(struct loop *loop)
     s->wake_rd = s->wake_wr = -1;
     s->spill_tail = &s->spill;
     atomic_init(&s->pending, false);
+    atomic_init(&s->running, false);
     atomic_init(&s->refs, 1);
     int rc = inbox_mutex_init(&s->mu);
     if (rc == 0) {
         if ((rc = wake_fds_open(s)) == 0) {
             loop->io.wake_fd = s->wake_rd;
             if ((rc = io_watch(loop, s->wake_rd, POLLER_IN, on_wake, NULL)) == 0) {
+                s->owner = pthread_self();
+                s->loop = loop;
                 th->shared = s;
                 return 0;
             }
@@ -464,6 +461,7 @@ void threads_term(struct loop *loop)
         release_entry(&e);
     }
     cfuture_wraps_term(loop); /* after the close: what they cancel cannot post here */
+    s->loop = NULL;
     th->shared = NULL;
     asyncio_loop_unref(s);
 }

@@ -406,95 +406,108 @@ static void test_loops_in_four_threads_at_once(void **state)
     }
 }
 
-/* ---- signal handlers of loops in two threads ----------------------------- */
+/* ---- signals with a loop in each of two threads --------------------------- */
 
-struct sig_loop {
-    sem_t installed; /* posted once its handler is in place (or failed) */
-    int install_rc;
-    int count;       /* SIGUSR1s its callback saw */
-    bool in_its_loop;
-    asyncio_future_t *got;
-    int rc;
-    pthread_t self;
+/* As asyncio: only the main thread's loop takes signal handlers; it owns
+ * the signals and stops the other loops. */
+
+struct other_loop {
+    sem_t ready;          /* posted once loop is set (or the thread failed) */
+    asyncio_loop_t *loop; /* the thread's loop, referenced for the main thread */
+    int add_rc;           /* asyncio_add_signal_handler() there */
+    int run_rc, close_rc;
 };
 
-static void on_usr1(int signum, void *arg)
+static void never_called(int signum, void *arg)
 {
-    struct sig_loop *s = arg;
     (void)signum;
-    s->count++;
-    s->in_its_loop = pthread_equal(pthread_self(), s->self);
-    if (s->got && !asyncio_future_done(s->got))
-        asyncio_future_set_result(s->got, NULL);
+    (void)arg;
+    abort();
 }
 
-static int main_sig(void *arg, void **result)
+static void *run_other_loop(void *arg)
 {
-    (void)result;
-    struct sig_loop *s = arg;
-    int rc = asyncio_future_new(&s->got);
-    if (rc != 0)
-        return rc;
-    rc = s->install_rc = asyncio_add_signal_handler(SIGUSR1, on_usr1, s);
-    sem_post(&s->installed);
-    if (rc == 0) {
-        /* Wait (at most 5 s) for its own signal. */
-        asyncio_timeout_t guard;
-        rc = asyncio_timeout_enter(&guard, 5);
-        if (rc == 0) {
-            rc = asyncio_await(s->got, NULL);
-            int ex = asyncio_timeout_exit(&guard);
-            rc = rc ? rc : ex;
-        }
-        /* A task of this loop resolves meanwhile, as the other loop does. */
-        struct work w = {.bursts = 1, .burst_size = 6};
-        int wrc = main_work(&w, NULL);
-        if (rc == 0 && (wrc != 0 || w.tally.bad))
-            rc = -EPROTO;
-        int rm = asyncio_remove_signal_handler(SIGUSR1);
-        if (rc == 0 && rm != 1)
-            rc = rm < 0 ? rm : -EPROTO;
+    struct other_loop *o = arg;
+    /* The process-directed signal below must reach the main thread only. */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    asyncio_loop_t *l;
+    o->run_rc = asyncio_new_event_loop(&l, NULL);
+    if (o->run_rc == 0) {
+        o->add_rc = asyncio_add_signal_handler(SIGUSR1, never_called, NULL);
+        o->loop = asyncio_loop_ref(l);
     }
-    asyncio_future_release(s->got);
-    s->got = NULL;
-    return rc;
-}
-
-static void *run_sig_loop(void *arg)
-{
-    struct sig_loop *s = arg;
-    s->self = pthread_self();
-    s->rc = asyncio_run(main_sig, s, NULL);
+    sem_post(&o->ready);
+    if (o->run_rc == 0) {
+        o->run_rc = asyncio_loop_run_forever(l);
+        o->close_rc = asyncio_loop_close(l);
+        asyncio_loop_unref(l);
+    }
     return NULL;
 }
 
-static void test_signal_handlers_of_loops_in_two_threads(void **state)
+struct sig_main {
+    struct other_loop *other;
+    asyncio_future_t *got;
+    int count;
+};
+
+static void on_usr1_stop_other(int signum, void *arg)
+{
+    struct sig_main *m = arg;
+    (void)signum;
+    m->count++;
+    asyncio_loop_stop(m->other->loop);
+    if (!asyncio_future_done(m->got))
+        asyncio_future_set_result(m->got, NULL);
+}
+
+static int main_signals(void *arg, void **result)
+{
+    (void)result;
+    struct sig_main *m = arg;
+    int rc = asyncio_future_new(&m->got);
+    if (rc != 0)
+        return rc;
+    rc = asyncio_add_signal_handler(SIGUSR1, on_usr1_stop_other, m);
+    if (rc == 0 && kill(getpid(), SIGUSR1) != 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = asyncio_wait_for(m->got, 5, NULL);
+    int rm = asyncio_remove_signal_handler(SIGUSR1);
+    if (rc == 0 && rm != 1)
+        rc = rm < 0 ? rm : -EPROTO;
+    asyncio_future_release(m->got);
+    return rc;
+}
+
+static void test_signals_live_on_the_main_threads_loop(void **state)
 {
     (void)state;
-    /* SIGUSR1 stays unblocked in this thread: the signals below go to one
-     * thread each, and each loop blocks it in its own thread only. */
-    struct sig_loop s[2];
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++) {
-        memset(&s[i], 0, sizeof s[i]);
-        assert_int_equal(sem_init(&s[i].installed, 0, 0), 0);
-        assert_int_equal(pthread_create(&th[i], NULL, run_sig_loop, &s[i]), 0);
-    }
-    for (int i = 0; i < 2; i++) {
-        while (sem_wait(&s[i].installed) != 0)
-            assert_int_equal(errno, EINTR);
-        /* Unhandled, the signal would end the process. */
-        if (s[i].install_rc == 0)
-            assert_int_equal(pthread_kill(th[i], SIGUSR1), 0);
-    }
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        sem_destroy(&s[i].installed);
-        assert_int_equal(s[i].install_rc, 0);
-        assert_int_equal(s[i].rc, 0);
-        assert_int_equal(s[i].count, 1);
-        assert_true(s[i].in_its_loop);
-    }
+    struct other_loop o = {0};
+    assert_int_equal(sem_init(&o.ready, 0, 0), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_other_loop, &o), 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (sem_timedwait(&o.ready, &until) != 0)
+        assert_int_equal(errno, EINTR);
+    struct sig_main m = {.other = &o};
+    int rc = o.loop ? tu_run(main_signals, &m, NULL) : -ENOENT;
+    if (o.loop)
+        asyncio_loop_stop(o.loop); /* whatever happened, so that the join ends */
+    assert_int_equal(pthread_join(th, NULL), 0);
+    sem_destroy(&o.ready);
+    assert_int_equal(o.add_rc, -EXDEV); /* not the main thread */
+    assert_int_equal(rc, 0);
+    assert_int_equal(m.count, 1);
+    assert_int_equal(o.run_rc, 0);   /* stopped by the main loop's handler */
+    assert_int_equal(o.close_rc, 0);
+    assert_int_equal(asyncio_loop_is_closed(o.loop), 1);
+    asyncio_loop_unref(o.loop);
 }
 
 int main(void)
@@ -503,7 +516,7 @@ int main(void)
         cmocka_unit_test(test_many_lookups_with_cancellations_at_every_stage),
         cmocka_unit_test(test_loops_end_with_lookups_in_the_pool),
         cmocka_unit_test(test_loops_in_four_threads_at_once),
-        cmocka_unit_test(test_signal_handlers_of_loops_in_two_threads),
+        cmocka_unit_test(test_signals_live_on_the_main_threads_loop),
     };
     return tu_run_group_tests_name("threads", tests, NULL, NULL);
 }

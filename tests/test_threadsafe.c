@@ -231,8 +231,9 @@ static void *post_late(void *arg)
     return NULL;
 }
 
-/* Runs in the loop's last batch, after every task ended: what it posts is
- * never run, and must be released. */
+/* Runs in the loop's last batch, after every task ended (a done callback
+ * of the last task the close cancels): what it posts is never run, and
+ * must be released. */
 static void last_callback(asyncio_future_t *main_task, void *arg)
 {
     (void)main_task;
@@ -247,12 +248,21 @@ static void last_callback(asyncio_future_t *main_task, void *arg)
     }
 }
 
+static int sleep_forever(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return asyncio_sleep(INFINITY);
+}
+
 static int main_closing(void *arg, void **result)
 {
     (void)result;
     struct closing *c = arg;
     c->loop = asyncio_loop_ref(asyncio_get_running_loop());
-    CHECK_INT(asyncio_future_add_done_callback(asyncio_current_task(), last_callback, c), 0);
+    asyncio_task_t *t = tu_spawn(sleep_forever, NULL, "left");
+    CHECK_INT(asyncio_future_add_done_callback(t, last_callback, c), 0);
+    asyncio_task_release(t);
     return 0;
 }
 

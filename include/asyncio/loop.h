@@ -84,7 +84,9 @@ typedef struct asyncio_run_options {
  * $ASYNCIO_BUSY_POLL_US is not a number of microseconds up to
  * ASYNCIO_BUSY_POLL_MAX_US), -EBUSY (a loop is already running in this
  * thread), -ENOENT (unknown backend), -ENOMEM.
- * Blocks the calling thread; it is not itself a task.
+ * Blocks the calling thread; it is not itself a task. The same as
+ * asyncio_new_event_loop(), asyncio_loop_run_until_complete(),
+ * asyncio_loop_close() and asyncio_loop_unref() (see below).
  */
 ASYNCIO_API int asyncio_run(asyncio_fn main, void *arg, void **result);
 
@@ -93,6 +95,173 @@ ASYNCIO_API int asyncio_run(asyncio_fn main, void *arg, void **result);
  * ASYNCIO_BUSY_POLL_MAX_US, or stack_guard above ASYNCIO_STACK_GUARD_MAX. */
 ASYNCIO_API int asyncio_run_ex(asyncio_fn main, void *arg, void **result,
                    const asyncio_run_options_t *opts);
+
+/* ---- the loop's life cycle (asyncio.Runner and the loop's methods) -------- */
+
+/*
+ * A loop, as a handle. A loop belongs to the thread that made it: it runs
+ * there only, and the calls below that run or close it return -EXDEV from
+ * any other thread. Several threads may each have a loop and run it at the
+ * same time (a loop per core: see the README's "A loop on every core").
+ * The handle is reference-counted and outlives the loop for as long as
+ * someone holds a reference: it then just says the loop is closed, and
+ * every call that needs the loop returns -ESHUTDOWN.
+ *
+ * Life cycle, as asyncio's (asyncio.Runner, loop.run_until_complete(),
+ * run_forever(), stop(), close()):
+ *
+ *     asyncio_loop_t *loop;
+ *     asyncio_new_event_loop(&loop, NULL);           // this thread's loop
+ *     asyncio_loop_run_until_complete(loop, main, arg, &result);
+ *     asyncio_loop_run_until_complete(loop, more, arg, &result); // again
+ *     asyncio_loop_close(loop);   // cancel what is left, free the loop
+ *     asyncio_loop_unref(loop);   // the handle
+ *
+ * asyncio_run() is exactly these four calls.
+ */
+typedef struct asyncio_loop asyncio_loop_t;
+
+/*
+ * Make a loop for the calling thread and make it the thread's current loop
+ * (asyncio.new_event_loop() and set_event_loop()): from now until it is
+ * closed, the calls that act on "the loop" from this thread (create_task,
+ * call_soon, call_later, open_connection, ...) act on it, also while it is
+ * not running, so that work can be scheduled before it runs. Its tasks and
+ * callbacks run only while one of the run calls below runs it.
+ * On success *loop holds a reference the caller drops with
+ * asyncio_loop_unref() once done with it (after asyncio_loop_close()).
+ * opts (may be NULL) as asyncio_run_ex()'s; it is read here only.
+ * Returns 0, -EINVAL (loop NULL, or opts or $ASYNCIO_BUSY_POLL_US as
+ * asyncio_run_ex() refuses them), -EBUSY (this thread has a loop already:
+ * one at a time per thread), -ENOENT (unknown backend), -ENOMEM, or an
+ * errno of the poller's creation (-EMFILE ...). Does not suspend; call it
+ * outside any loop.
+ */
+ASYNCIO_API int asyncio_new_event_loop(asyncio_loop_t **loop, const asyncio_run_options_t *opts);
+
+/*
+ * The calling thread's loop, running or not (made by asyncio_new_event_loop()
+ * or asyncio_run() and not closed yet), or NULL. Borrowed: valid until the
+ * loop is closed, unless the caller takes a reference. Never fails; does
+ * not suspend.
+ */
+ASYNCIO_API asyncio_loop_t *asyncio_get_event_loop(void);
+
+/*
+ * The loop running in the calling thread, or NULL if none runs there
+ * (asyncio.get_running_loop()): a task or callback of that loop gets it;
+ * the thread that runs it, between run calls, gets NULL. The pointer is
+ * valid while that loop lives (until it is closed). A thread that may still
+ * use it after that must hold a reference: take one with asyncio_loop_ref()
+ * while the loop is surely alive (in the loop's thread, before handing the
+ * pointer over), and drop it with asyncio_loop_unref() when done. Never
+ * fails; does not suspend; any thread.
+ */
+ASYNCIO_API asyncio_loop_t *asyncio_get_running_loop(void);
+
+/* Take a reference to loop (which must be valid: alive, or referenced by
+ * the caller). Returns loop, or NULL if loop is NULL. Any thread. */
+ASYNCIO_API asyncio_loop_t *asyncio_loop_ref(asyncio_loop_t *loop);
+
+/* Drop a reference (asyncio_new_event_loop()'s or asyncio_loop_ref()'s).
+ * The last one frees the handle; a loop not closed yet stays alive (it
+ * holds a reference of its own until closed). NULL is ignored. Any
+ * thread. */
+ASYNCIO_API void asyncio_loop_unref(asyncio_loop_t *loop);
+
+/*
+ * Run loop until fn(arg, result), started now as a task named "main", has
+ * finished (loop.run_until_complete()): as asyncio does, the loop stops in
+ * the iteration after the one in which the task finished (where the task's
+ * done callbacks run). Other tasks and callbacks of the loop run meanwhile;
+ * what is left when it returns stays for the next run or for the close.
+ * Returns fn's return value (0 or more, or the negative errno it failed
+ * with; -ECANCELED if it finished cancelled), its result in *result if
+ * result is not NULL. Other errors (fn never ran, or was left running):
+ * -EINVAL (loop or fn NULL), -ESHUTDOWN (loop closed), -EXDEV (another
+ * thread's loop), -EBUSY (the loop is running: called from one of its
+ * tasks or callbacks), -ENOMEM (no task could be made), -EINTR (the loop
+ * was stopped with asyncio_loop_stop() before the task finished: the task
+ * goes on at the next run, or is cancelled by the close).
+ * Blocks the calling thread while the loop runs; it is not itself a task.
+ */
+ASYNCIO_API int asyncio_loop_run_until_complete(asyncio_loop_t *loop, asyncio_fn fn, void *arg,
+                                                void **result);
+
+/*
+ * Run loop until asyncio_loop_stop() is called (loop.run_forever()).
+ * A stop made before the call (and not consumed yet) makes it run one
+ * iteration, polling without blocking, then return. Returns 0, -EINVAL,
+ * -ESHUTDOWN, -EXDEV, -EBUSY as asyncio_loop_run_until_complete(). Blocks
+ * the calling thread while the loop runs.
+ */
+ASYNCIO_API int asyncio_loop_run_forever(asyncio_loop_t *loop);
+
+/*
+ * Ask loop to stop (loop.stop()): the run call that runs it returns after
+ * the iteration under way has run what it had ready (callbacks scheduled
+ * by those run at the next run); if it is not running, the next run call
+ * runs one iteration, then returns. From any thread: from another one the
+ * request goes through the loop's inbox, as asyncio_call_soon_threadsafe()
+ * (and wakes the loop). Returns 0, -EINVAL (NULL), -ESHUTDOWN (closed),
+ * -ENOMEM (another thread's request could not be queued). Does not suspend.
+ */
+ASYNCIO_API int asyncio_loop_stop(asyncio_loop_t *loop);
+
+/* 1 if loop is running (inside one of its run calls), 0 if not (also once
+ * closed), -EINVAL if loop is NULL. Any thread (from another, the answer
+ * may be outdated by the time it is read). */
+ASYNCIO_API int asyncio_loop_is_running(asyncio_loop_t *loop);
+
+/* 1 if loop has closed (it accepts no more callbacks), 0 if not, -EINVAL
+ * if loop is NULL. Any thread. */
+ASYNCIO_API int asyncio_loop_is_closed(asyncio_loop_t *loop);
+
+/*
+ * Close loop, as asyncio.Runner.close() (and asyncio_run()) does: cancel
+ * every task still alive and run the loop until they have all finished (a
+ * task that catches the cancellation and waits again is cancelled again),
+ * run the callbacks they left ready, shut the default executor down (its
+ * running calls are waited for), release what other threads posted and the
+ * loop did not run, and free everything the loop made (tasks, futures,
+ * handles, stacks); callbacks scheduled for later never run. The thread has
+ * no loop any more (a new one may be made). The handle stays valid until
+ * its last reference is dropped.
+ * Returns 0, -EINVAL (NULL), -ESHUTDOWN (closed already), -EXDEV (another
+ * thread's loop), -EBUSY (the loop is running: called from one of its
+ * tasks or callbacks). Blocks the calling thread while the tasks wind
+ * down.
+ */
+ASYNCIO_API int asyncio_loop_close(asyncio_loop_t *loop);
+
+/* ---- embedding: another event loop drives this one ------------------------ */
+
+/*
+ * The fd that becomes readable when loop has I/O or a wake-up (a signal,
+ * another thread's callback, an executor's result) to handle: the
+ * backend's own (epoll's fd; kqueue's). Watch it for reading in the other
+ * event loop and call asyncio_loop_run_nowait() when it is readable, or
+ * when the time that call gave has passed. Returns the fd (owned by the
+ * loop: do not close it), -EINVAL, -ESHUTDOWN, -EXDEV, or -ENOTSUP (the
+ * poll() backend has no such fd: drive it with timeouts only, or use
+ * epoll). Does not suspend.
+ */
+ASYNCIO_API int asyncio_loop_backend_fd(asyncio_loop_t *loop);
+
+/*
+ * Run one iteration of loop without blocking (uv_run(UV_RUN_NOWAIT)): poll
+ * without waiting, run the callbacks and tasks that are ready and the
+ * timers that are due. Then, if next_ns is not NULL, store in it how long
+ * the loop may wait before it needs to run again unless its fd becomes
+ * readable: 0 (at once: work is ready), the nanoseconds to its next timer,
+ * or -1 (only when the fd becomes readable).
+ * Returns 0, 1 if asyncio_loop_stop() was called (the stop is consumed: a
+ * program that runs the loop "until stopped" leaves off here), -EINVAL,
+ * -ESHUTDOWN, -EXDEV, -EBUSY as asyncio_loop_run_until_complete(). Does
+ * not block (but for what its callbacks and tasks do); call it from the
+ * loop's thread, outside the loop.
+ */
+ASYNCIO_API int asyncio_loop_run_nowait(asyncio_loop_t *loop, int64_t *next_ns);
 
 /* The running loop's poller backend name ("epoll", "poll"), or NULL when no
  * loop runs in this thread. */

@@ -23,11 +23,17 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
  * time signum arrives (loop.add_signal_handler); it replaces a handler
  * this loop had for signum. The signal is blocked in the loop's thread and
  * read from a signalfd, so cb runs in the loop like any callback and may
- * use every call that does not suspend. In a program with other threads,
- * block the signal in them too (the loop's own pool threads block every
- * signal), or the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
- * SIGKILL, SIGSTOP), -EPERM (no running loop), -ENOSYS (no signalfd: not
- * Linux), -ENOMEM. Does not suspend.
+ * use every call that does not suspend. As in asyncio, only the main
+ * thread's loop takes handlers (the thread main() runs in): in a program
+ * with a loop in each of several threads, that loop owns the signals and
+ * tells the others what to do (asyncio_loop_stop(), or
+ * asyncio_call_soon_threadsafe()). In a program with other threads, block
+ * the signal in them too (threads started from the loop's thread after
+ * this call inherit the mask; executors' threads block every signal), or
+ * the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
+ * SIGKILL, SIGSTOP), -EPERM (no loop in this thread), -EXDEV (not the
+ * main thread), -ENOSYS (no signalfd: not Linux), -ENOMEM. Does not
+ * suspend; from the loop's thread, also before it runs.
  *
  * Children inherit the signal mask: a program started from the loop's
  * thread with posix_spawn(), or fork() and exec(), while a handler is

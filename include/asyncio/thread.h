@@ -24,34 +24,10 @@
 extern "C" {
 #endif
 
-/* ---- the loop as a handle ------------------------------------------------ */
+/* ---- into a loop from any thread ------------------------------------------ */
 
-/* A loop as other threads see it. It outlives the loop for as long as
- * someone holds a reference to it: then it just says the loop is closed. */
-typedef struct asyncio_loop asyncio_loop_t;
-
-/*
- * The loop running in the calling thread, or NULL if none runs there
- * (asyncio.get_running_loop()). The pointer is valid while that loop runs
- * (until asyncio_run() returns). A thread that may still use it after that
- * must hold a reference: take one with asyncio_loop_ref() while the loop
- * is surely alive (in the loop's thread, before handing the pointer over),
- * and drop it with asyncio_loop_unref() when done. Never fails; does not
- * suspend; any thread.
- */
-ASYNCIO_API asyncio_loop_t *asyncio_get_running_loop(void);
-
-/* Take a reference to loop (which must be valid: running, or referenced by
- * the caller). Returns loop, or NULL if loop is NULL. Any thread. */
-ASYNCIO_API asyncio_loop_t *asyncio_loop_ref(asyncio_loop_t *loop);
-
-/* Drop a reference taken with asyncio_loop_ref(). NULL is ignored. Any
- * thread. */
-ASYNCIO_API void asyncio_loop_unref(asyncio_loop_t *loop);
-
-/* 1 if loop has closed (it accepts no more callbacks), 0 if it is still
- * running, -EINVAL if loop is NULL. Any thread. */
-ASYNCIO_API int asyncio_loop_is_closed(asyncio_loop_t *loop);
+/* The loop handle (asyncio_loop_t), asyncio_get_running_loop(),
+ * asyncio_loop_ref() and asyncio_loop_unref() are in <asyncio/loop.h>. */
 
 /*
  * Schedule cb(arg) to run in loop's thread, from any thread (asyncio's
