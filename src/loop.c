@@ -430,6 +430,7 @@ int asyncio_loop_close(asyncio_loop_t *s)
      * that swallows one cancellation gets another at its next wait). */
     set_running(loop, true);
     loop->closing = true;
+    loop->stopping = false; /* a stop not consumed would make it spin */
     while (loop->tasks.live) {
         tasks_cancel_all(loop);
         run_once(loop);

@@ -18,10 +18,15 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 
-/* The process's first thread, whose id is the process's. */
+/* The process's first thread, whose id is the process's (gettid() cannot
+ * fail; glibc has it since 2.30, elsewhere the system call). */
 static bool in_main_thread(void)
 {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+    return gettid() == getpid();
+#else
     return (pid_t)syscall(SYS_gettid) == getpid();
+#endif
 }
 
 struct sigwatch {

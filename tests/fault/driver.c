@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -730,6 +731,68 @@ static int s_threads(void *arg, void **result)
     return rc;
 }
 
+/* The loop's life cycle, step by step, in a thread of its own (a function
+ * of the default executor): a loop made, work queued before it runs, run
+ * until stopped by a callback, run until a task completes, driven by
+ * run_nowait from a poll() on its fd (on the poll backend, which has
+ * none, from the times it gives), closed with a task left. arg: the
+ * backend's name, or NULL. */
+static void cb_stop(void *arg) { asyncio_loop_stop(arg); }
+
+static int sleeps_long(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return asyncio_sleep(10.0);
+}
+
+static int lifecycle_steps(asyncio_loop_t *l)
+{
+    int n = 0;
+    TRY(asyncio_create_task(NULL, sleeps_long, NULL, "left")); /* cancelled by the close */
+    TRY(asyncio_call_soon(cb_count, &n, NULL));
+    TRY(asyncio_call_soon(cb_stop, l, NULL));
+    TRY(asyncio_loop_run_forever(l));
+    CHECK_OR_WRONG(n == 1 && asyncio_loop_is_running(l) == 0);
+    TRY(asyncio_loop_run_until_complete(l, s_loop, NULL, NULL));
+    TRY(asyncio_call_later(0.002, cb_count, &n, NULL));
+    TRY(asyncio_call_later(0.003, cb_stop, l, NULL));
+    int fd = asyncio_loop_backend_fd(l);
+    for (int i = 0, rc = 0; rc == 0; i++) {
+        CHECK_OR_WRONG(i < 10000);
+        int64_t next;
+        TRY(rc = asyncio_loop_run_nowait(l, &next));
+        CHECK_OR_WRONG(next >= -1);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (rc == 0 && next != 0)
+            poll(&p, fd >= 0, next < 0 ? 1000 : (int)(next / 1000000 + 1));
+    }
+    CHECK_OR_WRONG(n == 2);
+    return 0;
+}
+
+static void *lifecycle_thread(void *backend)
+{
+    asyncio_loop_t *l;
+    int rc = asyncio_new_event_loop(&l, &(asyncio_run_options_t){.backend = backend});
+    if (rc == 0) {
+        rc = lifecycle_steps(l);
+        int crc = asyncio_loop_close(l);
+        if (crc != 0)
+            rc = WRONG; /* nothing in a close may fail */
+        asyncio_loop_unref(l);
+    }
+    return (void *)(intptr_t)rc;
+}
+
+static int s_lifecycle(void *arg, void **result)
+{
+    (void)result;
+    void *r = NULL;
+    TRY(asyncio_to_thread(lifecycle_thread, arg, NULL, &r));
+    return (int)(intptr_t)r;
+}
+
 struct scenario {
     const char *name;
     asyncio_fn fn;
@@ -753,6 +816,8 @@ static const struct scenario scenarios[] = {
     {"signal", s_signal, NULL, NULL},
     {"sock", s_sock, NULL, NULL},
     {"threads", s_threads, NULL, NULL},
+    {"lifecycle", s_lifecycle, NULL, NULL},
+    {"lifecycle-poll", s_lifecycle, "poll", "poll"},
     {"stream-poll", s_stream, "poll", NULL},
     {"sock-poll", s_sock, "poll", NULL},
     {"stream-limit", s_stream, NULL, (void *)(uintptr_t)16},
