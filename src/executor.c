@@ -38,6 +38,7 @@ struct xjob {
     /* The loop's thread only: */
     struct task *waiter;        /* NULL once the task stopped waiting */
     bool returned;              /* the post came back */
+    uint64_t submitted_ns;      /* when it was queued (the loop's spinning) */
 };
 
 /* A thread, for the one that joins it. */
@@ -56,7 +57,9 @@ struct asyncio_executor {
     atomic_uint queued;         /* njobs, for spinning threads to watch unlocked */
     unsigned max, nthreads, idle;
     unsigned spinning;          /* threads spinning for work (counted as idle) */
-    uint64_t spin_ns;           /* how long a thread spins after a call, 0: never */
+    uint64_t spin_ns;           /* how long a thread spins after a call, 0: adaptive */
+    uint64_t gap_avg_ns;        /* (mu) recent waits from a call's end to the next */
+    bool multi_cpu;             /* more than one CPU: adaptive spinning may be on */
     uint64_t idle_ns;           /* UINT64_MAX: never exit */
     size_t stack_size;          /* 0: the system's default */
     atomic_bool shut;           /* no more work (written under mu) */
@@ -129,6 +132,7 @@ int asyncio_executor_new(asyncio_executor_t **out, const asyncio_executor_option
     ex->idle_ns = idle < 0 ? UINT64_MAX : clock_seconds_to_ns(idle);
     ex->stack_size = o.stack_size;
     ex->spin_ns = (uint64_t)o.spin_us * 1000;
+    ex->multi_cpu = thread_multi_cpu();
     dlist_init(&ex->todo);
     dlist_init(&ex->live);
     dlist_init(&ex->exited);
@@ -173,7 +177,9 @@ static void job_returned(void *arg)
 {
     struct xjob *j = arg;
     j->returned = true;
-    loop_current()->threads.calls_out--;
+    struct loop_threads *th = &loop_current()->threads;
+    th->calls_out--;
+    spin_note(&th->call_avg_ns, clock_now_ns() - j->submitted_ns);
     if (j->waiter)
         task_wake(j->waiter, 0);
     else
@@ -196,16 +202,29 @@ static void set_njobs(struct asyncio_executor *ex, unsigned n)
     atomic_store_explicit(&ex->queued, n, memory_order_relaxed);
 }
 
-/* After a call, with spin_ns set: wait for the next one without sleeping
- * for up to spin_ns, so that a loop that hands calls over one after the
- * other does not pay for waking the thread each time (nor the thread for
- * sleeping). It yields the CPU as it spins, for a loop on the same CPU. */
-static void spin_for_work(struct asyncio_executor *ex)
+/* After a call: wait for the next one without sleeping for up to budget,
+ * so that a loop that hands calls over one after the other does not pay
+ * for waking the thread each time (nor the thread for sleeping). With
+ * spin_ns set it yields the CPU as it spins, for a loop on the same CPU;
+ * adaptive spinning runs only with CPUs to spare, and pauses instead. */
+static void spin_for_work(struct asyncio_executor *ex, uint64_t budget)
 {
-    uint64_t until = clock_deadline(clock_now_ns(), ex->spin_ns);
+    uint64_t until = clock_deadline(clock_now_ns(), budget);
     while (!atomic_load_explicit(&ex->queued, memory_order_relaxed) &&
-           !atomic_load_explicit(&ex->shut, memory_order_relaxed) && clock_now_ns() < until)
-        sched_yield();
+           !atomic_load_explicit(&ex->shut, memory_order_relaxed) && clock_now_ns() < until) {
+        if (ex->spin_ns)
+            sched_yield();
+        else
+            cpu_relax();
+    }
+}
+
+/* How long a thread that just finished a call spins (under mu). */
+static uint64_t spin_after_call(const struct asyncio_executor *ex)
+{
+    if (ex->spin_ns)
+        return ex->spin_ns;
+    return ex->multi_cpu ? spin_budget(ex->gap_avg_ns) : 0;
 }
 
 static void *worker(void *arg)
@@ -213,16 +232,18 @@ static void *worker(void *arg)
     struct xthread *self = arg;
     struct asyncio_executor *ex = self->ex;
     bool may_spin = false; /* after a call */
+    uint64_t call_end = 0; /* when the last call ended, 0: none since */
     pthread_mutex_lock(&ex->mu);
     for (;;) {
         if (dlist_empty(&ex->todo)) {
             if (ex->shut)
                 break;
-            if (may_spin) {
-                may_spin = false;
+            uint64_t budget = may_spin ? spin_after_call(ex) : 0;
+            may_spin = false;
+            if (budget) {
                 ex->spinning++;
                 pthread_mutex_unlock(&ex->mu);
-                spin_for_work(ex);
+                spin_for_work(ex, budget);
                 pthread_mutex_lock(&ex->mu);
                 ex->spinning--;
                 continue;
@@ -238,11 +259,14 @@ static void *worker(void *arg)
         struct xjob *j = container_of(ex->todo.next, struct xjob, link);
         dlist_remove(&j->link);
         set_njobs(ex, ex->njobs - 1);
+        if (call_end)
+            spin_note(&ex->gap_avg_ns, clock_now_ns() - call_end);
         pthread_mutex_unlock(&ex->mu);
         j->result = j->fn(j->arg);
         j->ran = true;
         job_send_back(j);
-        may_spin = ex->spin_ns > 0;
+        may_spin = true;
+        call_end = clock_now_ns();
         pthread_mutex_lock(&ex->mu);
     }
     /* Exit: the last thread tells a shutdown that waits. */
@@ -351,6 +375,7 @@ int asyncio_run_in_executor(asyncio_executor_t *ex, asyncio_thread_fn fn, void *
         j->release = release;
         j->home = asyncio_loop_ref(t->fut.loop->threads.shared);
         j->waiter = t;
+        j->submitted_ns = clock_now_ns();
         if ((rc = submit(ex, j)) < 0) {
             asyncio_loop_unref(j->home);
             free(j);

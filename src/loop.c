@@ -78,6 +78,18 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
  * wake-up fd. */
 static void poll_or_sleep(struct loop *loop, uint64_t timeout)
 {
+    /* Without busy polling: spin on the inbox first while calls are out
+     * that have recently come back fast (thread.h). Then a poll for what
+     * else came, without blocking. */
+    if (!loop->busy_poll_ns && timeout != 0 && loop->threads.calls_out && loop->threads.multi_cpu) {
+        uint64_t budget = spin_budget(loop->threads.call_avg_ns);
+        if (budget && threads_spin(loop, budget < timeout ? budget : timeout)) {
+            poll_io(loop, 0, LOOP_EVENTS, false);
+            return;
+        }
+        if (budget && timeout != UINT64_MAX)
+            timeout = timeout > budget ? timeout - budget : 0;
+    }
     if (!loop->busy_poll_ns || timeout == 0 ||
         (loop->io.registered == 0 && loop->threads.calls_out == 0)) {
         poll_io(loop, timeout, LOOP_EVENTS, false);

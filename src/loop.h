@@ -129,6 +129,8 @@ struct loop_threads {
     struct dlist local;          /* posts from the loop's own thread, queued */
     struct dlist wraps;          /* wrap_future() futures not done (cfuture.c) */
     size_t calls_out;            /* executor calls not yet back (busy polling) */
+    uint64_t call_avg_ns;        /* their recent round trips (thread.h's spinning) */
+    bool multi_cpu;              /* may spin: more than one CPU to run on */
     struct asyncio_executor *default_executor; /* made on first use */
 };
 

@@ -79,6 +79,57 @@ int threads_init(struct loop *loop);
  * inbox, release what it holds, drop the loop's reference. */
 void threads_term(struct loop *loop);
 
+/* Adaptive spinning. Waking a sleeping thread costs both sides system
+ * calls and, across cores, the wake-up of an idle CPU (tens of
+ * microseconds in a virtual machine), more than the wait itself when a
+ * call to an executor takes a few microseconds. So, with no busy polling
+ * asked for, a loop about to sleep with calls out spins on its inbox, and
+ * an executor's thread that finished a call spins for the next one, for
+ * up to twice the time such waits have recently taken (an average over
+ * the last few), between THREAD_SPIN_MIN_NS and THREAD_SPIN_MAX_NS; not
+ * at all once they take longer than THREAD_SPIN_MAX_NS, or with a single
+ * CPU to run on (the spinner would only keep the thread it waits for off
+ * it). A spin that fails only costs its budget; a wait that comes in
+ * time costs no wake-up on either side. */
+#define THREAD_SPIN_MIN_NS 5000u
+#define THREAD_SPIN_MAX_NS 50000u
+
+/* Note wait x (ns) in the running average *avg (0: none yet). Outliers are
+ * capped, so that one long idle time does not turn spinning off for long. */
+static inline void spin_note(uint64_t *avg, uint64_t x)
+{
+    if (x > 4 * THREAD_SPIN_MAX_NS)
+        x = 4 * THREAD_SPIN_MAX_NS;
+    *avg = *avg ? (*avg * 7 + x) / 8 : x;
+}
+
+/* How long to spin, for the average wait avg: 0 if it is too long. */
+static inline uint64_t spin_budget(uint64_t avg)
+{
+    if (!avg || avg > THREAD_SPIN_MAX_NS)
+        return 0;
+    uint64_t b = 2 * avg;
+    return b < THREAD_SPIN_MIN_NS ? THREAD_SPIN_MIN_NS : b > THREAD_SPIN_MAX_NS ? THREAD_SPIN_MAX_NS : b;
+}
+
+/* A hint to the CPU that this is a spin loop. */
+static inline void cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif defined(__GNUC__) && defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Whether the calling thread may run on more than one CPU. */
+bool thread_multi_cpu(void);
+
+/* The loop's side of a spin: until something is posted or budget_ns has
+ * passed, posters told not to write the wake-up fd; then take. True if
+ * something was posted (and taken). */
+bool threads_spin(struct loop *loop, uint64_t budget_ns);
+
 /* Condition variables on the monotonic clock (where the system can). */
 int thread_cond_init(pthread_cond_t *cv);
 /* Wait on cv (mu held) until signalled or the clock reaches deadline_ns

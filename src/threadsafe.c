@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,42 @@ void threads_take(struct loop *loop)
         queue_runner(loop);
 }
 
+bool thread_multi_cpu(void)
+{
+#if defined(__linux__) && defined(CPU_COUNT)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set) > 1;
+#endif
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
+bool threads_spin(struct loop *loop, uint64_t budget_ns)
+{
+    struct asyncio_loop *s = loop->threads.shared;
+    /* Posters need not write the fd while the loop looks: signalled says
+     * it was written already. If it really was, there is a post. */
+    pthread_mutex_lock(&s->mu);
+    bool marked = !s->signalled;
+    s->signalled = true;
+    pthread_mutex_unlock(&s->mu);
+    if (marked) {
+        uint64_t until = clock_deadline(clock_now_ns(), budget_ns);
+        while (!atomic_load_explicit(&s->pending, memory_order_relaxed) && clock_now_ns() < until)
+            cpu_relax();
+    }
+    /* Whatever came, the fd is armed again before the loop goes on: a post
+     * from now on writes it, as the loop may sleep next. */
+    pthread_mutex_lock(&s->mu);
+    if (marked)
+        s->signalled = false;
+    bool some = take_locked(loop, s);
+    pthread_mutex_unlock(&s->mu);
+    if (some)
+        queue_runner(loop);
+    return some || loop->threads.take_next; /* (a take put off: go on too) */
+}
+
 /* The wake-up fd is readable: reset it, then take. Posts from now on write
  * it again; those made since it was last written and before this read
  * are in what is taken now, or, if the take is put off, next time. */
@@ -378,6 +415,7 @@ int threads_init(struct loop *loop)
 {
     struct loop_threads *th = &loop->threads;
     th->runner.run = run_taken;
+    th->multi_cpu = thread_multi_cpu();
     dlist_init(&th->local);
     dlist_init(&th->wraps);
     loop->io.wake_fd = -1;

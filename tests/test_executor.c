@@ -914,6 +914,71 @@ static void test_spinning_threads_and_a_busy_polling_loop(void **state)
     tu_check_failures();
 }
 
+/* Adaptive spinning (the default, with more than one CPU): fast calls
+ * teach both sides to spin; then a call slower than any spin, a post from
+ * another thread while the loop spins, and fast calls again must each
+ * still wake the loop (a spin that ends re-arms the wake-up fd). On one
+ * CPU nothing spins, and the same holds. */
+static void *sleep_ms_fn(void *arg)
+{
+    struct timespec ts = {0, (long)(intptr_t)arg * 1000000L};
+    nanosleep(&ts, NULL);
+    return arg;
+}
+
+struct spin_post {
+    asyncio_loop_t *loop;
+    atomic_int ran;
+};
+
+static void spin_post_cb(void *arg)
+{
+    atomic_fetch_add(&((struct spin_post *)arg)->ran, 1);
+}
+
+static void *post_then_sleep_fn(void *arg)
+{
+    struct spin_post *p = arg;
+    /* The loop waits for this very call meanwhile: spinning, at first. */
+    if (asyncio_call_soon_threadsafe(p->loop, spin_post_cb, p, NULL) != 0)
+        return NULL;
+    return sleep_ms_fn((void *)(intptr_t)3);
+}
+
+static int main_adaptive(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct spin_post p = {asyncio_get_running_loop(), 0};
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 300; i++) {
+            void *got = NULL;
+            CHECK_INT(asyncio_to_thread(echo_fn, &got, NULL, &got), 0);
+            CHECK_PTR(got, &got);
+        }
+        /* Slower than any spin: a lost wake-up would hang here (the
+         * bound of tu_bounded_main fails the test). */
+        void *got = NULL;
+        void *ms = (void *)(intptr_t)(2 + round);
+        CHECK_INT(asyncio_to_thread(sleep_ms_fn, ms, NULL, &got), 0);
+        CHECK_PTR(got, ms);
+        CHECK_INT(asyncio_to_thread(post_then_sleep_fn, &p, NULL, &got), 0);
+        CHECK_PTR(got, (void *)(intptr_t)3);
+        /* Posted before the call returned: it ran first (FIFO inbox). */
+        CHECK_INT(atomic_load(&p.ran), round + 1);
+    }
+    return 0;
+}
+
+static void test_adaptive_spinning_never_loses_a_wake_up(void **state)
+{
+    (void)state;
+    tu_reset();
+    struct tu_bounded b = {main_adaptive, NULL, WAIT_S};
+    assert_int_equal(tu_run(tu_bounded_main, &b, NULL), 0);
+    tu_check_failures();
+}
+
 static void test_executor_new_refuses_bad_options(void **state)
 {
     (void)state;
@@ -2266,6 +2331,7 @@ int main(void)
         T(test_a_call_outside_a_task_is_eperm_and_releases_arg),
         T(test_executor_new_refuses_bad_options),
         T(test_spinning_threads_and_a_busy_polling_loop),
+        T(test_adaptive_spinning_never_loses_a_wake_up),
         T(test_executor_options_are_used),
         T(test_max_workers_bounds_the_functions_running_at_once),
         T(test_threads_start_on_demand),
