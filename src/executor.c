@@ -59,6 +59,7 @@ struct asyncio_executor {
     unsigned spinning;          /* threads spinning for work (counted as idle) */
     uint64_t spin_ns;           /* how long a thread spins after a call, 0: adaptive */
     uint64_t gap_avg_ns;        /* (mu) recent waits from a call's end to the next */
+    struct spin_backoff spin;   /* (mu) adaptive spinning's (thread.h) */
     bool multi_cpu;             /* more than one CPU: adaptive spinning may be on */
     uint64_t idle_ns;           /* UINT64_MAX: never exit */
     size_t stack_size;          /* 0: the system's default */
@@ -220,11 +221,12 @@ static void spin_for_work(struct asyncio_executor *ex, uint64_t budget)
 }
 
 /* How long a thread that just finished a call spins (under mu). */
-static uint64_t spin_after_call(const struct asyncio_executor *ex)
+static uint64_t spin_after_call(struct asyncio_executor *ex)
 {
     if (ex->spin_ns)
         return ex->spin_ns;
-    return ex->multi_cpu ? spin_budget(ex->gap_avg_ns) : 0;
+    uint64_t budget = ex->multi_cpu ? spin_budget(ex->gap_avg_ns) : 0;
+    return budget && spin_allowed(&ex->spin) ? budget : 0;
 }
 
 static void *worker(void *arg)
@@ -246,6 +248,8 @@ static void *worker(void *arg)
                 spin_for_work(ex, budget);
                 pthread_mutex_lock(&ex->mu);
                 ex->spinning--;
+                if (!ex->spin_ns)
+                    spin_result(&ex->spin, !dlist_empty(&ex->todo) || ex->shut);
                 continue;
             }
             ex->idle++;

@@ -82,13 +82,18 @@ static void poll_or_sleep(struct loop *loop, uint64_t timeout)
      * that have recently come back fast (thread.h). Then a poll for what
      * else came, without blocking. */
     if (!loop->busy_poll_ns && timeout != 0 && loop->threads.calls_out && loop->threads.multi_cpu) {
-        uint64_t budget = spin_budget(loop->threads.call_avg_ns);
-        if (budget && threads_spin(loop, budget < timeout ? budget : timeout)) {
-            poll_io(loop, 0, LOOP_EVENTS, false);
-            return;
+        struct loop_threads *th = &loop->threads;
+        uint64_t budget = spin_budget(th->call_avg_ns);
+        if (budget && spin_allowed(&th->spin)) {
+            bool came = threads_spin(loop, budget < timeout ? budget : timeout);
+            spin_result(&th->spin, came);
+            if (came) {
+                poll_io(loop, 0, LOOP_EVENTS, false);
+                return;
+            }
+            if (timeout != UINT64_MAX)
+                timeout = timeout > budget ? timeout - budget : 0;
         }
-        if (budget && timeout != UINT64_MAX)
-            timeout = timeout > budget ? timeout - budget : 0;
     }
     if (!loop->busy_poll_ns || timeout == 0 ||
         (loop->io.registered == 0 && loop->threads.calls_out == 0)) {

@@ -115,6 +115,12 @@ struct post_array {
 };
 struct post;
 
+/* Spinning's back-off after failed spins (thread.h). */
+struct spin_backoff {
+    unsigned skip;  /* waits left that do not spin */
+    unsigned fails; /* failed spins in a row */
+};
+
 /* The thread layer's loop-side state (threadsafe.c, executor.c). */
 struct loop_threads {
     struct asyncio_loop *shared; /* the inbox other threads post to */
@@ -130,6 +136,7 @@ struct loop_threads {
     struct dlist wraps;          /* wrap_future() futures not done (cfuture.c) */
     size_t calls_out;            /* executor calls not yet back (busy polling) */
     uint64_t call_avg_ns;        /* their recent round trips (thread.h's spinning) */
+    struct spin_backoff spin;    /* (thread.h) */
     bool multi_cpu;              /* may spin: more than one CPU to run on */
     struct asyncio_executor *default_executor; /* made on first use */
 };

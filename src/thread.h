@@ -112,6 +112,32 @@ static inline uint64_t spin_budget(uint64_t avg)
     return b < THREAD_SPIN_MIN_NS ? THREAD_SPIN_MIN_NS : b > THREAD_SPIN_MAX_NS ? THREAD_SPIN_MAX_NS : b;
 }
 
+/* A spin that fails (what it waited for came later) makes the next ones
+ * wait: 2, 4, ... up to 256 waits in a row do not spin, so that on a
+ * machine whose CPUs are busy with other work, where the thread a spinner
+ * waits for cannot run, spinning stops costing it (an adaptive mutex backs
+ * off the same way). A spin that succeeds ends the back-off. (struct
+ * spin_backoff is in loop.h, as the loop holds one.) */
+
+static inline bool spin_allowed(struct spin_backoff *b)
+{
+    if (!b->skip)
+        return true;
+    b->skip--;
+    return false;
+}
+
+static inline void spin_result(struct spin_backoff *b, bool ok)
+{
+    if (ok) {
+        b->fails = 0;
+        return;
+    }
+    if (b->fails < 8)
+        b->fails++;
+    b->skip = 1u << b->fails;
+}
+
 /* A hint to the CPU that this is a spin loop. */
 static inline void cpu_relax(void)
 {
