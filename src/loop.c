@@ -190,8 +190,8 @@ static void run_once(struct loop *loop)
         io_run_deferred(loop);
     /* Polling with nothing to wait for would only cost a system call; the
      * inbox's flag says what the wake-up fd would. */
-    if (timeout != 0 || loop->io.registered > 0)
-        poll_or_sleep(loop, timeout);
+    if (timeout != 0 || loop->io.registered > 0 || loop->nowait)
+        poll_or_sleep(loop, timeout); /* an embedding's fd must be left quiet */
     else if (threads_pending(loop))
         threads_take(loop);
     fire_due_timers(loop);

@@ -78,6 +78,7 @@
 /* stream.c */
 #define stream_release asyncio__stream_release
 #define stream_retain asyncio__stream_retain
+#define stream_set_owner_slot asyncio__stream_set_owner_slot
 /* task.c */
 #define task_begin_wait_on asyncio__task_begin_wait_on
 #define task_check_await asyncio__task_check_await
@@ -100,7 +101,9 @@
 #define loop_post_node asyncio__loop_post_node
 #define thread_cond_init asyncio__thread_cond_init
 #define thread_cond_wait_until asyncio__thread_cond_wait_until
+#define thread_multi_cpu asyncio__thread_multi_cpu
 #define threads_init asyncio__threads_init
+#define threads_spin asyncio__threads_spin
 #define threads_take asyncio__threads_take
 #define threads_term asyncio__threads_term
 /* timerheap.c */

@@ -246,6 +246,11 @@ static int listen_on(asyncio_server_t *srv, const struct sockaddr *addr, socklen
         return err;
         /* GCOVR_EXCL_STOP */
     }
+#else
+    if (tcp && opts && opts->reuse_port) {
+        close(fd); /* GCOVR_EXCL_LINE: no SO_REUSEPORT here: say so, not "in use" later */
+        return -EOPNOTSUPP; /* GCOVR_EXCL_LINE */
+    }
 #endif
 #ifdef IPV6_V6ONLY
     if (addr->sa_family == AF_INET6) /* the IPv4 address gets its own socket */

@@ -107,6 +107,11 @@ ASYNCIO_API int asyncio_run_ex(asyncio_fn main, void *arg, void **result,
  * someone holds a reference: it then just says the loop is closed, and
  * every call that needs the loop returns -ESHUTDOWN.
  *
+ * With a loop in each of several threads, the main thread's owns the
+ * signals (asyncio_add_signal_handler()): close it last, as its close
+ * unblocks them, and a signal that comes after would then end the process
+ * while the other loops still run.
+ *
  * Life cycle, as asyncio's (asyncio.Runner, loop.run_until_complete(),
  * run_forever(), stop(), close()):
  *
@@ -263,8 +268,8 @@ ASYNCIO_API int asyncio_loop_backend_fd(asyncio_loop_t *loop);
  */
 ASYNCIO_API int asyncio_loop_run_nowait(asyncio_loop_t *loop, int64_t *next_ns);
 
-/* The running loop's poller backend name ("epoll", "poll"), or NULL when no
- * loop runs in this thread. */
+/* The poller backend name ("epoll", "poll") of this thread's loop (running
+ * or not: see asyncio_new_event_loop()), or NULL when the thread has none. */
 ASYNCIO_API const char *asyncio_loop_backend(void);
 
 /* Seconds on the loop's monotonic clock (asyncio's loop.time()). Also
@@ -289,7 +294,7 @@ typedef struct asyncio_handle {
  * the order they were scheduled; one scheduled while the loop runs ready
  * callbacks runs in the next iteration, not the current one.
  * If handle is not NULL it receives a handle for asyncio_handle_cancel().
- * Returns 0, -EINVAL (cb is NULL), -EPERM (no loop runs in this thread),
+ * Returns 0, -EINVAL (cb is NULL), -EPERM (no loop in this thread),
  * -ENOMEM. Does not suspend.
  */
 ASYNCIO_API int asyncio_call_soon(asyncio_callback cb, void *arg, asyncio_handle_t *handle);
@@ -311,7 +316,7 @@ ASYNCIO_API int asyncio_call_at(double when, asyncio_callback cb, void *arg,
 /*
  * Cancel a scheduled callback. Returns 1 if it was pending and now will not
  * run, 0 if it already ran or was cancelled, -EINVAL if handle is NULL or was
- * never filled in (all zero), -EPERM if no loop runs. O(log n) for
+ * never filled in (all zero), -EPERM if the thread has no loop. O(log n) for
  * timers. Does not suspend.
  */
 ASYNCIO_API int asyncio_handle_cancel(asyncio_handle_t *handle);

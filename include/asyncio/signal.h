@@ -33,7 +33,11 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
  * the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
  * SIGKILL, SIGSTOP), -EPERM (no loop in this thread), -EXDEV (not the
  * main thread), -ENOSYS (no signalfd: not Linux), -ENOMEM. Does not
- * suspend; from the loop's thread, also before it runs.
+ * suspend; from the loop's thread, also before it runs. A handler may run
+ * whenever the loop polls, until it is removed or the loop is closed: in
+ * the iteration after asyncio_run()'s main task ended, and during the
+ * close's wind-down, too. So what arg points to must live that long (or
+ * the handler be removed first).
  *
  * Children inherit the signal mask: a program started from the loop's
  * thread with posix_spawn(), or fork() and exec(), while a handler is

@@ -65,7 +65,7 @@ typedef struct asyncio_server asyncio_server_t;
  * Make a stream of the connected socket (or pipe) fd, which it owns from
  * then on: fd is made non-blocking, and closed when the stream is. limit is
  * the read buffer's limit (0: ASYNCIO_STREAM_LIMIT). Returns 0 and the
- * stream in *out, or -EPERM (no running loop), -EBADF, -EINVAL (out NULL),
+ * stream in *out, or -EPERM (no loop in this thread), -EBADF, -EINVAL (out NULL),
  * -ENOMEM; on failure fd is left open. Does not suspend.
  */
 ASYNCIO_API int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit);
@@ -248,7 +248,12 @@ typedef int (*asyncio_stream_handler)(asyncio_stream_t *s, void *arg);
 typedef struct asyncio_server_options {
     int family;         /* AF_INET, AF_INET6 or 0 for every one host has */
     int backlog;        /* listen(2) backlog; 0: 511 */
-    int reuse_port;     /* set SO_REUSEPORT (SO_REUSEADDR is always set) */
+    int reuse_port;     /* set SO_REUSEPORT (SO_REUSEADDR is always set):
+                           several sockets, of this program or another,
+                           listen on one port and the kernel spreads the
+                           connections over them (a loop per core); where
+                           the system has no SO_REUSEPORT, the start fails
+                           with -EOPNOTSUPP */
     size_t limit;       /* read limit of the connections' streams; 0: 64 KiB */
     size_t stack_size;  /* handler tasks' stacks; 0: the loop's default */
 } asyncio_server_options_t;

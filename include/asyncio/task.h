@@ -31,7 +31,7 @@ typedef struct asyncio_task_options {
  * frame larger than the guard cannot jump over it.
  * If task is not NULL it receives a reference the caller must release with
  * asyncio_task_release(); if NULL the task runs detached.
- * Returns 0, -EINVAL (fn NULL), -EPERM (no loop runs in this thread),
+ * Returns 0, -EINVAL (fn NULL), -EPERM (no loop in this thread),
  * -ENOMEM or -EAGAIN (no memory or mappings left for a stack). Does not
  * suspend; may be called from a task or from a loop callback.
  */
@@ -67,13 +67,13 @@ ASYNCIO_API asyncio_task_t *asyncio_current_task(void);
 ASYNCIO_API const char *asyncio_task_name(const asyncio_task_t *task);
 
 /* Number of tasks of this thread's loop that have not finished (including
- * the caller), or 0 when no loop runs. */
+ * the caller), or 0 when the thread has no loop. */
 ASYNCIO_API size_t asyncio_task_count(void);
 
 /*
  * The tasks of this thread's loop that have not finished (asyncio's
  * all_tasks): stores up to cap of them in out (no reference is added) and
- * returns how many there are in all, 0 when no loop runs.
+ * returns how many there are in all, 0 when the thread has no loop.
  */
 ASYNCIO_API size_t asyncio_all_tasks(asyncio_task_t **out, size_t cap);
 
