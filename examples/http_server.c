@@ -3,7 +3,7 @@
  * GET and HEAD only: "Hello, World!" at /, and with DIR the files under
  * DIR at their paths (GET /a/b.txt serves DIR/a/b.txt).
  *
- *     http_server PORT [DIR] [--host HOST]
+ *     http_server PORT [DIR] [--host HOST] [--workers N]
  *     curl http://127.0.0.1:PORT/
  *
  * It shows a parser that works in the stream's own buffer (peek, fill,
@@ -12,6 +12,18 @@
  * queued with one write each so that the answers to pipelined requests
  * leave in one system call, backpressure with drain, a timeout scope used
  * as a connection's idle timer, and a clean stop on SIGINT or SIGTERM.
+ *
+ * With --workers N (1 to 64, default 1) it also shows a loop per core:
+ * N threads, each with its own loop and its own listening socket on the
+ * same port (SO_REUSEPORT), and the kernel spreads the connections over
+ * them, as over nginx's worker processes. The main thread's loop is worker
+ * 0 and owns the signals: on SIGINT or SIGTERM it closes its server and
+ * has every other worker close its own (asyncio_call_soon_threadsafe), then
+ * joins their threads. A worker that cannot listen stops them all (exit
+ * status 1). At exit it prints how many connections each worker served.
+ * With one worker, everything runs in the main thread. (SO_REUSEPORT lets
+ * any program of the same user share the port: a second copy started with
+ * --workers on it gets a share of the connections, not "address in use".)
  *
  * Answers: 400 for a malformed request or a header section over the
  * stream's limit (64 KiB), then the connection is closed; 404 for a missing
@@ -30,6 +42,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,23 +58,46 @@
 #define FILE_CHUNK 65536   /* bytes of a file read at a time */
 #define HEAD_MAX 512       /* an answer's head, or a whole small answer */
 #define READ_LIMIT ASYNCIO_STREAM_LIMIT /* the connections' read limit (the server's default) */
+#define MAX_WORKERS 64
 
 static const char hello[] = "Hello, World!";
 
+/* What the workers share, set before they start and only read after,
+ * but for stopping (the main thread's alone). */
 struct server {
     const char *host;
-    int port;
+    int port;  /* asked for; then the one worker 0 listens on (port 0) */
     int dirfd; /* DIR, or -1: only / is served */
-    asyncio_server_t *srv;
+    int nworkers;
+    struct worker *workers;
+    bool stopping; /* stop_all() was called */
+};
+
+/* A worker: a thread with its own loop and listening socket. */
+struct worker {
+    const struct server *sv;
+    int id; /* 0: the main thread's */
+    /* The worker's own, used in its thread only (and read by main() once
+     * it has been joined). */
+    asyncio_server_t *srv;     /* NULL once closed and freed */
+    unsigned long connections; /* how many it served */
+    int status;                /* its loop's outcome */
+    char chunk[FILE_CHUNK];    /* send_file()'s buffer */
+    /* The main thread's, for workers 1 to N-1. */
+    pthread_t thread;
+    bool joinable;
+    asyncio_cfuture_t *started; /* done once it listens, with its loop, or failed */
+    asyncio_loop_t *loop;       /* its loop, a reference, once it listens */
 };
 
 /* ---- the answer's head ---------------------------------------------------- */
 
-/* The Date header, formatted once a second. strftime's day and month names
- * are English here: the program never calls setlocale(). */
-static char date_line[64];
-static size_t date_len;
-static time_t date_second = (time_t)-1;
+/* The Date header, formatted once a second, by each worker's thread for
+ * itself. strftime's day and month names are English here: the program
+ * never calls setlocale(). */
+static _Thread_local char date_line[64];
+static _Thread_local size_t date_len;
+static _Thread_local time_t date_second = (time_t)-1;
 
 static void update_date(void)
 {
@@ -178,22 +214,21 @@ static const char *content_type(const char *path)
     return "application/octet-stream";
 }
 
-/* One buffer for every connection: nothing waits between reading a chunk
- * into it and queueing that chunk (asyncio_stream_write copies what the
- * socket does not take at once). */
-static char chunk[FILE_CHUNK];
-
 /*
- * Send a file of DIR. Plain blocking open/read calls on the loop are fine
+ * Send a file of DIR, through the worker's chunk: one buffer for all its
+ * connections, as nothing waits between reading a chunk into it and
+ * queueing that chunk (asyncio_stream_write copies what the socket does
+ * not take at once). Plain blocking open/read calls on the loop are fine
  * here only because these are regular files on a local disk read in
  * chunks of at most 64 KiB, with a drain between chunks; a real server
  * would read in a thread (or use sendfile) so that a slow disk cannot stall
  * every connection. O_NONBLOCK keeps open() of a FIFO from blocking.
  */
-static int send_file(asyncio_stream_t *s, const struct server *sv, const struct http_request *rq,
+static int send_file(asyncio_stream_t *s, struct worker *w, const struct http_request *rq,
                      asyncio_timeout_t *idle)
 {
-    int fd = openat(sv->dirfd, rq->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    char *chunk = w->chunk;
+    int fd = openat(w->sv->dirfd, rq->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         bool missing = e == ENOENT || e == ENOTDIR || e == ELOOP || e == ENAMETOOLONG;
@@ -289,19 +324,19 @@ static int linger(asyncio_stream_t *s, asyncio_timeout_t *idle)
     }
 }
 
-static int answer(asyncio_stream_t *s, const struct server *sv, const struct http_request *rq,
+static int answer(asyncio_stream_t *s, struct worker *w, const struct http_request *rq,
                   asyncio_timeout_t *idle)
 {
     if (rq->status)
         return send_status(s, rq, rq->status);
     if (rq->root)
         return send_small(s, rq, 200, hello, sizeof hello - 1);
-    if (sv->dirfd < 0)
+    if (w->sv->dirfd < 0)
         return send_status(s, rq, 404);
-    return send_file(s, sv, rq, idle);
+    return send_file(s, w, rq, idle);
 }
 
-static int serve(asyncio_stream_t *s, const struct server *sv, asyncio_timeout_t *idle)
+static int serve(asyncio_stream_t *s, struct worker *w, asyncio_timeout_t *idle)
 {
     struct http_parser ps;
     struct http_request rq;
@@ -319,7 +354,7 @@ static int serve(asyncio_stream_t *s, const struct server *sv, asyncio_timeout_t
                 return (int)got; /* the end, or an error */
             continue;
         }
-        int rc = answer(s, sv, &rq, idle);
+        int rc = answer(s, w, &rq, idle);
         if (rc == 0 && asyncio_stream_write_buffer_size(s) > ASYNCIO_STREAM_HIGH_WATER) {
             /* A client that pipelines without reading waits here. */
             asyncio_timeout_reschedule(idle, asyncio_loop_time() + IDLE_TIMEOUT);
@@ -336,11 +371,13 @@ static int serve(asyncio_stream_t *s, const struct server *sv, asyncio_timeout_t
 
 static int on_connection(asyncio_stream_t *s, void *arg)
 {
+    struct worker *w = arg;
+    w->connections++;
     asyncio_timeout_t idle;
     int rc = asyncio_timeout_enter(&idle, IDLE_TIMEOUT);
     if (rc < 0)
         return rc;
-    rc = serve(s, arg, &idle);
+    rc = serve(s, w, &idle);
     asyncio_timeout_exit(&idle);
     /* The ordinary ends of a connection: the client left or went quiet, or
      * the server closed it. */
@@ -349,65 +386,196 @@ static int on_connection(asyncio_stream_t *s, void *arg)
     return rc;
 }
 
-/* ---- main --------------------------------------------------------------- */
+/* ---- workers ------------------------------------------------------------ */
+
+/* Listen on the server's host and port, with a socket of the worker's own
+ * (one of N on the port when there are several workers). */
+static int start_listening(struct worker *w)
+{
+    const struct server *sv = w->sv;
+    asyncio_server_options_t opts = {.reuse_port = sv->nworkers > 1};
+    int rc = asyncio_start_server(&w->srv, on_connection, w, sv->host, sv->port, &opts);
+    if (rc < 0)
+        fprintf(stderr, "http_server: cannot listen on %s:%d: %s\n", sv->host, sv->port,
+                strerror(-rc));
+    return rc;
+}
+
+/* In the worker's loop: stop listening and cancel its connections, so that
+ * serve_until_stopped() returns. Nothing once it has. */
+static void stop_serving(void *arg)
+{
+    struct worker *w = arg;
+    if (w->srv) {
+        asyncio_server_close(w->srv);
+        asyncio_server_close_clients(w->srv);
+    }
+}
+
+static int serve_until_stopped(struct worker *w)
+{
+    int rc = asyncio_server_serve_forever(w->srv);
+    int closed = asyncio_server_wait_closed(w->srv);
+    w->srv = NULL; /* freed (or, if the wait failed, left to the loop's close) */
+    return rc < 0 ? rc : closed;
+}
+
+/* Workers 1 to N-1: a thread with a loop of its own. The worker tells the
+ * main thread through w->started whether it listens: with its loop (a
+ * reference, so that the handle stays valid to post to, even once the loop
+ * has closed), or with the error. */
+static int worker_task(void *arg, void **result)
+{
+    (void)result;
+    struct worker *w = arg;
+    int rc = start_listening(w);
+    asyncio_cfuture_set_result(w->started, rc,
+                               rc < 0 ? NULL : asyncio_loop_ref(asyncio_get_running_loop()));
+    return rc < 0 ? rc : serve_until_stopped(w);
+}
+
+static void *worker_thread(void *arg)
+{
+    struct worker *w = arg;
+    w->status = asyncio_run(worker_task, w, NULL);
+    /* The task never ran (no loop: out of fds, say)? Then tell it now. */
+    if (w->status < 0 && asyncio_cfuture_set_result(w->started, w->status, NULL) == 0)
+        fprintf(stderr, "http_server: worker %d: no loop: %s\n", w->id, strerror(-w->status));
+    return NULL;
+}
+
+/* In the main thread, on SIGINT or SIGTERM, or when a worker could not
+ * start: worker 0 stops at once, the others in their loops (those whose
+ * loops are known: see start_workers()). Stopping twice does no harm. */
+static void stop_all(struct server *sv)
+{
+    sv->stopping = true;
+    stop_serving(&sv->workers[0]);
+    for (int i = 1; i < sv->nworkers; i++)
+        if (sv->workers[i].loop)
+            asyncio_call_soon_threadsafe(sv->workers[i].loop, stop_serving, &sv->workers[i], NULL);
+}
 
 static void on_signal(int signum, void *arg)
 {
     (void)signum;
-    asyncio_server_close(arg);
-    asyncio_server_close_clients(arg);
+    stop_all(arg);
 }
 
+/*
+ * Start workers 1 to N-1 and wait until each listens or has failed. The
+ * main task waits suspended: its loop serves and takes signals meanwhile
+ * (a stop then reaches the workers whose loops are known, and the others
+ * once they all are). The threads start after the signal handlers were
+ * added, so they inherit the signal mask that blocks SIGINT and SIGTERM:
+ * the kernel delivers these to the main thread. Returns 0, or the first
+ * error (everything is stopping then).
+ */
+static int start_workers(struct server *sv)
+{
+    int rc = 0;
+    for (int i = 1; i < sv->nworkers; i++) {
+        struct worker *w = &sv->workers[i];
+        if ((rc = asyncio_cfuture_new(&w->started)) == 0)
+            rc = -pthread_create(&w->thread, NULL, worker_thread, w);
+        if (rc < 0) {
+            fprintf(stderr, "http_server: cannot start worker %d: %s\n", i, strerror(-rc));
+            break;
+        }
+        w->joinable = true;
+    }
+    for (int i = 1; i < sv->nworkers && sv->workers[i].joinable; i++) {
+        void *loop = NULL;
+        int st = asyncio_cfuture_result(sv->workers[i].started, -1, &loop);
+        sv->workers[i].loop = loop;
+        if (st < 0 && rc == 0)
+            rc = st; /* the worker said why on stderr */
+    }
+    if (rc < 0 || sv->stopping)
+        stop_all(sv); /* (again: now it reaches every worker that listens) */
+    return rc;
+}
+
+/* Once every worker was told to stop: join their threads and drop what
+ * the main thread held of them. 0, or -1 if one of them failed. */
+static int join_workers(struct server *sv)
+{
+    int rc = 0;
+    for (int i = 1; i < sv->nworkers; i++) {
+        struct worker *w = &sv->workers[i];
+        if (w->joinable) {
+            pthread_join(w->thread, NULL);
+            if (w->status < 0)
+                rc = -1;
+        }
+        asyncio_loop_unref(w->loop);
+        w->loop = NULL; /* a signal now does not post to it */
+        asyncio_cfuture_unref(w->started);
+    }
+    return rc;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+/* The main thread's loop: worker 0, then the others on its port (the one it
+ * took, for port 0). */
 static int main_task(void *arg, void **result)
 {
     (void)result;
     struct server *sv = arg;
-    int rc = asyncio_start_server(&sv->srv, on_connection, sv, sv->host, sv->port, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "http_server: cannot listen on %s:%d: %s\n", sv->host, sv->port,
-                strerror(-rc));
+    struct worker *w = &sv->workers[0];
+    int rc = start_listening(w);
+    if (rc < 0)
         return rc;
-    }
-    if ((rc = asyncio_add_signal_handler(SIGINT, on_signal, sv->srv)) < 0 ||
-        (rc = asyncio_add_signal_handler(SIGTERM, on_signal, sv->srv)) < 0) {
+    if ((rc = asyncio_add_signal_handler(SIGINT, on_signal, sv)) < 0 ||
+        (rc = asyncio_add_signal_handler(SIGTERM, on_signal, sv)) < 0) {
         fprintf(stderr, "http_server: signal handlers: %s\n", strerror(-rc));
-        asyncio_server_close(sv->srv);
-        asyncio_server_wait_closed(sv->srv);
+        stop_serving(w);
+        serve_until_stopped(w);
         return rc;
     }
-    printf("listening on %s:%d\n", sv->host, asyncio_server_port(sv->srv));
-    fflush(stdout);
-    rc = asyncio_server_serve_forever(sv->srv);
-    int closed = asyncio_server_wait_closed(sv->srv);
-    return rc < 0 ? rc : closed;
+    sv->port = asyncio_server_port(w->srv);
+    rc = start_workers(sv);
+    if (rc == 0 && !sv->stopping) {
+        printf("listening on %s:%d\n", sv->host, sv->port);
+        fflush(stdout);
+    }
+    int served = serve_until_stopped(w);
+    if (!sv->stopping)
+        stop_all(sv); /* worker 0 ended on its own: the others end too */
+    return rc < 0 ? rc : served;
 }
 
-static int parse_port(const char *s)
+/* A decimal number from 0 to max, or -1. */
+static int parse_number(const char *s, long max)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || *s < '0' || *s > '9' || v > 65535)
+    if (errno || end == s || *end || *s < '0' || *s > '9' || v > max)
         return -1;
     return (int)v;
 }
 
 int main(int argc, char **argv)
 {
-    struct server sv = {.host = "127.0.0.1", .port = -1, .dirfd = -1};
+    struct server sv = {.host = "127.0.0.1", .port = -1, .dirfd = -1, .nworkers = 1};
     const char *args[2];
     int nargs = 0;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (strcmp(argv[i], "--host") == 0)
             bad = ++i == argc || !*(sv.host = argv[i]);
+        else if (strcmp(argv[i], "--workers") == 0)
+            bad = ++i == argc || (sv.nworkers = parse_number(argv[i], MAX_WORKERS)) < 1;
         else if ((argv[i][0] == '-' && argv[i][1]) || nargs == 2)
             bad = true;
         else
             args[nargs++] = argv[i];
     }
-    if (bad || nargs == 0 || (sv.port = parse_port(args[0])) < 0) {
-        fprintf(stderr, "usage: http_server PORT [DIR] [--host HOST]\n");
+    if (bad || nargs == 0 || (sv.port = parse_number(args[0], 65535)) < 0) {
+        fprintf(stderr, "usage: http_server PORT [DIR] [--host HOST] [--workers N (1-%d)]\n",
+                MAX_WORKERS);
         return 2;
     }
     const char *dir = nargs == 2 ? args[1] : NULL;
@@ -415,7 +583,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "http_server: %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    int rc = asyncio_run(main_task, &sv, NULL);
+    int rc = -ENOMEM;
+    if ((sv.workers = calloc((size_t)sv.nworkers, sizeof *sv.workers))) {
+        for (int i = 0; i < sv.nworkers; i++) {
+            sv.workers[i].sv = &sv;
+            sv.workers[i].id = i;
+        }
+        /* asyncio_run() in its steps, so that the workers are joined
+         * before the loop closes: until then it holds SIGINT and SIGTERM,
+         * and one more of them is read (and does nothing), not fatal. */
+        asyncio_loop_t *loop;
+        if ((rc = asyncio_new_event_loop(&loop, NULL)) == 0) {
+            rc = asyncio_loop_run_until_complete(loop, main_task, &sv, NULL);
+            if (join_workers(&sv) < 0 && rc >= 0)
+                rc = -1;
+            asyncio_loop_close(loop);
+            asyncio_loop_unref(loop);
+        }
+        if (rc >= 0 && sv.nworkers > 1)
+            for (int i = 0; i < sv.nworkers; i++)
+                printf("worker %d: %lu connections\n", i, sv.workers[i].connections);
+        free(sv.workers);
+    }
     if (sv.dirfd >= 0)
         close(sv.dirfd);
     return rc < 0 ? 1 : 0;

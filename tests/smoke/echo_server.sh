@@ -3,6 +3,12 @@
 # once) and examples/echo_client send lines, one of them 100 KB long, and
 # get back exactly what they sent; SIGTERM with a client still connected
 # ends the server with status 0.
+# With --workers 2 and 4: 50 connections one after another all echoed,
+# spread over more than one worker (the counts it prints at exit); SIGTERM
+# (2) and SIGINT (4) with four clients still connected close them and end
+# it with status 0; so does SIGINT while 64 workers start; every start
+# failure for want of fds (the main thread's or a worker's) ends it with
+# status 1 and a message; bad --workers values are usage errors.
 . "$(dirname "$0")/lib.sh"
 
 need nc
@@ -71,4 +77,68 @@ _st=$?
 [ "$_st" -lt 124 ] || fail "the idle nc did not end when the server stopped: status $_st$(why $_st)"
 NC_PIDS=
 [ ! -s "$ERR" ] || fail "the server wrote to stderr"
-pass "nc, five nc at once and echo_client got their bytes back; SIGTERM gave status 0"
+! grep -q '^worker ' "$OUT" || fail "one worker: a report of workers at exit"
+
+# ---- --workers N: a loop per thread, all on one port -----------------------
+BIN=$1
+for v in 0 65 -1 x 2x ''; do
+    expect_usage_error "$BIN" 0 --workers "$v"
+done
+expect_usage_error "$BIN" 0 --workers
+
+# workers_run N SIGNAL: 50 connections one after another, each echoing a
+# line of its own, then four echo_client held open (their input is a FIFO
+# we keep open) that the server must close when SIGNAL stops it.
+workers_run() {
+    start_server "$BIN" 0 --workers "$1"
+    trap 'kill "$SERVER_PID" $NC_PIDS 2>/dev/null; rm -f "$_tmp".*' EXIT
+    _t=$(server_threads)
+    [ -z "$_t" ] || [ "$_t" -ge "$1" ] || fail "--workers $1: $_t thread(s)"
+    i=0
+    while [ "$i" -lt 50 ]; do
+        printf 'hello %d\n' "$i" | bounded "$CLIENT_LIMIT" nc -N -w 5 127.0.0.1 "$PORT" >"$_tmp.w" ||
+            fail "--workers $1: nc exited with status $?$(why $?)"
+        [ "$(cat "$_tmp.w")" = "hello $i" ] || fail "--workers $1: connection $i got '$(cat "$_tmp.w")'"
+        i=$((i + 1))
+    done
+    NC_PIDS=
+    for k in 3 4 5 6; do
+        mkfifo "$_tmp.fifo$k" || fail "mkfifo failed"
+        timeout --foreground -k 2 "$CLIENT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" \
+            <"$_tmp.fifo$k" >"$_tmp.idle$k" 2>&1 &
+        NC_PIDS="$NC_PIDS $!"
+    done
+    exec 3>"$_tmp.fifo3" 4>"$_tmp.fifo4" 5>"$_tmp.fifo5" 6>"$_tmp.fifo6"
+    for k in 3 4 5 6; do
+        echo "ping $k" >&"$k"
+    done
+    i=0
+    for k in 3 4 5 6; do
+        until grep -qx "ping $k" "$_tmp.idle$k"; do
+            i=$((i + 1))
+            [ "$i" -le 200 ] || fail "--workers $1: no echo of ping $k after 10 s"
+            sleep 0.05
+        done
+    done
+    stop_server "$2"
+    # Their input still open: they end only because the server closed them.
+    for p in $NC_PIDS; do
+        wait "$p" || fail "--workers $1: a connected echo_client exited with status $?$(why $?) at the stop"
+    done
+    exec 3>&- 4>&- 5>&- 6>&-
+    NC_PIDS=
+    rm -f "$_tmp".fifo*
+    [ ! -s "$ERR" ] || fail "--workers $1: the server wrote to stderr"
+    expect_workers "$1" 54
+}
+workers_run 2 TERM
+workers_run 4 INT
+
+expect_stop_while_starting INT "$BIN" 0 --workers 64
+[ ! -s "$ERR" ] || fail "--workers 64, stopped while starting: the server wrote to stderr"
+
+expect_clean_start_failures "$BIN" 0 --workers 4
+
+pass "nc, five nc at once and echo_client got their bytes back; SIGTERM gave status 0;" \
+    "--workers 2 and 4 spread 54 connections, stopped by SIGTERM and SIGINT;" \
+    "SIGINT as 64 workers start${EARLY:+ (before the ready line: $EARLY)}, start failures, usage errors"

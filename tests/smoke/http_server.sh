@@ -5,6 +5,13 @@
 # in order, HEAD without a body, a POST body skipped, nothing answered after
 # "Connection: close"), HTTP/1.0 closing, 400 and 501. SIGTERM must stop it
 # with status 0 and nothing on stderr.
+# With --workers 2 and 4: 50 transfers of / and 4 of the 200 KB file, each
+# on a connection of its own, all answered right and spread over more than
+# one worker (the counts it prints at exit); SIGTERM (2) and SIGINT (4) end
+# it with status 0; so does SIGTERM while 64 workers start; every start
+# failure for want of fds (the main thread's or a worker's) ends it with
+# status 1 and a message, and so does a port another server holds; bad
+# --workers values are usage errors.
 . "$(dirname "$0")/lib.sh"
 
 need curl nc
@@ -154,6 +161,63 @@ head -n 1 "$_tmp.raw" | grep -qx 'HTTP/1.1 400 Bad Request' || fail "a 70 KB hea
 raw 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'
 head -n 1 "$_tmp.raw" | grep -qx 'HTTP/1.1 501 Not Implemented' || fail "chunked body: no 501"
 
+# Another server on its port, with workers: it cannot listen (this one
+# did not set SO_REUSEPORT), says so and exits with status 1.
+bounded "$CLIENT_LIMIT" "$1" "$PORT" "$WWW" --workers 2 >"$_tmp.o2" 2>"$_tmp.e2"
+_st=$?
+[ "$_st" -eq 1 ] || fail "a second server on port $PORT: status $_st$(why "$_st"), expected 1"
+grep -q "cannot listen on 127.0.0.1:$PORT: " "$_tmp.e2" ||
+    fail "a second server on port $PORT: no 'cannot listen' message: $(cat "$_tmp.e2")"
+
 stop_server
 [ -s "$ERR" ] && fail "unexpected output on stderr"
-pass "hello, HEAD, files, 404, 405, no escape from DIR, keep-alive, pipelining, 400, 501"
+! grep -q '^worker ' "$OUT" || fail "one worker: a report of workers at exit"
+
+# ---- --workers N: a loop per thread, all on one port -----------------------
+BIN=$1
+for v in 0 65 -1 x 2x ''; do
+    expect_usage_error "$BIN" 0 --workers "$v"
+done
+expect_usage_error "$BIN" 0 --workers
+
+# workers_run N SIGNAL: with N workers, 54 transfers, each on a new
+# connection, answered right; SIGNAL ends the server with status 0, and
+# its report shows the connections spread over several workers.
+workers_run() {
+    start_server "$BIN" 0 "$WWW" --workers "$1"
+    trap cleanup EXIT
+    URL=http://127.0.0.1:$PORT
+    _t=$(server_threads)
+    [ -z "$_t" ] || [ "$_t" -ge "$1" ] || fail "--workers $1: $_t thread(s)"
+    # "Connection: close": each transfer on a connection of its own. Each
+    # body (no newline) is followed by the -w line: "Hello, World! 200 1".
+    urls=
+    i=0
+    while [ "$i" -lt 50 ]; do
+        urls="$urls $URL/"
+        i=$((i + 1))
+    done
+    get -H 'Connection: close' -w ' %{http_code} %{num_connects}\n' $urls >"$_tmp.many" ||
+        fail "--workers $1: curl of 50 URLs failed"
+    expect_count 'Hello, World! 200 1' 50 "$_tmp.many"
+    get -H 'Connection: close' -o "$_tmp.big1" "$URL/sub/big.bin" -o "$_tmp.big2" "$URL/sub/big.bin" \
+        -o "$_tmp.big3" "$URL/sub/big.bin" -o "$_tmp.big4" "$URL/sub/big.bin" ||
+        fail "--workers $1: GET /sub/big.bin failed"
+    for k in 1 2 3 4; do
+        cmp -s "$WWW/sub/big.bin" "$_tmp.big$k" || fail "--workers $1: GET /sub/big.bin: the bytes differ"
+    done
+    stop_server "$2"
+    [ ! -s "$ERR" ] || fail "--workers $1: unexpected output on stderr"
+    expect_workers "$1" 54
+}
+workers_run 2 TERM
+workers_run 4 INT
+
+expect_stop_while_starting TERM "$BIN" 0 "$WWW" --workers 64
+[ ! -s "$ERR" ] || fail "--workers 64, stopped while starting: unexpected output on stderr"
+
+expect_clean_start_failures "$BIN" 0 "$WWW" --workers 4
+
+pass "hello, HEAD, files, 404, 405, no escape from DIR, keep-alive, pipelining, 400, 501;" \
+    "--workers 2 and 4 spread 54 connections, stopped by SIGTERM and SIGINT;" \
+    "SIGTERM as 64 workers start${EARLY:+ (before the ready line: $EARLY)}, start failures, usage errors"

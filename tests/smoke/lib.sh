@@ -204,3 +204,119 @@ need() {
         command -v "$_t" >/dev/null 2>&1 || { echo "SKIP ($NAME): $_t is not installed"; exit 77; }
     done
 }
+
+# ---- servers with several workers (--workers N) -------------------------------
+# expect_usage_error BINARY ARGS...: the program refuses ARGS at once, with
+# status 2 and a usage line on stderr.
+expect_usage_error() {
+    bounded "$CLIENT_LIMIT" "$@" >"$_tmp.uout" 2>"$_tmp.uerr"
+    _st=$?
+    [ "$_st" -eq 2 ] || fail "'$*' exited with status $_st$(why "$_st"), expected 2 (usage error)"
+    grep -q '^usage: ' "$_tmp.uerr" || fail "'$*': no usage line on stderr"
+}
+
+# expect_workers N TOTAL: the server, stopped, reported N workers
+# ("worker I: C connections", I from 0) that served TOTAL connections in
+# all, at least two of them some (the kernel spread the connections).
+expect_workers() {
+    _msg=$(awk -v n="$1" -v total="$2" '
+        /^worker [0-9]+: [0-9]+ connections$/ { w++; sum += $3; busy += $3 > 0 }
+        END {
+            if (w != n)
+                printf "%d worker lines at exit, expected %d", w, n
+            else if (sum != total)
+                printf "the workers served %d connections in all, expected %d", sum, total
+            else if (busy < 2)
+                printf "only %d worker(s) served connections, expected 2 or more", busy
+        }' "$OUT")
+    [ -z "$_msg" ] || fail "$_msg"
+}
+
+# server_threads: how many threads the server (timeout's child) has now, or
+# nothing where /proc does not tell.
+server_threads() {
+    _c=$(cat "/proc/$SERVER_PID/task/$SERVER_PID/children" 2>/dev/null) || return 0
+    [ -n "$_c" ] || return 0
+    set -- "/proc/${_c%% *}/task/"*
+    [ -e "$1" ] && echo $#
+}
+
+# sigs_blocked PID: SIGINT and SIGTERM are blocked in PID's main thread
+# (the mark of a loop that handles them, with a signalfd).
+sigs_blocked() {
+    awk '/^SigBlk:/ {
+             h = substr($2, length($2) - 3); v = 0
+             for (i = 1; i <= 4; i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
+             ok = int(v / 2) % 2 && int(v / 16384) % 2
+         }
+         END { exit !ok }' "/proc/$1/status" 2>/dev/null
+}
+
+# expect_stop_while_starting SIGNAL BINARY ARGS...: start the server and send
+# SIGNAL as soon as its main thread handles it (its workers are most likely
+# still starting then): it must end with status 0 within 10 s. Sets EARLY
+# to "yes" if the signal came before its ready line, else "no". Skips the
+# check (EARLY empty) where /proc does not show signal masks.
+EARLY=
+expect_stop_while_starting() {
+    _sig=$1
+    shift
+    EARLY=
+    [ -r /proc/self/status ] && grep -q '^SigBlk:' /proc/self/status || return 0
+    : >"$OUT"
+    rm -f "$_tmp.pid"
+    # sh writes its pid, then becomes the server: that pid is the server's.
+    timeout --foreground -k 2 "$SERVER_LIMIT" sh -c 'echo $$ >"$0" && exec "$@"' "$_tmp.pid" "$@" \
+        >"$OUT" 2>"$ERR" &
+    SERVER_PID=$!
+    _i=0
+    until [ -s "$_tmp.pid" ] && read -r _pid <"$_tmp.pid" && [ -n "$_pid" ] && sigs_blocked "$_pid"; do
+        kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited before it handled signals"
+        _i=$((_i + 1))
+        [ "$_i" -le 5000 ] || fail "the server did not handle signals after 10 s"
+        sleep 0.002
+    done
+    stop_server "$_sig"
+    # It prints its ready line only if no stop came first.
+    grep -q '^listening on ' "$OUT" && EARLY=no || EARLY=yes
+}
+
+# expect_clean_start_failures BINARY ARGS...: run the server with ever more
+# file descriptors allowed (ulimit -n 4, 5, ...) until it starts, so that it
+# runs out of them at each step of its start in turn (a loop, a listening
+# socket, the signal handlers; the main thread's and each worker's). Each
+# run that does not start must end by itself at once with status 1 (a
+# worker's failure stops the whole program, no thread left waiting) and
+# nothing on stderr but its own lines ("NAME: ..."); at least one of them
+# must be about a worker. The run that starts must stop on SIGTERM with
+# status 0.
+expect_clean_start_failures() {
+    _n=4
+    _worker_said=
+    while :; do
+        [ "$_n" -le 64 ] || fail "did not start with 64 fds"
+        : >"$OUT"
+        timeout --foreground -k 2 10 sh -c 'ulimit -n "$0" && exec "$@"' "$_n" "$@" >"$OUT" 2>"$ERR" &
+        SERVER_PID=$!
+        _i=0
+        while kill -0 "$SERVER_PID" 2>/dev/null && ! grep -q '^listening on ' "$OUT"; do
+            _i=$((_i + 1))
+            [ "$_i" -le 500 ] || fail "with ulimit -n $_n: neither started nor ended after 10 s"
+            sleep 0.02
+        done
+        grep -q '^listening on ' "$OUT" && break
+        wait "$SERVER_PID"
+        _st=$?
+        if [ "$_st" -eq 127 ] && grep -q 'error while loading shared libraries' "$ERR"; then
+            _n=$((_n + 1)) # too few fds for the dynamic loader: not the program's doing
+            continue
+        fi
+        [ "$_st" -eq 1 ] || fail "with ulimit -n $_n: status $_st$(why "$_st"), expected 1"
+        awk -v p="$NAME: " 'index($0, p) != 1 { bad = 1 } END { exit bad }' "$ERR" ||
+            fail "with ulimit -n $_n: unexpected output on stderr"
+        grep -q -e ': worker [0-9]*: ' -e ': cannot start worker' "$ERR" && _worker_said=yes
+        _n=$((_n + 1))
+    done
+    stop_server
+    [ -n "$_worker_said" ] || fail "no run stopped at a worker's failure (fds 4 to $_n)"
+}
