@@ -481,6 +481,9 @@ int asyncio_loop_run_nowait(asyncio_loop_t *s, int64_t *next_ns)
     set_running(loop, true);
     loop->nowait = true;
     run_once(loop);
+    /* What its tasks queued goes out now, as before any sleep of the loop's
+     * own: the embedding may wait until next_ns before it calls again. */
+    run_prepoll(loop);
     loop->nowait = false;
     set_running(loop, false);
     bool stopped = loop->stopping;

@@ -1763,6 +1763,48 @@ static void test_embedded_socket_read_wakes_the_backend_fd(void **state)
     }
 }
 
+/* A task writes a little to a stream, then sleeps long: what it queued
+ * must be sent before run_nowait() returns, as the embedding may wait for
+ * the whole next_ns before it calls again. */
+struct writer_then_sleep {
+    int fd;
+};
+
+static int task_writes_then_sleeps(void *arg, void **result)
+{
+    (void)result;
+    struct writer_then_sleep *w = arg;
+    asyncio_stream_t *s;
+    CHECK_INT(asyncio_stream_open(&s, w->fd, 0), 0);
+    CHECK_INT(asyncio_stream_write(s, "hey", 3), 0);
+    int rc = asyncio_sleep(3600);
+    asyncio_stream_close(s);
+    return rc;
+}
+
+static void test_run_nowait_sends_what_its_tasks_queued(void **state)
+{
+    (void)state;
+    for (size_t b = 0; b < NBACKENDS; b++) {
+        tu_reset();
+        asyncio_loop_t *loop = new_loop_ex(backends[b], false);
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        struct writer_then_sleep w = {sv[0]};
+        assert_int_equal(asyncio_create_task(NULL, task_writes_then_sleeps, &w, "writer"), 0);
+        int64_t next = 0;
+        for (int i = 0; i < 3 && next == 0; i++)
+            assert_int_equal(asyncio_loop_run_nowait(loop, &next), 0);
+        assert_true(next > 1000000000LL); /* the sleep: an hour */
+        char buf[8] = {0};
+        assert_int_equal(poll_fd(sv[1], 0), 1); /* sent already, not at the next call */
+        assert_int_equal(read(sv[1], buf, sizeof buf - 1), 3);
+        assert_string_equal(buf, "hey");
+        close_loop(loop); /* cancels the sleeper, which closes sv[0] */
+        close(sv[1]);
+    }
+}
+
 /* Another thread's asyncio_call_soon_threadsafe() and asyncio_loop_stop()
  * make the backend fd readable; the next run_nowait() runs the callback
  * (in this thread), or returns 1 for the stop. */
@@ -2089,6 +2131,7 @@ int main(void)
         runner_test(test_run_nowait_returns_1_after_a_stop),
         runner_test(test_embedded_timers_fire_in_order_and_not_early),
         runner_test(test_embedded_socket_read_wakes_the_backend_fd),
+        runner_test(test_run_nowait_sends_what_its_tasks_queued),
         runner_test(test_embedded_posts_from_another_thread_wake_the_backend_fd),
         runner_test(test_embedded_backend_fd_is_quiet_once_a_post_is_taken),
         runner_test(test_four_loops_in_four_threads_stopped_from_the_main_thread),
