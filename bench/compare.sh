@@ -113,6 +113,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 me=compare.sh
+# shellcheck source=bench/lib.sh disable=SC1091 # followed with shellcheck -x
+. "$here/lib.sh"
 
 # table RAW ROUNDS A-NAME B-NAME TOTAL-S OUT: the table, on stdout
 table() {
@@ -126,19 +128,7 @@ table() {
         if (ax >= 10) return sprintf("%.2f", x)
         return sprintf("%.4g", x)
     }
-    # the q-quantile (0..1) of list (space-separated numbers), interpolated
-    function quantile(list, q, n, v, i, j, t, x) {
-        n = split(list, v, " ")
-        if (n == 0) return ""
-        for (i = 2; i <= n; i++) {
-            t = v[i] + 0
-            for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]
-            v[j + 1] = t
-        }
-        x = 1 + q * (n - 1)
-        i = int(x)
-        return i >= n ? v[n] + 0 : v[i] + (x - i) * (v[i + 1] - v[i])
-    }
+    '"$awk_quantile"' # quantile(), from bench/lib.sh
     # 1: higher is better (rates), 0: lower is better (times, costs), -1: a count
     function dir(m) {
         if (m == "tasks" || m == "timers") return -1
@@ -285,8 +275,6 @@ head_short=$(git -C "$root" rev-parse --short HEAD)
 start_s=$(date +%s)
 
 # ---- what is needed -------------------------------------------------------
-# shellcheck source=bench/lib.sh disable=SC1091 # followed with shellcheck -x
-. "$here/lib.sh"
 missing=()
 { command -v cc >/dev/null && command -v make >/dev/null; } || missing+=(build-essential)
 command -v cmake >/dev/null || missing+=(cmake)

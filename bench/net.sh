@@ -102,49 +102,30 @@ PORT_BASE=${PORT_BASE:-18000}
 export PYTHONDONTWRITEBYTECODE=1
 export PATH=$PATH:/usr/sbin:/sbin  # nginx lives in /usr/sbin
 
-for v in ROUNDS SECS ECHO_SECS IDLE_N PORT_BASE; do
-    case ${!v} in '' | *[!0-9]* | 0) echo "net.sh: $v must be a positive integer" >&2; exit 2 ;; esac
-done
-awk -v s="$SLICE" 'BEGIN {exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s > 0)}' ||
-    { echo "net.sh: SLICE must be a positive number of seconds" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+check_settings net.sh "echo http redis idle" ROUNDS SECS ECHO_SECS IDLE_N PORT_BASE
 case $ECHO_RMEM in auto) ;; '' | *[!0-9]* | 0) echo "net.sh: ECHO_RMEM must be a number of bytes or auto" >&2; exit 2 ;; esac
-for w in $WORKLOADS; do
-    case $w in echo | http | redis | idle) ;; *) echo "net.sh: unknown workload $w" >&2; exit 2 ;; esac
-done
 for i in $ECHO_IMPLS; do
     case $i in
         ours | epoll | uv | uvloop | streams) ;;
         *) echo "net.sh: unknown echo implementation $i" >&2; exit 2 ;;
     esac
 done
-read -r -a wl <<<"$WORKLOADS"
-WORKLOADS="${wl[*]}"  # one space between names
-wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
-
 start_s=$(date +%s)
 
 # ---- what is needed -------------------------------------------------------
-# shellcheck source=bench/lib.sh
-. "$here/lib.sh"
 missing=()
-{ command -v cc >/dev/null && command -v make >/dev/null; } || missing+=(build-essential)
-command -v cmake >/dev/null || missing+=(cmake)
 have_uvdev || missing+=(libuv1-dev)
 have_uvloop || missing+=(python3-uvloop)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-benchmark >/dev/null || missing+=(redis-tools)
-install_missing net.sh "${missing[@]}"
-command -v cc >/dev/null || { echo "net.sh: a C compiler is needed" >&2; exit 1; }
-command -v cmake >/dev/null || { echo "net.sh: cmake is needed" >&2; exit 1; }
+install_with_build_tools net.sh "${missing[@]}"
 
 # ---- where the output goes ------------------------------------------------
-stamp=$(date +%Y%m%d-%H%M%S)
-out=$here/results/net-$stamp
-mkdir -p "$out"
-raw=$out/raw.txt   # round impl workload metric value unit, one line per result
-: >"$raw"
+new_results net
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/asyncio-net.XXXXXX")
 
 # ---- processes: every one started here is stopped by its pid --------------
@@ -181,9 +162,7 @@ tcp_restore() {
 }
 
 cleanup() {
-    local i
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[i]}"; done
-    pids=()
+    stop_all
     tcp_restore
     rm -rf "$scratch"
 }
@@ -192,36 +171,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- build ----------------------------------------------------------------
-nproc_=$(nproc 2>/dev/null || echo 2)
-ours_names=(echo_server http_server kv_server)
-if [ "$OURS" = "$BUILD/examples" ]; then
-    for n in "${ours_names[@]}"; do rm -f "$OURS/$n"; done  # never a stale one
-fi
-echo "net.sh: building in $BUILD ..." >&2
 blog=$out/build.txt
-if ! { cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_TESTS=OFF \
-    -DASYNCIO_BUILD_BENCH=OFF -DASYNCIO_BUILD_EXAMPLES=ON &&
-    cmake --build "$BUILD" -j "$nproc_"; } >"$blog" 2>&1; then
-    echo "net.sh: the build failed (see $blog); trying our servers one by one" >&2
-    tail -n 15 "$blog" | sed 's/^/    /' >&2
-    for n in "${ours_names[@]}"; do
-        cmake --build "$BUILD" -j "$nproc_" --target "example_$n" >>"$blog" 2>&1 || true
-    done
-fi
-ours_bin() { [ -x "$OURS/$1" ] && echo "$OURS/$1"; }
-for n in "${ours_names[@]}"; do
-    ours_bin "$n" >/dev/null || echo "net.sh: skipped: missing $OURS/$n (its workload runs the peers only)" >&2
-done
+build_ours "$blog" echo_server http_server kv_server
 
 nbin=$BUILD/net
-mkdir -p "$nbin"
-ccflags=(-O2 -std=gnu11 -Wall -Wextra)
-for p in echo_load epoll_echo alternate; do
-    cc "${ccflags[@]}" -o "$nbin/$p" "$netsrc/$p.c" 2>>"$blog" ||
-        { echo "net.sh: $netsrc/$p.c does not build (see $blog)" >&2; exit 1; }
-done
+build_net_tools "$blog" echo_load epoll_echo alternate
 rm -f "$nbin/uv_echo"
-have_uvdev && cc "${ccflags[@]}" -o "$nbin/uv_echo" "$netsrc/uv_echo.c" -luv 2>>"$blog" ||
+have_uvdev && cc -O2 -std=gnu11 -Wall -Wextra -o "$nbin/uv_echo" "$netsrc/uv_echo.c" -luv 2>>"$blog" ||
     echo "net.sh: no uv_echo (libuv1-dev missing or the build failed, see $blog): libuv runs skipped" >&2
 
 # ---- machine set-up -------------------------------------------------------
@@ -253,21 +209,10 @@ if wants redis && ! command -v redis-benchmark >/dev/null; then
     WORKLOADS=$(echo " $WORKLOADS " | sed 's/ redis / /; s/^ *//; s/ *$//')
 fi
 
-pin_srv=() pin_load=()
-if command -v taskset >/dev/null && [ "$nproc_" -ge 2 ] && taskset -c 1 true 2>/dev/null; then
-    pin_srv=(taskset -c 0)
-    pin_load=(taskset -c 1)
-else
-    echo "net.sh: not pinned (needs taskset and 2 CPUs): numbers are noisier" >&2
-fi
+pin_two_cpus
 
 {
-    echo "libasyncio network benchmarks, $(date '+%Y-%m-%d %H:%M:%S %Z')"
-    echo "commit:  $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
-        [ -n "$(git -C "$root" status --porcelain -- src include examples 2>/dev/null)" ] && echo ' (+ changes)')"
-    echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)"
-    echo "kernel:  $(uname -srm)"
-    echo "memory:  $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GB total"}')"
+    bench_header "libasyncio network benchmarks"
     echo "peers:   libuv $(dpkg-query -W -f='${Version}' libuv1-dev 2>/dev/null || echo '?')," \
         "uvloop $("$PY" -c 'import uvloop; print(uvloop.__version__)' 2>/dev/null || echo none)" \
         "(python $("$PY" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo none))," \
@@ -282,70 +227,12 @@ echo
 # ---- helpers --------------------------------------------------------------
 
 next_port=$PORT_BASE
-pick_port() {  # sets port to a port no socket uses, a new one every time
-    while port_state "$next_port"; do next_port=$((next_port + 1)); done
-    port=$next_port
-    next_port=$((next_port + 1))
-}
-
-# start_server LOG CMD...: start CMD pinned to CPU 0 in the background, wait
-# (10 s at most) until something listens on $port; sets spid. 1 if it died or
-# did not listen in time.
-start_server() {
-    local log=$1 i
-    shift
-    "${pin_srv[@]}" "$@" >"$log" 2>&1 &
-    spid=$!
-    pids+=("$spid")
-    for ((i = 0; i < 200; i++)); do
-        port_state "$port" 0A && return 0
-        alive "$spid" || break
-        sleep 0.05
-    done
-    echo "net.sh: $* did not start listening on $port (see $log)" >&2
-    stop_server "$spid"
-    return 1
-}
-
-stop_server() {  # PID: stop it and drop it from pids
-    local pid=$1 i
-    stop_pid "$pid"
-    for i in "${!pids[@]}"; do [ "${pids[i]}" = "$pid" ] && unset 'pids[i]'; done
-    pids=("${pids[@]}")
-}
-
-# serve ROUND WORKLOAD IMPL T0 CMD...: start_server with the log named after
-# the run; reports a server that does not start
-serve() {
-    local round=$1 w=$2 impl=$3 t0=$4
-    shift 4
-    start_server "$out/r$round-$w-$impl-server.txt" "$@" && return 0
-    progress "$round" "$w" "$impl" "$t0" "server did not start"
-    return 1
-}
-
-children() {  # PID: its child pids, one a line
-    { cat /proc/"$1"/task/*/children 2>/dev/null || pgrep -P "$1" 2>/dev/null || true; } |
-        tr ' ' '\n' | grep -v '^$' || true
-}
+# (pick_port, start_server, stop_server, serve, children, field, record,
+# progress, div, rotate, run_echo, run_http and paired_table are
+# bench/lib.sh's)
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 nfds() { local f=(/proc/"$1"/fd/*); echo "${#f[@]}"; }
-
-# field FILE NAME: the value of the `NAME value unit` line of FILE
-field() { awk -v n="$2" '$1 == n {print $2}' "$1"; }
-
-# record ROUND IMPL WORKLOAD METRIC VALUE UNIT
-record() { [ -n "$5" ] && echo "$1 $2 $3 $4 $5 $6" >>"$raw"; return 0; }
-
-# progress ROUND WORKLOAD IMPL T0 TEXT: on stderr and in progress.txt
-progress() {
-    printf '  round %d  %-15s %-7s %4ds  %s\n' "$1" "$2" "$3" $((SECONDS - $4)) "$5" |
-        tee -a "$out/progress.txt" >&2
-}
-
-# awk-computed numbers
-div() { awk -v a="$1" -v b="$2" -v m="${3:-1}" 'BEGIN {if (b > 0) printf "%.6g\n", a * m / b}'; }
 
 # ---- echo -----------------------------------------------------------------
 echo_cmd() {  # IMPL: sets cmd, 1 if the implementation is not available
@@ -358,153 +245,7 @@ echo_cmd() {  # IMPL: sets cmd, 1 if the implementation is not available
     esac
 }
 
-# run_echo ROUND SIZE DEPTH IMPL...: start every implementation's server, then
-# one echo_load drives them in turn, SLICE seconds at a time (forwards, then
-# backwards), until each has had SECS seconds: the machine's drift falls on
-# all of them alike, and the ratios of a round are paired.
-run_echo() {
-    local round=$1 size=$2 depth=$3 t0=$SECONDS w log rc=0 impl i
-    shift 3
-    w=echo_$((size / 1024))k_d$depth
-    log=$out/r$round-$w.txt
-    local impls=() ports=() spids=()
-    for impl; do
-        pick_port
-        echo_cmd "$impl" || continue
-        serve "$round" "$w" "$impl" "$t0" "${cmd[@]}" || continue
-        impls+=("$impl")
-        ports+=("$port")
-        spids+=("$spid")
-    done
-    [ ${#impls[@]} -gt 0 ] || return 0
-    local plist slist
-    plist=$(IFS=,; echo "${ports[*]}")
-    slist=$(IFS=,; echo "${spids[*]}")
-    timeout $((${#impls[@]} * (ECHO_SECS * 2 + 5) + 40)) "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$plist" \
-        10 "$size" "$depth" "$ECHO_SECS" --pid "$slist" --warmup 0.2 --slice "$SLICE" >"$log" 2>&1 || rc=$?
-    for i in "${!impls[@]}"; do
-        alive "${spids[i]}" ||
-            echo "net.sh: ${impls[i]} echo server died (see $out/r$round-$w-${impls[i]}-server.txt)" >>"$log"
-        stop_server "${spids[i]}"
-    done
-    local thr cpu load k
-    for i in "${!impls[@]}"; do
-        impl=${impls[i]}
-        k=t$((i + 1)).
-        [ ${#impls[@]} = 1 ] && k=
-        thr=$(field "$log" "${k}msgs_per_s")
-        cpu=$(field "$log" "${k}server_cpu_us_per_msg")
-        load=$(field "$log" "${k}load_cpu_pct")
-        if [ $rc != 0 ] || [ -z "$thr" ]; then
-            progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
-            continue
-        fi
-        record "$round" "$impl" "$w" thr "$thr" msgs/s
-        record "$round" "$impl" "$w" cpu_us "$cpu" us
-        record "$round" "$impl" "$w" load_cpu_pct "$load" %
-        progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f msgs/s %8.3f us/msg  (CPU: server %s%%, load %s%%)' \
-            "$thr" "${cpu:-0}" "$(field "$log" "${k}server_cpu_pct")" "$load")"
-    done
-}
-
 # ---- http -----------------------------------------------------------------
-hello_check() {  # PORT: one GET / with bash's /dev/tcp; 0 if "Hello, World!" came back
-    # shellcheck disable=SC2016 # $1 is the inner shell's
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" &&
-        printf "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" >&3 &&
-        timeout 2 cat <&3' _ "$1" 2>/dev/null | grep -q 'Hello, World!'
-}
-
-# start_http ROUND IMPL: start its server on a new port; sets port and cpids
-# (the processes whose CPU counts: nginx's master and worker). 1 if it is
-# not available or did not start.
-start_http() {
-    local round=$1 impl=$2 t0=$SECONDS w=http b
-    pick_port
-    case $impl in
-        ours)
-            b=$(ours_bin http_server) || return 1
-            serve "$round" "$w" "$impl" "$t0" "$b" "$port" || return 1
-            cpids=("$spid")
-            ;;
-        nginx)
-            local d=$scratch/nginx-$round
-            rm -rf "$d"
-            mkdir -p "$d"
-            sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" "$netsrc/nginx.conf" >"$d/nginx.conf"
-            if ! serve "$round" "$w" "$impl" "$t0" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"; then
-                cat "$d/error.log" >>"$out/r$round-$w-$impl-server.txt" 2>/dev/null || true
-                return 1
-            fi
-            local workers="" i
-            for ((i = 0; i < 100; i++)); do  # the master listens before it forks
-                workers=$(children "$spid")
-                [ -n "$workers" ] && break
-                sleep 0.05
-            done
-            local wpids
-            mapfile -t wpids <<<"$workers"
-            cpids=("$spid" "${wpids[@]}")
-            pids+=("${wpids[@]}")  # stopped by the master; on the list in case it is not
-            ;;
-    esac
-    hello_check "$port" ||
-        echo "net.sh: GET / on $impl did not answer Hello, World!" | tee -a "$out/r$round-$w-$impl.txt" >&2
-    return 0
-}
-
-# run_http ROUND IMPL...: start every server, warm each up with a 1 s wrk,
-# then one wrk per server, taking turns in SLICE-second slices (alternate):
-# each gets about SECS seconds of running time.
-run_http() {
-    local round=$1 t0=$SECONDS w=http impl i rc=0
-    shift
-    local impls=() ports=() groups=()
-    for impl; do
-        start_http "$round" "$impl" || continue
-        impls+=("$impl")
-        ports+=("$port")
-        groups+=("${cpids[*]}")
-    done
-    [ ${#impls[@]} -gt 0 ] || return 0
-    local n=${#impls[@]} args=() c0=() c1=()
-    for i in "${!impls[@]}"; do
-        "${pin_load[@]}" wrk -t1 -c100 -d1s "http://127.0.0.1:${ports[i]}/" >"$out/r$round-$w-${impls[i]}.warmup" 2>&1 || true
-        [ "$i" = 0 ] || args+=(--)
-        args+=("$out/r$round-$w-${impls[i]}.txt" wrk -t1 -c100 -d"$((n * SECS))s" "http://127.0.0.1:${ports[i]}/")
-    done
-    # shellcheck disable=SC2086 # a group is one word per pid
-    for i in "${!impls[@]}"; do c0[i]=$(cpu_ns ${groups[i]}); done
-    timeout $((n * SECS * 3 + 30)) "${pin_load[@]}" "$nbin/alternate" --slice "$SLICE" "${args[@]}" \
-        >"$out/r$round-$w-alternate.txt" 2>&1 || rc=$?
-    # shellcheck disable=SC2086
-    for i in "${!impls[@]}"; do c1[i]=$(cpu_ns ${groups[i]}); done
-    for i in "${!impls[@]}"; do
-        local p g log=$out/r$round-$w-${impls[i]}.txt
-        impl=${impls[i]}
-        read -r -a g <<<"${groups[i]}"
-        alive "${g[0]}" || echo "net.sh: $impl http server died" >>"$log"
-        stop_server "${g[0]}"
-        for p in "${g[@]:1}"; do stop_server "$p"; done
-        local act reqs errs thr cpu
-        act=$(field "$out/r$round-$w-alternate.txt" "c$((i + 1)).active_s")
-        reqs=$(awk '$2 == "requests" && $3 == "in" {print $1}' "$log")
-        errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF}
-            /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$log")
-        if [ $rc != 0 ] || [ -z "$act" ] || [ -z "$reqs" ]; then
-            progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
-            continue
-        fi
-        thr=$(div "$reqs" "$act")
-        cpu=$(div $((c1[i] - c0[i])) "$reqs" 0.001)
-        record "$round" "$impl" "$w" thr "$thr" req/s
-        record "$round" "$impl" "$w" cpu_us "${cpu:-}" us
-        record "$round" "$impl" "$w" errors "$errs" count
-        progress "$round" "$w" "$impl" "$t0" "$(printf '%10.0f req/s  %8.3f us/req  (%.2f s run)' "$thr" "${cpu:-0}" "$act")$(
-            [ "$errs" = 0 ] || echo "  ($errs errors)")"
-    done
-}
-
 # ---- redis ----------------------------------------------------------------
 # requests per test and server, per mode: start from these guesses (about
 # SECS seconds a test at the reference rates), then follow the last rates
@@ -673,16 +414,6 @@ run_idle() {  # ROUND IMPL
 }
 
 # ---- the rounds -----------------------------------------------------------
-# rotate ROUND WORD...: the words, starting at word ROUND (cyclically), so
-# that no implementation always runs first
-rotate() {
-    local r=$1 n i
-    shift
-    n=$#
-    local words=("$@")
-    for ((i = 0; i < n; i++)); do echo "${words[(i + r - 1) % n]}"; done
-}
-
 echo "running $WORKLOADS, $ROUNDS round(s) of $SECS s measurements ..." >&2
 read -r -a echo_impls <<<"$ECHO_IMPLS"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -691,13 +422,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for size in 1024 10240 102400; do
             for depth in 1 16; do
                 # shellcheck disable=SC2046 # one word per implementation
-                run_echo "$r" "$size" "$depth" $(rotate "$r" "${echo_impls[@]}")
+                run_echo "$r" "echo_$((size / 1024))k_d$depth" 10 "$size" "$depth" $(rotate "$r" "${echo_impls[@]}")
             done
         done
         tcp_restore
     fi
     # shellcheck disable=SC2046 # one word per implementation
-    wants http && run_http "$r" $(rotate "$r" "${http_impls[@]}")
+    wants http && run_http "$r" http 1 $(rotate "$r" "${http_impls[@]}")
     if wants redis; then
         # shellcheck disable=SC2046
         for mode in p1 p16; do run_redis "$r" "$mode" $(rotate "$r" "${redis_impls[@]}"); done
@@ -756,94 +487,4 @@ rows=$out/rows.txt
     fi
 } >"$rows"
 
-table=$out/table.txt
-{
-    awk -v rawf="$raw" -v rounds="$ROUNDS" -v secs="$SECS" -v esecs="$ECHO_SECS" -v slice="$SLICE" -v total=$(($(date +%s) - start_s)) -v out="$out" '
-    function fmt(x, a) {
-        if (x == "") return "-"
-        a = x < 0 ? -x : x
-        if (a >= 1e6) return sprintf("%.3g", x)
-        if (a >= 1000) return sprintf("%.0f", x)
-        if (a >= 100) return sprintf("%.1f", x)
-        if (a >= 10) return sprintf("%.2f", x)
-        return sprintf("%.3f", x)
-    }
-    # the q-quantile (0..1) of list (space-separated numbers), interpolated
-    function quantile(list, q, n, v, i, j, t, x) {
-        n = split(list, v, " ")
-        if (n == 0) return ""
-        for (i = 2; i <= n; i++) {
-            t = v[i] + 0
-            for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]
-            v[j + 1] = t
-        }
-        x = 1 + q * (n - 1)
-        i = int(x)
-        return i >= n ? v[n] + 0 : v[i] + (x - i) * (v[i + 1] - v[i])
-    }
-    function median(list) { return quantile(list, 0.5) }
-    # ours against peer (hi: higher is better, ours / peer; else peer / ours):
-    # the servers of a round ran interleaved, so each round gives a paired
-    # ratio; the median of those (and in q1, q3 their quartiles).
-    function mratio(w, ours, peer, m, hi, a, b, r, list) {
-        list = ""
-        for (r = 1; r <= rounds; r++) {
-            a = val[r SUBSEP ours SUBSEP w SUBSEP m]
-            b = val[r SUBSEP peer SUBSEP w SUBSEP m]
-            if (a > 0 && b > 0) list = list " " (hi ? a / b : b / a)
-        }
-        q1 = quantile(list, 0.25)
-        q3 = quantile(list, 0.75)
-        return median(list)
-    }
-    BEGIN {
-        while ((getline line < rawf) > 0) {  # round impl workload metric value unit
-            split(line, x, " ")
-            val[x[1] SUBSEP x[2] SUBSEP x[3] SUBSEP x[4]] = x[5]
-            runs[x[2] SUBSEP x[3] SUBSEP x[4]] = runs[x[2] SUBSEP x[3] SUBSEP x[4]] " " x[5]
-            unit[x[3] SUBSEP x[4]] = x[6]
-        }
-        printf "%-22s %-9s %11s %-8s %9s %9s %-11s %9s  %-32s %s\n", "workload", "impl", "median", "unit",
-            "cpu_us", "thr ratio", "(q1-q3)", "cpu ratio", "target", "result"
-    }
-    {
-        split($0, f, "|")
-        w = f[1]; impl = f[2]; target = f[3]; cond = f[4]; ours = f[5] == "" ? "ours" : f[5]
-        vm = w ~ /^idle/ ? "kib_per_conn" : "thr"
-        v = median(runs[impl SUBSEP w SUBSEP vm])
-        c = median(runs[impl SUBSEP w SUBSEP "cpu_us"])
-        tr = ""; cr = ""; spread = "-"
-        if (impl !~ /^ours/) {
-            tr = mratio(w, ours, impl, vm, vm == "thr")
-            if (tr != "") spread = sprintf("%.2f-%.2f", q1, q3)
-            cr = mratio(w, ours, impl, "cpu_us", 0)
-        }
-        res = ""
-        if (cond != "") {
-            if (cond == "val <= 12") ok = v == "" ? "n/a" : (v <= 12 ? "PASS" : "FAIL")
-            else if (cond == "thr >= 0.97") ok = tr == "" ? "n/a" : (tr >= 0.97 ? "PASS" : "FAIL")
-            else if (cond == "thr >= 0.95") ok = tr == "" ? "n/a" : (tr >= 0.95 ? "PASS" : "FAIL")
-            else if (cond == "thr >= 1") ok = tr == "" ? "n/a" : (tr >= 1 ? "PASS" : "FAIL")
-            else if (cond == "cpu >= 1") ok = cr == "" ? "n/a" : (cr >= 1 ? "PASS" : "FAIL")
-            else if (cond == "thr >= 1 && cpu >= 1")
-                ok = tr == "" || cr == "" ? "n/a" : (tr >= 1 && cr >= 1 ? "PASS" : "FAIL")
-            res = ok
-            if (ok == "PASS") passes++
-            else if (ok == "FAIL") fails++
-            else nas++
-        }
-        u = unit[w SUBSEP vm]
-        if (u == "") u = w ~ /^idle/ ? "KiB/conn" : (w ~ /^echo/ ? "msgs/s" : "req/s")
-        printf "%-22s %-9s %11s %-8s %9s %9s %-11s %9s  %-32s %s\n", (w == lastw ? "" : w), impl,
-            fmt(v), u, fmt(c), (tr == "" ? "-" : sprintf("%.3fx", tr)), spread,
-            (cr == "" ? "-" : sprintf("%.3fx", cr)), target, res
-        lastw = w
-    }
-    END {
-        print "medians of " rounds " round(s) of " secs " s (echo: " esecs " s); ratios are ours vs the peer"
-        print "of the row, > 1 when ours is better (thr: ours/peer, cpu: peer/ours), the median of the"
-        print "rounds'"'"' paired ratios (servers loaded in turn, " slice " s slices), q1-q3 their quartiles;"
-        printf "targets: %d PASS, %d FAIL, %d n/a\n", passes, fails, nas
-        print "total time: " total " s; raw output: " out
-    }' "$rows"
-} | tee "$table"
+paired_table "$rows" "$ROUNDS round(s) of $SECS s (echo: $ECHO_SECS s)" | tee "$out/table.txt"

@@ -103,21 +103,13 @@ start_s=$(date +%s)
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 missing=()
-{ command -v cc >/dev/null && command -v make >/dev/null; } || missing+=(build-essential)
-command -v cmake >/dev/null || missing+=(cmake)
 have_uvdev || missing+=(libuv1-dev)
 [ -x "$PY" ] || missing+=(python3)
 have_uvloop || missing+=(python3-uvloop)
-install_missing threads.sh "${missing[@]}"
-command -v cc >/dev/null || { echo "threads.sh: a C compiler is needed" >&2; exit 1; }
-command -v cmake >/dev/null || { echo "threads.sh: cmake is needed" >&2; exit 1; }
+install_with_build_tools threads.sh "${missing[@]}"
 
 # ---- where the output goes ------------------------------------------------
-stamp=$(date +%Y%m%d-%H%M%S)
-out=$here/results/threads-$stamp
-mkdir -p "$out"
-raw=$out/raw.txt # round impl workload metric value unit, one line per result
-: >"$raw"
+new_results threads
 
 # ---- build ----------------------------------------------------------------
 nproc_=$(nproc 2>/dev/null || echo 2)
