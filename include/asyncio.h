@@ -37,6 +37,7 @@
  *   <asyncio/signal.h>     signal handlers
  *   <asyncio/thread.h>     other threads: call_soon_threadsafe, executors,
  *                          to_thread, run_coroutine_threadsafe
+ *   <asyncio/subprocess.h> child processes: create_subprocess_exec/_shell
  */
 #ifndef ASYNCIO_H
 #define ASYNCIO_H
@@ -55,5 +56,6 @@
 #include <asyncio/stream.h>
 #include <asyncio/signal.h>
 #include <asyncio/thread.h>
+#include <asyncio/subprocess.h>
 
 #endif

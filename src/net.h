@@ -68,5 +68,8 @@ int net_resolve(const char *host, int port, int family, int type, bool passive,
 struct asyncio_stream;
 void stream_retain(struct asyncio_stream *s);
 void stream_release(struct asyncio_stream *s);
+/* A stream another object holds (a process's pipe): *slot is set to NULL
+ * when the stream is closed (by anyone) or freed with the loop. */
+void stream_set_owner_slot(struct asyncio_stream *s, struct asyncio_stream **slot);
 
 #endif

@@ -58,6 +58,7 @@ struct asyncio_stream {
     size_t wcap, wpos, high, low;
     struct loop *loop;
     struct net_open open;    /* freed at loop close if still open */
+    asyncio_stream_t **owner_slot; /* cleared at close (stream_set_owner_slot) */
     struct prepoll flush;    /* queued bytes go out before the next poll */
 };
 
@@ -108,8 +109,23 @@ static void free_buffers(asyncio_stream_t *s)
     drop_wbuf(s);
 }
 
+/* Tell the owner's slot the stream is no longer its to use. */
+static void disown(asyncio_stream_t *s)
+{
+    if (s->owner_slot) {
+        *s->owner_slot = NULL;
+        s->owner_slot = NULL;
+    }
+}
+
+void stream_set_owner_slot(asyncio_stream_t *s, asyncio_stream_t **slot)
+{
+    s->owner_slot = slot;
+}
+
 static void stream_free(asyncio_stream_t *s)
 {
+    disown(s);
     dlist_remove(&s->open.link);
     loop_prepoll_cancel(&s->flush);
     free_buffers(s);
@@ -799,6 +815,8 @@ size_t asyncio_stream_write_buffer_size(const asyncio_stream_t *s)
 
 int asyncio_stream_write_eof(asyncio_stream_t *s)
 {
+    if (valid(s) && !s->is_socket)
+        return -ENOTSOCK; /* a pipe has no half-close: close it */
     int rc = write_check(s);
     if (rc < 0)
         return rc == -EPIPE ? 0 : rc; /* twice is harmless */
@@ -817,6 +835,7 @@ int asyncio_stream_close(asyncio_stream_t *s)
     if (s->closing)
         return 0;
     s->closing = true;
+    disown(s);
     if (s->fd >= 0)
         io_wake_waiters(s->loop, s->fd, -EBADF);
     if (s->drainer)

@@ -176,7 +176,9 @@ ASYNCIO_API size_t asyncio_stream_write_buffer_size(const asyncio_stream_t *s);
 /*
  * Half-close (StreamWriter.write_eof): once what is queued is sent, shut
  * the sending side (shutdown SHUT_WR); reading goes on. Returns 0 or a
- * negative errno. Does not suspend.
+ * negative errno; -ENOTSOCK for a stream that is not a socket (a pipe has
+ * no half-close: asyncio_stream_close() sends its end of file, after what
+ * is queued). Does not suspend.
  */
 ASYNCIO_API int asyncio_stream_write_eof(asyncio_stream_t *s);
 

@@ -1,0 +1,563 @@
+/* Child processes (asyncio.subprocess): posix_spawn() with file actions
+ * for the three standard fds, pipes as streams, and the child's end
+ * watched through a pidfd in the poller, so that the library reaps its own
+ * children only and needs no SIGCHLD handler (no process-wide state).
+ *
+ * A process is on the loop's list of open things (loop->net.open) from its
+ * start until freed: the loop's close kills and reaps a child still
+ * running, with a warning, and frees the object. After asyncio_process_
+ * release() of a running child, the object lives on (unowned) until the
+ * loop has reaped it. */
+#include "net.h"
+
+#include <asyncio/subprocess.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define PROCESS_MAGIC 0x50524f43U
+
+struct asyncio_process {
+    uint32_t magic;
+    pid_t pid;
+    int pidfd;                  /* watched until the child is reaped, then -1 */
+    bool reaped;
+    bool owned;                 /* asyncio_process_release() not called yet */
+    int returncode;
+    asyncio_future_t *exited;   /* done once reaped: what wait() awaits */
+    asyncio_stream_t *stdio[3]; /* the pipes' streams, NULL once closed */
+    struct loop *loop;
+    struct net_open open;       /* on loop->net.open until freed */
+};
+
+static bool valid(const asyncio_process_t *p)
+{
+    return p && p->magic == PROCESS_MAGIC;
+}
+
+/* ---- the child's end ------------------------------------------------------ */
+
+static void process_free(asyncio_process_t *p)
+{
+    for (int i = 0; i < 3; i++)
+        if (p->stdio[i])
+            asyncio_stream_close(p->stdio[i]); /* clears the slot */
+    dlist_remove(&p->open.link);
+    asyncio_future_release(p->exited);
+    p->magic = 0;
+    free(p);
+}
+
+/* asyncio's returncode of a waitid() status. */
+static int returncode_of(const siginfo_t *si)
+{
+    return si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
+}
+
+/* Reap the child (it has exited, or must be waited for: block). */
+static void reap(asyncio_process_t *p, bool block)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int rc;
+    do
+        rc = waitid(P_PID, (id_t)p->pid, &si, WEXITED | (block ? 0 : WNOHANG));
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0 && si.si_pid == 0)
+        return; /* GCOVR_EXCL_LINE: readable pidfd, child not yet waitable: next time */
+    /* ECHILD: someone else reaped it (a SIGCHLD handler of the program's
+     * that waits for any child): its status is lost, as asyncio says 255. */
+    p->returncode = rc == 0 ? returncode_of(&si) : 255;
+    if (rc < 0)
+        fprintf(stderr, "asyncio: child process %ld was reaped by someone else: returncode 255\n",
+                (long)p->pid);
+    p->reaped = true;
+    io_watch(p->loop, p->pidfd, 0, NULL, NULL);
+    asyncio_close(p->pidfd); /* the loop forgets the fd: its number comes back */
+    p->pidfd = -1;
+    asyncio_future_set_result(p->exited, NULL);
+}
+
+static void on_exit_ready(struct loop *loop, int fd, unsigned events, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    asyncio_process_t *p = arg;
+    reap(p, false);
+    if (p->reaped && !p->owned)
+        process_free(p);
+}
+
+/* The loop closes: a child still running is killed and reaped. */
+static void free_at_close(struct net_open *o)
+{
+    asyncio_process_t *p = container_of(o, asyncio_process_t, open);
+    if (!p->reaped) {
+        fprintf(stderr, "asyncio: child process %ld still running at loop close: killed\n",
+                (long)p->pid);
+        kill(p->pid, SIGKILL);
+        reap(p, true);
+    }
+    process_free(p);
+}
+
+/* ---- spawning ------------------------------------------------------------- */
+
+/* An fd at 3 or above (a pipe made while 0-2 are closed would be taken for
+ * one of them by the file actions), close-on-exec. */
+static int above_stdio(int fd)
+{
+    if (fd > 2)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return moved;
+}
+
+struct spawn_fds {
+    int parent[3]; /* our ends of the pipes (-1: none) */
+    int child[3];  /* their ends, closed once the child has them */
+};
+
+static void fds_close(int fds[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+}
+
+static int make_pipe(struct spawn_fds *f, int i)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    int rd = above_stdio(p[0]), wr = rd < 0 ? -1 : above_stdio(p[1]);
+    if (rd < 0 || wr < 0) {
+        int err = -errno;
+        if (rd >= 0)
+            close(rd);
+        else
+            close(p[1]);
+        return err;
+    }
+    f->parent[i] = i == 0 ? wr : rd;
+    f->child[i] = i == 0 ? rd : wr;
+    return 0;
+}
+
+static int check_options(const asyncio_subprocess_options_t *o)
+{
+    enum asyncio_stdio m[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
+    int fd[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
+    for (int i = 0; i < 3; i++) {
+        if ((unsigned)m[i] > ASYNCIO_STDIO_STDOUT || (m[i] == ASYNCIO_STDIO_STDOUT && i != 2))
+            return -EINVAL;
+        if (m[i] == ASYNCIO_STDIO_FD && fd[i] < 0)
+            return -EINVAL;
+    }
+    if (o->start_new_session && o->new_process_group)
+        return -EINVAL;
+    return 0;
+}
+
+/* The file actions for the three fds, in order (stderr as stdout after
+ * stdout is in place). */
+static int add_actions(posix_spawn_file_actions_t *fa, const asyncio_subprocess_options_t *o,
+                       const struct spawn_fds *f)
+{
+    enum asyncio_stdio m[3] = {o->stdin_mode, o->stdout_mode, o->stderr_mode};
+    int fd[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
+    static const int devnull_flags[3] = {O_RDONLY, O_WRONLY, O_WRONLY};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        switch (m[i]) {
+        case ASYNCIO_STDIO_INHERIT:
+            break;
+        case ASYNCIO_STDIO_PIPE:
+            rc = posix_spawn_file_actions_adddup2(fa, f->child[i], i);
+            break;
+        case ASYNCIO_STDIO_DEVNULL:
+            rc = posix_spawn_file_actions_addopen(fa, i, "/dev/null", devnull_flags[i], 0);
+            break;
+        case ASYNCIO_STDIO_FD:
+            rc = posix_spawn_file_actions_adddup2(fa, fd[i], i);
+            break;
+        case ASYNCIO_STDIO_STDOUT:
+            rc = posix_spawn_file_actions_adddup2(fa, 1, 2);
+            break;
+        }
+    }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+    if (rc == 0 && o->cwd)
+        rc = posix_spawn_file_actions_addchdir_np(fa, o->cwd);
+#else
+    if (rc == 0 && o->cwd)
+        rc = ENOTSUP; /* GCOVR_EXCL_LINE: no chdir file action here */
+#endif
+    return -rc;
+}
+
+static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t *o)
+{
+    /* Every signal unblocked: a loop's handled signals are blocked in its
+     * thread. Dispositions need nothing: exec resets every handler (the
+     * library's SIGSEGV one for stack overflows included), and the library
+     * ignores no signal (SIG_IGN, which exec keeps, is the program's). */
+    sigset_t none;
+    sigemptyset(&none);
+    short flags = POSIX_SPAWN_SETSIGMASK;
+#ifdef POSIX_SPAWN_SETSID
+    if (o->start_new_session)
+        flags |= POSIX_SPAWN_SETSID;
+#else
+    if (o->start_new_session)
+        return -ENOTSUP; /* GCOVR_EXCL_LINE: glibc before 2.26 */
+#endif
+    if (o->new_process_group)
+        flags |= POSIX_SPAWN_SETPGROUP;
+    int rc = posix_spawnattr_setsigmask(attr, &none);
+    if (rc == 0 && o->new_process_group)
+        rc = posix_spawnattr_setpgroup(attr, 0);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(attr, flags);
+    return -rc;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* The child was spawned but cannot be watched: kill and reap it. */
+static void abandon(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* The process object for the running child pid, with its streams. */
+static int adopt(struct loop *loop, pid_t pid, struct spawn_fds *f, size_t limit,
+                 asyncio_process_t **out)
+{
+    asyncio_process_t *p = calloc(1, sizeof *p);
+    if (p)
+        p->pidfd = -1;
+    int rc = p ? asyncio_future_new(&p->exited) : -ENOMEM;
+    bool gone = false;
+    if (rc == 0 && (p->pidfd = pidfd_open_(pid)) < 0) {
+        rc = -errno;
+        /* Reaped already, by someone else (SIGCHLD ignored, or a handler
+         * that waits for any child): its pid may be another's by now. */
+        gone = rc == -ESRCH;
+        if (gone)
+            rc = -ECHILD;
+    }
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (f->parent[i] < 0)
+            continue;
+        if ((rc = asyncio_stream_open(&p->stdio[i], f->parent[i], limit)) == 0) {
+            f->parent[i] = -1; /* the stream's now */
+            stream_set_owner_slot(p->stdio[i], &p->stdio[i]);
+        }
+    }
+    if (rc == 0)
+        rc = io_watch(loop, p->pidfd, POLLER_IN, on_exit_ready, p);
+    if (rc < 0) {
+        if (!gone)
+            abandon(pid);
+        if (p) {
+            for (int i = 0; i < 3; i++)
+                if (p->stdio[i])
+                    asyncio_stream_abort(p->stdio[i]);
+            if (p->pidfd >= 0)
+                asyncio_close(p->pidfd);
+            asyncio_future_release(p->exited);
+            free(p);
+        }
+        return rc;
+    }
+    p->magic = PROCESS_MAGIC;
+    p->pid = pid;
+    p->owned = true;
+    p->loop = loop;
+    p->open.free_at_close = free_at_close;
+    dlist_push_back(&loop->net.open, &p->open.link);
+    *out = p;
+    return 0;
+}
+
+int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const argv[],
+                                   const asyncio_subprocess_options_t *opts)
+{
+    asyncio_subprocess_options_t o = opts ? *opts : (asyncio_subprocess_options_t){0};
+    if (!proc || !argv || !argv[0] || check_options(&o) < 0)
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop)
+        return -EPERM;
+    struct spawn_fds f = {{-1, -1, -1}, {-1, -1, -1}};
+    enum asyncio_stdio m[3] = {o.stdin_mode, o.stdout_mode, o.stderr_mode};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (m[i] == ASYNCIO_STDIO_PIPE)
+            rc = make_pipe(&f, i);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_ok = false, attr_ok = false;
+    if (rc == 0)
+        fa_ok = (rc = -posix_spawn_file_actions_init(&fa)) == 0;
+    if (rc == 0)
+        attr_ok = (rc = -posix_spawnattr_init(&attr)) == 0;
+    if (rc == 0)
+        rc = add_actions(&fa, &o, &f);
+    if (rc == 0)
+        rc = set_attrs(&attr, &o);
+    pid_t pid = -1;
+    if (rc == 0) {
+        char *const *env = o.env ? o.env : environ;
+        char *const *args = (char *const *)argv;
+        rc = strchr(argv[0], '/') ? -posix_spawn(&pid, argv[0], &fa, &attr, args, env)
+                                  : -posix_spawnp(&pid, argv[0], &fa, &attr, args, env);
+    }
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    fds_close(f.child);
+    if (rc == 0)
+        rc = adopt(loop, pid, &f, o.limit, proc);
+    fds_close(f.parent);
+    return rc;
+}
+
+int asyncio_create_subprocess_shell(asyncio_process_t **proc, const char *cmd,
+                                    const asyncio_subprocess_options_t *opts)
+{
+    if (!cmd)
+        return -EINVAL;
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    return asyncio_create_subprocess_exec(proc, argv, opts);
+}
+
+/* ---- the process object --------------------------------------------------- */
+
+pid_t asyncio_process_pid(const asyncio_process_t *p)
+{
+    return valid(p) ? p->pid : -EINVAL;
+}
+
+asyncio_stream_t *asyncio_process_stdin(const asyncio_process_t *p)
+{
+    return valid(p) ? p->stdio[0] : NULL;
+}
+
+asyncio_stream_t *asyncio_process_stdout(const asyncio_process_t *p)
+{
+    return valid(p) ? p->stdio[1] : NULL;
+}
+
+asyncio_stream_t *asyncio_process_stderr(const asyncio_process_t *p)
+{
+    return valid(p) ? p->stdio[2] : NULL;
+}
+
+int asyncio_process_returncode(const asyncio_process_t *p, int *returncode)
+{
+    if (!valid(p))
+        return -EINVAL;
+    if (!p->reaped)
+        return -EAGAIN;
+    if (returncode)
+        *returncode = p->returncode;
+    return 0;
+}
+
+int asyncio_process_wait(asyncio_process_t *p, int *returncode)
+{
+    if (!valid(p))
+        return -EINVAL;
+    /* Shielded: a cancelled wait leaves the child (and the future) be. */
+    int rc = asyncio_shield(p->exited, NULL);
+    if (rc == 0 && returncode)
+        *returncode = p->returncode;
+    return rc;
+}
+
+int asyncio_process_send_signal(asyncio_process_t *p, int sig)
+{
+    if (!valid(p) || sig < 0 || sig >= NSIG)
+        return -EINVAL;
+    if (p->reaped)
+        return -ESRCH;
+    return kill(p->pid, sig) == 0 ? 0 : -errno;
+}
+
+int asyncio_process_terminate(asyncio_process_t *p)
+{
+    return asyncio_process_send_signal(p, SIGTERM);
+}
+
+int asyncio_process_kill(asyncio_process_t *p)
+{
+    return asyncio_process_send_signal(p, SIGKILL);
+}
+
+void asyncio_process_release(asyncio_process_t *p)
+{
+    if (!valid(p) || !p->owned)
+        return;
+    p->owned = false;
+    if (p->reaped) {
+        process_free(p);
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        if (p->stdio[i])
+            asyncio_stream_close(p->stdio[i]);
+    kill(p->pid, SIGKILL); /* reaped by the loop, which then frees p */
+}
+
+/* ---- communicate ------------------------------------------------------------ */
+
+struct feed {
+    asyncio_stream_t *s;
+    const void *data;
+    size_t len;
+};
+
+/* Write the input, then close stdin (the child's end of file). A child
+ * that exits without reading it all is no error. */
+static int feed_task(void *arg, void **result)
+{
+    (void)result;
+    struct feed *f = arg;
+    int rc = f->len ? asyncio_stream_write(f->s, f->data, f->len) : 0;
+    if (rc == 0)
+        rc = asyncio_stream_drain(f->s);
+    int crc = asyncio_stream_wait_closed(f->s);
+    if (rc == 0)
+        rc = crc;
+    return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+}
+
+struct drain_out {
+    asyncio_stream_t *s;
+    char *buf;
+    size_t len, cap;
+};
+
+/* Read the stream to its end into a growing buffer. */
+static int read_all_task(void *arg, void **result)
+{
+    (void)result;
+    struct drain_out *d = arg;
+    for (;;) {
+        if (d->cap - d->len < 4096) {
+            size_t cap = d->cap ? d->cap * 2 : 16384;
+            char *b = realloc(d->buf, cap);
+            if (!b)
+                return -ENOMEM;
+            d->buf = b;
+            d->cap = cap;
+        }
+        ssize_t n = asyncio_stream_read(d->s, d->buf + d->len, d->cap - d->len - 1);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            break;
+        d->len += (size_t)n;
+    }
+    d->buf[d->len] = '\0';
+    return 0;
+}
+
+int asyncio_process_communicate(asyncio_process_t *p, const void *input, size_t len, char **out,
+                                size_t *outlen, char **err, size_t *errlen, int *returncode)
+{
+    if (out)
+        *out = NULL;
+    if (outlen)
+        *outlen = 0;
+    if (err)
+        *err = NULL;
+    if (errlen)
+        *errlen = 0;
+    if (!valid(p) || (len && !input) || (len && !p->stdio[0]))
+        return -EINVAL;
+    if (!asyncio_current_task())
+        return -EPERM;
+    struct feed fd_in = {p->stdio[0], input, len};
+    struct drain_out d[2] = {{p->stdio[1], NULL, 0, 0}, {p->stdio[2], NULL, 0, 0}};
+    asyncio_task_t *tasks[3];
+    int n = 0, rc = 0;
+    if (fd_in.s)
+        rc = asyncio_create_task(&tasks[n++], feed_task, &fd_in, "communicate stdin");
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (d[i].s && (rc = asyncio_create_task(&tasks[n], read_all_task, &d[i],
+                                                i ? "communicate stderr" : "communicate stdout")) == 0)
+            n++;
+    if (rc < 0) {
+        for (int i = 0; i < n; i++)
+            asyncio_task_cancel(tasks[i]);
+    }
+    /* Until they have all ended, the buffers are theirs. gather waits for
+     * all; cancelled or timed out, it cancels them and waits; if it could
+     * not even start (no memory), they are stopped and waited for here. */
+    int errs[3] = {0, 0, 0};
+    int grc = n ? asyncio_gather(n, tasks, NULL, errs, ASYNCIO_RETURN_EXCEPTIONS) : 0;
+    if (grc < 0)
+        for (int i = 0; i < n; i++)
+            asyncio_task_cancel(tasks[i]);
+    for (int i = 0; i < n; i++) {
+        while (!asyncio_future_done(tasks[i]))
+            asyncio_await(tasks[i], NULL); /* returns once it has ended */
+        if (rc == 0 && grc > 0 && errs[i] < 0)
+            rc = errs[i];
+        asyncio_task_release(tasks[i]);
+    }
+    if (rc == 0 && grc < 0)
+        rc = grc;
+    if (rc == 0)
+        rc = asyncio_process_wait(p, returncode);
+    for (int i = 0; i < 2; i++) {
+        char **dst = i ? err : out;
+        size_t *dlen = i ? errlen : outlen;
+        if (rc == 0 && dst && d[i].buf) {
+            *dst = d[i].buf;
+            if (dlen)
+                *dlen = d[i].len;
+        } else {
+            free(d[i].buf);
+        }
+    }
+    return rc;
+}
