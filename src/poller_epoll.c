@@ -76,8 +76,9 @@ static int epoll_wait_(struct poller *p, uint64_t timeout_ns, struct poller_even
     if (max > EPOLL_BATCH)
         max = EPOLL_BATCH; /* GCOVR_EXCL_LINE: the loop asks for LOOP_EVENTS (256) at most */
     int n;
-    if (timeout_ns == UINT64_MAX) {
-        n = epoll_wait(st->fd, evs, max, -1);
+    if (timeout_ns == UINT64_MAX || timeout_ns == 0) {
+        /* (no time to copy in: the commonest polls, the fast path's too) */
+        n = epoll_wait(st->fd, evs, max, timeout_ns ? -1 : 0);
     } else {
         /* epoll_pwait2 takes nanoseconds (Linux 5.11); else round up to ms. */
         n = -1;
