@@ -104,8 +104,9 @@ static void free_at_close(struct net_open *o)
 {
     asyncio_process_t *p = container_of(o, asyncio_process_t, open);
     if (!p->reaped) {
-        fprintf(stderr, "asyncio: child process %ld still running at loop close: killed\n",
-                (long)p->pid);
+        if (p->owned) /* (a released one was killed already: no news) */
+            fprintf(stderr, "asyncio: child process %ld still running at loop close: killed\n",
+                    (long)p->pid);
         kill(p->pid, SIGKILL);
         reap(p, true);
     }
@@ -463,10 +464,15 @@ static int feed_task(void *arg, void **result)
     int rc = f->len ? asyncio_stream_write(f->s, f->data, f->len) : 0;
     if (rc == 0)
         rc = asyncio_stream_drain(f->s);
-    int crc = asyncio_stream_wait_closed(f->s);
-    if (rc == 0)
-        rc = crc;
-    return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+    if (rc == -EPIPE || rc == -ECONNRESET)
+        rc = 0;
+    /* Cancelled (or failed otherwise), stdin stays open, as in asyncio. */
+    if (rc == 0) {
+        rc = asyncio_stream_wait_closed(f->s);
+        if (rc == -EPIPE || rc == -ECONNRESET)
+            rc = 0;
+    }
+    return rc;
 }
 
 struct drain_out {
@@ -519,8 +525,8 @@ int asyncio_process_communicate(asyncio_process_t *p, const void *input, size_t 
     struct drain_out d[2] = {{p->stdio[1], NULL, 0, 0}, {p->stdio[2], NULL, 0, 0}};
     asyncio_task_t *tasks[3];
     int n = 0, rc = 0;
-    if (fd_in.s)
-        rc = asyncio_create_task(&tasks[n++], feed_task, &fd_in, "communicate stdin");
+    if (fd_in.s && (rc = asyncio_create_task(&tasks[n], feed_task, &fd_in, "communicate stdin")) == 0)
+        n++;
     for (int i = 0; i < 2 && rc == 0; i++)
         if (d[i].s && (rc = asyncio_create_task(&tasks[n], read_all_task, &d[i],
                                                 i ? "communicate stderr" : "communicate stdout")) == 0)
