@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -142,11 +143,22 @@ static void fds_close(int fds[3])
         }
 }
 
+/* The child's stdin is a socket pair, not a pipe: a write to it after the
+ * child has gone then fails with EPIPE instead of raising SIGPIPE (a
+ * stream sends with MSG_NOSIGNAL; a pipe has no such flag), and
+ * asyncio_stream_write_eof() can end it (CPython does the same on AIX).
+ * Its stdout and stderr, which the loop only reads, are pipes. */
 static int make_pipe(struct spawn_fds *f, int i)
 {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
+    if (i == 0 ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0
+               : pipe2(p, O_CLOEXEC) < 0)
         return -errno;
+    if (i == 0) {
+        int t = p[0]; /* p[0]: the child reads, p[1]: the loop writes */
+        p[0] = p[1];
+        p[1] = t;
+    }
     int rd = above_stdio(p[0]), wr = rd < 0 ? -1 : above_stdio(p[1]);
     if (rd < 0 || wr < 0) {
         int err = -errno;

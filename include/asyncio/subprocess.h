@@ -92,6 +92,10 @@ ASYNCIO_API pid_t asyncio_process_pid(const asyncio_process_t *proc);
 /*
  * The streams of the child's stdin, stdout and stderr (Process.stdin,
  * .stdout, .stderr) when their mode was ASYNCIO_STDIO_PIPE, else NULL.
+ * stdout and stderr are pipes; stdin is a Unix socket pair, so that
+ * writing to a child that has exited fails with -EPIPE rather than
+ * raising SIGPIPE, and asyncio_stream_write_eof() ends its input while the
+ * stream stays open.
  * The process owns them; asyncio_stream_close() on one (the usual way to
  * send the child an end of file on its stdin) is allowed and makes the
  * accessor return NULL from then on. The others are closed with the
