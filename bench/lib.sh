@@ -17,16 +17,17 @@ install_missing() {
 }
 
 # check_settings NAME KNOWN-WORKLOADS VAR...: exit 2 (a word on stderr, as
-# NAME) unless every VAR is a positive integer, SLICE a positive number of
-# seconds and every word of WORKLOADS one of KNOWN-WORKLOADS (a list);
-# then WORKLOADS has one space between its names, for wants.
+# NAME) unless every VAR is a positive integer, SLICE (where the script has
+# one) a positive number of seconds and every word of WORKLOADS one of
+# KNOWN-WORKLOADS (a list); then WORKLOADS has one space between its names,
+# for wants.
 check_settings() {
     local name=$1 known=" $2 " v w names
     shift 2
     for v; do
         case ${!v} in '' | *[!0-9]* | 0) echo "$name: $v must be a positive integer" >&2; exit 2 ;; esac
     done
-    awk -v s="$SLICE" 'BEGIN {exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s > 0)}' ||
+    [ -z "${SLICE+set}" ] || awk -v s="$SLICE" 'BEGIN {exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s > 0)}' ||
         { echo "$name: SLICE must be a positive number of seconds" >&2; exit 2; }
     for w in $WORKLOADS; do
         case $known in *" $w "*) ;; *) echo "$name: unknown workload $w" >&2; exit 2 ;; esac
@@ -49,6 +50,53 @@ install_with_build_tools() {
     for t in cc cmake; do
         command -v "$t" >/dev/null || { echo "$name: $t is needed" >&2; exit 1; }
     done
+}
+
+# cmake_release LOG KIND MESSAGE TARGET...: configure BUILD in Release with
+# the benchmarks (KIND bench) or the examples (KIND examples) and no tests,
+# and build TARGET... (output in LOG). If that fails: MESSAGE and LOG's last
+# lines on stderr, and 1.
+cmake_release() {
+    local log=$1 kind=$2 msg=$3 b=OFF e=OFF
+    shift 3
+    if [ "$kind" = bench ]; then b=ON; else e=ON; fi
+    echo "${0##*/}: building in $BUILD ..." >&2
+    { cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_TESTS=OFF \
+        -DASYNCIO_BUILD_BENCH=$b -DASYNCIO_BUILD_EXAMPLES=$e &&
+        cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target "$@"; } >"$log" 2>&1 && return 0
+    echo "${0##*/}: $msg" >&2
+    tail -n 15 "$log" | sed 's/^/    /' >&2
+    return 1
+}
+
+# build_bench LOG TARGET: cmake_release bench/TARGET, the old binary removed
+# first: never a stale one. If it does not build, says so (the peers run
+# alone).
+build_bench() {
+    rm -f "$BUILD/bench/$2"
+    cmake_release "$1" bench "$2 does not build (see $1): the peers run alone" "$2" || true
+}
+
+# build_peer LOG SRC BIN [LIB...]: compile the peer SRC (one C file) into
+# BIN, linked with LIB..., the old BIN removed first; if it does not build,
+# says so (the compiler's output appended to LOG). build_uv_peer LOG SRC
+# BIN: the same with libuv, where its headers are there (have_uvdev).
+build_peer() {
+    local log=$1 src=$2 bin=$3
+    shift 3
+    rm -f "$bin"
+    mkdir -p "$(dirname "$bin")"
+    cc -O2 -std=gnu11 -Wall -Wextra -pthread -o "$bin" "$src" "$@" 2>>"$log" ||
+        echo "${0##*/}: ${src##*/} does not build (see $log)" >&2
+}
+build_uv_peer() {
+    if have_uvdev; then
+        build_peer "$@" -luv
+    else
+        rm -f "$3"
+        echo "${0##*/}: no libuv1-dev" >&2
+    fi
+    [ -x "$3" ] || echo "${0##*/}: libuv runs skipped" >&2
 }
 
 # new_results KIND: out=bench/results/KIND-<date>-<time>, made, and
@@ -197,12 +245,8 @@ build_ours() {
         targets+=("example_$n")
         if [ "$OURS" = "$BUILD/examples" ]; then rm -f "$OURS/$n"; fi
     done
-    echo "${0##*/}: building in $BUILD ..." >&2
-    if ! { cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_TESTS=OFF \
-        -DASYNCIO_BUILD_BENCH=OFF -DASYNCIO_BUILD_EXAMPLES=ON &&
-        cmake --build "$BUILD" -j "$j" --target "${targets[@]}"; } >"$log" 2>&1; then
-        echo "${0##*/}: the build failed (see $log); trying our servers one by one" >&2
-        tail -n 15 "$log" | sed 's/^/    /' >&2
+    if ! cmake_release "$log" examples "the build failed (see $log); trying our servers one by one" \
+        "${targets[@]}"; then
         for n; do cmake --build "$BUILD" -j "$j" --target "example_$n" >>"$log" 2>&1 || true; done
     fi
     for n; do
@@ -497,9 +541,12 @@ awk_quantile='
 # peer/ours CPU, both > 1 when ours is better), with their quartiles. The
 # condition is judged on those ratios, or on ours' own row on its value:
 # terms `thr|cpu|val >=|<= NUMBER` joined by ` && `; PASS, FAIL, or n/a
-# when a figure is missing. WHAT says what was measured ("1 round(s) of 1 s").
+# when a figure is missing. WHAT says what was measured ("1 round(s) of 1 s");
+# HOW how a round's implementations shared the machine (default: "servers
+# loaded in turn, SLICE s slices").
 paired_table() {
-    awk -v rawf="$raw" -v rounds="$ROUNDS" -v what="$2" -v slice="$SLICE" -v total=$(($(date +%s) - start_s)) -v out="$out" '
+    awk -v rawf="$raw" -v rounds="$ROUNDS" -v what="$2" -v how="${3:-servers loaded in turn, ${SLICE:-?} s slices}" \
+        -v total=$(($(date +%s) - start_s)) -v out="$out" '
     function fmt(x, a) {
         if (x == "") return "-"
         a = x < 0 ? -x : x
@@ -576,7 +623,7 @@ paired_table() {
     END {
         print "medians of " what "; ratios are ours vs the peer"
         print "of the row, > 1 when ours is better (thr: ours/peer, cpu: peer/ours), the median of the"
-        print "rounds'"'"' paired ratios (servers loaded in turn, " slice " s slices), q1-q3 their quartiles;"
+        print "rounds'"'"' paired ratios (" how "), q1-q3 their quartiles;"
         printf "targets: %d PASS, %d FAIL, %d n/a\n", passes, fails, nas
         print "total time: " total " s; raw output: " out
     }' "$1"

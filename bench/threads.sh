@@ -115,24 +115,9 @@ new_results threads
 nproc_=$(nproc 2>/dev/null || echo 2)
 blog=$out/build.txt
 tbin=$BUILD/threads
-mkdir -p "$tbin"
-rm -f "$BUILD/bench/bench_threads" "$tbin/minimal_queue" "$tbin/uv_work" # never a stale one
-echo "threads.sh: building in $BUILD ..." >&2
-if ! { cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_BENCH=ON \
-    -DASYNCIO_BUILD_TESTS=OFF -DASYNCIO_BUILD_EXAMPLES=OFF &&
-    cmake --build "$BUILD" -j "$nproc_" --target bench_threads; } >"$blog" 2>&1; then
-    echo "threads.sh: bench_threads does not build (see $blog): the peers run alone" >&2
-    tail -n 15 "$blog" | sed 's/^/    /' >&2
-fi
-ccflags=(-O2 -std=gnu11 -Wall -Wextra -pthread)
-cc "${ccflags[@]}" -o "$tbin/minimal_queue" "$here/threads/minimal_queue.c" 2>>"$blog" ||
-    echo "threads.sh: minimal_queue.c does not build (see $blog)" >&2
-if have_uvdev; then
-    cc "${ccflags[@]}" -o "$tbin/uv_work" "$here/threads/uv_work.c" -luv 2>>"$blog" ||
-        echo "threads.sh: uv_work.c does not build (see $blog): libuv runs skipped" >&2
-else
-    echo "threads.sh: no libuv1-dev: libuv runs skipped" >&2
-fi
+build_bench "$blog" bench_threads
+build_peer "$blog" "$here/threads/minimal_queue.c" "$tbin/minimal_queue"
+build_uv_peer "$blog" "$here/threads/uv_work.c" "$tbin/uv_work"
 
 impls=()
 [ -x "$BUILD/bench/bench_threads" ] && impls+=(ours ours_bp)

@@ -11,9 +11,6 @@
 CLIENT=$(dirname "$1")/echo_client
 [ -x "$CLIENT" ] || fail "no echo_client next to $1"
 
-BACKENDS=poll
-[ "$(uname -s)" = Linux ] && BACKENDS="epoll poll"
-
 printf 'one\ntwo\n' >"$_tmp.in"
 
 # The demo's lines, in three sequences whose lines may interleave.

@@ -96,18 +96,30 @@ now() {
     esac
 }
 
-# run_example BINARY: run it (for at most RUN_LIMIT s), keep its output in
-# $OUT and its duration in $ELAPSED; fail unless it exits with status 0.
+# run_example BINARY [ARGS...]: run it (for at most RUN_LIMIT s), keep its
+# output in $OUT and its duration in $ELAPSED; fail unless it exits with
+# status 0. Its stdin is the script's.
 run_example() {
+    run_expect 0 "$@"
+}
+
+# run_expect STATUS BINARY [ARGS...]: the same, for a run that must exit
+# with STATUS.
+run_expect() {
+    _want=$1
+    shift
     [ -n "$1" ] || fail "usage: $0 PATH-TO-EXAMPLE"
     [ -x "$1" ] || fail "not an executable: $1"
     _start=$(now)
-    timeout --foreground -k 2 "$RUN_LIMIT" "$1" >"$OUT" 2>"$ERR"
+    timeout --foreground -k 2 "$RUN_LIMIT" "$@" >"$OUT" 2>"$ERR"
     _status=$?
     _end=$(now)
     case $_start in *.*) ;; *) COARSE=1 ;; esac
     ELAPSED=$(awk -v a="$_start" -v b="$_end" 'BEGIN { printf "%.3f", b - a }')
-    [ "$_status" -eq 0 ] || fail "exited with status $_status$(why "$_status") after $ELAPSED s (limit $RUN_LIMIT s)"
+    _exp=
+    [ "$_want" -eq 0 ] || _exp=", expected $_want"
+    [ "$_status" -eq "$_want" ] ||
+        fail "exited with status $_status$(why "$_status") after $ELAPSED s (limit $RUN_LIMIT s)$_exp"
 }
 
 # expect_lines [FILE] < EXPECTED: every line of EXPECTED appears in FILE
@@ -150,6 +162,11 @@ in_range() {
         fail "$1 was $2 s, expected between $3 and $4 s"
 }
 
+# The loop's backends here, for a test that runs an example on each
+# (ASYNCIO_BACKEND=$b): epoll where there is one, and poll.
+BACKENDS=poll
+[ "$(uname -s)" = Linux ] && BACKENDS="epoll poll"
+
 pass() {
     echo "PASS ($NAME): ${*:-output and timing as expected} (${ELAPSED} s)"
     exit 0
@@ -181,8 +198,9 @@ start_server() {
     done
 }
 
-# stop_server [SIGNAL]: send SIGTERM (or SIGNAL) to the server and fail
-# unless it exits with status 0 within 10 s.
+# stop_server [SIGNAL [STATUS]]: send SIGTERM (or SIGNAL) to the server (or
+# any program started in the background, its pid in SERVER_PID) and fail
+# unless it exits with status 0 (or STATUS) within 10 s.
 stop_server() {
     kill -"${1:-TERM}" "$SERVER_PID" || fail "the server was not running"
     _i=0
@@ -193,7 +211,8 @@ stop_server() {
     done
     wait "$SERVER_PID"
     _status=$?
-    [ "$_status" -eq 0 ] || fail "the server exited with status $_status$(why "$_status") after SIG${1:-TERM}"
+    [ "$_status" -eq "${2:-0}" ] ||
+        fail "the server exited with status $_status$(why "$_status") after SIG${1:-TERM}${2:+, expected $2}"
     ELAPSED=-
 }
 
@@ -203,6 +222,17 @@ need() {
     for _t in "$@"; do
         command -v "$_t" >/dev/null 2>&1 || { echo "SKIP ($NAME): $_t is not installed"; exit 77; }
     done
+}
+
+# need_subprocesses BINARY ARGS...: skip the test (exit 77) when the example
+# cannot start a child here: it says "Function not implemented" (no pidfd,
+# before Linux 5.3). Runs it once, stdin /dev/null, output dropped.
+need_subprocesses() {
+    bounded "$CLIENT_LIMIT" "$@" </dev/null >/dev/null 2>"$_tmp.nsp"
+    if grep -q 'Function not implemented' "$_tmp.nsp"; then
+        echo "SKIP ($NAME): no child processes here (pidfd_open, Linux 5.3 and later)"
+        exit 77
+    fi
 }
 
 # ---- servers with several workers (--workers N) -------------------------------
