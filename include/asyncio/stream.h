@@ -62,8 +62,13 @@ typedef struct asyncio_server asyncio_server_t;
 /* ---- streams ------------------------------------------------------------ */
 
 /*
- * Make a stream of the connected socket (or pipe) fd, which it owns from
- * then on: fd is made non-blocking, and closed when the stream is. limit is
+ * Make a stream of the connected socket, pipe, or regular file fd (a file
+ * never waits: reads and writes go straight to it), which it owns from
+ * then on: fd is made non-blocking, and closed when the stream is. The
+ * O_NONBLOCK flag is the open file description's, which other processes
+ * may share (a terminal, a pipe inherited as stdin or stdout): they see it
+ * too, and it stays after the stream is closed; restore it (fcntl) if that
+ * matters, or open a stream on a pipe of your own. limit is
  * the read buffer's limit (0: ASYNCIO_STREAM_LIMIT). Returns 0 and the
  * stream in *out, or -EPERM (no loop in this thread), -EBADF, -EINVAL (out NULL),
  * -ENOMEM; on failure fd is left open. Does not suspend.
