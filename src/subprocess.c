@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,7 +133,8 @@ static int above_stdio(int fd)
 
 struct spawn_fds {
     int parent[3]; /* our ends of the pipes (-1: none) */
-    int child[3];  /* their ends, closed once the child has them */
+    int child[3];  /* what the child's fd i becomes (a pipe's end, or a
+                      caller's fd moved above 2); ours to close after */
 };
 
 static void fds_close(int fds[3])
@@ -207,14 +210,20 @@ static int add_actions(posix_spawn_file_actions_t *fa, const asyncio_subprocess_
         case ASYNCIO_STDIO_DEVNULL:
             rc = posix_spawn_file_actions_addopen(fa, i, "/dev/null", devnull_flags[i], 0);
             break;
-        case ASYNCIO_STDIO_FD:
-            rc = posix_spawn_file_actions_adddup2(fa, fd[i], i);
+        case ASYNCIO_STDIO_FD: /* (moved above 2 if it was 0-2: see spawn) */
+            rc = posix_spawn_file_actions_adddup2(fa, f->child[i] >= 0 ? f->child[i] : fd[i], i);
             break;
         case ASYNCIO_STDIO_STDOUT:
             rc = posix_spawn_file_actions_adddup2(fa, 1, 2);
             break;
         }
     }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Nothing but 0-2 is inherited, as Python's close_fds=True: also the
+     * program's fds that are not close-on-exec. */
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+#endif
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
     if (rc == 0 && o->cwd)
         rc = posix_spawn_file_actions_addchdir_np(fa, o->cwd);
@@ -231,9 +240,17 @@ static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t
      * thread. Dispositions need nothing: exec resets every handler (the
      * library's SIGSEGV one for stack overflows included), and the library
      * ignores no signal (SIG_IGN, which exec keeps, is the program's). */
-    sigset_t none;
+    sigset_t none, dfl;
     sigemptyset(&none);
-    short flags = POSIX_SPAWN_SETSIGMASK;
+    /* As Python's restore_signals: SIGPIPE and SIGXFSZ back to the default,
+     * which a server commonly ignores and its children must not inherit
+     * ignored (a "yes | head" in a shell would never end). */
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGPIPE);
+#ifdef SIGXFSZ
+    sigaddset(&dfl, SIGXFSZ);
+#endif
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 #ifdef POSIX_SPAWN_SETSID
     if (o->start_new_session)
         flags |= POSIX_SPAWN_SETSID;
@@ -244,6 +261,8 @@ static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t
     if (o->new_process_group)
         flags |= POSIX_SPAWN_SETPGROUP;
     int rc = posix_spawnattr_setsigmask(attr, &none);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigdefault(attr, &dfl);
     if (rc == 0 && o->new_process_group)
         rc = posix_spawnattr_setpgroup(attr, 0);
     if (rc == 0)
@@ -328,6 +347,46 @@ static int adopt(struct loop *loop, pid_t pid, struct spawn_fds *f, size_t limit
     return 0;
 }
 
+/* The program's path for a name without '/': the first executable file of
+ * that name in env's PATH (Python looks in the PATH of the env given, not
+ * the caller's), into buf. 0, -ENOENT, -EACCES (found, but none may be
+ * run), -ENAMETOOLONG. */
+static int find_in_path(const char *name, char *const *env, char *buf, size_t cap)
+{
+    const char *path = NULL;
+    for (char *const *e = env; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0)
+            path = *e + 5;
+    if (!path)
+        path = "/bin:/usr/bin"; /* as execvp() without PATH */
+    int rc = -ENOENT;
+    size_t nlen = strlen(name);
+    for (const char *dir = path;; dir++) {
+        const char *end = strchr(dir, ':');
+        size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
+        if ((dlen ? dlen : 1) + 1 + nlen + 1 > cap) {
+            rc = -ENAMETOOLONG;
+        } else {
+            if (dlen)
+                memcpy(buf, dir, dlen);
+            else
+                buf[dlen++] = '.'; /* an empty entry is the working directory */
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, name, nlen + 1);
+            if (access(buf, X_OK) == 0) {
+                struct stat st;
+                if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+                    return 0;
+            } else if (errno == EACCES) {
+                rc = -EACCES;
+            }
+        }
+        if (!end)
+            return rc;
+        dir = end;
+    }
+}
+
 int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const argv[],
                                    const asyncio_subprocess_options_t *opts)
 {
@@ -339,10 +398,23 @@ int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const a
         return -EPERM;
     struct spawn_fds f = {{-1, -1, -1}, {-1, -1, -1}};
     enum asyncio_stdio m[3] = {o.stdin_mode, o.stdout_mode, o.stderr_mode};
+    int ufd[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
     int rc = 0;
-    for (int i = 0; i < 3 && rc == 0; i++)
+    for (int i = 0; i < 3 && rc == 0; i++) {
         if (m[i] == ASYNCIO_STDIO_PIPE)
             rc = make_pipe(&f, i);
+        /* A caller's fd 0-2 is moved out of the way first: the dup2s of
+         * the others could overwrite it (stderr to our fd 1 while the
+         * child's fd 1 becomes a pipe), as CPython does. */
+        else if (m[i] == ASYNCIO_STDIO_FD && ufd[i] <= 2 &&
+                 (f.child[i] = fcntl(ufd[i], F_DUPFD_CLOEXEC, 3)) < 0)
+            rc = -errno;
+    }
+    char found[PATH_MAX];
+    const char *prog = argv[0];
+    if (rc == 0 && o.env && !strchr(argv[0], '/') &&
+        (rc = find_in_path(argv[0], o.env, found, sizeof found)) == 0)
+        prog = found;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     bool fa_ok = false, attr_ok = false;
@@ -358,8 +430,8 @@ int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const a
     if (rc == 0) {
         char *const *env = o.env ? o.env : environ;
         char *const *args = (char *const *)argv;
-        rc = strchr(argv[0], '/') ? -posix_spawn(&pid, argv[0], &fa, &attr, args, env)
-                                  : -posix_spawnp(&pid, argv[0], &fa, &attr, args, env);
+        rc = strchr(prog, '/') ? -posix_spawn(&pid, prog, &fa, &attr, args, env)
+                               : -posix_spawnp(&pid, prog, &fa, &attr, args, env);
     }
     if (attr_ok)
         posix_spawnattr_destroy(&attr);

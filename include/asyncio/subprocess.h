@@ -65,7 +65,12 @@ typedef struct asyncio_subprocess_options {
 
 /*
  * Start argv[0] with the arguments argv (NULL-terminated), looked up in
- * $PATH when it has no '/' (asyncio.create_subprocess_exec). On success
+ * $PATH when it has no '/' (asyncio.create_subprocess_exec): the PATH of
+ * opts->env when that is given, as Python's. As Python's defaults, the
+ * child gets no fd but its three (close_fds: also the program's fds that
+ * are not close-on-exec are closed in it, with glibc 2.34 or later), and
+ * SIGPIPE and SIGXFSZ at their default action (restore_signals: a program
+ * that ignores them does not pass that on). On success
  * *proc is the process, which the caller frees with
  * asyncio_process_release(). Returns 0, or: -EINVAL (proc or argv NULL,
  * argv[0] NULL, a bad mode, an fd mode with a negative fd, STDOUT for
