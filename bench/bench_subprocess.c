@@ -57,7 +57,7 @@ static int spawner(void *arg, void **result)
 /* n spawns, conc at a time. */
 static int run(long n, int conc)
 {
-    asyncio_task_t *tasks[SP_MAX_CONC];
+    asyncio_task_t *tasks[SP_MAX_CONC] = {0};
     started = 0;
     target = n;
     failures = 0;
