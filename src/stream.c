@@ -21,6 +21,7 @@
 
 #include <asyncio/stream.h>
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -191,11 +192,13 @@ int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit)
     asyncio_stream_t *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
-    int type;
-    socklen_t len = sizeof type;
-    s->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    /* What fd is, from fstat (which cannot fail on an open fd), not from a
+     * getsockopt that may (ENOBUFS, ENOMEM): a socket taken for a pipe
+     * would lose its half-close (-ENOTSOCK) and MSG_NOSIGNAL. */
     struct stat st;
-    s->is_file = !s->is_socket && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool st_ok = fstat(fd, &st) == 0;
+    s->is_socket = st_ok && S_ISSOCK(st.st_mode);
+    s->is_file = st_ok && S_ISREG(st.st_mode);
     s->loop = loop;
     s->magic = STREAM_MAGIC;
     s->fd = fd;
@@ -565,6 +568,31 @@ static void on_writable(struct loop *loop, int fd, unsigned events, void *arg)
     stream_flush(arg);
 }
 
+/* writev() to a pipe whose reader is gone raises SIGPIPE, which ends the
+ * program unless it ignores the signal (send() has MSG_NOSIGNAL, write()
+ * nothing alike): the signal is blocked in this thread for the call, and
+ * one the call raised is taken back (one already pending stays). Linux
+ * sends a pipe's SIGPIPE to the writing thread. */
+static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    ssize_t r = writev(fd, iov, iovcnt);
+    int err = errno;
+    if (r < 0 && err == EPIPE && !was_pending) {
+        static const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    if (!sigismember(&old, SIGPIPE))
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return r;
+}
+
 static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcnt)
 {
     for (;;) {
@@ -575,7 +603,7 @@ static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcn
             struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt};
             r = sendmsg(s->fd, &m, MSG_NOSIGNAL);
         } else {
-            r = writev(s->fd, iov, iovcnt);
+            r = writev_nosigpipe(s->fd, iov, iovcnt);
         }
         if (r >= 0)
             return r;

@@ -88,7 +88,9 @@ static void reap(asyncio_process_t *p, bool block)
     io_watch(p->loop, p->pidfd, 0, NULL, NULL);
     asyncio_close(p->pidfd); /* the loop forgets the fd: its number comes back */
     p->pidfd = -1;
-    asyncio_future_set_result(p->exited, NULL);
+    /* The code in the result too: a waiter reads it from there, as p may be
+     * freed (released) by the time it resumes. */
+    asyncio_future_set_result(p->exited, (void *)(intptr_t)p->returncode);
 }
 
 static void on_exit_ready(struct loop *loop, int fd, unsigned events, void *arg)
@@ -490,10 +492,12 @@ int asyncio_process_wait(asyncio_process_t *p, int *returncode)
 {
     if (!valid(p))
         return -EINVAL;
-    /* Shielded: a cancelled wait leaves the child (and the future) be. */
-    int rc = asyncio_shield(p->exited, NULL);
+    /* Shielded: a cancelled wait leaves the child (and the future) be. The
+     * shield holds the future; p may be released (freed) meanwhile. */
+    void *code = NULL;
+    int rc = asyncio_shield(p->exited, &code);
     if (rc == 0 && returncode)
-        *returncode = p->returncode;
+        *returncode = (int)(intptr_t)code;
     return rc;
 }
 
@@ -535,8 +539,7 @@ void asyncio_process_release(asyncio_process_t *p)
 
 struct feed {
     asyncio_stream_t *s;
-    const void *data;
-    size_t len;
+    int werr; /* what queueing the input gave (0, -EPIPE, -ENOMEM, ...) */
 };
 
 /* Write the input, then close stdin (the child's end of file). A child
@@ -545,7 +548,7 @@ static int feed_task(void *arg, void **result)
 {
     (void)result;
     struct feed *f = arg;
-    int rc = f->len ? asyncio_stream_write(f->s, f->data, f->len) : 0;
+    int rc = f->werr; /* the input was queued by communicate */
     if (rc == 0)
         rc = asyncio_stream_drain(f->s);
     if (rc == -EPIPE || rc == -ECONNRESET)
@@ -605,11 +608,26 @@ int asyncio_process_communicate(asyncio_process_t *p, const void *input, size_t 
         return -EINVAL;
     if (!asyncio_current_task())
         return -EPERM;
-    struct feed fd_in = {p->stdio[0], input, len};
-    struct drain_out d[2] = {{p->stdio[1], NULL, 0, 0}, {p->stdio[2], NULL, 0, 0}};
+    /* What the tasks share with this one lives on the heap: this task's
+     * stack is parked while they run (src/task.h). */
+    struct comm_state {
+        struct feed in;
+        struct drain_out d[2];
+    } *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    st->in.s = p->stdio[0];
+    st->d[0].s = p->stdio[1];
+    st->d[1].s = p->stdio[2];
+    struct feed *fd_in = &st->in;
+    struct drain_out *d = st->d;
     asyncio_task_t *tasks[3];
     int n = 0, rc = 0;
-    if (fd_in.s && (rc = asyncio_create_task(&tasks[n], feed_task, &fd_in, "communicate stdin")) == 0)
+    /* The input is queued (copied) now, while this stack runs: the task
+     * only sends it. */
+    if (fd_in->s && len)
+        fd_in->werr = asyncio_stream_write(fd_in->s, input, len);
+    if (fd_in->s && (rc = asyncio_create_task(&tasks[n], feed_task, fd_in, "communicate stdin")) == 0)
         n++;
     for (int i = 0; i < 2 && rc == 0; i++)
         if (d[i].s && (rc = asyncio_create_task(&tasks[n], read_all_task, &d[i],
@@ -619,19 +637,19 @@ int asyncio_process_communicate(asyncio_process_t *p, const void *input, size_t 
         for (int i = 0; i < n; i++)
             asyncio_task_cancel(tasks[i]);
     }
-    /* Until they have all ended, the buffers are theirs. gather waits for
-     * all; cancelled or timed out, it cancels them and waits; if it could
-     * not even start (no memory), they are stopped and waited for here. */
-    int errs[3] = {0, 0, 0};
-    int grc = n ? asyncio_gather(n, tasks, NULL, errs, ASYNCIO_RETURN_EXCEPTIONS) : 0;
+    /* Until they have all ended, the buffers are theirs. The first to fail
+     * ends the gather (asyncio's gather): the others are cancelled, as they
+     * could wait for ever on a child whose output nobody reads any more, or
+     * whose input never ends. Cancelled or timed out, gather cancels them;
+     * if it could not even start (no memory), they are stopped here too;
+     * then each is waited for. */
+    int grc = n ? asyncio_gather(n, tasks, NULL, NULL, 0) : 0;
     if (grc < 0)
         for (int i = 0; i < n; i++)
             asyncio_task_cancel(tasks[i]);
     for (int i = 0; i < n; i++) {
         while (!asyncio_future_done(tasks[i]))
             asyncio_await(tasks[i], NULL); /* returns once it has ended */
-        if (rc == 0 && grc > 0 && errs[i] < 0)
-            rc = errs[i];
         asyncio_task_release(tasks[i]);
     }
     if (rc == 0 && grc < 0)
@@ -649,5 +667,6 @@ int asyncio_process_communicate(asyncio_process_t *p, const void *input, size_t 
             free(d[i].buf);
         }
     }
+    free(st);
     return rc;
 }

@@ -138,9 +138,12 @@ ASYNCIO_API int asyncio_process_returncode(const asyncio_process_t *proc, int *r
  * not a pipe with input given is -EINVAL; a child that exits without
  * reading all its input is not an error (-EPIPE is ignored, as in
  * asyncio). Returns the same as asyncio_process_wait(), and the return code
- * in *returncode; -ENOMEM. Cancelled or timed out, it stops feeding and
- * reading, leaves the child running, and returns no output (the buffers
- * are freed; what was read is lost, as in asyncio). May suspend.
+ * in *returncode; -ENOMEM. If feeding or reading fails, the rest is
+ * stopped and that error returned. Cancelled or timed out, it stops
+ * reading and waiting, leaves the child running and its stdin open (the
+ * input already queued may still be sent, as in asyncio), and returns no
+ * output (the buffers are freed; what was read is lost, as in asyncio).
+ * May suspend.
  */
 ASYNCIO_API int asyncio_process_communicate(asyncio_process_t *proc, const void *input,
                                             size_t len, char **out, size_t *outlen, char **err,

@@ -47,6 +47,9 @@ int __real_bind(int fd, const struct sockaddr *a, socklen_t n);
 int __real_listen(int fd, int n);
 int __real_getsockname(int fd, struct sockaddr *a, socklen_t *n);
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+int __real_pipe2(int fds[2], int fl);
+int __real_socketpair(int d, int t, int p, int sv[2]);
+int __real_waitid(idtype_t t, id_t id, siginfo_t *si, int opts);
 
 /* LeakSanitizer's check, where it is linked in; gcov's dump, in a
  * coverage build (a child that leaves with _exit() writes no counters). */
@@ -363,7 +366,7 @@ static int s_stream(void *arg, void **result)
 {
     (void)result;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+    if (__real_socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         return WRONG;
     asyncio_stream_t *r = NULL, *w = NULL;
     int rc = asyncio_stream_open(&r, sv[0], (size_t)(uintptr_t)arg);
@@ -590,7 +593,7 @@ static int s_sock(void *arg, void **result)
     TRY(n);
     /* Waiting for a pipe. */
     int p[2];
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+    if (__real_pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
         return WRONG;
     rc = asyncio_wait_writable(p[1]);
     if (rc == 0 && __real_write(p[1], "x", 1) != 1)
@@ -793,6 +796,99 @@ static int s_lifecycle(void *arg, void **result)
     return (int)(intptr_t)r;
 }
 
+/* Subprocesses: spawn with pipes, communicate (more than the pipes hold,
+ * both ways at once), wait, a spawn that fails, release of a running
+ * child. The children (cat, sh) end by themselves once their stdin is
+ * closed, so that no run waits on one that a failure left unkilled. */
+#define SP_INPUT (256 * 1024)
+
+/* pid is a child of ours not yet reaped (the driver's own call, which
+ * reaps nothing). */
+static bool unreaped(pid_t pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return __real_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+/* A child's return code, or 255 when its reap failed (waitid's ECHILD, a
+ * child "reaped by someone else"), which the header documents. */
+static bool code_is(int code, int expected)
+{
+    return code == expected || (code == 255 && fault_failed_site(NULL) == FAULT_waitid);
+}
+
+static int s_subprocess(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static char in[SP_INPUT];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (char)('a' + i % 23);
+    asyncio_subprocess_options_t pipes = {.stdin_mode = ASYNCIO_STDIO_PIPE,
+                                          .stdout_mode = ASYNCIO_STDIO_PIPE,
+                                          .stderr_mode = ASYNCIO_STDIO_PIPE};
+    const char *cat[] = {"cat", NULL};
+    asyncio_process_t *p;
+
+    /* communicate: the input through cat and back. */
+    TRY(asyncio_create_subprocess_exec(&p, cat, &pipes));
+    char *out = NULL, *err = NULL;
+    size_t outlen = 0, errlen = 0;
+    int code = -1;
+    int rc = asyncio_process_communicate(p, in, sizeof in, &out, &outlen, &err, &errlen, &code);
+    /* cat gives back what it got: all, or less if a send to it failed
+     * (EPIPE: taken for a child that stopped reading, no error). */
+    if (rc == 0 && (!out || !err || errlen || outlen > sizeof in ||
+                    memcmp(out, in, outlen) != 0 || !code_is(code, 0)))
+        rc = WRONG;
+    int site = fault_failed_site(NULL);
+    if (rc == 0 && outlen < sizeof in && site != FAULT_send && site != FAULT_sendmsg &&
+        site != FAULT_writev && site != FAULT_write)
+        rc = WRONG;
+    free(out);
+    free(err);
+    asyncio_process_release(p);
+    TRY(rc);
+
+    /* wait: a shell that exits 3 at the end of its stdin; stdout to
+     * /dev/null, stderr with it. */
+    asyncio_subprocess_options_t o2 = {.stdin_mode = ASYNCIO_STDIO_PIPE,
+                                       .stdout_mode = ASYNCIO_STDIO_DEVNULL,
+                                       .stderr_mode = ASYNCIO_STDIO_STDOUT};
+    TRY(asyncio_create_subprocess_shell(&p, "read x; exit 3", &o2));
+    asyncio_stream_close(asyncio_process_stdin(p));
+    rc = asyncio_process_wait(p, &code);
+    int again = -1;
+    if (rc == 0 && (!code_is(code, 3) || asyncio_process_returncode(p, &again) != 0 ||
+                    again != code || asyncio_process_send_signal(p, SIGTERM) != -ESRCH))
+        rc = WRONG;
+    asyncio_process_release(p);
+    TRY(rc);
+
+    /* A spawn that fails: no such program (or a failure before it). */
+    const char *none[] = {"/nonexistent/asyncio-fault-program", NULL};
+    rc = asyncio_create_subprocess_exec(&p, none, &pipes);
+    if (rc == 0) {
+        asyncio_process_release(p);
+        return WRONG;
+    }
+    if (rc != -ENOENT)
+        return rc;
+
+    /* Release of a running child: killed, and reaped by the loop. */
+    TRY(asyncio_create_subprocess_exec(&p, cat, &pipes));
+    pid_t pid = asyncio_process_pid(p);
+    rc = asyncio_stream_write(asyncio_process_stdin(p), "x\n", 2);
+    asyncio_process_release(p);
+    TRY(rc);
+    for (int i = 0; i < 5000 && unreaped(pid); i++)
+        TRY(asyncio_sleep(0.001));
+    /* Still there: only if its reap failed (then it stays a zombie). */
+    CHECK_OR_WRONG(!unreaped(pid) || fault_failed_site(NULL) == FAULT_waitid);
+    return 0;
+}
+
 struct scenario {
     const char *name;
     asyncio_fn fn;
@@ -821,6 +917,8 @@ static const struct scenario scenarios[] = {
     {"stream-poll", s_stream, "poll", NULL},
     {"sock-poll", s_sock, "poll", NULL},
     {"stream-limit", s_stream, NULL, (void *)(uintptr_t)16},
+    {"subprocess", s_subprocess, NULL, NULL},
+    {"subprocess-poll", s_subprocess, "poll", NULL},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 

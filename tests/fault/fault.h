@@ -16,7 +16,11 @@
  * Calls that cannot fail with valid arguments are not failed: fcntl() on
  * an open fd (the library asks F_GETFD only to learn whether an fd is
  * open), close(), munmap(), clock_gettime(), the pthread mutex and
- * condition calls, sigemptyset() and the like.
+ * condition calls, sigemptyset() and the like; kill() of a child of ours
+ * not yet reaped, and the posix_spawnattr_*() setters and
+ * posix_spawn_file_actions_init() (glibc's only store). The posix_spawn
+ * calls return their error rather than setting errno; waitid()'s hard
+ * failure, ECHILD, is a child some other part of the program reaped.
  *
  * These counters are the one process-wide state of this test build (the
  * library itself keeps none but its thread-local loop pointer); every run
@@ -68,7 +72,14 @@
     X(writev, EPIPE, EINTR)                                                        \
     X(write, EPIPE, EINTR)                                                         \
     X(stat, EACCES, 0)                                                         \
-    X(unlink, EACCES, 0)
+    X(unlink, EACCES, 0)                                                       \
+    X(pipe2, EMFILE, 0)                                                        \
+    X(socketpair, EMFILE, 0)                                                   \
+    X(posix_spawn, EAGAIN, 0)                                                  \
+    X(posix_spawnp, EAGAIN, 0)                                                 \
+    X(posix_spawn_file_actions_adddup2, ENOMEM, 0)                             \
+    X(posix_spawn_file_actions_addopen, ENOMEM, 0)                             \
+    X(waitid, ECHILD, EINTR)
 
 enum fault_site {
 #define FAULT_ENUM(name, err, eintr) FAULT_##name,

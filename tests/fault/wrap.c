@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Process-wide: the one state of this test build (fault.h). */
@@ -171,6 +173,35 @@ WRAP(ssize_t, writev, -1, (int fd, const struct iovec *v, int n), (fd, v, n))
 WRAP(ssize_t, write, -1, (int fd, const void *b, size_t n), (fd, b, n))
 WRAP(int, stat, -1, (const char *p, struct stat *st), (p, st))
 WRAP(int, unlink, -1, (const char *p), (p))
+
+WRAP(int, pipe2, -1, (int fds[2], int fl), (fds, fl))
+WRAP(int, socketpair, -1, (int d, int t, int p, int sv[2]), (d, t, p, sv))
+WRAP(int, waitid, -1, (idtype_t t, id_t id, siginfo_t *si, int opts), (t, id, si, opts))
+
+/* The wrapper of a function that returns its error number (0: done). */
+#define WRAP_ERRNO(name, params, args)                                         \
+    int __real_##name params;                                                  \
+    int __wrap_##name params;                                                  \
+    int __wrap_##name params                                                   \
+    {                                                                          \
+        if (hit(FAULT_##name))                                                 \
+            return errno;                                                      \
+        return __real_##name args;                                             \
+    }
+
+WRAP_ERRNO(posix_spawn,
+           (pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+            const posix_spawnattr_t *attr, char *const argv[], char *const envp[]),
+           (pid, path, fa, attr, argv, envp))
+WRAP_ERRNO(posix_spawnp,
+           (pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+            const posix_spawnattr_t *attr, char *const argv[], char *const envp[]),
+           (pid, file, fa, attr, argv, envp))
+WRAP_ERRNO(posix_spawn_file_actions_adddup2, (posix_spawn_file_actions_t *fa, int fd, int to),
+           (fa, fd, to))
+WRAP_ERRNO(posix_spawn_file_actions_addopen,
+           (posix_spawn_file_actions_t *fa, int fd, const char *path, int fl, mode_t mode),
+           (fa, fd, path, fl, mode))
 
 /* connect() interrupted by a signal goes on in the background (POSIX):
  * for an EINTR, the connection is started, then EINTR reported. */
