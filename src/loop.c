@@ -1,9 +1,9 @@
 /* The loop core: the subsystems a loop is made of (their table), the loop's
  * life cycle (new, run until complete or stopped, one iteration for an
- * embedding, close; asyncio_run() over them), and its iterations. One iteration runs what was
- * ready when it began, polls (without blocking if anything is ready, and
- * not at all when no fd is watched and something is ready), then moves due
- * timers and ready fds to the ready queue. */
+ * embedding, close; asyncio_run() over them), and its iterations. One
+ * iteration runs what was ready when it began, polls (without blocking if
+ * anything is ready, and not at all when no fd is watched and something is
+ * ready), then moves due timers and ready fds to the ready queue. */
 #include "task.h"
 #include "clock.h"
 #include "sanitizers.h"
