@@ -275,14 +275,7 @@ static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t
 static int pidfd_open_(pid_t pid)
 {
 #ifdef SYS_pidfd_open
-    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
+    return (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec, always */
 #else
     (void)pid;
     errno = ENOSYS;
