@@ -239,9 +239,9 @@ static int add_actions(posix_spawn_file_actions_t *fa, const asyncio_subprocess_
 static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t *o)
 {
     /* Every signal unblocked: a loop's handled signals are blocked in its
-     * thread. Dispositions need nothing: exec resets every handler (the
-     * library's SIGSEGV one for stack overflows included), and the library
-     * ignores no signal (SIG_IGN, which exec keeps, is the program's). */
+     * thread. exec resets every handler (the library's SIGSEGV one for
+     * stack overflows included) but keeps SIG_IGN, which the library never
+     * sets: only the program's, of which these two are reset: */
     sigset_t none, dfl;
     sigemptyset(&none);
     /* As Python's restore_signals: SIGPIPE and SIGXFSZ back to the default,
