@@ -602,6 +602,8 @@ static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcn
         } else if (s->is_socket) {
             struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt};
             r = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+        } else if (s->is_file) {
+            r = writev(s->fd, iov, iovcnt); /* no SIGPIPE from a file: no mask to change */
         } else {
             r = writev_nosigpipe(s->fd, iov, iovcnt);
         }
