@@ -124,7 +124,8 @@ struct spin_backoff {
 /* The thread layer's loop-side state (threadsafe.c, executor.c). */
 struct loop_threads {
     struct asyncio_loop *shared; /* the inbox other threads post to */
-    struct post_array out;       /* taken from it, run by runner */
+    size_t head, taken_end;      /* the ring's positions: next to run, past the last taken */
+    struct post_array out;       /* taken from the overflow, run by runner after the ring's */
     struct post *spill;          /* taken from its list, run after out */
     struct runnable runner;      /* queued while out or spill holds some */
     bool runner_queued;

@@ -5,25 +5,46 @@
  * One way in. Everything another thread hands a loop (a callback of
  * asyncio_call_soon_threadsafe(), a finished executor call, a task to start,
  * a thread-safe future's completion) is posted to the loop's inbox, struct
- * asyncio_loop, under its mutex (an adaptive one where glibc has it: a
- * producer posting in a loop and the loop taking meet on it for a few
- * instructions at a time). The first post after the loop last read its
- * wake-up fd (an eventfd; a pipe elsewhere) writes it, after the mutex is
- * released, so a burst of posts costs one wake-up; every post sets the
- * pending flag, which an iteration that does not poll reads instead. The
- * loop takes the whole inbox in one swap, and runs it as one item of its
- * ready queue, in the order posted. Posts from the loop's own thread write
- * nothing: the loop takes at its next iteration (take_next); the public
- * call from there does not even post, but queues the callback as
- * asyncio_call_soon() would (threadsafe.c). Once the loop closes, its
- * inbox refuses posts; what was posted and not run is released.
+ * asyncio_loop, and run by the loop in the order each thread posted it.
  *
- * The inbox holds copies of (cb, arg, release) in an array that grows (no
- * allocation per post once it is large enough), or, for posts the library
- * makes on its own (struct post, embedded in the object posted), a linked
- * list when the array cannot grow: those posts never fail for want of
- * memory. Once anything is on that list, every post goes there, so the
- * order is kept.
+ * The inbox is a ring of INBOX_RING slots that posters fill without a lock
+ * (a bounded multi-producer queue after Dmitry Vyukov's: a poster claims
+ * the position at tail with a compare-and-swap, fills the slot and
+ * publishes it through the slot's sequence word; the loop reads published
+ * slots in order and frees each as it runs it). A mutex would make the
+ * loop and a poster posting in a loop meet on it at every take, and the
+ * loop waiting for it is what held the callback rate to 0.7x a minimal
+ * mutex queue's; the ring has no such meeting (bench/threads.sh).
+ *
+ * When the ring is full, posts go to the overflow under the mutex: an
+ * array that grows, or, for posts the library makes on its own (struct
+ * post, embedded in the object posted) when the array cannot grow, a
+ * linked list, so those posts never fail for want of memory. Once the
+ * overflow holds anything (overflowing), every post goes there, and the
+ * loop takes the overflow only when the ring is empty with nothing
+ * claimed since it looked (tail read again under the mutex): a poster's
+ * slots in the ring were claimed before its later post went to the
+ * overflow, so they are taken first, and its posts after the take go to
+ * the ring again, for a later take. So each thread's posts run in its
+ * order. (A poster that read overflowing just before it was set may still
+ * claim one slot: that only delays the overflow's take by one.)
+ *
+ * Waking. The first post after the loop last read its wake-up fd (an
+ * eventfd; a pipe elsewhere) writes it: signalled says it was written, so
+ * a burst of posts costs one wake-up. The loop clears signalled before it
+ * looks at the ring, a poster sets it after it published; both with
+ * sequentially consistent operations, so either the loop sees the post or
+ * the poster sees the flag clear and writes the fd (no wake-up is lost).
+ * While it spins for posts (threads_spin()), the loop sets signalled itself,
+ * so posters write nothing. An iteration that does not poll compares the
+ * ring's tail with what it took instead (threads_pending()). Posts from
+ * the loop's own thread write nothing: the loop takes at its next
+ * iteration (take_next); the public call from there does not even post,
+ * but queues the callback as asyncio_call_soon() would (threadsafe.c).
+ *
+ * Once the loop closes, its inbox refuses posts (tail gets INBOX_CLOSED,
+ * the overflow closed under the mutex); what was posted and not run is
+ * released.
  */
 #ifndef ASYNCIO_THREAD_INTERNAL_H
 #define ASYNCIO_THREAD_INTERNAL_H
@@ -44,34 +65,63 @@ struct post {
     bool heap; /* made by loop_post(): freed once run or released */
 };
 
+/* The ring's size (a power of two) and the mark in tail of a closed inbox. */
+#define INBOX_RING 1024u
+#define INBOX_CLOSED ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+/* A slot of the ring. For position pos, whose slot is pos % INBOX_RING and
+ * whose lap is base = pos - pos % INBOX_RING, seq is base while the slot
+ * is free for pos, base + 1 once pos is published, base + INBOX_RING once
+ * it has run (free for the next lap): so the zeroed ring is free. */
+struct inbox_slot {
+    atomic_size_t seq;
+    asyncio_callback cb;
+    void *arg;
+};
+
+/* Apart from the ring, on lines of their own (a pad where an aligned type
+ * would need an aligned allocation): what posters write at every post,
+ * what the loop writes at every take, and the rarely touched rest. */
 struct asyncio_loop {
-    pthread_mutex_t mu;
-    struct post_array in;     /* (mu) posted, not yet taken */
+    atomic_size_t tail;          /* the next position to claim; INBOX_CLOSED once closed */
+    char pad1_[64];
+    atomic_bool signalled;       /* the wake-up fd was written and not read since (or the
+                                    loop spins): posts need not write it */
+    atomic_bool overflowing;     /* the overflow holds posts: every post goes there */
+    char pad2_[64];
+    struct inbox_slot *ring;     /* INBOX_RING slots */
+    asyncio_callback *releases;  /* slot i's release, apart: the loop reads it only at close */
+    int wake_rd, wake_wr;        /* an eventfd (one fd) or a pipe; closed with the
+                                    last reference, as posters write it unlocked */
+    atomic_uint refs;            /* the loop's own (until closed), and asyncio_loop_ref()'s */
+    atomic_bool running;         /* loop->running, for other threads */
+    pthread_t owner;             /* the thread that made the loop, the only one to run it */
+    struct loop *loop;           /* (owner) the loop, NULL once closed */
+    pthread_mutex_t mu;          /* the overflow's */
+    struct post_array in;        /* (mu) posted to the overflow, not yet taken */
     struct post *spill, **spill_tail; /* (mu) posted when in could not grow */
-    bool signalled;           /* (mu) the wake-up fd was written and not read since */
-    bool closed;              /* (mu) the loop has closed: no more posts */
-    int wake_rd, wake_wr;     /* an eventfd (one fd) or a pipe; closed with the
-                                 last reference, as posters write it unlocked */
-    atomic_bool pending;      /* something was posted since the last take */
-    atomic_uint refs;         /* the loop's own (until closed), and asyncio_loop_ref()'s */
-    atomic_bool running;      /* loop->running, for other threads */
-    pthread_t owner;          /* the thread that made the loop, the only one to run it */
-    struct loop *loop;        /* (owner) the loop, NULL once closed */
+    bool closed;                 /* (mu) the loop has closed: no more posts */
 };
 
 /* Post cb(arg) to run in s's loop (release(arg) instead if it closes
- * first). 0, -ESHUTDOWN (closed), -ENOMEM. Any thread. */
+ * first). 0, -ESHUTDOWN (closed), -ENOMEM. Any thread, holding a
+ * reference to s until it returns. */
 int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_callback release);
-/* Post p (its entry filled in). 0 or -ESHUTDOWN; never -ENOMEM. */
+/* Post p (its entry filled in). 0 or -ESHUTDOWN; never -ENOMEM. Any
+ * thread; s is kept alive through the call (p's callback may drop the
+ * reference that kept it). */
 int loop_post_node(struct asyncio_loop *s, struct post *p);
 
 /* The loop's side (its thread). The wake-up fd, when polled, makes the
  * loop take its inbox. An iteration that does not poll (work is ready and
- * no other fd is watched) takes if the pending flag says there is
- * something; so does the next iteration after take_next was set. */
+ * no other fd is watched) takes if something was posted since it last
+ * took; so does the next iteration after take_next was set. */
 static inline bool threads_pending(struct loop *loop)
 {
-    return atomic_load_explicit(&loop->threads.shared->pending, memory_order_relaxed);
+    struct asyncio_loop *s = loop->threads.shared;
+    size_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed) & ~INBOX_CLOSED;
+    return tail != loop->threads.taken_end ||
+           atomic_load_explicit(&s->overflowing, memory_order_relaxed);
 }
 void threads_take(struct loop *loop);
 int threads_init(struct loop *loop);

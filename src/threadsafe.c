@@ -36,30 +36,10 @@ static bool inbox_room(struct asyncio_loop *s)
     return true;
 }
 
-/* Whether a post must wake the loop, decided under s->mu: the fd is
- * written once until the loop reads it (signalled); while it is readable
- * the loop will take. From the loop's own thread it is not written: the
- * loop takes at the start of its next iteration. */
-static bool inbox_needs_wake(struct asyncio_loop *s)
-{
-    atomic_store_explicit(&s->pending, true, memory_order_relaxed);
-    struct loop *own = loop_current();
-    if (own && own->threads.shared == s) {
-        own->threads.take_next = true;
-        return false;
-    }
-    if (s->signalled)
-        return false;
-    s->signalled = true;
-    return true;
-}
-
-/* Write the wake-up fd, after s->mu is released, so that the loop it wakes
- * does not find the mutex held (on one CPU, it runs at once). The fd stays
- * open while the poster holds its reference (it is closed with the last).
- * EAGAIN: a full eventfd (or pipe) is readable already. An eventfd's write
- * cannot fail otherwise; if it did, it is tried once more, then left to
- * the next post. */
+/* Write the wake-up fd. The fd stays open while the poster holds its
+ * reference (it is closed with the last). EAGAIN: a full eventfd (or
+ * pipe) is readable already. An eventfd's write cannot fail otherwise; if
+ * it did, it is tried once more, then left to the next post. */
 static void inbox_wake(struct asyncio_loop *s)
 {
     uint64_t one = 1;
@@ -71,16 +51,57 @@ static void inbox_wake(struct asyncio_loop *s)
         if (w >= 0 || errno == EAGAIN)
             return;
     }
-    /* GCOVR_EXCL_START: two failed writes in a row (the fault driver fails one call a run) */
-    pthread_mutex_lock(&s->mu);
-    s->signalled = false;
-    pthread_mutex_unlock(&s->mu);
-    /* GCOVR_EXCL_STOP */
+    atomic_store(&s->signalled, false); /* GCOVR_EXCL_LINE: two failed writes in a row */
 }
 
-/* Put e in the inbox (under s->mu): in the array, or on the list, in node,
- * or, if node is NULL, in one made here. 0, or -ENOMEM with nothing put. */
-static int inbox_put(struct asyncio_loop *s, const struct post_entry *e, struct post *node)
+/* After a post: wake the loop unless it will look anyway. From the loop's
+ * own thread nothing is written: the loop takes at the start of its next
+ * iteration. Else the fd is written once until the loop reads it (thread.h
+ * says why no wake-up is lost: the caller published its post with a
+ * sequentially consistent operation). */
+static void inbox_notify(struct asyncio_loop *s)
+{
+    struct loop *own = loop_current();
+    if (own && own->threads.shared == s) {
+        own->threads.take_next = true;
+        return;
+    }
+    if (!atomic_load(&s->signalled) && !atomic_exchange(&s->signalled, true))
+        inbox_wake(s);
+}
+
+/* Put e in the ring. 0, 1 if the ring is full, -ESHUTDOWN. */
+static int ring_put(struct asyncio_loop *s, const struct post_entry *e)
+{
+    size_t pos = atomic_load_explicit(&s->tail, memory_order_relaxed);
+    for (;;) {
+        if (pos & INBOX_CLOSED)
+            return -ESHUTDOWN;
+        size_t i = pos & (INBOX_RING - 1), base = pos - i;
+        struct inbox_slot *sl = &s->ring[i];
+        size_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if (seq == base) {
+            /* Free for pos: claim it (on failure pos is the tail now). */
+            if (atomic_compare_exchange_weak_explicit(&s->tail, &pos, pos + 1, memory_order_seq_cst,
+                                                      memory_order_relaxed)) {
+                sl->cb = e->cb;
+                sl->arg = e->arg;
+                s->releases[i] = e->release;
+                atomic_exchange(&sl->seq, base + 1); /* published, and a full barrier */
+                return 0;
+            }
+        } else if ((ptrdiff_t)(seq - base) < 0) {
+            return 1; /* the last lap's post there has not run: full */
+        } else {
+            pos = atomic_load_explicit(&s->tail, memory_order_relaxed); /* taken: pos is old */
+        }
+    }
+}
+
+/* Put e in the overflow (under s->mu): in the array, or on the list, in
+ * node, or, if node is NULL, in one made here. 0, or -ENOMEM with nothing
+ * put. */
+static int overflow_put(struct asyncio_loop *s, const struct post_entry *e, struct post *node)
 {
     if (!s->spill && inbox_room(s)) {
         s->in.v[s->in.len++] = *e;
@@ -98,15 +119,23 @@ static int inbox_put(struct asyncio_loop *s, const struct post_entry *e, struct 
     return 0;
 }
 
-/* Post e (in node, if the list must take it; NULL: one made then). */
+/* Post e: to the ring, or, when it is full or the overflow holds posts, to
+ * the overflow (in node, if its list must take it; NULL: one made then).
+ * The caller holds a reference until this returns: once published, the
+ * callback may run at once, and the loop close, while the post still reads
+ * signalled and writes the fd. */
 static int post(struct asyncio_loop *s, const struct post_entry *e, struct post *node)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = s->closed ? -ESHUTDOWN : inbox_put(s, e, node);
-    bool wake = rc == 0 && inbox_needs_wake(s);
-    pthread_mutex_unlock(&s->mu);
-    if (wake)
-        inbox_wake(s);
+    int rc = atomic_load_explicit(&s->overflowing, memory_order_relaxed) ? 1 : ring_put(s, e);
+    if (rc == 1) {
+        pthread_mutex_lock(&s->mu);
+        rc = s->closed ? -ESHUTDOWN : overflow_put(s, e, node);
+        if (rc == 0)
+            atomic_store(&s->overflowing, true);
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (rc == 0)
+        inbox_notify(s);
     return rc;
 }
 
@@ -115,9 +144,14 @@ int loop_post(struct asyncio_loop *s, asyncio_callback cb, void *arg, asyncio_ca
     return post(s, &(struct post_entry){cb, arg, release}, NULL);
 }
 
+/* A node's callback drops the reference its object holds, which may be the
+ * last but the loop's: the post holds one of its own (see post()). */
 int loop_post_node(struct asyncio_loop *s, struct post *p)
 {
-    return post(s, &p->e, p);
+    asyncio_loop_ref(s);
+    int rc = post(s, &p->e, p);
+    asyncio_loop_unref(s);
+    return rc;
 }
 
 static void wake_fds_close(struct asyncio_loop *s)
@@ -145,6 +179,8 @@ void asyncio_loop_unref(asyncio_loop_t *s)
     wake_fds_close(s);
     pthread_mutex_destroy(&s->mu);
     free(s->in.v);
+    free(s->ring);
+    free(s->releases);
     free(s);
 }
 
@@ -240,12 +276,22 @@ int thread_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t dea
 
 /* ---- the loop's thread ---------------------------------------------------- */
 
-/* Run what was taken, in the order posted: the array, then the list. A
- * callback may post again: that goes to the inbox, for the next take. */
+/* Run what was taken, in the order posted: the ring's, then the overflow's
+ * array, then its list. A callback may post again: that goes to the inbox,
+ * for the next take. */
 static void run_taken(struct loop *loop, struct runnable *r)
 {
     (void)r;
     struct loop_threads *th = &loop->threads;
+    struct inbox_slot *ring = th->shared->ring;
+    while (th->head != th->taken_end) {
+        size_t pos = th->head++, i = pos & (INBOX_RING - 1);
+        struct inbox_slot *sl = &ring[i];
+        asyncio_callback cb = sl->cb;
+        void *arg = sl->arg;
+        atomic_store_explicit(&sl->seq, pos - i + INBOX_RING, memory_order_release); /* free */
+        cb(arg);
+    }
     for (size_t i = 0; i < th->out.len; i++)
         th->out.v[i].cb(th->out.v[i].arg);
     /* A larger array is kept while it is a quarter full: a steady stream
@@ -269,40 +315,55 @@ static void run_taken(struct loop *loop, struct runnable *r)
     th->runner_queued = false;
 }
 
-/* Take the inbox, under s->mu: it becomes one item of the ready queue.
- * Put off to the next iteration while the last take has not run. */
-static bool take_locked(struct loop *loop, struct asyncio_loop *s)
+/* Take what was posted: the ring's published slots, in order up to the
+ * first that is not (its poster is between claim and publish: it wakes
+ * the loop once it has published, or finds it looking), and, if the ring
+ * is empty then, the overflow (thread.h says why then only). It becomes
+ * one item of the ready queue; put off to the next iteration while the
+ * last take has not run. True if something was taken. */
+static bool take(struct loop *loop)
 {
     struct loop_threads *th = &loop->threads;
+    struct asyncio_loop *s = th->shared;
     if (th->runner_queued) {
         th->take_next = true;
         return false;
     }
     th->take_next = false;
-    struct post_array in = s->in;
-    s->in = th->out; /* empty, with the room it had */
-    th->out = in;
-    th->spill = s->spill;
-    s->spill = NULL;
-    s->spill_tail = &s->spill;
-    atomic_store_explicit(&s->pending, false, memory_order_relaxed);
-    return th->out.len || th->spill;
-}
-
-static void queue_runner(struct loop *loop)
-{
-    loop->threads.runner_queued = true;
-    loop_ready(loop, &loop->threads.runner);
+    /* Sequentially consistent loads, as the store that cleared signalled
+     * before (thread.h): plain loads on x86, acquire loads on Arm. */
+    size_t end = atomic_load(&s->tail) & ~INBOX_CLOSED, pos = th->taken_end;
+    while (pos != end) {
+        size_t i = pos & (INBOX_RING - 1);
+        if (atomic_load(&s->ring[i].seq) != pos - i + 1)
+            break;
+        pos++;
+    }
+    th->taken_end = pos;
+    if (pos == end && atomic_load(&s->overflowing)) {
+        pthread_mutex_lock(&s->mu);
+        /* No claim since: the ring's posts all come before the overflow's. */
+        if ((atomic_load(&s->tail) & ~INBOX_CLOSED) == pos) {
+            struct post_array in = s->in;
+            s->in = th->out; /* empty, with the room it had */
+            th->out = in;
+            th->spill = s->spill;
+            s->spill = NULL;
+            s->spill_tail = &s->spill;
+            atomic_store(&s->overflowing, false);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (th->head == th->taken_end && !th->out.len && !th->spill)
+        return false;
+    th->runner_queued = true;
+    loop_ready(loop, &th->runner);
+    return true;
 }
 
 void threads_take(struct loop *loop)
 {
-    struct asyncio_loop *s = loop->threads.shared;
-    pthread_mutex_lock(&s->mu);
-    bool some = take_locked(loop, s);
-    pthread_mutex_unlock(&s->mu);
-    if (some)
-        queue_runner(loop);
+    take(loop);
 }
 
 bool thread_multi_cpu(void)
@@ -320,30 +381,21 @@ bool threads_spin(struct loop *loop, uint64_t budget_ns)
     struct asyncio_loop *s = loop->threads.shared;
     /* Posters need not write the fd while the loop looks: signalled says
      * it was written already. If it really was, there is a post. */
-    pthread_mutex_lock(&s->mu);
-    bool marked = !s->signalled;
-    s->signalled = true;
-    pthread_mutex_unlock(&s->mu);
+    bool marked = !atomic_exchange(&s->signalled, true);
     if (marked) {
         uint64_t until = clock_deadline(clock_now_ns(), budget_ns);
-        while (!atomic_load_explicit(&s->pending, memory_order_relaxed) && clock_now_ns() < until)
+        while (!threads_pending(loop) && clock_now_ns() < until)
             cpu_relax();
+        /* Whatever came, the fd is armed again before the take: a post
+         * from now on writes it, as the loop may sleep next. */
+        atomic_store(&s->signalled, false);
     }
-    /* Whatever came, the fd is armed again before the loop goes on: a post
-     * from now on writes it, as the loop may sleep next. */
-    pthread_mutex_lock(&s->mu);
-    if (marked)
-        s->signalled = false;
-    bool some = take_locked(loop, s);
-    pthread_mutex_unlock(&s->mu);
-    if (some)
-        queue_runner(loop);
-    return some || loop->threads.take_next; /* (a take put off: go on too) */
+    return take(loop) || loop->threads.take_next; /* (a take put off: go on too) */
 }
 
 /* The wake-up fd is readable: reset it, then take. Posts from now on write
- * it again; those made since it was last written and before this read
- * are in what is taken now, or, if the take is put off, next time. */
+ * it again; those made before are in what is taken now, or, if the take
+ * is put off, next time. */
 static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
 {
     (void)events;
@@ -355,13 +407,8 @@ static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
     while (read(fd, buf, sizeof buf) > 0)
         ;
 #endif
-    struct asyncio_loop *s = loop->threads.shared;
-    pthread_mutex_lock(&s->mu);
-    s->signalled = false;
-    bool some = take_locked(loop, s);
-    pthread_mutex_unlock(&s->mu);
-    if (some)
-        queue_runner(loop);
+    atomic_store(&loop->threads.shared->signalled, false);
+    take(loop);
 }
 
 #ifndef __linux__
@@ -424,10 +471,15 @@ int threads_init(struct loop *loop)
         return -ENOMEM;
     s->wake_rd = s->wake_wr = -1;
     s->spill_tail = &s->spill;
-    atomic_init(&s->pending, false);
+    atomic_init(&s->tail, 0);
+    atomic_init(&s->signalled, false);
+    atomic_init(&s->overflowing, false);
     atomic_init(&s->running, false);
     atomic_init(&s->refs, 1);
-    int rc = inbox_mutex_init(&s->mu);
+    /* Zeroed slots are free for the first lap (thread.h). */
+    s->ring = calloc(INBOX_RING, sizeof *s->ring);
+    s->releases = calloc(INBOX_RING, sizeof *s->releases);
+    int rc = s->ring && s->releases ? inbox_mutex_init(&s->mu) : -ENOMEM;
     if (rc == 0) {
         if ((rc = wake_fds_open(s)) == 0) {
             loop->io.wake_fd = s->wake_rd;
@@ -442,6 +494,8 @@ int threads_init(struct loop *loop)
         wake_fds_close(s);
         pthread_mutex_destroy(&s->mu);
     }
+    free(s->ring);
+    free(s->releases);
     free(s);
     return rc;
 }
@@ -474,6 +528,7 @@ void threads_term(struct loop *loop)
     loop->io.wake_fd = -1;
     pthread_mutex_lock(&s->mu);
     s->closed = true;
+    size_t end = atomic_fetch_or(&s->tail, INBOX_CLOSED) & ~INBOX_CLOSED;
     struct post_array in = s->in;
     struct post *spill = s->spill;
     s->in = (struct post_array){0};
@@ -482,7 +537,17 @@ void threads_term(struct loop *loop)
     pthread_mutex_unlock(&s->mu);
     /* What was taken has run: the runner is queued by a take in
      * run_once(), whose batch runs it, and the loop's last batch follows
-     * its last run_once(). What came after is released. */
+     * its last run_once(). What came after is released: the ring's first,
+     * each once its poster, which claimed it before the close, has
+     * published it (it is between two instructions of ring_put()). */
+    for (size_t pos = th->head; pos != end; pos++) {
+        size_t i = pos & (INBOX_RING - 1);
+        struct inbox_slot *sl = &s->ring[i];
+        while (atomic_load_explicit(&sl->seq, memory_order_acquire) != pos - i + 1)
+            sched_yield(); /* GCOVR_EXCL_LINE: a poster preempted in between */
+        release_entry(&(struct post_entry){sl->cb, sl->arg, s->releases[i]});
+    }
+    th->head = th->taken_end = end;
     for (size_t i = 0; i < in.len; i++)
         release_entry(&in.v[i]);
     free(in.v);

@@ -10,7 +10,10 @@
  *     asyncio_run() returns;
  *   - several threads posting at once, and racing with the close: every
  *     call is refused, or run or released exactly once (run under TSan in
- *     CI).
+ *     CI);
+ *   - more posts than the inbox's ring holds, from several threads while
+ *     the loop is blocked: each thread's still run in its order, and at a
+ *     close they are released in the order posted.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -373,6 +376,156 @@ static void test_posts_racing_with_the_close_are_run_released_or_refused(void **
         run_stress(true);
 }
 
+
+/* ---- more than the inbox's ring holds ------------------------------------- */
+
+/* The inbox is a ring of 1024 posts (src/thread.h), then an overflow: posts
+ * from several threads while the loop cannot take fill both, and each
+ * thread's posts still run in the order it made them, through the ring,
+ * the overflow and the ring again. */
+#define RING_POSTERS 3
+#define RING_POSTS 3000 /* each: the first half while the loop is blocked */
+
+struct ringed {
+    asyncio_loop_t *loop;
+    pthread_t loop_thread;
+    atomic_int first_halves_done, go;
+    int next[RING_POSTERS], ran, out_of_order, wrong_thread, post_errors;
+};
+
+struct ringed_cb {
+    struct ringed *r;
+    int thread, seq;
+} ringed_cbs[RING_POSTERS][RING_POSTS];
+
+static void ringed_run(void *arg)
+{
+    struct ringed_cb *c = arg;
+    struct ringed *r = c->r;
+    if (c->seq != r->next[c->thread])
+        r->out_of_order++;
+    r->next[c->thread] = c->seq + 1;
+    if (!pthread_equal(pthread_self(), r->loop_thread))
+        r->wrong_thread++;
+    /* Now and then a slow one, so that the loop falls behind, the ring
+     * fills and empties, and takes meet posts going to either. */
+    if (++r->ran % 97 == 0)
+        for (volatile int k = 0; k < 2000; k++)
+            ;
+}
+
+struct ringed_poster {
+    struct ringed *r;
+    int thread;
+    atomic_int errors;
+};
+
+static void *ringed_post(void *arg)
+{
+    struct ringed_poster *p = arg;
+    struct ringed *r = p->r;
+    while (!atomic_load(&r->go))
+        sched_yield();
+    for (int i = 0; i < RING_POSTS; i++) {
+        if (i == RING_POSTS / 2)
+            atomic_fetch_add(&r->first_halves_done, 1);
+        struct ringed_cb *c = &ringed_cbs[p->thread][i];
+        *c = (struct ringed_cb){r, p->thread, i};
+        if (asyncio_call_soon_threadsafe(r->loop, ringed_run, c, NULL) != 0)
+            atomic_fetch_add(&p->errors, 1);
+    }
+    return NULL;
+}
+
+static int main_ringed(void *arg, void **result)
+{
+    (void)result;
+    struct ringed *r = arg;
+    r->loop = asyncio_get_running_loop();
+    r->loop_thread = pthread_self();
+    pthread_t th[RING_POSTERS];
+    struct ringed_poster p[RING_POSTERS];
+    for (int i = 0; i < RING_POSTERS; i++) {
+        p[i] = (struct ringed_poster){.r = r, .thread = i};
+        CHECK_INT(pthread_create(&th[i], NULL, ringed_post, &p[i]), 0);
+    }
+    /* Block the loop's thread until 4500 posts wait: past the ring. */
+    atomic_store(&r->go, 1);
+    double give_up = asyncio_loop_time() + WAIT_S;
+    while (atomic_load(&r->first_halves_done) < RING_POSTERS && asyncio_loop_time() < give_up)
+        sched_yield();
+    CHECK_INT(atomic_load(&r->first_halves_done), RING_POSTERS);
+    /* Now take while the second halves come. */
+    while (r->ran < RING_POSTERS * RING_POSTS && asyncio_loop_time() < give_up)
+        CHECK_INT(asyncio_sleep(0.001), 0);
+    for (int i = 0; i < RING_POSTERS; i++) {
+        pthread_join(th[i], NULL);
+        r->post_errors += atomic_load(&p[i].errors);
+    }
+    return 0;
+}
+
+static void test_posts_past_the_ring_run_in_each_threads_order(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        struct ringed r = {0};
+        assert_int_equal(tu_run(main_ringed, &r, NULL), 0);
+        assert_int_equal(r.post_errors, 0);
+        assert_int_equal(r.ran, RING_POSTERS * RING_POSTS);
+        assert_int_equal(r.out_of_order, 0);
+        assert_int_equal(r.wrong_thread, 0);
+        for (int i = 0; i < RING_POSTERS; i++)
+            assert_int_equal(r.next[i], RING_POSTS);
+    }
+}
+
+/* Posts past the ring to a loop that never runs: the close runs or
+ * releases each once, in the order posted (the ring's, then the
+ * overflow's). */
+#define UNRUN_POSTS 2500
+
+static int unrun_log[UNRUN_POSTS], unrun_len;
+static int unrun_ids[UNRUN_POSTS];
+
+static void unrun_note(void *arg)
+{
+    if (unrun_len < UNRUN_POSTS)
+        unrun_log[unrun_len] = *(int *)arg;
+    unrun_len++;
+}
+
+static void *unrun_post(void *arg)
+{
+    asyncio_loop_t *loop = arg;
+    intptr_t errors = 0;
+    for (int i = 0; i < UNRUN_POSTS; i++) {
+        unrun_ids[i] = i;
+        if (asyncio_call_soon_threadsafe(loop, unrun_note, &unrun_ids[i], unrun_note) != 0)
+            errors++;
+    }
+    return (void *)errors;
+}
+
+static void test_posts_past_the_ring_to_a_loop_that_never_ran_are_released_in_order(void **state)
+{
+    (void)state;
+    asyncio_loop_t *loop;
+    assert_int_equal(asyncio_new_event_loop(&loop, NULL), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, unrun_post, loop), 0);
+    void *errors;
+    pthread_join(th, &errors);
+    assert_int_equal((intptr_t)errors, 0);
+    unrun_len = 0;
+    assert_int_equal(asyncio_loop_close(loop), 0);
+    asyncio_loop_unref(loop);
+    assert_int_equal(unrun_len, UNRUN_POSTS);
+    for (int i = 0; i < UNRUN_POSTS; i++)
+        if (unrun_log[i] != i)
+            fail_msg("the %d-th run or release was post %d", i, unrun_log[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +537,8 @@ int main(void)
         cmocka_unit_test(test_posts_the_loop_never_ran_are_released_at_close),
         cmocka_unit_test(test_many_threads_post_at_once),
         cmocka_unit_test(test_posts_racing_with_the_close_are_run_released_or_refused),
+        cmocka_unit_test(test_posts_past_the_ring_run_in_each_threads_order),
+        cmocka_unit_test(test_posts_past_the_ring_to_a_loop_that_never_ran_are_released_in_order),
     };
     return tu_run_group_tests_name("threadsafe", tests, NULL, NULL);
 }

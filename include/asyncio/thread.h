@@ -38,6 +38,10 @@ extern "C" {
  * A callback accepted runs, unless the loop closes before it gets to it:
  * then release(arg) is called instead (in the loop's thread, as it
  * closes), so that nothing accepted is lost silently; release may be NULL.
+ * From another thread, the caller must hold a reference to loop (see
+ * asyncio_get_running_loop()) until the call returns: the callback may
+ * run, and the loop close, before it does, so a callback that drops a
+ * reference must drop one taken for it before the call.
  * Returns 0 (accepted), -EINVAL (loop or cb NULL), -ESHUTDOWN (the loop has
  * closed: neither cb nor release is called), -ENOMEM. Does not suspend.
  */

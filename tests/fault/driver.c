@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -606,13 +607,18 @@ static int s_sock(void *arg, void **result)
 }
 
 /* Threads: executors, thread-safe futures, and posts from this thread into
- * a loop in another thread (whose own calls are not counted): the inbox
- * growing, and, when it cannot, its list. */
+ * a loop in another thread (whose own calls are not counted), held up
+ * while they come so that they fill the inbox's ring (1024) and go on to
+ * its overflow: the overflow's array growing, and, when it cannot, its
+ * list. */
+#define OTHER_POSTS 1500
+
 struct other {
     asyncio_loop_t *loop;
     asyncio_event_t stop;
     int ran;
     int ready[2];
+    atomic_int hold; /* the other loop's thread waits while it is set */
 };
 
 static int other_main(void *arg, void **result)
@@ -641,17 +647,28 @@ static void *other_thread(void *arg)
 
 static void other_stop(void *arg) { asyncio_event_set(&((struct other *)arg)->stop); }
 static void other_count(void *arg) { ((struct other *)arg)->ran++; }
+
+/* Holds the other loop's thread up while o->hold is set (10 s at most). */
+static void other_hold(void *arg)
+{
+    struct other *o = arg;
+    for (int i = 0; i < 10000 && atomic_load(&o->hold); i++)
+        usleep(1000);
+}
 static int in_other(void *arg, void **result) { *result = arg; return 7; }
 static void *echo_fn(void *arg) { return arg; }
 static void *complete_fn(void *arg) { asyncio_cfuture_set_result(arg, 3, arg); return NULL; }
 
-/* Into the other loop: n callbacks and a task; -ENOMEM allowed. */
+/* Into the other loop, held up: callbacks past its ring, then a task;
+ * -ENOMEM allowed. */
 static int post_to_other(struct other *o, int *accepted)
 {
-    int rc = 0;
-    for (int i = 0; i < 300 && rc == 0; i++)
+    atomic_store(&o->hold, 1);
+    int rc = asyncio_call_soon_threadsafe(o->loop, other_hold, o, NULL);
+    for (int i = 0; i < OTHER_POSTS && rc == 0; i++)
         if ((rc = asyncio_call_soon_threadsafe(o->loop, other_count, o, NULL)) == 0)
             ++*accepted;
+    atomic_store(&o->hold, 0);
     asyncio_cfuture_t *f = NULL;
     if (rc == 0)
         rc = asyncio_run_coroutine_threadsafe(o->loop, in_other, o, &f);
