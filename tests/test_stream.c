@@ -1028,12 +1028,67 @@ static int main_peer_gone(void *arg, void **result)
     return 0;
 }
 
+/* A pipe's write end as a stream: writes arrive; once the reader is gone
+ * they fail with -EPIPE, and the SIGPIPE write(2) raises is taken back. */
+static int main_pipe_reader_gone(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int p[2];
+    CHECK_INT(pipe2(p, O_CLOEXEC), 0);
+    asyncio_stream_t *s = NULL;
+    CHECK_INT(asyncio_stream_open(&s, p[1], 0), 0);
+    if (!s)
+        return -EIO;
+    CHECK_INT(asyncio_stream_write(s, "hello", 5), 0);
+    CHECK_INT(asyncio_stream_drain(s), 0);
+    char buf[8] = {0};
+    CHECK_INT(asyncio_wait_readable(p[0]), 0); /* the write goes out as the task waits */
+    CHECK_INT(read(p[0], buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    close_fd(p[0]);
+    int rc = write_until_error(s);
+    CHECK_INT(rc, -EPIPE);
+    CHECK_INT(asyncio_stream_write(s, "x", 1), -EPIPE);
+    asyncio_stream_wait_closed(s);
+    return 0;
+}
+
+static bool sigpipe_pending(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+}
+
+static bool sigpipe_blocked(void)
+{
+    sigset_t mask;
+    return pthread_sigmask(SIG_SETMASK, NULL, &mask) == 0 && sigismember(&mask, SIGPIPE);
+}
+
 static void test_writing_to_a_closed_peer_gives_epipe_not_sigpipe(void **state)
 {
     (void)state;
     /* SIGPIPE has its default action here: one would end the program. */
     assert_int_equal(run(main_peer_gone, NULL, NULL), 0);
     assert_int_equal(run(main_peer_gone, "tcp", NULL), 0);
+    assert_int_equal(run(main_pipe_reader_gone, NULL, NULL), 0);
+    assert_false(sigpipe_blocked()); /* the mask is as it was */
+    assert_false(sigpipe_pending());
+    /* The caller blocked SIGPIPE and one is pending: it stays, and so does
+     * the mask. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+    assert_int_equal(raise(SIGPIPE), 0);
+    assert_int_equal(run(main_pipe_reader_gone, NULL, NULL), 0);
+    assert_true(sigpipe_blocked());
+    assert_true(sigpipe_pending());
+    struct timespec zero = {0, 0};
+    assert_int_equal(sigtimedwait(&set, NULL, &zero), SIGPIPE);
+    assert_false(sigpipe_pending());
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
 }
 
 static int main_peer_reset(void *arg, void **result)
