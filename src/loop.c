@@ -49,15 +49,15 @@ static int poll_io(struct loop *loop, uint64_t timeout_ns, int max, bool from_ta
 }
 
 /* Busy polling: before it would sleep, a loop whose sleeps have been short
- * polls without blocking for up to busy_poll_ns, so that what arrives
- * within that time is taken without the cost of going to sleep and being
- * woken (on both sides: the peer that writes pays for the wake-up). A sleep
- * longer than twice the budget turns it off until a sleep is short again,
- * so an idle or lightly loaded loop does not spin. True if it found events. */
-static bool busy_poll(struct loop *loop, uint64_t *timeout)
+ * polls without blocking for up to budget (or *timeout, if sooner), so that
+ * what arrives within that time is taken without the cost of going to
+ * sleep and being woken (on both sides: the peer that writes pays for the
+ * wake-up). True if it found events; else *timeout is what is left. */
+static bool busy_poll(struct loop *loop, uint64_t budget, uint64_t *timeout)
 {
     uint64_t start = clock_now_ns();
-    uint64_t budget = loop->busy_poll_ns < *timeout ? loop->busy_poll_ns : *timeout;
+    if (budget > *timeout)
+        budget = *timeout;
     uint64_t now;
     do {
         if (poll_io(loop, 0, LOOP_EVENTS, false) > 0)
@@ -70,6 +70,31 @@ static bool busy_poll(struct loop *loop, uint64_t *timeout)
     if (*timeout != UINT64_MAX)
         *timeout = *timeout > now - start ? *timeout - (now - start) : 0;
     return false;
+}
+
+/* Adaptive spinning on fds (thread.h's rule, with its own bounds): when
+ * the sleeps that fd events ended have lately been shorter than
+ * IO_SPIN_MAX_NS (a pipe whose writer writes a page at a time, or a peer
+ * that answers within a microsecond or two), the wake-up costs more than
+ * the wait; poll without blocking for up to twice that before sleeping. A
+ * loop whose events come further apart (a network round trip, an idle
+ * server) never spins. */
+#define IO_SPIN_MAX_NS 5000u
+#define IO_SPIN_CAP_NS 10000u
+
+static void io_spin_or_sleep(struct loop *loop, uint64_t timeout)
+{
+    uint64_t avg = loop->io_wait_avg_ns;
+    if (avg && avg <= IO_SPIN_MAX_NS && spin_allowed(&loop->io_spin)) {
+        uint64_t budget = 2 * avg < 1000 ? 1000 : 2 * avg > IO_SPIN_CAP_NS ? IO_SPIN_CAP_NS : 2 * avg;
+        bool came = busy_poll(loop, budget, &timeout);
+        spin_result(&loop->io_spin, came);
+        if (came)
+            return;
+    }
+    uint64_t start = clock_now_ns();
+    if (poll_io(loop, timeout, LOOP_EVENTS, false) > 0)
+        spin_note_capped(&loop->io_wait_avg_ns, clock_now_ns() - start, 4 * IO_SPIN_CAP_NS);
 }
 
 /* Poll, blocking for up to timeout: with busy polling, spin first when the
@@ -95,12 +120,16 @@ static void poll_or_sleep(struct loop *loop, uint64_t timeout)
                 timeout = timeout > budget ? timeout - budget : 0;
         }
     }
+    if (!loop->busy_poll_ns && timeout != 0 && loop->io.registered > 0 && loop->threads.multi_cpu) {
+        io_spin_or_sleep(loop, timeout);
+        return;
+    }
     if (!loop->busy_poll_ns || timeout == 0 ||
         (loop->io.registered == 0 && loop->threads.calls_out == 0)) {
         poll_io(loop, timeout, LOOP_EVENTS, false);
         return;
     }
-    if (loop->busy_poll_on && busy_poll(loop, &timeout))
+    if (loop->busy_poll_on && busy_poll(loop, loop->busy_poll_ns, &timeout))
         return;
     uint64_t start = clock_now_ns();
     poll_io(loop, timeout, LOOP_EVENTS, false);

@@ -162,6 +162,8 @@ struct loop {
     bool running;           /* inside a run call (or the close's wind-down) */
     bool busy_poll_on;      /* the last sleep was short: spin next time */
     uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
+    uint64_t io_wait_avg_ns; /* recent sleeps that fd events ended (adaptive spinning) */
+    struct spin_backoff io_spin;
 
     struct loop_io io;
     struct loop_tasks tasks;

@@ -140,17 +140,23 @@ void threads_term(struct loop *loop);
  * at all once they take longer than THREAD_SPIN_MAX_NS, or with a single
  * CPU to run on (the spinner would only keep the thread it waits for off
  * it). A spin that fails only costs its budget; a wait that comes in
- * time costs no wake-up on either side. */
+ * time costs no wake-up on either side. (A loop spins on its fds by the
+ * same rule, with bounds of its own: loop.c's io_spin_or_sleep().) */
 #define THREAD_SPIN_MIN_NS 5000u
 #define THREAD_SPIN_MAX_NS 50000u
 
 /* Note wait x (ns) in the running average *avg (0: none yet). Outliers are
  * capped, so that one long idle time does not turn spinning off for long. */
+static inline void spin_note_capped(uint64_t *avg, uint64_t x, uint64_t cap)
+{
+    if (x > cap)
+        x = cap;
+    *avg = *avg ? (*avg * 7 + x) / 8 : x;
+}
+
 static inline void spin_note(uint64_t *avg, uint64_t x)
 {
-    if (x > 4 * THREAD_SPIN_MAX_NS)
-        x = 4 * THREAD_SPIN_MAX_NS;
-    *avg = *avg ? (*avg * 7 + x) / 8 : x;
+    spin_note_capped(avg, x, 4 * THREAD_SPIN_MAX_NS);
 }
 
 /* How long to spin, for the average wait avg: 0 if it is too long. */

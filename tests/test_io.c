@@ -5,6 +5,10 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -703,10 +707,130 @@ static void test_epoll_puts_right_records_of_fds_closed_behind_its_back(void **s
 }
 #endif
 
+/* Adaptive spinning on fds (src/loop.c): a pipe fed a page at a time by
+ * another thread as fast as it can makes the loop's sleeps short, so it
+ * polls without blocking before it sleeps. Nothing is lost or reordered
+ * through the bursts, a pause (spins that find nothing, then sleeps), and
+ * the bursts again; a timer fires during the pause; the end of file is
+ * seen. (On one CPU nothing spins: the same checks hold.) */
+#define FEED_PAGE 4096
+#define FEED_BURST 2000
+
+struct feeder {
+    int fd;
+    int err;
+};
+
+static void feed_burst(struct feeder *f, int first, int n)
+{
+    char page[FEED_PAGE];
+    for (int i = first; i < first + n && !f->err; i++) {
+        memset(page, (unsigned char)i, sizeof page);
+        size_t off = 0;
+        while (off < sizeof page) {
+            ssize_t w = write(f->fd, page + off, sizeof page - off);
+            if (w > 0) {
+                off += (size_t)w;
+            } else if (w < 0 && errno == EAGAIN) {
+                struct pollfd p = {.fd = f->fd, .events = POLLOUT};
+                if (poll(&p, 1, 10000) != 1) { /* the reader stopped: give up */
+                    f->err = ETIMEDOUT;
+                    return;
+                }
+            } else {
+                f->err = errno;
+                return;
+            }
+        }
+    }
+}
+
+static void *feeder_main(void *arg)
+{
+    struct feeder *f = arg;
+    feed_burst(f, 0, FEED_BURST);
+    nanosleep(&(struct timespec){0, 20000000}, NULL); /* a pause: the reader's spins find nothing */
+    feed_burst(f, FEED_BURST, FEED_BURST);
+    close(f->fd);
+    return NULL;
+}
+
+struct fed {
+    int rfd;
+    long bytes, wrong;
+    int ticks;
+    bool done;
+};
+
+static int ticker(void *arg, void **result)
+{
+    (void)result;
+    struct fed *d = arg;
+    while (!d->done) {
+        int rc = asyncio_sleep(0.001);
+        if (rc < 0)
+            return rc;
+        d->ticks++;
+    }
+    return 0;
+}
+
+static int main_fed(void *arg, void **result)
+{
+    (void)result;
+    struct fed *d = arg;
+    asyncio_task_t *t = tu_spawn(ticker, d, "ticker");
+    static char buf[64 * 1024];
+    int rc;
+    for (;;) {
+        ssize_t n = read(d->rfd, buf, sizeof buf);
+        if (n > 0) {
+            for (ssize_t i = 0; i < n; i++, d->bytes++)
+                if ((unsigned char)buf[i] != (unsigned char)(d->bytes / FEED_PAGE))
+                    d->wrong++;
+            continue;
+        }
+        if (n == 0)
+            break;
+        if (errno != EAGAIN) {
+            CHECK_INT(-errno, 0);
+            break;
+        }
+        if ((rc = asyncio_wait_readable(d->rfd)) < 0) {
+            CHECK_INT(rc, 0);
+            break;
+        }
+    }
+    d->done = true;
+    CHECK_INT(asyncio_wait_for(t, 10.0, NULL), 0);
+    asyncio_task_release(t);
+    return 0;
+}
+
+static void test_a_pipe_fed_a_page_at_a_time_loses_nothing_while_the_loop_spins(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    struct feeder f = {.fd = fds[1]};
+    struct fed d = {.rfd = fds[0]};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, feeder_main, &f), 0);
+    int rc = tu_run(main_fed, &d, NULL);
+    pthread_join(th, NULL);
+    close(fds[0]);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f.err, 0);
+    assert_int_equal(d.bytes, 2L * FEED_BURST * FEED_PAGE);
+    assert_int_equal(d.wrong, 0);
+    assert_true(d.ticks > 0); /* the 1 ms timer fired, in the pause if not before */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_readable_on_pipe_wakes_when_another_task_writes),
+        cmocka_unit_test(test_a_pipe_fed_a_page_at_a_time_loses_nothing_while_the_loop_spins),
         cmocka_unit_test(test_wait_writable_on_empty_pipe_returns),
         cmocka_unit_test(test_cancel_task_blocked_in_wait_readable),
         cmocka_unit_test(test_wait_readable_with_cancellation_pending_returns_at_once),
