@@ -83,6 +83,8 @@ struct loop_handles {
 struct loop_net {
     int nspare_bufs;        /* how many of spare_bufs[] hold one */
     struct dlist open;      /* struct net_open: what to free at close */
+    struct sigchld_watch *sigchld; /* sigchld.c's, once a child is watched so */
+    signed char pidfds;     /* subprocess.c: 0 not known yet, 1 pidfds, -1 SIGCHLD */
     void *spare_bufs[16];   /* empty stream buffers to reuse (see buf_get) */
 };
 

@@ -79,6 +79,11 @@
 #define stream_release asyncio__stream_release
 #define stream_retain asyncio__stream_retain
 #define stream_set_owner_slot asyncio__stream_set_owner_slot
+#define sigchld_prepare asyncio__sigchld_prepare
+#define sigchld_watch asyncio__sigchld_watch
+#define sigchld_forget asyncio__sigchld_forget
+#define sigchld_idle asyncio__sigchld_idle
+#define fd_above_stdio asyncio__fd_above_stdio
 /* task.c */
 #define task_begin_wait_on asyncio__task_begin_wait_on
 #define task_check_await asyncio__task_check_await

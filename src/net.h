@@ -72,4 +72,36 @@ void stream_release(struct asyncio_stream *s);
  * when the stream is closed (by anyone) or freed with the loop. */
 void stream_set_owner_slot(struct asyncio_stream *s, struct asyncio_stream **slot);
 
+/* fd moved to 3 or above, close-on-exec (fd itself if it is; -1 with errno
+ * if fd is, or the move fails, fd closed): one the library makes while 0-2
+ * are closed must not be taken for a standard fd, which a child's file
+ * actions would overwrite (sigchld.c). */
+int fd_above_stdio(int fd);
+
+/* Child exits where there is no pidfd (sigchld.c; subprocess.c uses it).
+ * Process-wide: a SIGCHLD handler, installed the first time a loop needs
+ * it (again at a spawn that finds another disposition) and kept, which
+ * passes every signal on to the disposition it replaced; and the table of
+ * the fds it writes, one for each loop that has children to watch so
+ * (SIGCHLD_LOOPS at most at once). Each loop keeps its own children and
+ * checks them, by pid, after every SIGCHLD: never anyone else's. A loop's
+ * watcher (its fd and slot) lives while it has such children. */
+#define SIGCHLD_LOOPS 64
+struct sigchld_child {
+    struct dlist link;                       /* on its loop's list until forgotten */
+    void (*check)(struct sigchld_child *c); /* a SIGCHLD came: reap if it ended */
+};
+/* Before a child of loop is spawned: make the loop's watcher (its fd
+ * watched, a slot taken, the handler installed), unless it has one. 0,
+ * -ENOMEM, -EMFILE (the fd), -EAGAIN (SIGCHLD_LOOPS loops watch already). */
+int sigchld_prepare(struct loop *loop);
+/* Check c after every SIGCHLD from now on (sigchld_prepare() done). */
+void sigchld_watch(struct loop *loop, struct sigchld_child *c);
+/* Stop checking c (reaped, or freed). Idempotent. The watcher goes once
+ * it has no child left. */
+void sigchld_forget(struct loop *loop, struct sigchld_child *c);
+/* Free the loop's watcher if it has no child (a spawn that failed after
+ * sigchld_prepare()). */
+void sigchld_idle(struct loop *loop);
+
 #endif

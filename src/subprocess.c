@@ -1,7 +1,8 @@
 /* Child processes (asyncio.subprocess): posix_spawn() with file actions
  * for the three standard fds, pipes as streams, and the child's end
  * watched through a pidfd in the poller, so that the library reaps its own
- * children only and needs no SIGCHLD handler (no process-wide state).
+ * children only and needs no SIGCHLD handler (no process-wide state); or,
+ * where there is no pidfd, after each SIGCHLD (sigchld.c), by pid.
  *
  * A process is on the loop's list of open things (loop->net.open) from its
  * start until freed: the loop's close kills and reaps a child still
@@ -41,6 +42,7 @@ struct asyncio_process {
     asyncio_stream_t *stdio[3]; /* the pipes' streams, NULL once closed */
     struct loop *loop;
     struct net_open open;       /* on loop->net.open until freed */
+    struct sigchld_child child; /* without a pidfd: checked after each SIGCHLD */
 };
 
 static bool valid(const asyncio_process_t *p)
@@ -55,6 +57,7 @@ static void process_free(asyncio_process_t *p)
     for (int i = 0; i < 3; i++)
         if (p->stdio[i])
             asyncio_stream_close(p->stdio[i]); /* clears the slot */
+    sigchld_forget(p->loop, &p->child);
     dlist_remove(&p->open.link);
     asyncio_future_release(p->exited);
     p->magic = 0;
@@ -85,9 +88,12 @@ static void reap(asyncio_process_t *p, bool block)
         fprintf(stderr, "asyncio: child process %ld was reaped by someone else: returncode 255\n",
                 (long)p->pid);
     p->reaped = true;
-    io_watch(p->loop, p->pidfd, 0, NULL, NULL);
-    asyncio_close(p->pidfd); /* the loop forgets the fd: its number comes back */
-    p->pidfd = -1;
+    if (p->pidfd >= 0) {
+        io_watch(p->loop, p->pidfd, 0, NULL, NULL);
+        asyncio_close(p->pidfd); /* the loop forgets the fd: its number comes back */
+        p->pidfd = -1;
+    }
+    sigchld_forget(p->loop, &p->child);
     /* The code in the result too: a waiter reads it from there, as p may be
      * freed (released) by the time it resumes. */
     asyncio_future_set_result(p->exited, (void *)(intptr_t)p->returncode);
@@ -102,6 +108,12 @@ static void on_exit_ready(struct loop *loop, int fd, unsigned events, void *arg)
     reap(p, false);
     if (p->reaped && !p->owned)
         process_free(p);
+}
+
+static void on_sigchld_check(struct sigchld_child *c)
+{
+    asyncio_process_t *p = container_of(c, asyncio_process_t, child);
+    on_exit_ready(p->loop, -1, 0, p);
 }
 
 /* The loop closes: a child still running is killed and reaped. */
@@ -119,19 +131,6 @@ static void free_at_close(struct net_open *o)
 }
 
 /* ---- spawning ------------------------------------------------------------- */
-
-/* An fd at 3 or above (a pipe made while 0-2 are closed would be taken for
- * one of them by the file actions), close-on-exec. */
-static int above_stdio(int fd)
-{
-    if (fd > 2)
-        return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int err = errno;
-    close(fd);
-    errno = err;
-    return moved;
-}
 
 struct spawn_fds {
     int parent[3]; /* our ends of the pipes (-1: none) */
@@ -164,7 +163,7 @@ static int make_pipe(struct spawn_fds *f, int i)
         p[0] = p[1];
         p[1] = t;
     }
-    int rd = above_stdio(p[0]), wr = rd < 0 ? -1 : above_stdio(p[1]);
+    int rd = fd_above_stdio(p[0]), wr = rd < 0 ? -1 : fd_above_stdio(p[1]);
     if (rd < 0 || wr < 0) {
         int err = -errno;
         if (rd >= 0)
@@ -283,6 +282,24 @@ static int pidfd_open_(pid_t pid)
 #endif
 }
 
+/* How the loop watches its children's ends: with pidfds where the system
+ * has them, else (or if ASYNCIO_CHILD_WATCHER=sigchld asks for it) after
+ * each SIGCHLD (sigchld.c). Decided at its first spawn. */
+static bool use_pidfd(struct loop *loop)
+{
+    if (!loop->net.pidfds) {
+        const char *e = getenv("ASYNCIO_CHILD_WATCHER");
+        bool forced = e && strcmp(e, "sigchld") == 0;
+        int fd = forced ? -1 : pidfd_open_(getpid());
+        /* Any failure but ENOSYS is the moment's: the spawn's own
+         * pidfd_open() will say it. */
+        loop->net.pidfds = forced || (fd < 0 && errno == ENOSYS) ? -1 : 1;
+        if (fd >= 0)
+            close(fd);
+    }
+    return loop->net.pidfds > 0;
+}
+
 /* The child was spawned but cannot be watched: kill and reap it. */
 static void abandon(pid_t pid)
 {
@@ -292,7 +309,7 @@ static void abandon(pid_t pid)
 }
 
 /* The process object for the running child pid, with its streams. */
-static int adopt(struct loop *loop, pid_t pid, struct spawn_fds *f, size_t limit,
+static int adopt(struct loop *loop, pid_t pid, bool pidfd, struct spawn_fds *f, size_t limit,
                  asyncio_process_t **out)
 {
     asyncio_process_t *p = calloc(1, sizeof *p);
@@ -300,7 +317,7 @@ static int adopt(struct loop *loop, pid_t pid, struct spawn_fds *f, size_t limit
         p->pidfd = -1;
     int rc = p ? asyncio_future_new(&p->exited) : -ENOMEM;
     bool gone = false;
-    if (rc == 0 && (p->pidfd = pidfd_open_(pid)) < 0) {
+    if (rc == 0 && pidfd && (p->pidfd = pidfd_open_(pid)) < 0) {
         rc = -errno;
         /* Reaped already, by someone else (SIGCHLD ignored, or a handler
          * that waits for any child): its pid may be another's by now. */
@@ -316,7 +333,7 @@ static int adopt(struct loop *loop, pid_t pid, struct spawn_fds *f, size_t limit
             stream_set_owner_slot(p->stdio[i], &p->stdio[i]);
         }
     }
-    if (rc == 0)
+    if (rc == 0 && pidfd)
         rc = io_watch(loop, p->pidfd, POLLER_IN, on_exit_ready, p);
     if (rc < 0) {
         if (!gone)
@@ -338,6 +355,12 @@ static int adopt(struct loop *loop, pid_t pid, struct spawn_fds *f, size_t limit
     p->loop = loop;
     p->open.free_at_close = free_at_close;
     dlist_push_back(&loop->net.open, &p->open.link);
+    if (!pidfd) {
+        /* A SIGCHLD since the spawn has written the watcher's fd: the
+         * check it makes comes after this. */
+        p->child.check = on_sigchld_check;
+        sigchld_watch(loop, &p->child);
+    }
     *out = p;
     return 0;
 }
@@ -410,6 +433,10 @@ int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const a
     if (rc == 0 && o.env && !strchr(argv[0], '/') &&
         (rc = find_in_path(argv[0], o.env, found, sizeof found)) == 0)
         prog = found;
+    /* Without pidfds, the watcher is ready before the child can end. */
+    bool pidfd = use_pidfd(loop);
+    if (rc == 0 && !pidfd)
+        rc = sigchld_prepare(loop);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     bool fa_ok = false, attr_ok = false;
@@ -434,8 +461,10 @@ int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const a
         posix_spawn_file_actions_destroy(&fa);
     fds_close(f.child);
     if (rc == 0)
-        rc = adopt(loop, pid, &f, o.limit, proc);
+        rc = adopt(loop, pid, pidfd, &f, o.limit, proc);
     fds_close(f.parent);
+    if (rc < 0 && !pidfd)
+        sigchld_idle(loop); /* no child: its watcher goes */
     return rc;
 }
 

@@ -76,10 +76,22 @@ static char tmpdir[64];
  * tests that need a child skip (set in main()). */
 static bool have_pidfd;
 
-#define NEED_PIDFD()                                                           \
+
+/* Valgrind (3.19) has no pidfd_open, so children are watched through
+ * SIGCHLD there, which test_without_pidfd_children_are_watched_through_
+ * sigchld checks; but its posix_spawn() loses the exec's error (the child
+ * exits 127 instead), and it runs a child 20-50 times slower: the tests
+ * that need either do not run under it. */
+static bool under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
+#define NEED_REAL_SPAWN()                                                      \
     do {                                                                       \
-        if (!have_pidfd) {                                                     \
-            print_message("no pidfd_open here (valgrind?): skipped\n");        \
+        if (under_valgrind()) {                                                \
+            print_message("under valgrind: skipped\n");                        \
             skip();                                                            \
         }                                                                      \
     } while (0)
@@ -519,7 +531,6 @@ static int main_exit_codes(void *arg, void **result)
 static void test_exit_codes_and_deaths_by_signal_on_both_backends(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_exit_codes, NULL), 0);
     assert_true(no_children());
@@ -549,7 +560,6 @@ static int main_argv_exact(void *arg, void **result)
 static void test_argv_is_passed_exactly(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_argv_exact, NULL), 0);
 }
 
@@ -606,7 +616,6 @@ static int main_lookup(void *arg, void **result)
 static void test_path_lookup_absolute_and_relative_paths(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     char path[PATH_MAX];
     make_file("script.sh", "#!/bin/sh\necho script ran\n", 0755, path, sizeof path);
     assert_int_equal(run(main_lookup, NULL), 0);
@@ -646,7 +655,7 @@ static int main_spawn_errors(void *arg, void **result)
 static void test_spawn_errors_leave_no_fd_and_no_child(void **state)
 {
     (void)state;
-    NEED_PIDFD();
+    NEED_REAL_SPAWN();
     char noexec[PATH_MAX], garbage[PATH_MAX], missing_cwd[PATH_MAX];
     make_file("not-executable", "#!/bin/sh\necho no\n", 0644, noexec, sizeof noexec);
     make_file("not-a-program", "\x01\x02\x03 garbage, no #! line\n", 0755, garbage,
@@ -716,7 +725,6 @@ static int main_cwd_env(void *arg, void **result)
 static void test_cwd_and_env_are_honoured(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(setenv("ASYNCIO_SUBPROCESS_MARK", "ours", 1), 0);
     assert_int_equal(run(main_cwd_env, NULL), 0);
     unsetenv("ASYNCIO_SUBPROCESS_MARK");
@@ -792,7 +800,6 @@ static int main_env_path(void *arg, void **result)
 static void test_name_is_looked_up_in_the_given_env_s_path_as_python_does(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     char path[PATH_MAX];
     make_file("only-in-given-path", "#!/bin/sh\necho found in the given PATH\n", 0755, path,
               sizeof path);
@@ -855,7 +862,6 @@ static int main_session_group(void *arg, void **result)
 static void test_new_session_and_new_process_group(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_session_group, NULL), 0);
 }
 
@@ -928,8 +934,6 @@ static int main_bad_options(void *arg, void **result)
     CHECK_RC(asyncio_process_kill(NULL), -EINVAL);
     asyncio_process_release(NULL);
 
-    if (!have_pidfd)
-        return 0; /* no child to try the rest on */
     const char *sl[] = {"sleep", "30", NULL};
     p = SPAWN(sl, NULL);
     CHECK_RC(asyncio_process_send_signal(p, -1), -EINVAL);
@@ -995,16 +999,15 @@ static void test_no_loop_is_eperm_and_a_callback_may_spawn_but_not_wait(void **s
     assert_int_equal(asyncio_create_subprocess_shell(&p, "true", NULL), -EPERM);
     assert_null(p);
     assert_true(no_children());
-    if (!have_pidfd)
-        return; /* no child to watch */
     struct cb_calls c = {0};
     assert_int_equal(run(main_callbacks, &c), 0);
 }
 
-/* No pidfd_open (Linux before 5.3; valgrind 3.19): every spawn is -ENOSYS
- * and leaves nothing behind, though posix_spawn had started the child
- * (killed and reaped at once). Where the system has the call, a seccomp
- * filter takes it away in a process of its own. */
+/* No pidfd_open (Linux before 5.3; valgrind 3.19): children are watched
+ * through SIGCHLD (src/sigchld.c). Each spawn works, its code comes back,
+ * and once none is left the loop's watcher is gone too: no fd, no child.
+ * Where the system has the call, a seccomp filter takes it away in a
+ * process of its own. */
 static int main_no_pidfd(void *arg, void **result)
 {
     (void)arg;
@@ -1018,13 +1021,23 @@ static int main_no_pidfd(void *arg, void **result)
     for (int i = 0; i < 4; i++) {
         asyncio_process_t *p = NULL;
         int rc = i < 2 ? asyncio_create_subprocess_exec(&p, i ? sl : t, i & 1 ? &all : NULL)
-                       : asyncio_create_subprocess_shell(&p, "exit 0", i & 1 ? &all : NULL);
-        CHECK_RC(rc, -ENOSYS);
-        if (rc == 0)
+                       : asyncio_create_subprocess_shell(&p, i & 1 ? "exit 3" : "exit 0",
+                                                         i & 1 ? &all : NULL);
+        CHECK_RC(rc, 0);
+        if (rc == 0 && i == 1) {
             KILL_WAIT_RELEASE(p);
+        } else if (rc == 0) {
+            CHECK_INT(WAIT(p), i == 3 ? 3 : 0);
+            asyncio_process_release(p);
+        }
         CHECK_INT(count_fds(), before);
         CHECK(no_children());
     }
+    /* The disposition is the library's handler now (it passes signals on
+     * to what it replaced). */
+    struct sigaction now;
+    CHECK_INT(sigaction(SIGCHLD, NULL, &now), 0);
+    CHECK(now.sa_flags & SA_SIGINFO);
     return 0;
 }
 
@@ -1046,9 +1059,13 @@ static void child_no_pidfd(void)
     tu_child_exit(rc == 0 && tu_failures == 0 ? 0 : 1);
 }
 
-static void test_without_pidfd_spawn_is_enosys_and_leaves_nothing(void **state)
+static void test_without_pidfd_children_are_watched_through_sigchld(void **state)
 {
     (void)state;
+#ifdef TU_UNDER_TSAN
+    print_message("SIGCHLD's handler runs late under ThreadSanitizer (see main()): skipped\n");
+    skip();
+#endif
     if (!have_pidfd) {
         assert_int_equal(run(main_no_pidfd, NULL), 0);
         return;
@@ -1153,7 +1170,6 @@ static int main_pipes(void *arg, void **result)
 static void test_pipes_for_each_fd_on_both_backends(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_pipes, NULL), 0);
 }
@@ -1201,7 +1217,6 @@ static int main_devnull(void *arg, void **result)
 static void test_devnull_gives_eof_and_discards_output(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_devnull, NULL), 0);
 }
 
@@ -1238,7 +1253,6 @@ static int main_fd_mode(void *arg, void **result)
 static void test_fd_mode_uses_the_caller_s_pipe_and_files(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     int pw[2];
     assert_int_equal(pipe2(pw, O_CLOEXEC), 0);
     char in_path[PATH_MAX], out_path[PATH_MAX];
@@ -1305,7 +1319,6 @@ static int main_stderr_to_stdout(void *arg, void **result)
 static void test_stderr_to_stdout_merges_in_order(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_stderr_to_stdout, NULL), 0);
 }
 
@@ -1330,7 +1343,6 @@ static int main_fd_is_a_standard_one(void *arg, void **result)
 static void test_fd_mode_with_one_of_our_standard_fds(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     /* Our stdout is a file for the while. */
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/our-stdout", tmpdir);
@@ -1378,7 +1390,6 @@ static int main_inherit(void *arg, void **result)
 static void test_inherit_gives_the_child_our_fds(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     /* Our fds 0-2 for the while: a pipe in, a pipe out, the out pipe for
      * stderr too. */
     int in[2], out[2];
@@ -1452,7 +1463,6 @@ static int main_pipes_with_fd0_closed(void *arg, void **result)
 static void test_pipes_made_while_fd_0_is_closed(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     int saved = -1;
     int rc = run_on_unchecked(NULL, main_pipes_with_fd0_closed, &saved);
     if (saved >= 0) { /* the task did not get to put it back */
@@ -1519,7 +1529,6 @@ static int main_sigmask(void *arg, void **result)
 static void test_child_s_signal_mask_is_empty_with_handlers_installed(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_sigmask, NULL), 0);
 }
 
@@ -1555,7 +1564,6 @@ static void test_sigpipe_and_sigxfsz_are_default_in_the_child_as_python_s_restor
     void **state)
 {
     (void)state;
-    NEED_PIDFD();
     struct sigaction ign = {.sa_handler = SIG_IGN}, old[3];
     sigaction(SIGPIPE, &ign, &old[0]);
     sigaction(SIGXFSZ, &ign, &old[1]);
@@ -1641,7 +1649,6 @@ static int main_no_fd_leak(void *arg, void **result)
 static void test_no_fd_of_the_library_leaks_into_the_child_on_both_backends(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_no_fd_leak, NULL), 0);
 }
@@ -1665,7 +1672,6 @@ static void test_no_inheritable_fd_of_the_program_reaches_the_child_as_python_s_
     void **state)
 {
     (void)state;
-    NEED_PIDFD();
     int fd = dup(STDERR_FILENO); /* not close-on-exec */
     assert_true(fd >= 3);
     int rc = run_on_unchecked(NULL, main_close_fds, NULL);
@@ -1754,7 +1760,6 @@ static int main_communicate_big(void *arg, void **result)
 static void test_communicate_8_mib_through_cat_and_both_outputs_on_both_backends(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_communicate_big, NULL), 0);
 }
@@ -1830,7 +1835,6 @@ static int main_communicate_small(void *arg, void **result)
 static void test_communicate_buffers_codes_and_einval(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_communicate_small, NULL), 0);
 }
 
@@ -1902,7 +1906,6 @@ static void check_unread_input(const char *backend, bool sigpipe_ignored)
 static void test_child_that_reads_no_input_is_no_error_with_sigpipe_ignored(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         check_unread_input(backends[b], true);
 }
@@ -1911,7 +1914,6 @@ static void test_child_that_reads_no_input_is_no_error_with_sigpipe_ignored(void
 static void test_child_that_reads_no_input_raises_no_sigpipe(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         check_unread_input(backends[b], false);
 }
@@ -2015,7 +2017,6 @@ static int main_communicate_stopped(void *arg, void **result)
 static void test_communicate_cancelled_or_timed_out_leaves_the_child_running(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_communicate_stopped, NULL), 0);
     assert_true(no_children());
@@ -2076,7 +2077,6 @@ static void test_wait_cancelled_or_timed_out_leaves_the_child_running_on_both_ba
     void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_wait_stopped, NULL), 0);
 }
@@ -2125,7 +2125,6 @@ static void test_several_waiters_all_get_the_code_and_signals_after_the_reap_are
     void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_many_waiters, NULL), 0);
 }
@@ -2159,7 +2158,6 @@ static int main_grandchild(void *arg, void **result)
 static void test_wait_reports_exit_while_a_grandchild_holds_stdout_on_both_backends(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_grandchild, NULL), 0);
 }
@@ -2225,7 +2223,6 @@ static int main_release(void *arg, void **result)
 static void test_release_kills_and_reaps_a_running_child_on_both_backends(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++)
         assert_int_equal(run_on(backends[b], main_release, NULL), 0);
 }
@@ -2253,7 +2250,6 @@ static int main_release_while_waited(void *arg, void **result)
 static void test_release_while_another_task_waits(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_release_while_waited, NULL), 0);
 }
 
@@ -2289,7 +2285,6 @@ static int main_release_while_communicating(void *arg, void **result)
 static void test_release_while_another_task_communicates(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     assert_int_equal(run(main_release_while_communicating, NULL), 0);
 }
 
@@ -2319,7 +2314,6 @@ static int main_left_running(void *arg, void **result)
 static void test_loop_close_kills_and_reaps_a_running_child_with_a_warning(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     for (int b = 0; b < NBACKENDS; b++) {
         struct close_ctx c = {{0}, false};
         struct capture cap;
@@ -2345,7 +2339,6 @@ static void test_loop_close_kills_and_reaps_a_running_child_with_a_warning(void 
 static void test_loop_close_reaps_released_children_without_a_warning(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     struct close_ctx c = {{0}, true};
     struct capture cap;
     char text[4096];
@@ -2363,8 +2356,16 @@ static void test_loop_close_reaps_released_children_without_a_warning(void **sta
 }
 
 /* SIGCHLD ignored by the program: the kernel reaps the children itself;
- * the library says 255 (as asyncio) with a warning, or -ECHILD at the
- * spawn if the child was gone before it could be watched. */
+ * with pidfds the library says 255 (as asyncio) with a warning, or -ECHILD
+ * at the spawn if the child was gone before it could be watched. Watching
+ * through SIGCHLD, the spawn takes the signal back (its handler replaces
+ * SIG_IGN): the code is the child's. */
+static bool sigchld_watcher(void)
+{
+    const char *e = getenv("ASYNCIO_CHILD_WATCHER");
+    return !have_pidfd || (e && strcmp(e, "sigchld") == 0);
+}
+
 static int main_sigchld_ignored(void *arg, void **result)
 {
     (void)arg;
@@ -2375,7 +2376,7 @@ static int main_sigchld_ignored(void *arg, void **result)
     CHECK_RC(rc, 0);
     if (rc == 0) {
         asyncio_stream_close(asyncio_process_stdin(p));
-        CHECK_INT(WAIT(p), 255);
+        CHECK_INT(WAIT(p), sigchld_watcher() ? 3 : 255);
         asyncio_process_release(p);
     }
     return 0;
@@ -2384,7 +2385,6 @@ static int main_sigchld_ignored(void *arg, void **result)
 static void test_sigchld_ignored_by_the_program_gives_255_with_a_warning(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     struct sigaction old, ign = {.sa_handler = SIG_IGN};
     sigaction(SIGCHLD, &ign, &old);
     struct capture cap;
@@ -2395,7 +2395,10 @@ static void test_sigchld_ignored_by_the_program_gives_255_with_a_warning(void **
     sigaction(SIGCHLD, &old, NULL);
     tu_check_failures();
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(text, "was reaped by someone else"));
+    if (sigchld_watcher())
+        assert_null(strstr(text, "was reaped by someone else"));
+    else
+        assert_non_null(strstr(text, "was reaped by someone else"));
 }
 
 /* The library waits for its own children only. */
@@ -2413,20 +2416,42 @@ static int main_others_children(void *arg, void **result)
     return 0;
 }
 
+/* The program's own SIGCHLD handler, which another library could have. */
+static atomic_int program_sigchlds;
+
+static void program_on_sigchld(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&program_sigchlds, 1);
+}
+
 static void test_a_child_of_the_program_s_own_is_left_alone(void **state)
 {
     (void)state;
-    NEED_PIDFD();
+    /* Its handler still runs (watching through SIGCHLD, the library's
+     * passes each signal on), and its child is still its own to reap. */
+    struct sigaction old, mine_sa;
+    memset(&mine_sa, 0, sizeof mine_sa);
+    mine_sa.sa_handler = program_on_sigchld;
+    mine_sa.sa_flags = SA_RESTART;
+    sigemptyset(&mine_sa.sa_mask);
+    assert_int_equal(sigaction(SIGCHLD, &mine_sa, &old), 0);
+    atomic_store(&program_sigchlds, 0);
     fflush(NULL);
     pid_t mine = fork();
     assert_true(mine >= 0);
     if (mine == 0)
         _exit(42);
-    assert_int_equal(run(main_others_children, NULL), 0);
+    int rc = run(main_others_children, NULL);
     int status = 0;
-    assert_int_equal(waitpid(mine, &status, 0), mine);
+    pid_t got = waitpid(mine, &status, 0);
+    int seen = atomic_load(&program_sigchlds);
+    sigaction(SIGCHLD, &old, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(got, mine);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 42);
+    assert_true(seen >= 2); /* its child's, and one at least of the library's five later */
 }
 
 /* =========================================================================
@@ -2505,7 +2530,7 @@ static int main_many_cycles(void *arg, void **result)
 static void test_1000_spawn_wait_cycles_leave_no_zombie_and_no_fd(void **state)
 {
     (void)state;
-    NEED_PIDFD();
+    NEED_REAL_SPAWN();
     int before = count_fds();
     assert_int_equal(run(main_many_cycles, (void *)(intptr_t)1000), 0);
     assert_int_equal(run_on("poll", main_many_cycles, (void *)(intptr_t)200), 0);
@@ -2594,7 +2619,6 @@ static int main_out_of_fds(void *arg, void **result)
 static void test_spawn_out_of_fds_leaves_no_fd_and_no_child(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     struct rlimit old;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
     struct rlimit_ctx c = {0, true, 0, 0};
@@ -2605,11 +2629,14 @@ static void test_spawn_out_of_fds_leaves_no_fd_and_no_child(void **state)
         assert_int_equal(rc, 0);
     }
     /* 0 to 5 free: the first, second or third pipe fails; from 6 on (the
-     * pidfd takes the number of a child's end, closed by then), it works. */
-    assert_int_equal(c.failures_seen, 6);
-    assert_int_equal(c.successes, 3);
+     * pidfd takes the number of a child's end, closed by then), it works.
+     * Through SIGCHLD, the loop's watcher takes one fd before the pipes:
+     * from 7 on. */
+    assert_int_equal(c.failures_seen, sigchld_watcher() ? 7 : 6);
+    assert_int_equal(c.successes, sigchld_watcher() ? 2 : 3);
     /* No pipe and no fd free: the child is started, then its pidfd cannot
-     * be had: it must be killed and reaped. */
+     * be had: it must be killed and reaped (through SIGCHLD: the watcher's
+     * fd cannot be had, and nothing is started). */
     struct rlimit_ctx c0 = {0, false, 0, 0};
     int rc = run_on_unchecked(NULL, main_out_of_fds, &c0);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
@@ -2672,7 +2699,6 @@ static void *thread_body(void *arg)
 static void test_loops_in_two_threads_spawn_at_once(void **state)
 {
     (void)state;
-    NEED_PIDFD();
     struct thread_ctx c[2] = {{0}, {0}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
@@ -2702,6 +2728,16 @@ int main(int argc, char **argv)
     have_pidfd = pfd >= 0;
     if (pfd >= 0)
         close(pfd);
+#ifdef TU_UNDER_TSAN
+    /* ThreadSanitizer runs a signal's handler at the next call it
+     * intercepts in the thread the signal came to (gcc 12's does not
+     * intercept epoll_pwait2), which may be long after: watching children
+     * through SIGCHLD cannot be tested here. */
+    if (sigchld_watcher()) {
+        printf("children watched through SIGCHLD: not under ThreadSanitizer (skipped)\n");
+        return 0;
+    }
+#endif
     snprintf(tmpdir, sizeof tmpdir, "/tmp/asyncio-subprocess-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -2717,7 +2753,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_new_session_and_new_process_group),
         cmocka_unit_test(test_bad_options_and_arguments_are_einval),
         cmocka_unit_test(test_no_loop_is_eperm_and_a_callback_may_spawn_but_not_wait),
-        cmocka_unit_test(test_without_pidfd_spawn_is_enosys_and_leaves_nothing),
+        cmocka_unit_test(test_without_pidfd_children_are_watched_through_sigchld),
         cmocka_unit_test(test_pipes_for_each_fd_on_both_backends),
         cmocka_unit_test(test_devnull_gives_eof_and_discards_output),
         cmocka_unit_test(test_fd_mode_uses_the_caller_s_pipe_and_files),

@@ -7,13 +7,24 @@
  * is unblocked (a loop blocks those it handles in its thread), every
  * handler is back to the default (exec does it; the library ignores no
  * signal), and no fd but its three standard ones is open (every fd the
- * library makes is close-on-exec; those of the program should be too). Its end is watched with a pidfd in the loop's poller
- * (Linux 5.3 and later): the library reaps its own children only, never
- * anyone else's, and installs no SIGCHLD handler.
+ * library makes is close-on-exec; those of the program should be too).
+ * Its end is watched with a pidfd in the loop's poller (Linux 5.3 and
+ * later), or, where the system has no pidfd (or the environment variable
+ * ASYNCIO_CHILD_WATCHER=sigchld, read at a loop's first spawn, asks for
+ * it), after each SIGCHLD. Either way the library reaps its own children
+ * only, by pid, never anyone else's.
  *
- * Process-wide state: none. (Where the system has no pidfd, asyncio_
- * create_subprocess_exec() returns -ENOSYS: the SIGCHLD-based watcher
- * that would need a process-wide table is not built.)
+ * Process-wide state (the SIGCHLD watcher only; pidfds need none): the
+ * library's SIGCHLD handler, installed at the first spawn that needs it
+ * (and again at a spawn that finds another disposition, SIG_IGN included:
+ * children the kernel reaps for SIG_IGN would lose their statuses), then
+ * left installed; it passes every SIGCHLD on to the handler it replaced,
+ * so another library's children are still that library's to reap. And the
+ * table of the loops that have children watched so, whose fds the handler
+ * writes: 64 loops at most at once (a spawn in a 65th is -EAGAIN). The
+ * library owns both; a program that sets SIGCHLD's disposition itself
+ * while such children run must pass the signal on, or their ends go
+ * unseen until their loop closes.
  *
  * When its loop closes, a child still running is killed (SIGKILL) and
  * reaped, with a warning on stderr that names its pid (asyncio's
@@ -77,9 +88,10 @@ typedef struct asyncio_subprocess_options {
  * other than stderr, both session options), -EPERM (no loop in this
  * thread), -ENOENT (no such program, or cwd missing), -EACCES (not
  * executable), -ENOEXEC, -EMFILE/-ENFILE (out of fds), -EAGAIN (no process
- * could be made), -ENOMEM, -ENOSYS (no pidfd: see above), -ECHILD (the
- * child was reaped by someone else before it could be watched: SIGCHLD
- * set to SIG_IGN, or a handler that waits for any child). On failure
+ * could be made, or, watching through SIGCHLD, 64 other loops do so
+ * already), -ENOMEM, -ECHILD (with a pidfd: the child was reaped by
+ * someone else before it could be watched: SIGCHLD set to SIG_IGN, or a
+ * handler that waits for any child). On failure
  * nothing is left behind: no child, no fd. Does not suspend; from a task
  * or a loop callback.
  */

@@ -911,31 +911,33 @@ struct scenario {
     asyncio_fn fn;
     const char *backend; /* NULL: the platform's best (epoll) */
     void *arg;
+    bool sigchld;        /* children watched through SIGCHLD, not pidfds */
 };
 
 /* The poll backend's own allocations and poll() failing: the scenarios
  * that watch fds, again on it. A reader limit under the first buffer's
  * size (16 KiB): the buffer is sized to the limit, and grown. */
 static const struct scenario scenarios[] = {
-    {"loop", s_loop, NULL, NULL},
-    {"tasks", s_tasks, NULL, NULL},
-    {"taskgroup", s_taskgroup, NULL, NULL},
-    {"sync", s_sync, NULL, NULL},
-    {"queue", s_queue, NULL, NULL},
-    {"timeouts", s_timeouts, NULL, NULL},
-    {"stream", s_stream, NULL, NULL},
-    {"server", s_server, NULL, NULL},
-    {"resolver", s_resolver, NULL, NULL},
-    {"signal", s_signal, NULL, NULL},
-    {"sock", s_sock, NULL, NULL},
-    {"threads", s_threads, NULL, NULL},
-    {"lifecycle", s_lifecycle, NULL, NULL},
-    {"lifecycle-poll", s_lifecycle, "poll", "poll"},
-    {"stream-poll", s_stream, "poll", NULL},
-    {"sock-poll", s_sock, "poll", NULL},
-    {"stream-limit", s_stream, NULL, (void *)(uintptr_t)16},
-    {"subprocess", s_subprocess, NULL, NULL},
-    {"subprocess-poll", s_subprocess, "poll", NULL},
+    {"loop", s_loop, NULL, NULL, false},
+    {"tasks", s_tasks, NULL, NULL, false},
+    {"taskgroup", s_taskgroup, NULL, NULL, false},
+    {"sync", s_sync, NULL, NULL, false},
+    {"queue", s_queue, NULL, NULL, false},
+    {"timeouts", s_timeouts, NULL, NULL, false},
+    {"stream", s_stream, NULL, NULL, false},
+    {"server", s_server, NULL, NULL, false},
+    {"resolver", s_resolver, NULL, NULL, false},
+    {"signal", s_signal, NULL, NULL, false},
+    {"sock", s_sock, NULL, NULL, false},
+    {"threads", s_threads, NULL, NULL, false},
+    {"lifecycle", s_lifecycle, NULL, NULL, false},
+    {"lifecycle-poll", s_lifecycle, "poll", "poll", false},
+    {"stream-poll", s_stream, "poll", NULL, false},
+    {"sock-poll", s_sock, "poll", NULL, false},
+    {"stream-limit", s_stream, NULL, (void *)(uintptr_t)16, false},
+    {"subprocess", s_subprocess, NULL, NULL, false},
+    {"subprocess-poll", s_subprocess, "poll", NULL, false},
+    {"subprocess-sigchld", s_subprocess, NULL, NULL, true},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
@@ -986,6 +988,8 @@ static bool run_child(const struct scenario *s, unsigned long fail_at, bool eint
     if (pid == 0) {
         close(p[0]);
         alarm(20);
+        if (s->sigchld)
+            setenv("ASYNCIO_CHILD_WATCHER", "sigchld", 1);
         fault_arm();
         fault_fail_at(fail_at, eintr);
         struct outcome o = {0};
