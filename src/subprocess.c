@@ -80,7 +80,7 @@ static void reap(asyncio_process_t *p, bool block)
         rc = waitid(P_PID, (id_t)p->pid, &si, WEXITED | (block ? 0 : WNOHANG));
     while (rc < 0 && errno == EINTR);
     if (rc == 0 && si.si_pid == 0)
-        return; /* GCOVR_EXCL_LINE: readable pidfd, child not yet waitable: next time */
+        return; /* not ended: a SIGCHLD for another child (or a readable pidfd, not yet waitable) */
     /* ECHILD: someone else reaped it (a SIGCHLD handler of the program's
      * that waits for any child): its status is lost, as asyncio says 255. */
     p->returncode = rc == 0 ? returncode_of(&si) : 255;

@@ -2425,15 +2425,25 @@ static void program_on_sigchld(int sig)
     atomic_fetch_add(&program_sigchlds, 1);
 }
 
-static void test_a_child_of_the_program_s_own_is_left_alone(void **state)
+static void program_on_sigchld_info(int sig, siginfo_t *si, void *uc)
 {
-    (void)state;
-    /* Its handler still runs (watching through SIGCHLD, the library's
-     * passes each signal on), and its child is still its own to reap. */
+    (void)uc;
+    if (sig == SIGCHLD && si && si->si_signo == SIGCHLD)
+        atomic_fetch_add(&program_sigchlds, 1);
+}
+
+/* The program's handler (plain, or SA_SIGINFO) still runs (watching
+ * through SIGCHLD, the library's passes each signal on, with its siginfo),
+ * and its child is still its own to reap. */
+static void own_child_and_handler(bool info)
+{
     struct sigaction old, mine_sa;
     memset(&mine_sa, 0, sizeof mine_sa);
-    mine_sa.sa_handler = program_on_sigchld;
-    mine_sa.sa_flags = SA_RESTART;
+    if (info)
+        mine_sa.sa_sigaction = program_on_sigchld_info;
+    else
+        mine_sa.sa_handler = program_on_sigchld;
+    mine_sa.sa_flags = SA_RESTART | (info ? SA_SIGINFO : 0);
     sigemptyset(&mine_sa.sa_mask);
     assert_int_equal(sigaction(SIGCHLD, &mine_sa, &old), 0);
     atomic_store(&program_sigchlds, 0);
@@ -2452,6 +2462,13 @@ static void test_a_child_of_the_program_s_own_is_left_alone(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 42);
     assert_true(seen >= 2); /* its child's, and one at least of the library's five later */
+}
+
+static void test_a_child_of_the_program_s_own_is_left_alone(void **state)
+{
+    (void)state;
+    own_child_and_handler(false);
+    own_child_and_handler(true);
 }
 
 /* =========================================================================
