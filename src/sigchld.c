@@ -33,7 +33,9 @@ static struct {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 /* The disposition the handler replaced, which it passes the signal on to:
  * two copies, the one in use named by cur, so that a new one is written
- * where no handler reads (under mu). */
+ * where no handler reads (under mu). (A handler still running in another
+ * thread through two re-installs in a row, each after the program set
+ * SIGCHLD's disposition anew, could read a copy being written.) */
 static struct sigaction replaced[2];
 static atomic_int cur;
 
