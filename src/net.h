@@ -1,6 +1,7 @@
-/* The networking layer (sock.c, stream.c, server.c, client.c, resolve.c):
- * what its files share. Socket calls try the system call first and wait
- * only on EAGAIN; every task has a budget of calls that did not wait. */
+/* The networking layer (sock.c, stream.c, server.c, client.c, resolve.c,
+ * subprocess.c, sigchld.c): what its files share. Socket calls try the
+ * system call first and wait only on EAGAIN; every task has a budget of
+ * calls that did not wait. */
 #ifndef ASYNCIO_NET_INTERNAL_H
 #define ASYNCIO_NET_INTERNAL_H
 
