@@ -38,7 +38,6 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -171,16 +170,7 @@ static bool thread_wait_count(atomic_int *v, int n)
 static int live_threads(void)
 {
 #ifdef __linux__
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
+    return tu_dir_entries("/proc/self/task");
 #else
     return -1;
 #endif

@@ -270,16 +270,8 @@ static int helper_main(int argc, char **argv)
 /* How many fds this process has open. */
 static int count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory's own */
+    int n = tu_dir_entries("/proc/self/fd");
+    return n < 0 ? -1 : n - 1; /* the directory's own */
 }
 
 /* Whether pid is a child of ours: 'R' not exited, 'Z' exited and not

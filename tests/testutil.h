@@ -355,6 +355,22 @@ static inline uint64_t tu_wd_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* How many entries the directory at path holds, "." and ".." aside (the
+ * directory's own fd, for /proc/self/fd, included), or -1. */
+static inline int tu_dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
 /* SIGKILL the direct children of this process (best effort, Linux /proc):
  * a hung child of a death test would otherwise outlive us. */
 static inline void tu_wd_kill_children(void)
