@@ -34,12 +34,35 @@ static int connect_one(const struct sockaddr *addr, socklen_t len, int type, dou
     return fd;
 }
 
-static int stream_of(asyncio_stream_t **out, int fd, const asyncio_connection_options_t *opts)
+/* The stream of a connected fd, with TLS when opts ask for it. */
+static int stream_of(asyncio_stream_t **out, int fd, const char *host,
+                     const asyncio_connection_options_t *opts)
 {
-    int rc = asyncio_stream_open(out, fd, opts ? opts->limit : 0);
-    if (rc < 0)
+    asyncio_stream_t *s;
+    int rc = asyncio_stream_open(&s, fd, opts ? opts->limit : 0);
+    if (rc < 0) {
         asyncio_close(fd);
-    return rc;
+        return rc;
+    }
+    if (opts && opts->tls) {
+        const char *name = opts->server_hostname ? opts->server_hostname : host;
+        rc = starter_of(opts->tls)->start(opts->tls, s, 0, name, opts->tls_handshake_timeout,
+                                          opts->tls_error, opts->tls_error_size);
+        if (rc < 0)
+            return rc; /* s is closed */
+    }
+    *out = s;
+    return 0;
+}
+
+/* The options' TLS part is usable: 0 or -EINVAL. */
+static int check_tls(const asyncio_connection_options_t *opts)
+{
+    if (!opts || !opts->tls)
+        return 0;
+    if (opts->tls_handshake_timeout < 0)
+        return -EINVAL;
+    return starter_of(opts->tls)->check(opts->tls, 0);
 }
 
 int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
@@ -49,8 +72,11 @@ int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
         return -EINVAL;
     if (opts && opts->connect_timeout < 0)
         return -EINVAL;
+    int rc = check_tls(opts);
+    if (rc < 0)
+        return rc;
     struct addrinfo *res = NULL;
-    int rc = net_resolve(host, port, opts ? opts->family : 0, SOCK_STREAM, false, &res);
+    rc = net_resolve(host, port, opts ? opts->family : 0, SOCK_STREAM, false, &res);
     if (rc < 0)
         return rc;
     rc = -ENOENT;
@@ -67,7 +93,7 @@ int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
         return rc;
     int fd = rc, one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return stream_of(out, fd, opts);
+    return stream_of(out, fd, host, opts);
 }
 
 int asyncio_open_unix_connection(asyncio_stream_t **out, const char *path,
@@ -75,11 +101,17 @@ int asyncio_open_unix_connection(asyncio_stream_t **out, const char *path,
 {
     struct sockaddr_un sun;
     int rc = out ? net_unix_addr(&sun, path) : -EINVAL;
+    if (rc == 0)
+        rc = check_tls(opts);
+    /* No host to check a certificate against: asyncio asks for
+     * server_hostname too ("" to check none). */
+    if (rc == 0 && opts && opts->tls && !opts->server_hostname)
+        rc = -EINVAL;
     if (rc < 0)
         return rc;
     int fd = connect_one((struct sockaddr *)&sun, sizeof sun, SOCK_STREAM,
                          opts ? opts->connect_timeout : 0);
-    return fd < 0 ? fd : stream_of(out, fd, opts);
+    return fd < 0 ? fd : stream_of(out, fd, NULL, opts);
 }
 
 int asyncio_create_datagram_endpoint(const char *local_host, int local_port,

@@ -9,6 +9,8 @@
 
 #include "task.h"
 
+#include <asyncio/stream.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -56,6 +58,12 @@ int net_unix_addr(struct sockaddr_un *sun, const char *path);
 
 /* Make fd non-blocking (and on BSD, SO_NOSIGPIPE): 0 or a negative errno. */
 int net_prepare_fd(int fd);
+
+/* The starter of a TLS context (<asyncio/stream.h>): its first member. */
+static inline const asyncio_stream_starter_t *starter_of(asyncio_tls_context_t *ctx)
+{
+    return *(const asyncio_stream_starter_t *const *)(void *)ctx;
+}
 
 struct addrinfo;
 

@@ -41,6 +41,8 @@ struct asyncio_server {
     asyncio_stream_handler handler;
     void *arg;
     size_t limit, stack_size;
+    asyncio_tls_context_t *tls; /* held (its starter's hold()) */
+    double tls_timeout;
     struct listener listeners[MAX_LISTENERS];
     int nlisteners, accepting; /* accepting: accept tasks still running */
     struct dlist conns;
@@ -77,9 +79,19 @@ static int conn_main(void *arg, void **result)
     (void)result;
     struct conn *c = arg;
     asyncio_stream_t *s = c->stream;
+    asyncio_server_t *srv = c->srv;
     c->started = true;
     stream_retain(s);
-    int rc = c->srv->handler(s, c->srv->arg);
+    if (srv->tls) {
+        /* A failed handshake closed s (held: freed by the release). It is
+         * the client's doing, as often as not: no handler, no report. */
+        int rc = starter_of(srv->tls)->start(srv->tls, s, 1, NULL, srv->tls_timeout, NULL, 0);
+        if (rc < 0) {
+            stream_release(s);
+            return rc == -ECANCELED ? rc : 0;
+        }
+    }
+    int rc = srv->handler(s, srv->arg);
     asyncio_stream_close(s); /* 0 at once if the handler closed it: s is held */
     stream_release(s);
     return rc;
@@ -185,6 +197,8 @@ static void server_free(asyncio_server_t *srv)
     }
     asyncio_future_release(srv->closed_fut);
     asyncio_future_release(srv->idle_fut);
+    if (srv->tls)
+        starter_of(srv->tls)->release(srv->tls);
     dlist_remove(&srv->open.link);
     srv->magic = 0;
     free(srv);
@@ -200,6 +214,9 @@ static int server_new(asyncio_server_t **out, asyncio_stream_handler handler, vo
 {
     if (!out || !handler)
         return -EINVAL;
+    if (opts && opts->tls &&
+        (opts->tls_handshake_timeout < 0 || starter_of(opts->tls)->check(opts->tls, 1) < 0))
+        return -EINVAL;
     struct loop *loop = loop_current();
     if (!loop || !loop->current)
         return -EPERM;
@@ -211,6 +228,11 @@ static int server_new(asyncio_server_t **out, asyncio_stream_handler handler, vo
     srv->arg = arg;
     srv->limit = opts ? opts->limit : 0;
     srv->stack_size = opts ? opts->stack_size : 0;
+    if (opts && opts->tls) {
+        srv->tls = opts->tls;
+        srv->tls_timeout = opts->tls_handshake_timeout;
+        starter_of(srv->tls)->hold(srv->tls);
+    }
     dlist_init(&srv->conns);
     srv->open.free_at_close = server_free_at_close;
     dlist_push_back(&loop->net.open, &srv->open.link);

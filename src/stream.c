@@ -61,6 +61,13 @@ struct asyncio_stream {
     struct net_open open;    /* freed at loop close if still open */
     asyncio_stream_t **owner_slot; /* cleared at close (stream_set_owner_slot) */
     struct prepoll flush;    /* queued bytes go out before the next poll */
+    /* A layer (TLS) between the stream and its fd: asyncio_stream_set_layer() */
+    const asyncio_stream_layer_ops_t *lops;
+    void *layer;
+    int rwant;               /* what the layer's last recv waits for */
+    unsigned watch_ev;       /* what the writable callback is to watch */
+    unsigned watched;        /* what it watches (s->watching) */
+    bool notified;           /* the layer's shutdown (close_notify) is done */
 };
 
 static void stream_flush(asyncio_stream_t *s);
@@ -124,8 +131,20 @@ void stream_set_owner_slot(asyncio_stream_t *s, asyncio_stream_t **slot)
     s->owner_slot = slot;
 }
 
+/* The layer goes before the fd: it may still hold what it was sending. */
+static void free_layer(asyncio_stream_t *s)
+{
+    if (s->lops) {
+        const asyncio_stream_layer_ops_t *ops = s->lops;
+        s->lops = NULL;
+        ops->free(s->layer);
+        s->layer = NULL;
+    }
+}
+
 static void stream_free(asyncio_stream_t *s)
 {
+    free_layer(s);
     disown(s);
     dlist_remove(&s->open.link);
     loop_prepoll_cancel(&s->flush);
@@ -137,6 +156,7 @@ static void stream_free(asyncio_stream_t *s)
 static void stream_free_at_close(struct net_open *o)
 {
     asyncio_stream_t *s = container_of(o, asyncio_stream_t, open);
+    free_layer(s);
     if (s->fd >= 0)
         close(s->fd);
     stream_free(s);
@@ -156,6 +176,7 @@ static void put(asyncio_stream_t *s)
 /* The end of a close: the queue is sent (or failed), so the fd goes. */
 static void finish_close(asyncio_stream_t *s)
 {
+    free_layer(s);
     if (s->fd >= 0) {
         asyncio_close(s->fd); /* wakes whoever still waits on it */
         s->fd = -1;
@@ -274,8 +295,33 @@ static ALWAYS_INLINE int wait_input(asyncio_stream_t *s, struct task *t)
     if (s->wlen == 0 && s->wbuf) /* nor an empty write queue's */
         drop_wbuf(s);
     s->drained = false;
-    int rc = s->fd < 0 ? -EBADF : net_wait(t, s->fd, true);
+    bool readable = s->rwant != ASYNCIO_LAYER_WANT_WRITE; /* TLS may write to read */
+    s->rwant = 0;
+    int rc = s->fd < 0 ? -EBADF : net_wait(t, s->fd, readable);
     return rc == 0 && s->closing ? -EBADF : rc;
+}
+
+/* read_once() through the layer. */
+static ssize_t __attribute__((noinline)) layer_read(asyncio_stream_t *s, void *buf, size_t n)
+{
+    int want = 0;
+    ssize_t r = s->lops->recv(s->layer, buf, n, &want);
+    if (r > 0) {
+        /* Short, and nothing more within the layer: the socket is drained
+         * too, likely (the layer reads ahead as much as there is). */
+        s->drained = (size_t)r < n && !s->lops->pending(s->layer);
+        net_charge(s->reader, (size_t)r);
+        return r;
+    }
+    if (r == 0) {
+        s->eof = true;
+        return 0;
+    }
+    if (r == -EAGAIN) {
+        s->rwant = want;
+        return -EAGAIN;
+    }
+    return s->rerr = (int)r;
 }
 
 /* One read(2) into buf: bytes, 0 at end (noted), -EAGAIN, or the error
@@ -288,6 +334,8 @@ static ALWAYS_INLINE ssize_t read_once(asyncio_stream_t *s, void *buf, size_t n)
         return s->rerr;
     if (s->drained)
         return -EAGAIN;
+    if (s->lops)
+        return layer_read(s, buf, n);
     for (;;) {
         /* recv(2) and send(2) take a shorter path through the kernel than
          * read(2) and sendmsg(2): measurable at one call per message. */
@@ -593,8 +641,23 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
     return r;
 }
 
+/* send_some() through the layer: bytes taken, -EAGAIN (s->watch_ev says
+ * for what), or the error. */
+static ssize_t __attribute__((noinline))
+layer_send(asyncio_stream_t *s, const struct iovec *iov, int iovcnt)
+{
+    int want = 0;
+    ssize_t r = s->lops->send(s->layer, iov, iovcnt, &want);
+    if (r == -EAGAIN)
+        s->watch_ev = want == ASYNCIO_LAYER_WANT_READ ? POLLER_IN : POLLER_OUT;
+    return r;
+}
+
 static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcnt)
 {
+    if (s->lops)
+        return layer_send(s, iov, iovcnt);
+    s->watch_ev = POLLER_OUT;
     for (;;) {
         ssize_t r;
         if (s->is_socket && iovcnt == 1) {
@@ -635,6 +698,40 @@ static void send_failed(asyncio_stream_t *s, int err)
     }
 }
 
+/* Call stream_flush() again once the fd is ready for s->watch_ev (output,
+ * or input for a layer that must read to write). */
+static void watch(asyncio_stream_t *s)
+{
+    if (s->watching && s->watched == s->watch_ev)
+        return;
+    int rc = io_watch(s->loop, s->fd, s->watch_ev, on_writable, s);
+    if (rc < 0) {
+        write_failed(s, rc);
+    } else {
+        s->watching = true;
+        s->watched = s->watch_ev;
+    }
+}
+
+/* The layer's end of sending (TLS's close_notify), once the queue is empty,
+ * for write_eof() and close(): true when done (or failed: a close goes on
+ * without it, a write_eof() keeps the error), false while it waits for the
+ * fd (watched). */
+static bool __attribute__((noinline)) layer_shutdown(asyncio_stream_t *s)
+{
+    int want = 0;
+    int rc = s->lops->shutdown(s->layer, &want);
+    if (rc == -EAGAIN) {
+        s->watch_ev = want == ASYNCIO_LAYER_WANT_READ ? POLLER_IN : POLLER_OUT;
+        watch(s);
+        return s->werr != 0; /* the watch failed: give up on it */
+    }
+    s->notified = true;
+    if (rc < 0 && !s->closing)
+        s->werr = rc;
+    return true;
+}
+
 /* Send what is queued, as much as the socket takes; arm the writable
  * callback for the rest. Wakes a drainer, and ends a close, as due. */
 static void stream_flush(asyncio_stream_t *s)
@@ -645,13 +742,7 @@ static void stream_flush(asyncio_stream_t *s)
         struct iovec v = {s->wbuf + s->wpos, s->wlen};
         ssize_t r = send_some(s, &v, 1);
         if (r == -EAGAIN) {
-            if (!s->watching) {
-                int rc = io_watch(s->loop, s->fd, POLLER_OUT, on_writable, s);
-                if (rc < 0)
-                    write_failed(s, rc);
-                else
-                    s->watching = true;
-            }
+            watch(s);
             break;
         }
         if (r < 0) {
@@ -661,16 +752,19 @@ static void stream_flush(asyncio_stream_t *s)
         s->wpos += (size_t)r;
         s->wlen -= (size_t)r;
     }
+    bool sent = !s->wlen;
     if (!s->wlen) {
         s->wpos = 0;
         loop_prepoll_cancel(&s->flush); /* sent already: nothing left for it */
         if (s->wcap > WBUF_KEEP)
             drop_wbuf(s);
-        if (s->watching) {
+        if (s->lops && !s->notified && !s->werr && (s->shut_wanted || s->closing))
+            sent = layer_shutdown(s);
+        if (s->watching && sent) {
             io_watch(s->loop, s->fd, 0, NULL, NULL);
             s->watching = false;
         }
-        if (s->shut_wanted && !s->shut_done && !s->werr) {
+        if (s->shut_wanted && !s->shut_done && !s->werr && sent) {
             s->shut_done = true;
             if (shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN && errno != ENOTSOCK)
                 s->werr = -errno; /* GCOVR_EXCL_LINE: on an open socket shutdown() fails only with ENOTCONN */
@@ -678,7 +772,7 @@ static void stream_flush(asyncio_stream_t *s)
     }
     if (s->drainer && (s->wlen <= s->low || s->werr))
         task_wake(s->drainer, 0);
-    if (s->closing && !s->wlen)
+    if (s->closing && sent)
         finish_close(s); /* last: it may free s */
 }
 
@@ -912,4 +1006,61 @@ int asyncio_stream_wait_closed(asyncio_stream_t *s)
         rc = s->werr;
     put(s);
     return rc;
+}
+
+/* ---- layers -------------------------------------------------------------- */
+
+int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops_t *ops,
+                             void *layer)
+{
+    if (!valid(s) || !ops || !ops->recv || !ops->send || !ops->shutdown || !ops->pending ||
+        !ops->free)
+        return -EINVAL;
+    if (s->closing || s->fd < 0)
+        return -EBADF;
+    if (s->lops)
+        return -EEXIST;
+    if (!s->is_socket)
+        return -ENOTSOCK;
+    struct task *t;
+    hold(s);
+    int rc = net_begin(&t);
+    if (rc == 0 && (s->closing || s->fd < 0))
+        rc = -EBADF;
+    if (rc == 0 && (s->reader || s->drainer))
+        rc = -EBUSY;
+    if (rc == 0 && s->lops)
+        rc = -EEXIST; /* another task's set_layer() won while this one yielded */
+    if (rc == 0 && s->wlen && !s->werr)
+        stream_flush(s);
+    if (rc == 0 && s->wlen && !s->werr) {
+        /* What was queued goes out in plain first, all of it: wait as a
+         * drainer with a low water mark of 0, and as the reader, so that
+         * nobody reads the socket meanwhile. */
+        rc = task_begin_wait_on(&t, "stream set_layer");
+        if (rc == 0) {
+            size_t low = s->low;
+            s->reader = s->drainer = t;
+            s->low = 0;
+            while (!rc && s->wlen && !s->werr && s->fd >= 0 && !s->closing)
+                rc = task_park_until(t, UINT64_MAX, 0);
+            s->low = low;
+            s->reader = s->drainer = NULL;
+        }
+    }
+    if (rc == 0)
+        rc = s->werr ? s->werr : s->fd < 0 || s->closing ? -EBADF : 0;
+    if (rc == 0) {
+        s->lops = ops;
+        s->layer = layer;
+        s->drained = false; /* the layer's first read must go to the socket */
+        s->notified = false;
+    }
+    put(s);
+    return rc;
+}
+
+void *asyncio_stream_get_layer(const asyncio_stream_t *s, const asyncio_stream_layer_ops_t *ops)
+{
+    return valid(s) && ops && s->lops == ops ? s->layer : NULL;
 }

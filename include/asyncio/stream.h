@@ -52,6 +52,9 @@ extern "C" {
 
 typedef struct asyncio_stream asyncio_stream_t;
 typedef struct asyncio_server asyncio_server_t;
+/* A TLS context (asyncio's ssl.SSLContext): made and configured with
+ * <asyncio/tls.h>, in the optional library libasyncio-tls. */
+typedef struct asyncio_tls_context asyncio_tls_context_t;
 
 /* The default limit of a stream's read buffer (asyncio's 2**16). */
 #define ASYNCIO_STREAM_LIMIT 65536
@@ -215,20 +218,114 @@ ASYNCIO_API int asyncio_stream_abort(asyncio_stream_t *s);
  */
 ASYNCIO_API int asyncio_stream_wait_closed(asyncio_stream_t *s);
 
+/* ---- layers -------------------------------------------------------------- */
+
+/*
+ * A layer transforms what a stream reads and writes on its fd: TLS (in
+ * libasyncio-tls, <asyncio/tls.h>) is one. Most programs never use this
+ * directly. With a layer, the stream's calls keep their meaning and their
+ * buffering, but instead of recv(2) and send(2) the stream calls:
+ *
+ *   recv(layer, buf, n, &want)     bytes read (> 0), 0 at the end of the
+ *                                  stream, or a negative errno;
+ *   send(layer, iov, iovcnt, &want) bytes taken (> 0), or a negative errno;
+ *                                  a call that took part of the bytes is
+ *                                  called again with the rest, the same
+ *                                  bytes (perhaps at another address);
+ *   shutdown(layer, &want)         end the sending side (TLS: close_notify;
+ *                                  the stream then shuts the socket's
+ *                                  sending side too): 0, or a negative errno;
+ *   pending(layer)                 true if recv() can return bytes without
+ *                                  reading the fd (what the layer holds);
+ *   free(layer)                    the stream is closed: free the layer
+ *                                  (no more calls, the fd is still open).
+ *
+ * -EAGAIN from recv, send or shutdown means "call again once the fd is
+ * ready": *want says for what, ASYNCIO_LAYER_WANT_READ or _WANT_WRITE
+ * (either may come from any of the three: TLS writes while it reads).
+ * The stream never calls a layer from two tasks at once.
+ */
+#define ASYNCIO_LAYER_WANT_READ 1
+#define ASYNCIO_LAYER_WANT_WRITE 2
+
+typedef struct asyncio_stream_layer_ops {
+    ssize_t (*recv)(void *layer, void *buf, size_t n, int *want);
+    ssize_t (*send)(void *layer, const struct iovec *iov, int iovcnt, int *want);
+    int (*shutdown)(void *layer, int *want);
+    int (*pending)(void *layer);
+    void (*free)(void *layer);
+} asyncio_stream_layer_ops_t;
+
+/*
+ * Put a layer between the stream and its fd (what asyncio_start_tls()
+ * does): first waits until what is queued has been sent, in plain, then
+ * every later read and write goes through ops. Bytes the stream has
+ * buffered and not yet returned stay there, unread: the caller takes them
+ * with asyncio_stream_peek() and _consume() (TLS hands them to its
+ * handshake) before it suspends again. Returns 0, or -EINVAL (s or ops
+ * NULL, an op missing), -EBUSY (another task reads or drains s), -EEXIST
+ * (s has a layer), -ENOTSOCK (s is not a socket), the connection's error,
+ * -EPERM (not in a task), -ECANCELED, -ETIMEDOUT; on failure the layer is
+ * not installed (the caller still owns it). May suspend.
+ */
+ASYNCIO_API int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops_t *ops,
+                                         void *layer);
+
+/* The layer s has, if its ops are ops, else NULL. Does not suspend. */
+ASYNCIO_API void *asyncio_stream_get_layer(const asyncio_stream_t *s,
+                                           const asyncio_stream_layer_ops_t *ops);
+
+/*
+ * How a context object the core library does not know (a TLS context)
+ * starts its layer on a new connection, for asyncio_open_connection() and
+ * asyncio_start_server(): such an object begins with a pointer to one of
+ * these.
+ *   check(context, server_side)  0 if the context can serve that side of
+ *                                a connection (1: a server's), else -EINVAL;
+ *   start(context, s, server_side, server_hostname, handshake_timeout,
+ *         error, error_size)     0 with the layer in place, or a negative
+ *                                errno having closed and freed s (as
+ *                                asyncio closes the transport of a failed
+ *                                start_tls); the arguments after s are the
+ *                                options' own;
+ *   hold(context), release(context)  a server keeps its context alive.
+ */
+typedef struct asyncio_stream_starter {
+    int (*check)(void *context, int server_side);
+    int (*start)(void *context, asyncio_stream_t *s, int server_side,
+                 const char *server_hostname, double handshake_timeout, char *error,
+                 size_t error_size);
+    void (*hold)(void *context);
+    void (*release)(void *context);
+} asyncio_stream_starter_t;
+
 /* ---- clients ------------------------------------------------------------ */
 
 typedef struct asyncio_connection_options {
     int family;             /* AF_INET, AF_INET6 or 0 for either */
     double connect_timeout; /* seconds for each address; 0: no limit */
     size_t limit;           /* the stream's read limit; 0: 64 KiB */
+    /* TLS (open_connection's ssl=, server_hostname=, ssl_handshake_timeout=):
+     * with a client context of <asyncio/tls.h>, the connection does a TLS
+     * handshake before it is returned, and the stream reads and writes
+     * plain text through TLS. */
+    asyncio_tls_context_t *tls;
+    const char *server_hostname; /* the name sent (SNI) and checked; NULL:
+                                    host; "": neither sent nor checked */
+    double tls_handshake_timeout; /* seconds; 0: 60 (asyncio's) */
+    char *tls_error;              /* if not NULL, a failed handshake writes */
+    size_t tls_error_size;        /* why here, as text (NUL-terminated) */
 } asyncio_connection_options_t;
 
 /*
  * Open a TCP connection to host:port (asyncio.open_connection): resolves
  * host (asyncio_getaddrinfo()), then tries each address in turn until one
- * connects; the stream has TCP_NODELAY set. Returns 0 and the stream in
- * *out, or the last address's error (-ECONNREFUSED, -ETIMEDOUT, ...),
- * a resolution error, -EINVAL (bad port or out NULL), -EPERM, -ECANCELED,
+ * connects; the stream has TCP_NODELAY set. With opts->tls, then does the
+ * TLS handshake (see asyncio_start_tls() in <asyncio/tls.h> for its
+ * errors: -ASYNCIO_ECERT for a certificate that does not verify, -EPROTO,
+ * ...). Returns 0 and the stream in *out, or the last address's error
+ * (-ECONNREFUSED, -ETIMEDOUT, ...), a resolution error, -EINVAL (bad port,
+ * out NULL, a negative timeout, a server context), -EPERM, -ECANCELED,
  * -ETIMEDOUT. May suspend. opts may be NULL.
  */
 ASYNCIO_API int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
@@ -263,6 +360,14 @@ typedef struct asyncio_server_options {
                            with -EOPNOTSUPP */
     size_t limit;       /* read limit of the connections' streams; 0: 64 KiB */
     size_t stack_size;  /* handler tasks' stacks; 0: the loop's default */
+    /* TLS (start_server's ssl=, ssl_handshake_timeout=): with a server
+     * context of <asyncio/tls.h>, each connection's task does the TLS
+     * handshake first, within the timeout, and the handler gets a stream
+     * that reads and writes plain text through TLS; a connection whose
+     * handshake fails is closed without a handler (and without a report:
+     * clients that give up are common). */
+    asyncio_tls_context_t *tls;
+    double tls_handshake_timeout; /* seconds; 0: 60 (asyncio's) */
 } asyncio_server_options_t;
 
 /*
