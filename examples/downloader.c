@@ -3,8 +3,8 @@
  * the library's own HTTP/1.1 client code, and say how many bytes each one
  * had (asyncio's classic "asynchronous downloader").
  *
- *     downloader URL...          URL: http://host[:port][/path]
- *     downloader http://127.0.0.1:8080/ http://localhost:8080/big.bin
+ *     downloader [--cacert FILE] URL...   URL: http[s]://host[:port][/path]
+ *     downloader http://127.0.0.1:8080/ https://localhost:8443/big.bin
  *
  * It shows a task group whose children report their own failures (so that
  * one failing download does not cancel the others), asyncio_open_connection
@@ -12,14 +12,29 @@
  * reading a response line by line and then by Content-Length, chunks
  * (Transfer-Encoding: chunked) or until the end of the stream.
  *
+ * https:// URLs go over TLS (asyncio's ssl=, <asyncio/tls.h>) with one
+ * client context for all of them: the server's certificate must verify
+ * against the system's CA store, or with --cacert against the CA
+ * certificates in FILE (PEM) instead, and name the URL's host. The
+ * stream's calls are the same as for http://. TLS is there when the
+ * program was built with libasyncio-tls (OpenSSL 3); without it, each
+ * https:// URL fails with "https is not available in this build".
+ *
  * One line per URL as it completes: "URL: N bytes" (N counts the body),
  * "URL: HTTP STATUS" for an answer other than 2xx (redirects are not
- * followed), or "URL: error: REASON"; then "total: K bytes from M URLs in
- * T s" over the M URLs that succeeded. Exit status 0 if every download
- * succeeded, 1 if not, 2 for a bad command line.
+ * followed), or "URL: error: REASON" (for TLS, with OpenSSL's reason:
+ * "certificate verify failed: unable to get local issuer certificate");
+ * a URL that cannot be fetched at all (another scheme, a bad port...) says
+ * so first. Then "total: K bytes from M URLs in T s" over the M URLs that
+ * succeeded. Exit status 0 if every download succeeded, 1 if not, 2 for a
+ * bad command line (no URL, an unknown option, a --cacert FILE that cannot
+ * be used).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <asyncio.h>
+#ifdef ASYNCIO_HAVE_TLS /* defined when built with libasyncio-tls */
+#include <asyncio/tls.h>
+#endif
 
 #include <errno.h>
 #include <stdbool.h>
@@ -33,8 +48,15 @@
 #define LINE_CAP 8192         /* the longest status or header line taken */
 #define BODY_CHUNK 16384      /* bytes read at a time (and dropped) */
 
+#ifndef ASYNCIO_HAVE_TLS
+#define NO_TLS "https is not available in this build (libasyncio-tls was not built)"
+#endif
+
 struct download {
     const char *url;
+    const char *bad;       /* why the URL cannot be fetched, or NULL */
+    bool https;
+    asyncio_tls_context_t *tls; /* the client context, for https */
     char host[256];        /* without the brackets of an IPv6 address */
     int port;
     const char *authority; /* host[:port] as written, for the Host header */
@@ -44,6 +66,7 @@ struct download {
     int status;            /* the HTTP status */
     int err;               /* 0, or why the download failed */
     unsigned long long bytes;
+    char tls_why[256];     /* why TLS failed, as OpenSSL says, or "" */
 };
 
 /* ---- URLs ------------------------------------------------------------- */
@@ -54,15 +77,26 @@ static bool host_char(char c)
            c == '.' || c == '-' || c == '_';
 }
 
-/* Split an http://host[:port][/path] URL into d: NULL, or what is wrong. */
+/* The length of scheme ("http://") if url starts with it, else 0. */
+static size_t has_scheme(const char *url, const char *scheme)
+{
+    size_t i = 0;
+    for (; scheme[i]; i++)
+        if (!url[i] || (url[i] | 0x20) != scheme[i]) /* the scheme's case does not matter */
+            return 0;
+    return i;
+}
+
+/* Split an http[s]://host[:port][/path] URL into d: NULL, or what is
+ * wrong. */
 static const char *parse_url(const char *url, struct download *d)
 {
-    static const char scheme[] = "http://";
-    for (size_t i = 0; i < sizeof scheme - 1; i++)
-        if (!url[i] || (url[i] | 0x20) != scheme[i]) /* the scheme's case does not matter */
-            return "only http:// URLs are supported";
-    const char *p = url + sizeof scheme - 1, *host = p, *host_end;
-    d->url = url;
+    size_t n = has_scheme(url, "http://");
+    if (!n && (n = has_scheme(url, "https://")) != 0)
+        d->https = true;
+    if (!n)
+        return "only http:// and https:// URLs are supported";
+    const char *p = url + n, *host = p, *host_end;
     d->authority = p;
     if (*p == '[') { /* an IPv6 address */
         host = ++p;
@@ -81,7 +115,7 @@ static const char *parse_url(const char *url, struct download *d)
         return hlen ? "host name too long" : "no host";
     memcpy(d->host, host, hlen);
     d->host[hlen] = '\0';
-    d->port = 80;
+    d->port = d->https ? 443 : 80;
     if (*p == ':') {
         const char *digits = ++p;
         long port = 0;
@@ -283,11 +317,25 @@ static int exchange(asyncio_stream_t *s, struct download *d)
 static int download(struct download *d)
 {
     asyncio_connection_options_t opts = {.connect_timeout = CONNECT_TIMEOUT};
+    if (d->https) {
+        /* The handshake is part of the connection: the stream comes back
+         * verified (the host name checked against the certificate is the
+         * URL's, as server_hostname is left NULL), or not at all, with
+         * OpenSSL's reason in tls_why. */
+        opts.tls = d->tls;
+        opts.tls_error = d->tls_why;
+        opts.tls_error_size = sizeof d->tls_why;
+    }
     asyncio_stream_t *s;
     int rc = asyncio_open_connection(&s, d->host, d->port, &opts);
     if (rc < 0)
         return rc;
     rc = exchange(s, d);
+#ifdef ASYNCIO_HAVE_TLS
+    const char *why;
+    if (rc < 0 && d->https && (why = asyncio_tls_error(s)) != NULL) /* a bad record, no close_notify... */
+        snprintf(d->tls_why, sizeof d->tls_why, "%s", why);
+#endif
     asyncio_stream_close(s); /* nothing is left to send */
     return rc;
 }
@@ -296,19 +344,34 @@ static int download(struct download *d)
 
 static void report(const struct download *d)
 {
-    if (d->err == -ENOENT) /* from the name lookup: strerror() would say "No such file" */
+    if (d->bad) {
+        printf("%s: error: %s\n", d->url, d->bad);
+    } else if (d->err == -ENOENT) { /* from the name lookup: strerror() would say "No such file" */
         printf("%s: error: unknown host\n", d->url);
-    else if (d->err)
-        printf("%s: error: %s\n", d->url, strerror(-d->err));
-    else if (d->status < 200 || d->status > 299)
+    } else if (d->err) {
+        const char *what = strerror(-d->err);
+#ifdef ASYNCIO_HAVE_TLS
+        if (d->err == -ASYNCIO_ECERT)
+            what = "certificate verify failed";
+#endif
+        /* With OpenSSL's reason, unless it says the same in its own words. */
+        size_t n = strlen(what);
+        if (!d->tls_why[0])
+            printf("%s: error: %s\n", d->url, what);
+        else if (strncmp(d->tls_why, what, n) == 0)
+            printf("%s: error: %s\n", d->url, d->tls_why);
+        else
+            printf("%s: error: %s: %s\n", d->url, what, d->tls_why);
+    } else if (d->status < 200 || d->status > 299) {
         printf("%s: HTTP %d\n", d->url, d->status);
-    else
+    } else {
         printf("%s: %llu bytes\n", d->url, d->bytes);
+    }
 }
 
 static bool succeeded(const struct download *d)
 {
-    return !d->err && d->status >= 200 && d->status <= 299;
+    return !d->bad && !d->err && d->status >= 200 && d->status <= 299;
 }
 
 /* One download, within DOWNLOAD_TIMEOUT. It reports its own failure and
@@ -339,12 +402,17 @@ static int main_task(void *arg, void **result)
     (void)result;
     struct job *job = arg;
     double t0 = asyncio_loop_time();
+    for (size_t i = 0; i < job->n; i++) /* the URLs that cannot be fetched, first */
+        if (job->downloads[i].bad)
+            report(&job->downloads[i]);
     asyncio_taskgroup_t group;
     int rc = asyncio_taskgroup_enter(&group);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < job->n; i++) {
         struct download *d = &job->downloads[i];
+        if (d->bad)
+            continue;
         if ((rc = asyncio_taskgroup_create_task(&group, NULL, fetch, d, NULL)) < 0) {
             d->err = rc;
             report(d);
@@ -363,28 +431,93 @@ static int main_task(void *arg, void **result)
     return rc < 0 ? rc : ok == job->n ? 0 : 1;
 }
 
+#ifdef ASYNCIO_HAVE_TLS
+/* The client context of every https:// URL (ssl.create_default_context()):
+ * the system's CA store, or the CA certificates of cafile. NULL, having
+ * said why, if it cannot be made; *status is then the exit status. */
+static asyncio_tls_context_t *client_context(const char *cafile, int *status)
+{
+    asyncio_tls_context_t *ctx;
+    int rc = asyncio_tls_context_new(&ctx, ASYNCIO_TLS_CLIENT);
+    if (rc < 0) {
+        fprintf(stderr, "downloader: cannot make a TLS context: %s\n", strerror(-rc));
+        *status = 1;
+        return NULL;
+    }
+    if (cafile && (rc = asyncio_tls_context_load_verify_locations(ctx, cafile, NULL)) < 0) {
+        fprintf(stderr, "downloader: --cacert %s: %s\n", cafile,
+                rc == -EPROTO ? "no CA certificate in it (expected PEM)" : strerror(-rc));
+        asyncio_tls_context_unref(ctx);
+        *status = 2;
+        return NULL;
+    }
+    /* Offered to the server (ALPN): the only protocol spoken here. */
+    static const char *const alpn[] = {"http/1.1"};
+    if ((rc = asyncio_tls_context_set_alpn_protocols(ctx, alpn, 1)) < 0) {
+        fprintf(stderr, "downloader: cannot set ALPN: %s\n", strerror(-rc));
+        asyncio_tls_context_unref(ctx);
+        *status = 1;
+        return NULL;
+    }
+    return ctx;
+}
+#endif
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: downloader [--cacert FILE] URL...   "
+                    "(URL: http://host[:port][/path] or https://...)\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: downloader URL...   (URL: http://host[:port][/path])\n");
-        return 2;
-    }
-    struct job job = {(size_t)argc - 1, calloc((size_t)argc - 1, sizeof(struct download))};
+    const char *cafile = NULL;
+    struct job job = {0, calloc((size_t)argc, sizeof(struct download))};
     if (!job.downloads) {
         fprintf(stderr, "downloader: %s\n", strerror(ENOMEM));
         return 1;
     }
-    for (size_t i = 0; i < job.n; i++) {
-        const char *why = parse_url(argv[i + 1], &job.downloads[i]);
-        if (why) {
-            fprintf(stderr, "downloader: %s: %s (expected http://host[:port][/path])\n",
-                    argv[i + 1], why);
+    bool https = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--cacert") == 0 && i + 1 < argc && argv[i + 1][0]) {
+            cafile = argv[++i];
+        } else if (argv[i][0] == '-') {
             free(job.downloads);
-            return 2;
+            return usage();
+        } else {
+            struct download *d = &job.downloads[job.n++];
+            d->url = argv[i];
+            d->bad = parse_url(argv[i], d);
+#ifndef ASYNCIO_HAVE_TLS
+            if (!d->bad && d->https)
+                d->bad = NO_TLS;
+#endif
+            https |= !d->bad && d->https;
         }
     }
+    if (job.n == 0) {
+        free(job.downloads);
+        return usage();
+    }
+    asyncio_tls_context_t *tls = NULL;
+#ifdef ASYNCIO_HAVE_TLS
+    int status = 1;
+    if ((https || cafile) && !(tls = client_context(cafile, &status))) {
+        free(job.downloads);
+        return status;
+    }
+#else
+    (void)https;
+    (void)cafile; /* without TLS, nothing to verify */
+#endif
+    for (size_t i = 0; i < job.n; i++)
+        job.downloads[i].tls = tls;
     setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = asyncio_run(main_task, &job, NULL);
+#ifdef ASYNCIO_HAVE_TLS
+    asyncio_tls_context_unref(tls);
+#endif
     free(job.downloads);
     if (rc < 0)
         fprintf(stderr, "downloader: %s\n", strerror(-rc));

@@ -10,7 +10,7 @@
  *     server = await asyncio.start_server(handle, "127.0.0.1", port)
  *     loop.add_signal_handler(SIGTERM, server.close) ...
  *
- *     echo_server PORT [--host HOST] [--workers N]
+ *     echo_server PORT [--host HOST] [--workers N] [--tls CERT KEY]
  *
  * Run it with `echo_server 7000` (or `echo_server 7000 --host 0.0.0.0`),
  * then try `nc -N 127.0.0.1 7000 < /etc/services | cmp - /etc/services`
@@ -28,8 +28,21 @@
  * With one worker, everything runs in the main thread. (SO_REUSEPORT lets
  * any program of the same user share the port: a second copy started with
  * --workers on it gets a share of the connections, not "address in use".)
+ *
+ * With --tls CERT KEY it echoes over TLS (asyncio's ssl= of start_server):
+ * CERT is the server's certificate chain (PEM, the certificate first) and
+ * KEY its private key (PEM); try `openssl s_client -connect
+ * 127.0.0.1:7000 -CAfile CA.pem`. The handler is the same: the stream's
+ * calls read and write plain text through TLS, and the end of the input
+ * is the client's close_notify. One context serves every worker: it is
+ * configured before the threads start and only read after. TLS is there
+ * when the program was built with libasyncio-tls (OpenSSL 3); without it,
+ * --tls says it is not available in this build (status 2).
  */
 #include <asyncio.h>
+#ifdef ASYNCIO_HAVE_TLS /* defined when built with libasyncio-tls */
+#include <asyncio/tls.h>
+#endif
 
 #include <errno.h>
 #include <pthread.h>
@@ -65,6 +78,7 @@ struct server {
     const char *host;
     int port; /* asked for; then the one worker 0 listens on (port 0) */
     int nworkers;
+    asyncio_tls_context_t *tls; /* --tls: the server context, else NULL */
     struct worker *workers;
     bool stopping; /* stop_all() was called */
 };
@@ -87,10 +101,14 @@ struct worker {
 };
 
 /* The ends of a connection that are no error of the server's: the peer
- * reset or went away, or the server closed the stream at shutdown. */
-static int quiet(ssize_t rc)
+ * reset or went away (with TLS, also without close_notify), or the server
+ * closed the stream at shutdown; with TLS, also a peer that broke the
+ * protocol (-EPROTO: garbage, a bad record). */
+static int quiet(ssize_t rc, const struct worker *w)
 {
-    return rc == -ECONNRESET || rc == -EPIPE || rc == -EBADF ? 0 : (int)rc;
+    return rc == -ECONNRESET || rc == -EPIPE || rc == -EBADF || (rc == -EPROTO && w->sv->tls)
+               ? 0
+               : (int)rc;
 }
 
 static int handle(asyncio_stream_t *s, void *arg)
@@ -100,14 +118,14 @@ static int handle(asyncio_stream_t *s, void *arg)
     for (;;) {
         ssize_t n = asyncio_stream_read(s, w->buf, sizeof w->buf);
         if (n <= 0)
-            return quiet(n); /* 0: the client is done; the server closes s */
+            return quiet(n, w); /* 0: the client is done; the server closes s */
         /* Queued, or sent at once when large; drain only past the high
          * water mark, where it waits for a client that does not read. */
         int rc = asyncio_stream_write(s, w->buf, (size_t)n);
         if (rc == 0 && asyncio_stream_write_buffer_size(s) > ASYNCIO_STREAM_HIGH_WATER)
             rc = asyncio_stream_drain(s);
         if (rc < 0)
-            return quiet(rc);
+            return quiet(rc, w);
     }
 }
 
@@ -118,7 +136,8 @@ static int handle(asyncio_stream_t *s, void *arg)
 static int start_listening(struct worker *w)
 {
     const struct server *sv = w->sv;
-    asyncio_server_options_t opts = {.stack_size = HANDLER_STACK, .reuse_port = sv->nworkers > 1};
+    asyncio_server_options_t opts = {
+        .stack_size = HANDLER_STACK, .reuse_port = sv->nworkers > 1, .tls = sv->tls};
     int rc = asyncio_start_server(&w->srv, handle, w, sv->host, sv->port, &opts);
     if (rc < 0)
         fprintf(stderr, "echo_server: cannot listen on %s:%d: %s\n", sv->host, sv->port,
@@ -279,8 +298,10 @@ static int number(const char *s, long max)
     return s[0] < '0' || s[0] > '9' || *end || v > max ? -1 : (int)v;
 }
 
-/* PORT [--host HOST] [--workers N], the options before or after the port. */
-static int parse_args(int argc, char **argv, struct server *sv)
+/* PORT [--host HOST] [--workers N] [--tls CERT KEY], the options before
+ * or after the port. */
+static int parse_args(int argc, char **argv, struct server *sv, const char **cert,
+                      const char **key)
 {
     int have_port = 0;
     for (int i = 1; i < argc; i++) {
@@ -289,6 +310,9 @@ static int parse_args(int argc, char **argv, struct server *sv)
         } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
             if ((sv->nworkers = number(argv[++i], MAX_WORKERS)) < 1)
                 return -1;
+        } else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+            *cert = argv[++i];
+            *key = argv[++i];
         } else {
             if (have_port || (sv->port = number(argv[i], 65535)) < 0)
                 return -1;
@@ -298,16 +322,56 @@ static int parse_args(int argc, char **argv, struct server *sv)
     return have_port ? 0 : -1;
 }
 
+/* --tls CERT KEY: the server context (ssl.SSLContext(PROTOCOL_TLS_SERVER)
+ * with load_cert_chain()), in sv->tls. 0, or the exit status having said
+ * why. */
+static int tls_context(struct server *sv, const char *cert, const char *key)
+{
+#ifdef ASYNCIO_HAVE_TLS
+    int rc = asyncio_tls_context_new(&sv->tls, ASYNCIO_TLS_SERVER);
+    if (rc < 0) {
+        fprintf(stderr, "echo_server: cannot make a TLS context: %s\n", strerror(-rc));
+        return 1;
+    }
+    if ((rc = asyncio_tls_context_load_cert_chain(sv->tls, cert, key)) < 0) {
+        fprintf(stderr, "echo_server: --tls %s %s: %s\n", cert, key,
+                rc == -EINVAL   ? "the key does not match the certificate"
+                : rc == -EPROTO ? "not a PEM certificate or key"
+                                : strerror(-rc));
+        asyncio_tls_context_unref(sv->tls);
+        sv->tls = NULL;
+        return 1;
+    }
+    return 0;
+#else
+    (void)sv;
+    (void)cert;
+    (void)key;
+    fprintf(stderr, "echo_server: --tls is not available in this build "
+                    "(libasyncio-tls was not built)\n");
+    return 2;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     struct server sv = {.host = "127.0.0.1", .nworkers = 1};
-    if (parse_args(argc, argv, &sv) < 0) {
-        fprintf(stderr, "usage: echo_server PORT [--host HOST] [--workers N (1-%d)]\n",
+    const char *cert = NULL, *key = NULL;
+    if (parse_args(argc, argv, &sv, &cert, &key) < 0) {
+        fprintf(stderr,
+                "usage: echo_server PORT [--host HOST] [--workers N (1-%d)] [--tls CERT KEY]\n",
                 MAX_WORKERS);
         return 2;
     }
-    if (!(sv.workers = calloc((size_t)sv.nworkers, sizeof *sv.workers)))
+    int status;
+    if (cert && (status = tls_context(&sv, cert, key)) != 0)
+        return status;
+    if (!(sv.workers = calloc((size_t)sv.nworkers, sizeof *sv.workers))) {
+#ifdef ASYNCIO_HAVE_TLS
+        asyncio_tls_context_unref(sv.tls);
+#endif
         return 1;
+    }
     for (int i = 0; i < sv.nworkers; i++) {
         sv.workers[i].sv = &sv;
         sv.workers[i].id = i;
@@ -328,5 +392,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < sv.nworkers; i++)
             printf("worker %d: %lu connections\n", i, sv.workers[i].connections);
     free(sv.workers);
+#ifdef ASYNCIO_HAVE_TLS
+    asyncio_tls_context_unref(sv.tls); /* its connections are closed: the last reference */
+#endif
     return rc < 0;
 }

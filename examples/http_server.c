@@ -3,8 +3,9 @@
  * GET and HEAD only: "Hello, World!" at /, and with DIR the files under
  * DIR at their paths (GET /a/b.txt serves DIR/a/b.txt).
  *
- *     http_server PORT [DIR] [--host HOST] [--workers N]
+ *     http_server PORT [DIR] [--host HOST] [--workers N] [--tls CERT KEY]
  *     curl http://127.0.0.1:PORT/
+ *     curl --cacert CA.pem https://127.0.0.1:PORT/      (with --tls)
  *
  * It shows a parser that works in the stream's own buffer (peek, fill,
  * consume: no copy, and each new read is searched only once; the parser
@@ -25,6 +26,16 @@
  * any program of the same user share the port: a second copy started with
  * --workers on it gets a share of the connections, not "address in use".)
  *
+ * With --tls CERT KEY it serves https: CERT is the server's certificate
+ * chain (PEM, the certificate first) and KEY its private key (PEM). It
+ * shows a server context of <asyncio/tls.h> (asyncio's ssl= of
+ * start_server): each connection's handshake is done before its handler
+ * runs, which then reads and writes plain text through the same stream
+ * calls; ALPN agrees on "http/1.1". One context serves every worker: it is
+ * configured before the threads start and only read after. TLS is there
+ * when the program was built with libasyncio-tls (OpenSSL 3); without it,
+ * --tls says it is not available in this build (status 2).
+ *
  * Answers: 400 for a malformed request or a header section over the
  * stream's limit (64 KiB), then the connection is closed; 404 for a missing
  * file, and for paths with a ".." segment (also percent-encoded); 403 for a
@@ -37,6 +48,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <asyncio.h>
+#ifdef ASYNCIO_HAVE_TLS /* defined when built with libasyncio-tls */
+#include <asyncio/tls.h>
+#endif
 
 #include "proto/http_parse.h"
 
@@ -69,6 +83,7 @@ struct server {
     int port;  /* asked for; then the one worker 0 listens on (port 0) */
     int dirfd; /* DIR, or -1: only / is served */
     int nworkers;
+    asyncio_tls_context_t *tls; /* --tls: the server context, else NULL */
     struct worker *workers;
     bool stopping; /* stop_all() was called */
 };
@@ -380,8 +395,10 @@ static int on_connection(asyncio_stream_t *s, void *arg)
     rc = serve(s, w, &idle);
     asyncio_timeout_exit(&idle);
     /* The ordinary ends of a connection: the client left or went quiet, or
-     * the server closed it. */
-    if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE || rc == -EBADF || rc > 0)
+     * the server closed it; with TLS, also a client that broke the protocol
+     * (or left without close_notify: -ECONNRESET). */
+    if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE || rc == -EBADF ||
+        (rc == -EPROTO && w->sv->tls) || rc > 0)
         rc = 0;
     return rc;
 }
@@ -393,7 +410,7 @@ static int on_connection(asyncio_stream_t *s, void *arg)
 static int start_listening(struct worker *w)
 {
     const struct server *sv = w->sv;
-    asyncio_server_options_t opts = {.reuse_port = sv->nworkers > 1};
+    asyncio_server_options_t opts = {.reuse_port = sv->nworkers > 1, .tls = sv->tls};
     int rc = asyncio_start_server(&w->srv, on_connection, w, sv->host, sv->port, &opts);
     if (rc < 0)
         fprintf(stderr, "http_server: cannot listen on %s:%d: %s\n", sv->host, sv->port,
@@ -557,10 +574,46 @@ static int parse_number(const char *s, long max)
     return (int)v;
 }
 
+/* --tls CERT KEY: the server context (ssl.SSLContext(PROTOCOL_TLS_SERVER)
+ * with load_cert_chain()), in sv->tls. 0, or the exit status having said
+ * why. */
+static int tls_context(struct server *sv, const char *cert, const char *key)
+{
+#ifdef ASYNCIO_HAVE_TLS
+    static const char *const alpn[] = {"http/1.1"};
+    int rc = asyncio_tls_context_new(&sv->tls, ASYNCIO_TLS_SERVER);
+    if (rc < 0) {
+        fprintf(stderr, "http_server: cannot make a TLS context: %s\n", strerror(-rc));
+        return 1;
+    }
+    if ((rc = asyncio_tls_context_load_cert_chain(sv->tls, cert, key)) < 0) {
+        fprintf(stderr, "http_server: --tls %s %s: %s\n", cert, key,
+                rc == -EINVAL   ? "the key does not match the certificate"
+                : rc == -EPROTO ? "not a PEM certificate or key"
+                                : strerror(-rc));
+    } else if ((rc = asyncio_tls_context_set_alpn_protocols(sv->tls, alpn, 1)) < 0) {
+        fprintf(stderr, "http_server: cannot set ALPN: %s\n", strerror(-rc));
+    }
+    if (rc < 0) {
+        asyncio_tls_context_unref(sv->tls);
+        sv->tls = NULL;
+        return 1;
+    }
+    return 0;
+#else
+    (void)sv;
+    (void)cert;
+    (void)key;
+    fprintf(stderr, "http_server: --tls is not available in this build "
+                    "(libasyncio-tls was not built)\n");
+    return 2;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     struct server sv = {.host = "127.0.0.1", .port = -1, .dirfd = -1, .nworkers = 1};
-    const char *args[2];
+    const char *args[2], *cert = NULL, *key = NULL;
     int nargs = 0;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
@@ -568,19 +621,28 @@ int main(int argc, char **argv)
             bad = ++i == argc || !*(sv.host = argv[i]);
         else if (strcmp(argv[i], "--workers") == 0)
             bad = ++i == argc || (sv.nworkers = parse_number(argv[i], MAX_WORKERS)) < 1;
+        else if (strcmp(argv[i], "--tls") == 0)
+            bad = (i += 2) >= argc || !*(cert = argv[i - 1]) || !*(key = argv[i]);
         else if ((argv[i][0] == '-' && argv[i][1]) || nargs == 2)
             bad = true;
         else
             args[nargs++] = argv[i];
     }
     if (bad || nargs == 0 || (sv.port = parse_number(args[0], 65535)) < 0) {
-        fprintf(stderr, "usage: http_server PORT [DIR] [--host HOST] [--workers N (1-%d)]\n",
+        fprintf(stderr,
+                "usage: http_server PORT [DIR] [--host HOST] [--workers N (1-%d)] [--tls CERT KEY]\n",
                 MAX_WORKERS);
         return 2;
     }
+    int status;
+    if (cert && (status = tls_context(&sv, cert, key)) != 0)
+        return status;
     const char *dir = nargs == 2 ? args[1] : NULL;
     if (dir && (sv.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         fprintf(stderr, "http_server: %s: %s\n", dir, strerror(errno));
+#ifdef ASYNCIO_HAVE_TLS
+        asyncio_tls_context_unref(sv.tls);
+#endif
         return 1;
     }
     int rc = -ENOMEM;
@@ -607,5 +669,8 @@ int main(int argc, char **argv)
     }
     if (sv.dirfd >= 0)
         close(sv.dirfd);
+#ifdef ASYNCIO_HAVE_TLS
+    asyncio_tls_context_unref(sv.tls); /* its connections are closed: the last reference */
+#endif
     return rc < 0 ? 1 : 0;
 }

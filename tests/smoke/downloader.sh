@@ -1,8 +1,9 @@
 #!/bin/sh
 # Smoke test for examples/downloader: http_server (built next to it) serves
 # files of known sizes; downloads of good URLs only exit 0 with the right
-# byte counts; a 404 and a closed port are reported and exit 1; bad URLs
-# exit 2. Where OpenBSD's nc and /proc/net/tcp are there, one-shot nc
+# byte counts; a 404, a closed port and URLs that cannot be fetched (each
+# on its line, with why) are reported while the others are downloaded, and
+# exit 1; a bad command line exits 2. (https: downloader_tls.sh.) Where OpenBSD's nc and /proc/net/tcp are there, one-shot nc
 # servers check chunked bodies (after a 100 Continue), bodies that run to
 # the end of the stream, and a body cut short.
 . "$(dirname "$0")/lib.sh"
@@ -90,14 +91,31 @@ expect_count "$URL/d/big.bin: 150000 bytes" 1
 expect_nlines 4
 total 150000 1
 
-# Bad URLs are refused before anything is fetched.
-for url in ftp://127.0.0.1/ "http://" "http://:80/" "http://127.0.0.1:99999/" "http://127.0.0.1:x/" \
-    "http://user@127.0.0.1/" "http://127.0.0.1/a b"; do
-    dl 2 "$URL/a.txt" "$url"
-    [ -s "$OUT" ] && fail "downloader $url: printed '$(cat "$OUT")' for a bad URL"
-    grep -q 'expected http://host\[:port\]\[/path\]' "$_tmp.dlerr" || fail "downloader $url: no clear message"
+# URLs that cannot be fetched are reported, each on its line with why, and
+# the others are downloaded all the same; then the exit status is 1.
+dl 1 "$URL/a.txt" ftp://127.0.0.1/ garbage "http://" "http://:80/" "http://127.0.0.1:99999/" \
+    "http://127.0.0.1:x/" "http://user@127.0.0.1/" "http://127.0.0.1/a b" "$URL/d/one"
+expect_count "ftp://127.0.0.1/: error: only http:// and https:// URLs are supported" 1
+expect_count "garbage: error: only http:// and https:// URLs are supported" 1
+expect_count "http://: error: no host" 1
+expect_count "http://:80/: error: no host" 1
+expect_count "http://127.0.0.1:99999/: error: bad port" 1
+expect_count "http://127.0.0.1:x/: error: bad port" 1
+expect_count "http://user@127.0.0.1/: error: user names are not supported" 1
+expect_count "http://127.0.0.1/a b: error: spaces and control characters must be percent-encoded in the path" 1
+expect_count "$URL/a.txt: 100 bytes" 1
+expect_count "$URL/d/one: 1 bytes" 1
+expect_nlines 11
+total 101 2
+[ -s "$_tmp.dlerr" ] && fail "downloader with bad URLs: wrote '$(cat "$_tmp.dlerr")' on stderr"
+
+# A bad command line: nothing is fetched, status 2 and a usage line.
+for args in "" "--nope $URL/a.txt" "$URL/a.txt --cacert"; do
+    # shellcheck disable=SC2086 # the words of args
+    dl 2 $args
+    [ -s "$OUT" ] && fail "downloader $args: printed '$(cat "$OUT")' for a bad command line"
+    grep -q '^usage: downloader ' "$_tmp.dlerr" || fail "downloader $args: no usage line"
 done
-dl 2
 
 stop_server
 
