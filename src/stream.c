@@ -19,6 +19,8 @@
  * the last request sent at once, as asyncio's transports do. */
 #include "net.h"
 
+#include "clock.h"
+
 #include <asyncio/stream.h>
 
 #include <signal.h>
@@ -33,6 +35,7 @@
 #define DIRECT_MIN 4096    /* reads of this much or more skip the buffer */
 #define DIRECT_WRITE 4096  /* writes this large try the socket before queueing */
 #define WBUF_KEEP 65536    /* a larger empty write buffer is given back */
+#define LINGER_NS 5000000000ull /* a layer's close waits this long for the peer's end */
 
 struct asyncio_stream {
     /* What a read, a write and a wait touch comes first, within 72 bytes. */
@@ -68,6 +71,9 @@ struct asyncio_stream {
     unsigned watch_ev;       /* what the writable callback is to watch */
     unsigned watched;        /* what it watches (s->watching) */
     bool notified;           /* the layer's shutdown (close_notify) is done */
+    bool notify_sent;        /* ... and it sent something: linger at close */
+    bool lingering;          /* closed, reading until the peer's end */
+    struct ltimer linger;    /* the end of lingering */
 };
 
 static void stream_flush(asyncio_stream_t *s);
@@ -157,6 +163,7 @@ static void stream_free_at_close(struct net_open *o)
 {
     asyncio_stream_t *s = container_of(o, asyncio_stream_t, open);
     free_layer(s);
+    loop_timer_cancel(s->loop, &s->linger);
     if (s->fd >= 0)
         close(s->fd);
     stream_free(s);
@@ -173,10 +180,75 @@ static void put(asyncio_stream_t *s)
         stream_free(s);
 }
 
+static void finish_close(asyncio_stream_t *s);
+
+/* Read and drop what the peer sends: true at its end (or an error), false
+ * once nothing more is there for now. */
+static bool linger_drain(asyncio_stream_t *s)
+{
+    char buf[1024];
+    for (;;) {
+        ssize_t r = recv(s->fd, buf, sizeof buf, 0);
+        if (r > 0)
+            continue;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return !(r < 0 && would_block(errno));
+    }
+}
+
+static void on_linger_input(struct loop *loop, int fd, unsigned events, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    asyncio_stream_t *s = arg;
+    if (linger_drain(s))
+        finish_close(s);
+}
+
+static void on_linger_end(struct loop *loop, struct ltimer *lt)
+{
+    (void)loop;
+    finish_close(container_of(lt, asyncio_stream_t, linger));
+}
+
+/* A layer that sent its end (TLS's close_notify) at close: the peer may
+ * still be sending (TLS 1.3's session tickets that a client which only
+ * wrote never read, its own close_notify), and a close with unread input
+ * makes the kernel reset the connection, which throws away whatever the
+ * peer had not read yet: all that was sent, perhaps. So the sending side
+ * is shut, and input read and dropped until the peer's end, for
+ * LINGER_NS at most, before the fd is closed (Python's SSL transports wait
+ * for the peer's close_notify so, within ssl_shutdown_timeout). True if
+ * the stream lingers now; false to close at once. */
+static bool linger_start(asyncio_stream_t *s)
+{
+    if (shutdown(s->fd, SHUT_WR) < 0 || linger_drain(s))
+        return false;
+    s->linger.t.when = clock_now_ns() + LINGER_NS;
+    s->linger.fire = on_linger_end;
+    if (loop_timer_add(s->loop, &s->linger) < 0)
+        return false;
+    if (io_watch(s->loop, s->fd, POLLER_IN, on_linger_input, s) < 0) {
+        loop_timer_cancel(s->loop, &s->linger);
+        return false;
+    }
+    s->lingering = true;
+    return true;
+}
+
 /* The end of a close: the queue is sent (or failed), so the fd goes. */
 static void finish_close(asyncio_stream_t *s)
 {
+    bool linger = s->lops && s->notify_sent && !s->werr && s->fd >= 0 && !s->lingering;
     free_layer(s);
+    if (linger && linger_start(s))
+        return; /* finish_close() again at the peer's end */
+    if (s->lingering) {
+        loop_timer_cancel(s->loop, &s->linger);
+        s->lingering = false;
+    }
     if (s->fd >= 0) {
         asyncio_close(s->fd); /* wakes whoever still waits on it */
         s->fd = -1;
@@ -228,6 +300,7 @@ int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit)
     s->high = ASYNCIO_STREAM_HIGH_WATER;
     s->low = ASYNCIO_STREAM_LOW_WATER;
     s->flush.run = run_flush;
+    timer_init(&s->linger.t);
     s->open.free_at_close = stream_free_at_close;
     dlist_push_back(&loop->net.open, &s->open.link);
     *out = s;
@@ -727,6 +800,7 @@ static bool __attribute__((noinline)) layer_shutdown(asyncio_stream_t *s)
         return s->werr != 0; /* the watch failed: give up on it */
     }
     s->notified = true;
+    s->notify_sent = rc == 0;
     if (rc < 0 && !s->closing)
         s->werr = rc;
     return true;

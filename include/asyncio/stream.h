@@ -234,7 +234,16 @@ ASYNCIO_API int asyncio_stream_wait_closed(asyncio_stream_t *s);
  *                                  bytes (perhaps at another address);
  *   shutdown(layer, &want)         end the sending side (TLS: close_notify;
  *                                  the stream then shuts the socket's
- *                                  sending side too): 0, or a negative errno;
+ *                                  sending side too): 0 when it sent its end,
+ *                                  1 when it had nothing to send (a TLS
+ *                                  handshake that failed), or a negative
+ *                                  errno. After a 0, closing the stream
+ *                                  lingers: it reads and drops the peer's
+ *                                  input until the peer's end, 5 s at most,
+ *                                  before it closes the fd (closing with
+ *                                  unread input, TLS 1.3's session tickets,
+ *                                  would reset the connection and lose what
+ *                                  the peer had not read yet);
  *   pending(layer)                 true if recv() can return bytes without
  *                                  reading the fd (what the layer holds);
  *   free(layer)                    the stream is closed: free the layer
