@@ -156,8 +156,12 @@ ASYNCIO_API int asyncio_tls_context_set_ciphers(asyncio_tls_context_t *ctx, cons
 /* ---- streams ------------------------------------------------------------- */
 
 typedef struct asyncio_tls_options {
-    const char *server_hostname; /* client: the name sent (SNI) and checked;
-                                    NULL or "": neither (no check) */
+    const char *server_hostname; /* client: the name sent (SNI) and checked
+                                    (an address is checked, never sent);
+                                    "": neither; NULL: -EINVAL if the
+                                    context checks host names (Python's
+                                    "check_hostname requires
+                                    server_hostname"), else neither */
     double handshake_timeout;    /* seconds; 0: 60 (asyncio's) */
     char *error;                 /* if not NULL, a failed handshake writes */
     size_t error_size;           /* why here, as text (NUL-terminated) */
