@@ -178,9 +178,10 @@ typedef struct asyncio_tls_options {
  * did not verify), -EPROTO (the handshake failed: an alert, garbage, no
  * shared protocol version or cipher), -ECONNRESET (the peer closed), the
  * socket's errors, -ETIMEDOUT (the handshake timeout, or the caller's
- * scope), -ECANCELED; and, with s untouched: -EINVAL (s or ctx NULL),
- * -EEXIST (s has TLS already), -EBUSY (another task reads s), -ENOTSOCK,
- * -EPERM (not in a task), -ENOMEM. opts may be NULL. May suspend.
+ * scope), -ECANCELED, -ENOMEM; and, with s untouched (misuse): -EINVAL
+ * (s or ctx NULL, a bad timeout or server_hostname), -EEXIST (s has TLS
+ * already), -EBUSY (another task reads s), -ENOTSOCK, -EPERM (not in a
+ * task). opts may be NULL. May suspend.
  */
 ASYNCIO_API int asyncio_start_tls(asyncio_stream_t *s, asyncio_tls_context_t *ctx,
                                   const asyncio_tls_options_t *opts);

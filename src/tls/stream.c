@@ -239,8 +239,12 @@ static int handshake(struct tls_conn *c, int fd)
     for (;;) {
         ERR_clear_error();
         int r = SSL_do_handshake(c->ssl);
-        if (r == 1)
+        if (r == 1) {
+            /* A send OpenSSL chose to ignore (a session ticket to a client
+             * gone) must not be taken for the cause of a later failure. */
+            tls_bio_take_errno(c->bio);
             break;
+        }
         int want = 0;
         int rc = failed(c, r, &want);
         if (rc == 0) { /* close_notify in place of a handshake */
@@ -291,8 +295,8 @@ int tls_start(asyncio_stream_t *s, asyncio_tls_context_t *ctx, const asyncio_tls
     if (rc == 0 && !(c = calloc(1, sizeof *c)))
         rc = -ENOMEM;
     if (rc < 0) {
-        report(opts, "TLS could not start");
-        if (close_always && s)
+        report(opts, rc == -ENOMEM ? strerror(ENOMEM) : "TLS could not start");
+        if (s && fd >= 0 && (close_always || rc == -ENOMEM))
             asyncio_stream_abort(s);
         return rc;
     }
@@ -328,8 +332,9 @@ int tls_start(asyncio_stream_t *s, asyncio_tls_context_t *ctx, const asyncio_tls
     else if (!c->err[0])
         set_text(c, strerror(-rc), NULL);
     report(opts, c->err);
+    /* Misuse leaves s as it was; anything else, -ENOMEM too, closes it. */
     bool untouched = !installed && (rc == -EINVAL || rc == -EBUSY || rc == -EEXIST ||
-                                    rc == -ENOTSOCK || rc == -EPERM || rc == -ENOMEM);
+                                    rc == -ENOTSOCK || rc == -EPERM);
     if (!installed) {
         conn_free(c);
         if (!untouched || close_always)
