@@ -379,6 +379,12 @@ static ssize_t __attribute__((noinline)) layer_read(asyncio_stream_t *s, void *b
 {
     int want = 0;
     ssize_t r = s->lops->recv(s->layer, buf, n, &want);
+    /* A send or shutdown waiting for input the layer needed: this read may
+     * have taken it, and then the fd's readiness will not say so (a
+     * reader's wait takes precedence over the watch): try again before the
+     * next poll. */
+    if (s->watching && s->watched == POLLER_IN)
+        loop_prepoll(s->loop, &s->flush);
     if (r > 0) {
         /* Short, and nothing more within the layer: the socket is drained
          * too, likely (the layer reads ahead as much as there is). */

@@ -23,6 +23,8 @@ static const char *err(long long rc)
     case -ECONNRESET: return "ECONNRESET";
     case -ENOBUFS: return "ENOBUFS";
     case -EMSGSIZE: return "EMSGSIZE";
+    case -EEXIST: return "EEXIST";
+    case -ENOTSOCK: return "ENOTSOCK";
     default: return tu_err(rc);
     }
 }
@@ -1757,6 +1759,1388 @@ static void test_second_drainer_is_ebusy_and_cancelled_close_is_at_once(void **s
     assert_log("drain:EBADF");
 }
 
+/* ---- layers -------------------------------------------------------------- */
+
+/*
+ * asyncio_stream_set_layer() without TLS: a toy layer that XORs each byte
+ * with XOR_KEY on the wire, its recv and send calling recv(2) and send(2)
+ * on the stream's fd themselves. Knobs make it act as TLS may: want to
+ * write in order to read (after filling the socket, perhaps), want to read
+ * in order to write, take a few bytes a call, read two records at once and
+ * hand out one a call (pending()), send an end marker at shutdown (after
+ * an -EAGAIN, perhaps) or have nothing to send (1). It counts its calls and
+ * checks that what a send did not take comes again, from its first byte.
+ */
+#define XOR_KEY 0x5a
+#define END_MARK "#END#"
+#define END_LEN 5
+
+struct xl {
+    int fd;
+    bool tcp;            /* the test's: a TCP connection, not a socketpair */
+    int peer;            /* the test's: a far end to close after the run */
+    /* knobs */
+    int recv_want_write; /* recv calls that answer -EAGAIN, WANT_WRITE, first */
+    bool recv_fill;      /* ... having filled the socket (TLS writes to read) */
+    int send_want_read;  /* send calls that answer -EAGAIN, WANT_READ, first */
+    size_t send_max;     /* the most one send takes (0: what send(2) takes) */
+    size_t record;       /* records: recv reads two at once, hands out one */
+    int shut_again;      /* shutdown calls that answer -EAGAIN, WANT_WRITE, first */
+    int shut_result;     /* 0: send END_MARK; 1: nothing to send */
+    /* state */
+    unsigned char held[64]; /* records read, not handed out yet */
+    size_t hpos, hlen;
+    size_t mark_sent;
+    unsigned char expect[64]; /* how the next send must begin */
+    size_t nexpect;
+    /* what happened */
+    int recvs, sends, shutdowns, pendings, frees;
+    int after_free;      /* calls after free */
+    int bad_args;        /* calls for no bytes */
+    int bad_retry;       /* sends that did not begin with what was not taken */
+    int max_iovcnt;
+    bool fd_open_at_free;
+    size_t filled;       /* bytes recv_fill put in the socket */
+    size_t sent;         /* bytes send took */
+};
+
+static unsigned char xl_out[65536]; /* what one send XORs */
+
+static void xor_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    for (size_t i = 0; i < n; i++)
+        p[i] ^= XOR_KEY;
+}
+
+/* Copy up to n bytes of iov, from offset skip, to dst: how many. */
+static size_t iov_copy(const struct iovec *iov, int iovcnt, size_t skip, void *dst, size_t n)
+{
+    size_t got = 0;
+    for (int i = 0; i < iovcnt && got < n; i++) {
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        size_t k = len - skip < n - got ? len - skip : n - got;
+        memcpy((char *)dst + got, (const char *)iov[i].iov_base + skip, k);
+        got += k;
+        skip = 0;
+    }
+    return got;
+}
+
+static ssize_t raw_recv(int fd, void *buf, size_t n, int *want)
+{
+    for (;;) {
+        ssize_t r = recv(fd, buf, n, 0);
+        if (r >= 0) {
+            xor_bytes(buf, (size_t)r);
+            return r;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *want = ASYNCIO_LAYER_WANT_READ;
+            return -EAGAIN;
+        }
+        return -errno;
+    }
+}
+
+static ssize_t raw_send(int fd, const void *buf, size_t n, int *want)
+{
+    for (;;) {
+        ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *want = ASYNCIO_LAYER_WANT_WRITE;
+            return -EAGAIN;
+        }
+        return -errno;
+    }
+}
+
+static void xl_called(struct xl *x)
+{
+    if (x->frees)
+        x->after_free++;
+}
+
+static ssize_t xl_recv(void *layer, void *buf, size_t n, int *want)
+{
+    struct xl *x = layer;
+    xl_called(x);
+    x->recvs++;
+    if (!n || !buf)
+        x->bad_args++;
+    if (x->recv_want_write > 0) {
+        x->recv_want_write--;
+        if (x->recv_fill) {
+            static const unsigned char junk[4096];
+            ssize_t r;
+            while ((r = send(x->fd, junk, sizeof junk, MSG_NOSIGNAL)) > 0)
+                x->filled += (size_t)r;
+        }
+        *want = ASYNCIO_LAYER_WANT_WRITE;
+        return -EAGAIN;
+    }
+    if (!x->record)
+        return raw_recv(x->fd, buf, n, want);
+    if (!x->hlen) {
+        ssize_t r = raw_recv(x->fd, x->held, 2 * x->record, want);
+        if (r <= 0)
+            return r;
+        x->hpos = 0;
+        x->hlen = (size_t)r;
+    }
+    size_t k = n < x->record ? n : x->record;
+    if (k > x->hlen)
+        k = x->hlen;
+    memcpy(buf, x->held + x->hpos, k);
+    x->hpos += k;
+    x->hlen -= k;
+    return (ssize_t)k;
+}
+
+static ssize_t xl_send(void *layer, const struct iovec *iov, int iovcnt, int *want)
+{
+    struct xl *x = layer;
+    xl_called(x);
+    x->sends++;
+    if (iovcnt > x->max_iovcnt)
+        x->max_iovcnt = iovcnt;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (!total)
+        x->bad_args++;
+    if (x->nexpect) {
+        unsigned char head[sizeof x->expect];
+        size_t k = iov_copy(iov, iovcnt, 0, head, x->nexpect);
+        if (k != x->nexpect || memcmp(head, x->expect, k) != 0)
+            x->bad_retry++;
+        x->nexpect = 0;
+    }
+    ssize_t r;
+    if (x->send_want_read > 0) {
+        x->send_want_read--;
+        *want = ASYNCIO_LAYER_WANT_READ;
+        r = -EAGAIN;
+    } else {
+        size_t k = total < sizeof xl_out ? total : sizeof xl_out;
+        if (x->send_max && k > x->send_max)
+            k = x->send_max;
+        iov_copy(iov, iovcnt, 0, xl_out, k);
+        xor_bytes(xl_out, k);
+        r = raw_send(x->fd, xl_out, k, want);
+    }
+    /* What was not taken must come again: remember how it begins. */
+    size_t taken = r > 0 ? (size_t)r : 0;
+    if (r == -EAGAIN || (r > 0 && taken < total))
+        x->nexpect = iov_copy(iov, iovcnt, taken, x->expect, sizeof x->expect);
+    x->sent += taken;
+    return r;
+}
+
+static int xl_shutdown(void *layer, int *want)
+{
+    struct xl *x = layer;
+    xl_called(x);
+    x->shutdowns++;
+    if (x->shut_again > 0) {
+        x->shut_again--;
+        *want = ASYNCIO_LAYER_WANT_WRITE;
+        return -EAGAIN;
+    }
+    if (x->shut_result)
+        return x->shut_result;
+    unsigned char mark[END_LEN];
+    memcpy(mark, END_MARK, END_LEN);
+    xor_bytes(mark, END_LEN);
+    while (x->mark_sent < END_LEN) {
+        ssize_t r = raw_send(x->fd, mark + x->mark_sent, END_LEN - x->mark_sent, want);
+        if (r < 0)
+            return (int)r;
+        x->mark_sent += (size_t)r;
+    }
+    return 0;
+}
+
+static int xl_pending(void *layer)
+{
+    struct xl *x = layer;
+    xl_called(x);
+    x->pendings++;
+    return x->hlen > 0;
+}
+
+static void xl_free(void *layer)
+{
+    struct xl *x = layer;
+    xl_called(x);
+    x->frees++;
+    x->fd_open_at_free = fcntl(x->fd, F_GETFD) != -1;
+}
+
+static const asyncio_stream_layer_ops_t xl_ops = {xl_recv, xl_send, xl_shutdown, xl_pending,
+                                                  xl_free};
+
+/* A stream with x as its layer, over a socketpair or (tcp) a TCP
+ * connection on 127.0.0.1; the far end, raw, in *peer. */
+static asyncio_stream_t *layered(struct xl *x, int *peer, bool tcp)
+{
+    asyncio_stream_t *s = tcp ? tcp_pair(peer) : pair(peer, 0);
+    if (!s)
+        return NULL;
+    x->fd = asyncio_stream_fd(s);
+    CHECK_INT(asyncio_stream_set_layer(s, &xl_ops, x), 0);
+    return s;
+}
+
+/* After the run: x was freed once, with the fd still open, and no call
+ * came after that, nor one for no bytes, nor a retry of other bytes. */
+static void assert_layer_freed(const struct xl *x)
+{
+    assert_int_equal(x->frees, 1);
+    assert_true(x->fd_open_at_free);
+    assert_int_equal(x->after_free, 0);
+    assert_int_equal(x->bad_args, 0);
+    assert_int_equal(x->bad_retry, 0);
+}
+
+static void assert_layer_unused(const struct xl *x)
+{
+    assert_int_equal(x->recvs + x->sends + x->shutdowns + x->pendings + x->frees, 0);
+}
+
+/* Send n bytes of buf to fd as the layer's far end does: XORed. */
+static void send_xored(int fd, const void *buf, size_t n)
+{
+    unsigned char *b = malloc(n);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    memcpy(b, buf, n);
+    xor_bytes(b, n);
+    CHECK_INT(asyncio_sock_sendall(fd, b, n), n);
+    free(b);
+}
+
+/* Receive n bytes from fd into buf, un-XORed if xored: n, fewer at its
+ * end, or the error. */
+static ssize_t recv_exactly(int fd, void *buf, size_t n, bool xored)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = asyncio_sock_recv(fd, (char *)buf + got, n - got);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (xored)
+        xor_bytes(buf, got);
+    return (ssize_t)got;
+}
+
+/* b holds n bytes of pattern(), XORed if xored. */
+static bool holds_pattern(const char *b, size_t n, bool xored)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)b[i] ^ (xored ? XOR_KEY : 0)) != pattern(i))
+            return false;
+    return true;
+}
+
+/* b holds the n bytes of text, XORed. */
+static bool holds_xored(const char *b, const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)b[i] ^ XOR_KEY) != (unsigned char)text[i])
+            return false;
+    return true;
+}
+
+/* Send parts to fd XORed, one at a time, letting the loop run between. */
+struct xpieces {
+    int fd;
+    const char *part[8];
+};
+
+static int send_xored_pieces(void *arg, void **result)
+{
+    (void)result;
+    struct xpieces *p = arg;
+    for (int i = 0; i < 8 && p->part[i]; i++) {
+        send_xored(p->fd, p->part[i], strlen(p->part[i]));
+        CHECK_INT(asyncio_sleep(0.001), 0);
+    }
+    return 0;
+}
+
+/* Send n bytes of pattern() to fd, XORed. */
+struct xsend {
+    int fd;
+    size_t n;
+};
+
+static int send_xored_pattern(void *arg, void **result)
+{
+    (void)result;
+    struct xsend *x = arg;
+    char *b = pattern_buf(x->n);
+    if (!b)
+        return 0;
+    xor_bytes(b, x->n);
+    CHECK_INT(asyncio_sock_sendall(x->fd, b, x->n), x->n);
+    free(b);
+    return 0;
+}
+
+/* Take n bytes of pattern() (XORed if xored) from fd, checking them. */
+struct take {
+    int fd;
+    size_t n;
+    bool xored;
+    size_t got;
+    bool bad;
+    int end; /* what ended it early: 0 the end, or the error */
+};
+
+static int take_pattern(void *arg, void **result)
+{
+    (void)result;
+    struct take *k = arg;
+    unsigned char *buf = malloc(65536);
+    CHECK(buf != NULL);
+    while (buf && k->got < k->n) {
+        size_t want = k->n - k->got < 65536 ? k->n - k->got : 65536;
+        ssize_t r = asyncio_sock_recv(k->fd, buf, want);
+        if (r <= 0) {
+            k->end = (int)r;
+            break;
+        }
+        for (ssize_t i = 0; i < r; i++)
+            if ((buf[i] ^ (k->xored ? XOR_KEY : 0)) != pattern(k->got + (size_t)i))
+                k->bad = true;
+        k->got += (size_t)r;
+    }
+    free(buf);
+    return 0;
+}
+
+/* Everything fd sends until its end, in buf (chunk bytes a call at most,
+ * 0: as much as fits; yielding after each if slow). */
+struct collect {
+    int fd;
+    size_t chunk;
+    bool slow;
+    char *buf;
+    size_t len, cap;
+    int end; /* 0 at the end, else the error */
+};
+
+static int collect_to_end(void *arg, void **result)
+{
+    (void)result;
+    struct collect *c = arg;
+    for (;;) {
+        if (c->len == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 65536;
+            char *b = realloc(c->buf, cap);
+            CHECK(b != NULL);
+            if (!b) {
+                c->end = -ENOMEM;
+                break;
+            }
+            c->buf = b;
+            c->cap = cap;
+        }
+        size_t want = c->cap - c->len;
+        if (c->chunk && want > c->chunk)
+            want = c->chunk;
+        ssize_t n = asyncio_sock_recv(c->fd, c->buf + c->len, want);
+        if (n <= 0) {
+            c->end = (int)n;
+            break;
+        }
+        c->len += (size_t)n;
+        if (c->slow && asyncio_sleep(0) < 0)
+            break;
+    }
+    return 0;
+}
+
+/* asyncio_stream_wait_closed() in a task of its own. */
+struct closing {
+    asyncio_stream_t *s;
+    int rc;
+    bool done;
+};
+
+static int wait_closed_task(void *arg, void **result)
+{
+    (void)result;
+    struct closing *c = arg;
+    c->rc = asyncio_stream_wait_closed(c->s);
+    c->done = true;
+    return 0;
+}
+
+/* Close s, whose layer sends END_MARK at its shutdown: the peer gets the
+ * marker then the end, and the close lingers until the peer closes. */
+static void close_layered(asyncio_stream_t *s, int peer)
+{
+    struct closing c = {s, 0, false};
+    asyncio_task_t *t = tu_spawn(wait_closed_task, &c, "closer");
+    char buf[16];
+    CHECK_INT(recv_exactly(peer, buf, END_LEN, true), END_LEN);
+    CHECK(memcmp(buf, END_MARK, END_LEN) == 0);
+    CHECK_INT(asyncio_sock_recv(peer, buf, sizeof buf), 0);
+    CHECK(!c.done); /* it lingers */
+    close_fd(peer);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK(c.done);
+    CHECK_INT(c.rc, 0);
+}
+
+struct layer_call {
+    asyncio_stream_t *s;
+    struct xl *x;
+};
+
+static void cb_set_layer(void *arg)
+{
+    struct layer_call *c = arg;
+    LOG("callback:%s", err(asyncio_stream_set_layer(c->s, &xl_ops, c->x)));
+}
+
+static int set_layer_task(void *arg, void **result)
+{
+    (void)result;
+    struct layer_call *c = arg;
+    LOG("set_layer:%s", err(asyncio_stream_set_layer(c->s, &xl_ops, c->x)));
+    return 0;
+}
+
+static int main_set_layer_errors(void *arg, void **result)
+{
+    (void)result;
+    struct xl *good = arg, *bad = good + 1;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    if (!s)
+        return -1;
+    good->fd = bad->fd = asyncio_stream_fd(s);
+    good->shut_result = 1; /* its close does not linger */
+    CHECK_INT(asyncio_stream_set_layer(NULL, &xl_ops, bad), -EINVAL);
+    CHECK_INT(asyncio_stream_set_layer(s, NULL, bad), -EINVAL);
+    for (int i = 0; i < 5; i++) {
+        asyncio_stream_layer_ops_t ops = xl_ops;
+        switch (i) {
+        case 0: ops.recv = NULL; break;
+        case 1: ops.send = NULL; break;
+        case 2: ops.shutdown = NULL; break;
+        case 3: ops.pending = NULL; break;
+        default: ops.free = NULL; break;
+        }
+        CHECK_INT(asyncio_stream_set_layer(s, &ops, bad), -EINVAL);
+    }
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), NULL);
+    CHECK_PTR(asyncio_stream_get_layer(NULL, &xl_ops), NULL);
+    CHECK_PTR(asyncio_stream_get_layer(s, NULL), NULL);
+    /* Outside a task. */
+    struct layer_call c = {s, bad};
+    CHECK_INT(asyncio_call_soon(cb_set_layer, &c, NULL), 0);
+    tu_yield(2);
+    /* While another task reads. */
+    asyncio_task_t *r = tu_spawn(blocked_read, s, "reader");
+    tu_yield(1);
+    LOG("reading:%s", err(asyncio_stream_set_layer(s, &xl_ops, bad)));
+    CHECK_INT(asyncio_sock_sendall(peer, "data", 4), 4);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    /* While another task drains. */
+    size_t n = 1 << 20;
+    char *data = pattern_buf(n);
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 1, 0), 0);
+    CHECK_INT(asyncio_stream_write(s, data, n), 0);
+    asyncio_task_t *d = tu_spawn(drainer, s, "drainer");
+    tu_yield(1);
+    CHECK_STR(asyncio_task_waiting_on(d), "stream drain");
+    LOG("draining:%s", err(asyncio_stream_set_layer(s, &xl_ops, bad)));
+    CHECK_INT(asyncio_task_cancel(d), 1);
+    CHECK_INT(asyncio_await(d, NULL), 0);
+    asyncio_task_release(d);
+    CHECK_INT(asyncio_stream_set_write_buffer_limits(s, 0, 0), 0);
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), NULL); /* none went in */
+    /* good goes in once the queue is out, in plain. */
+    struct take k = {.fd = peer, .n = n};
+    asyncio_task_t *p = tu_spawn(take_pattern, &k, "peer");
+    CHECK_INT(asyncio_stream_set_layer(s, &xl_ops, good), 0);
+    CHECK_INT(asyncio_await(p, NULL), 0);
+    asyncio_task_release(p);
+    CHECK_INT(k.got, n);
+    CHECK(!k.bad);
+    /* Twice. */
+    LOG("twice:%s", err(asyncio_stream_set_layer(s, &xl_ops, bad)));
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), good);
+    asyncio_stream_layer_ops_t same = xl_ops; /* the ops' address is what counts */
+    CHECK_PTR(asyncio_stream_get_layer(s, &same), NULL);
+    /* The stream goes on, through good. */
+    CHECK_INT(asyncio_stream_write(s, "ok", 2), 0);
+    char buf[8];
+    CHECK_INT(recv_exactly(peer, buf, 2, true), 2);
+    CHECK(memcmp(buf, "ok", 2) == 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    /* Not a socket. */
+    int pp[2];
+    CHECK_INT(pipe2(pp, O_CLOEXEC), 0);
+    asyncio_stream_t *ps = NULL;
+    CHECK_INT(asyncio_stream_open(&ps, pp[0], 0), 0);
+    LOG("pipe:%s", err(asyncio_stream_set_layer(ps, &xl_ops, bad)));
+    CHECK_INT(asyncio_stream_wait_closed(ps), 0);
+    close(pp[1]);
+    /* A connection that failed. */
+    s = pair(&peer, 0);
+    if (s) {
+        close_fd(peer);
+        LOG("write:%s", err(asyncio_stream_write(s, data, 8192)));
+        LOG("failed:%s", err(asyncio_stream_set_layer(s, &xl_ops, bad)));
+        LOG("wait_closed:%s", err(asyncio_stream_wait_closed(s)));
+    }
+    free(data);
+    return 0;
+}
+
+static void test_set_layer_refuses_bad_calls_and_leaves_the_layer_to_its_caller(void **state)
+{
+    (void)state;
+    struct xl x[2] = {{0}};
+    assert_int_equal(run(main_set_layer_errors, x, NULL), 0);
+    assert_log("callback:EPERM reading:EBUSY read:data draining:EBUSY drain:ECANCELED "
+               "twice:EEXIST pipe:ENOTSOCK write:EPIPE failed:EPIPE wait_closed:EPIPE");
+    assert_layer_freed(&x[0]);
+    assert_layer_unused(&x[1]);
+}
+
+/* What was queued before set_layer() goes out in plain, all of it, before
+ * anything goes through the layer: set_layer() waits for a slow peer. */
+static int main_layer_after_queue(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = x->tcp ? tcp_pair(&peer) : pair(&peer, 0);
+    if (!s)
+        return -1;
+    x->fd = asyncio_stream_fd(s);
+    if (x->tcp) { /* small kernel buffers, whatever the system's defaults */
+        int small = 65536;
+        CHECK_INT(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+        CHECK_INT(setsockopt(x->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    }
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, 1000), 0);
+    CHECK_INT(asyncio_stream_write(s, data + 1000, BIG - 1000), 0);
+    CHECK(asyncio_stream_write_buffer_size(s) > 0);
+    struct collect c = {.fd = peer, .chunk = 16384, .slow = true};
+    asyncio_task_t *p = tu_spawn(collect_to_end, &c, "slow peer");
+    CHECK_INT(asyncio_stream_set_layer(s, &xl_ops, x), 0);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), 0);
+    CHECK_INT(x->sends, 0); /* the queue went out in plain */
+    CHECK(c.len > 0);       /* it waited for the peer */
+    CHECK_INT(asyncio_stream_write(s, "after", 5), 0);
+    CHECK_INT(asyncio_stream_close(s), 0);
+    CHECK_INT(asyncio_await(p, NULL), 0);
+    asyncio_task_release(p);
+    CHECK_INT(c.end, 0);
+    CHECK_INT(c.len, BIG + 5 + END_LEN);
+    if (c.len == BIG + 5 + END_LEN) {
+        CHECK(holds_pattern(c.buf, BIG, false));
+        CHECK(holds_xored(c.buf + BIG, "after" END_MARK, 5 + END_LEN));
+    }
+    free(c.buf);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_set_layer_waits_until_the_queue_went_out_in_plain(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_layer_after_queue, &x, NULL), 0);
+    assert_layer_freed(&x);
+    struct xl y = {.tcp = true};
+    assert_int_equal(run(main_layer_after_queue, &y, NULL), 0);
+    assert_layer_freed(&y);
+}
+
+/* What the stream had read and not returned stays in its buffer, as it
+ * came: the caller takes it with peek and consume (TLS: the start of the
+ * handshake). */
+static int main_layer_buffered(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    if (!s)
+        return -1;
+    x->fd = asyncio_stream_fd(s);
+    x->shut_result = 1;
+    char buf[16] = {0};
+    CHECK_INT(asyncio_sock_sendall(peer, "abc\nDEF", 7), 7);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 4);
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), NULL);
+    CHECK_INT(asyncio_stream_set_layer(s, &xl_ops, x), 0);
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), x);
+    const void *data = NULL;
+    CHECK_INT(asyncio_stream_peek(s, &data), 3);
+    CHECK(data && memcmp(data, "DEF", 3) == 0);
+    CHECK_INT(x->recvs, 0);
+    CHECK_INT(asyncio_stream_consume(s, 3), 0);
+    CHECK_INT(asyncio_stream_peek(s, NULL), 0);
+    send_xored(peer, "xyz\n", 4);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 4);
+    CHECK(memcmp(buf, "xyz\n", 4) == 0);
+    CHECK(x->recvs > 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_set_layer_leaves_what_was_buffered_to_peek_and_consume(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_layer_buffered, &x, NULL), 0);
+    assert_layer_freed(&x);
+}
+
+/* Every read call, and writes small, vectored and large, through a layer;
+ * the end through it too. */
+static int main_layer_reads(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    char buf[64] = {0};
+    send_xored(peer, "hello", 5);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    struct xpieces pe = {peer, {"abc", "de", "f"}};
+    asyncio_task_t *w = tu_spawn(send_xored_pieces, &pe, "pieces");
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 6), 6);
+    CHECK(memcmp(buf, "abcdef", 6) == 0);
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    struct xpieces pl = {peer, {"line o", "ne\nline two\nkey: va", "lue\r\n", "\r\nbody"}};
+    w = tu_spawn(send_xored_pieces, &pl, "lines");
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 9);
+    CHECK_STR(buf, "line one\n");
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 9);
+    CHECK_STR(buf, "line two\n");
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readuntil(s, "\r\n\r\n", 4, buf, sizeof buf), 14);
+    CHECK_STR(buf, "key: value\r\n\r\n");
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    /* fill, peek, consume. */
+    for (int i = 0; i < 10 && asyncio_stream_peek(s, NULL) < 4; i++)
+        CHECK(asyncio_stream_fill(s) > 0);
+    send_xored(peer, "MORE", 4);
+    for (int i = 0; i < 10 && asyncio_stream_peek(s, NULL) < 8; i++)
+        CHECK(asyncio_stream_fill(s) > 0);
+    const void *data = NULL;
+    CHECK_INT(asyncio_stream_peek(s, &data), 8);
+    CHECK(data && memcmp(data, "bodyMORE", 8) == 0);
+    CHECK_INT(asyncio_stream_consume(s, 4), 0);
+    CHECK_INT(asyncio_stream_peek(s, &data), 4);
+    CHECK(data && memcmp(data, "MORE", 4) == 0);
+    CHECK_INT(asyncio_stream_consume(s, 4), 0);
+    /* Large reads, straight into the caller's buffer. */
+    char *in = malloc(BIG);
+    CHECK(in != NULL);
+    struct xsend xs = {peer, BIG};
+    w = tu_spawn(send_xored_pattern, &xs, "sender");
+    CHECK_INT(asyncio_stream_readexactly(s, in, BIG), BIG);
+    CHECK(holds_pattern(in, BIG, false));
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    xs.n = 10000;
+    w = tu_spawn(send_xored_pattern, &xs, "sender");
+    size_t got = 0;
+    for (int i = 0; i < 100 && got < 10000; i++) {
+        ssize_t r = asyncio_stream_read(s, in + got, 65536);
+        CHECK(r > 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    CHECK_INT(got, 10000);
+    CHECK(holds_pattern(in, 10000, false));
+    CHECK_INT(asyncio_await(w, NULL), 0);
+    asyncio_task_release(w);
+    /* Writes. */
+    CHECK_INT(asyncio_stream_write(s, "ping", 4), 0);
+    CHECK_INT(recv_exactly(peer, buf, 4, true), 4);
+    CHECK(memcmp(buf, "ping", 4) == 0);
+    struct iovec v[3] = {{"a", 1}, {"bc", 2}, {"def", 3}};
+    CHECK_INT(asyncio_stream_writev(s, v, 3), 0);
+    CHECK_INT(recv_exactly(peer, buf, 6, true), 6);
+    CHECK(memcmp(buf, "abcdef", 6) == 0);
+    char *out = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, out, BIG), 0);
+    CHECK(asyncio_stream_write_buffer_size(s) > 0); /* more than the socket takes */
+    struct take k = {.fd = peer, .n = BIG, .xored = true};
+    asyncio_task_t *p = tu_spawn(take_pattern, &k, "peer");
+    CHECK_INT(asyncio_stream_drain(s), 0);
+    CHECK_INT(asyncio_await(p, NULL), 0);
+    asyncio_task_release(p);
+    CHECK_INT(k.got, BIG);
+    CHECK(!k.bad);
+    /* The end. */
+    CHECK_INT(shutdown(peer, SHUT_WR), 0);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 0);
+    CHECK_INT(asyncio_stream_at_eof(s), 1);
+    /* The peer's end came before: the close does not linger. */
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK_INT(recv_exactly(peer, buf, END_LEN, true), END_LEN);
+    CHECK(memcmp(buf, END_MARK, END_LEN) == 0);
+    CHECK_INT(asyncio_sock_recv(peer, buf, sizeof buf), 0);
+    close_fd(peer);
+    free(in);
+    free(out);
+    return 0;
+}
+
+static void test_every_read_and_write_call_goes_through_the_layer(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_layer_reads, &x, NULL), 0);
+    assert_layer_freed(&x);
+    assert_int_equal(x.shutdowns, 1);
+}
+
+/* The layer's recv wants to write (TLS may, to read): the stream waits
+ * until the fd is writable, not readable, and calls recv again. */
+struct late {
+    int fd;
+    struct xl *x;
+};
+
+static int late_input(void *arg, void **result)
+{
+    (void)result;
+    struct late *l = arg;
+    CHECK_INT(asyncio_sleep(0.05), 0);
+    LOG("recvs:%d", l->x->recvs);
+    if (l->x->filled) {
+        /* Take what filled the socket: it turns writable. */
+        char *junk = malloc(l->x->filled);
+        CHECK(junk != NULL);
+        if (junk)
+            CHECK_INT(recv_exactly(l->fd, junk, l->x->filled, false), l->x->filled);
+        free(junk);
+        CHECK_INT(asyncio_sleep(0.05), 0);
+        LOG("recvs:%d", l->x->recvs);
+    }
+    send_xored(l->fd, "hi", 2);
+    return 0;
+}
+
+static int main_recv_wants_write(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    x->recv_want_write = 1;
+    struct late l = {peer, x};
+    asyncio_task_t *t = tu_spawn(late_input, &l, "peer");
+    char buf[8] = {0};
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 2);
+    CHECK_STR(buf, "hi");
+    LOG("read");
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    close_layered(s, peer);
+    return 0;
+}
+
+static void test_recv_wanting_to_write_waits_for_a_writable_fd(void **state)
+{
+    (void)state;
+    /* Writable at once: recv comes again before any input (2: the
+     * -EAGAIN for writing, then the one for reading). */
+    struct xl x = {0};
+    assert_int_equal(run(main_recv_wants_write, &x, NULL), 0);
+    assert_log("recvs:2 read");
+    assert_layer_freed(&x);
+    /* Full: recv comes again only once the peer has read. */
+    struct xl y = {.recv_fill = true};
+    assert_int_equal(run(main_recv_wants_write, &y, NULL), 0);
+    assert_log("recvs:1 recvs:2 read");
+    assert_true(y.filled > 0);
+    assert_layer_freed(&y);
+}
+
+/* A layer holding what it read ahead (pending()): the stream takes it
+ * without waiting for the fd, where nothing more comes. */
+static int main_pending(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    x->record = 5;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    char buf[64] = {0};
+    char *big = malloc(8192);
+    CHECK(big != NULL);
+    asyncio_timeout_t scope;
+    /* A wait for the fd would never end: bounded, and named. */
+    CHECK_INT(asyncio_timeout_enter(&scope, 2.0), 0);
+    send_xored(peer, "AAAAABBBBB", 10);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "AAAAA", 5) == 0);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "BBBBB", 5) == 0);
+    send_xored(peer, "CCCCCDDDDD", 10);
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 10), 10);
+    CHECK(memcmp(buf, "CCCCCDDDDD", 10) == 0);
+    send_xored(peer, "ab\ncdefgh\n", 10);
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 3);
+    CHECK_STR(buf, "ab\n");
+    memset(buf, 0, sizeof buf);
+    CHECK_INT(asyncio_stream_readline(s, buf, sizeof buf), 7);
+    CHECK_STR(buf, "cdefgh\n");
+    send_xored(peer, "EEEEEFFFFF", 10);
+    CHECK_INT(asyncio_stream_fill(s), 5);
+    CHECK_INT(asyncio_stream_fill(s), 5);
+    const void *data = NULL;
+    CHECK_INT(asyncio_stream_peek(s, &data), 10);
+    CHECK(data && memcmp(data, "EEEEEFFFFF", 10) == 0);
+    CHECK_INT(asyncio_stream_consume(s, 10), 0);
+    send_xored(peer, "GGGGGHHHHH", 10);
+    if (big) { /* reads large enough to skip the buffer */
+        CHECK_INT(asyncio_stream_read(s, big, 8192), 5);
+        CHECK(memcmp(big, "GGGGG", 5) == 0);
+        CHECK_INT(asyncio_stream_read(s, big, 8192), 5);
+        CHECK(memcmp(big, "HHHHH", 5) == 0);
+    }
+    CHECK_INT(asyncio_timeout_exit(&scope), 0);
+    CHECK(x->pendings > 0);
+    free(big);
+    close_layered(s, peer);
+    return 0;
+}
+
+static void test_stream_takes_what_the_layer_holds_without_waiting(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_pending, &x, NULL), 0);
+    assert_layer_freed(&x);
+}
+
+/* A layer that takes a few bytes a call gets the rest in the next, from
+ * the queue and from a vectored write tried at once. */
+static int main_partial_sends(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    x->send_max = 7;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    size_t n = 20000;
+    char *data = pattern_buf(n);
+    struct take k = {.fd = peer, .n = n, .xored = true};
+    asyncio_task_t *p = tu_spawn(take_pattern, &k, "peer");
+    CHECK_INT(asyncio_stream_write(s, data, 1000), 0);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), 1000); /* queued */
+    for (int i = 0; i < 10 && asyncio_stream_write_buffer_size(s); i++)
+        tu_yield(1);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), 0);
+    CHECK_INT(x->sent, 1000);
+    struct iovec v[3] = {{data + 1000, 3000}, {data + 4000, 2000}, {data + 6000, n - 6000}};
+    CHECK_INT(asyncio_stream_writev(s, v, 3), 0);
+    CHECK_INT(x->max_iovcnt, 3);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), n - 1000 - 7); /* it took 7 at once */
+    CHECK_INT(asyncio_await(p, NULL), 0);
+    asyncio_task_release(p);
+    CHECK_INT(k.got, n);
+    CHECK(!k.bad);
+    CHECK_INT(x->sent, n);
+    CHECK(x->sends >= (int)((n + 6) / 7));
+    free(data);
+    close_layered(s, peer);
+    return 0;
+}
+
+static void test_a_send_that_takes_part_gets_the_rest_next(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_partial_sends, &x, NULL), 0);
+    assert_layer_freed(&x);
+}
+
+/* The layer's send wants to read (TLS may, to write): the stream calls it
+ * again once input comes, which stays for the reader. */
+static int main_send_wants_read(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    x->send_want_read = 1;
+    CHECK_INT(asyncio_stream_write(s, "abc", 3), 0);
+    CHECK_INT(asyncio_sleep(0.05), 0);
+    char buf[8] = {0};
+    CHECK_INT(recv(peer, buf, sizeof buf, MSG_DONTWAIT), -1); /* nothing yet */
+    LOG("sends:%d", x->sends);
+    send_xored(peer, "x", 1);
+    CHECK_INT(recv_exactly(peer, buf, 3, true), 3);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    LOG("sends:%d", x->sends);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 1);
+    CHECK(buf[0] == 'x');
+    close_layered(s, peer);
+    return 0;
+}
+
+static void test_send_wanting_to_read_is_called_again_on_input(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_send_wants_read, &x, NULL), 0);
+    assert_log("sends:1 sends:2");
+    assert_layer_freed(&x);
+}
+
+/* The same while a task waits to read: the input that comes wakes the
+ * reader, and the send must not be forgotten for it. */
+static int main_send_wants_read_with_reader(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    asyncio_task_t *r = tu_spawn(blocked_read, s, "reader");
+    tu_yield(1);
+    x->send_want_read = 1;
+    CHECK_INT(asyncio_stream_write(s, "abc", 3), 0);
+    CHECK_INT(asyncio_sleep(0.05), 0);
+    LOG("sends:%d", x->sends);
+    send_xored(peer, "x", 1);
+    CHECK_INT(asyncio_await(r, NULL), 0); /* it read "x" */
+    asyncio_task_release(r);
+    char buf[8] = {0};
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 1.0), 0);
+    ssize_t got = recv_exactly(peer, buf, 3, true);
+    asyncio_timeout_exit(&scope);
+    LOG("peer:%s", got == 3 && memcmp(buf, "abc", 3) == 0 ? "abc" : err(got));
+    asyncio_stream_abort(s); /* whatever happened, no linger */
+    close_fd(peer);
+    return 0;
+}
+
+static void test_send_wanting_to_read_is_called_again_when_a_reader_takes_the_input(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_send_wants_read_with_reader, &x, NULL), 0);
+    assert_log("sends:1 read:x peer:abc");
+    assert_layer_freed(&x);
+}
+
+/* write_eof(): the layer's shutdown after what is queued (waiting for the
+ * fd if it asks), then the socket's; reading goes on through the layer. */
+static int main_layer_write_eof(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    size_t n = 1 << 20;
+    char *data = pattern_buf(n);
+    CHECK_INT(asyncio_stream_write(s, data, n), 0);
+    CHECK(asyncio_stream_write_buffer_size(s) > 0);
+    CHECK_INT(asyncio_stream_write_eof(s), 0);
+    CHECK_INT(x->shutdowns, 0); /* what is queued goes first */
+    CHECK_INT(asyncio_stream_write_eof(s), 0);
+    CHECK_INT(asyncio_stream_write(s, "x", 1), -EPIPE);
+    struct collect c = {.fd = peer};
+    CHECK_INT(collect_to_end(&c, NULL), 0);
+    CHECK_INT(c.end, 0);
+    size_t mark = x->shut_result ? 0 : END_LEN;
+    CHECK_INT(c.len, n + mark);
+    if (c.len == n + mark) {
+        CHECK(holds_pattern(c.buf, n, true));
+        CHECK(holds_xored(c.buf + n, END_MARK, mark));
+    }
+    LOG("shutdowns:%d", x->shutdowns);
+    send_xored(peer, "reply", 5);
+    char buf[8] = {0};
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 5);
+    CHECK_STR(buf, "reply");
+    CHECK_INT(shutdown(peer, SHUT_WR), 0);
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 0);
+    /* The peer's end came: the close neither lingers nor shuts again. */
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    LOG("shutdowns:%d", x->shutdowns);
+    free(c.buf);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_write_eof_shuts_the_layer_down_after_the_queue(void **state)
+{
+    (void)state;
+    struct xl x = {.shut_again = 1}; /* -EAGAIN first: it waits for the fd */
+    assert_int_equal(run(main_layer_write_eof, &x, NULL), 0);
+    assert_log("shutdowns:2 shutdowns:2");
+    assert_layer_freed(&x);
+    struct xl y = {.shut_result = 1}; /* nothing to send: the end only */
+    assert_int_equal(run(main_layer_write_eof, &y, NULL), 0);
+    assert_log("shutdowns:1 shutdowns:1");
+    assert_layer_freed(&y);
+}
+
+/* close(): the layer's shutdown after what is queued, then it lingers,
+ * reading and dropping what the peer still sends, until the peer's end:
+ * the peer gets everything, then the end, and no reset. */
+struct junk {
+    int fd;
+    size_t n;
+    ssize_t rc;
+};
+
+static int send_junk(void *arg, void **result)
+{
+    (void)result;
+    struct junk *j = arg;
+    char *b = calloc(1, j->n);
+    CHECK(b != NULL);
+    j->rc = b ? asyncio_sock_sendall(j->fd, b, j->n) : -ENOMEM;
+    free(b);
+    return 0;
+}
+
+static int main_close_lingers(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, x->tcp);
+    if (!s)
+        return -1;
+    send_xored(peer, "unread", 6); /* input the stream never reads */
+    size_t n = 1 << 20;
+    char *data = pattern_buf(n);
+    CHECK_INT(asyncio_stream_write(s, data, n), 0);
+    struct closing c = {s, 0, false};
+    asyncio_task_t *t = tu_spawn(wait_closed_task, &c, "closer");
+    tu_yield(1);
+    /* The peer sends more after the close, and reads. */
+    struct junk j = {peer, 256 * 1024, 0};
+    asyncio_task_t *js = tu_spawn(send_junk, &j, "junk");
+    struct collect k = {.fd = peer};
+    CHECK_INT(collect_to_end(&k, NULL), 0);
+    LOG("peer:%s", err(k.end));
+    CHECK_INT(k.len, n + END_LEN);
+    if (k.len == n + END_LEN) {
+        CHECK(holds_pattern(k.buf, n, true));
+        CHECK(holds_xored(k.buf + n, END_MARK, END_LEN));
+    }
+    CHECK_INT(asyncio_await(js, NULL), 0);
+    asyncio_task_release(js);
+    CHECK_INT(j.rc, j.n); /* all taken (and dropped) */
+    CHECK_INT(asyncio_sleep(0.05), 0);
+    LOG("closed:%d", c.done);
+    close_fd(peer);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    LOG("closed:%d wait_closed:%s", c.done, err(c.rc));
+    CHECK_INT(x->shutdowns, 1);
+    free(k.buf);
+    free(data);
+    return 0;
+}
+
+static void test_close_lingers_until_the_peer_s_end(void **state)
+{
+    (void)state;
+    struct xl x = {.tcp = true};
+    assert_int_equal(run(main_close_lingers, &x, NULL), 0);
+    assert_log("peer:0 closed:0 closed:1 wait_closed:0");
+    assert_layer_freed(&x);
+    struct xl y = {0};
+    assert_int_equal(run(main_close_lingers, &y, NULL), 0);
+    assert_log("peer:0 closed:0 closed:1 wait_closed:0");
+    assert_layer_freed(&y);
+}
+
+/* A shutdown that sent nothing (1): no linger, the fd is closed at once. */
+static int main_close_without_linger(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    x->shut_result = 1;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    CHECK_INT(asyncio_stream_write(s, "bye", 3), 0);
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 1.0), 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0); /* the peer does nothing */
+    CHECK_INT(asyncio_timeout_exit(&scope), 0);
+    CHECK_INT(x->shutdowns, 1);
+    char buf[8];
+    CHECK_INT(recv_exactly(peer, buf, 3, true), 3);
+    CHECK(memcmp(buf, "bye", 3) == 0);
+    CHECK_INT(asyncio_sock_recv(peer, buf, sizeof buf), 0);
+    errno = 0;
+    CHECK_INT(send(peer, "late", 4, MSG_NOSIGNAL), -1); /* nobody holds the other end */
+    CHECK_INT(errno, EPIPE);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_close_after_a_shutdown_that_sent_nothing_does_not_linger(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_close_without_linger, &x, NULL), 0);
+    assert_layer_freed(&x);
+}
+
+/* A peer that never ends: the linger gives up after 5 s. */
+static int main_linger_times_out(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    double t0 = asyncio_loop_time();
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    double took = asyncio_loop_time() - t0;
+    if (took < 4.5 || took > 8.0)
+        tu_fail_at(__FILE__, __LINE__, "the close took %.3f s, not the 5 s linger", took);
+    char buf[16];
+    CHECK_INT(recv_exactly(peer, buf, END_LEN, true), END_LEN);
+    CHECK(memcmp(buf, END_MARK, END_LEN) == 0);
+    CHECK_INT(asyncio_sock_recv(peer, buf, sizeof buf), 0);
+    close_fd(peer);
+    return 0;
+}
+
+static void test_linger_ends_after_5_s_without_the_peer_s_end(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_linger_times_out, &x, NULL), 0);
+    assert_layer_freed(&x);
+}
+
+/* The layer is freed once however the stream ends: abort (no shutdown),
+ * the loop's end with the stream open, or lingering. */
+static int main_layer_abort(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    CHECK(asyncio_stream_write_buffer_size(s) > 0);
+    CHECK_INT(asyncio_stream_abort(s), 0);
+    CHECK_INT(x->frees, 1); /* at once */
+    CHECK_INT(x->shutdowns, 0);
+    struct collect k = {.fd = peer};
+    CHECK_INT(collect_to_end(&k, NULL), 0);
+    CHECK(k.len < BIG);
+    CHECK_INT(k.end, 0);
+    free(k.buf);
+    free(data);
+    close_fd(peer);
+    return 0;
+}
+
+static int main_layer_left_open(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    send_xored(peer, "hi", 2);
+    char buf[8];
+    CHECK_INT(asyncio_stream_read(s, buf, sizeof buf), 2);
+    CHECK_INT(asyncio_stream_write(s, "yo", 2), 0);
+    CHECK_INT(recv_exactly(peer, buf, 2, true), 2);
+    close_fd(peer);
+    return 0; /* s is open: the loop's end frees it, and its layer */
+}
+
+static int main_layer_left_lingering(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, false);
+    if (!s)
+        return -1;
+    CHECK_INT(asyncio_stream_close(s), 0);
+    char buf[16];
+    CHECK_INT(recv_exactly(peer, buf, END_LEN, true), END_LEN);
+    CHECK_INT(asyncio_sock_recv(peer, buf, sizeof buf), 0); /* it lingers now */
+    x->peer = peer; /* closed after the loop's end */
+    return 0;
+}
+
+static void test_layer_is_freed_once_by_abort_and_by_the_loop_s_end(void **state)
+{
+    (void)state;
+    struct xl a = {0};
+    assert_int_equal(run(main_layer_abort, &a, NULL), 0);
+    assert_layer_freed(&a);
+    assert_int_equal(a.shutdowns, 0);
+    struct xl b = {0};
+    assert_int_equal(run(main_layer_left_open, &b, NULL), 0);
+    assert_layer_freed(&b);
+    struct xl c = {.peer = -1};
+    assert_int_equal(run(main_layer_left_lingering, &c, NULL), 0);
+    assert_layer_freed(&c);
+    assert_int_equal(c.shutdowns, 1);
+    if (c.peer >= 0)
+        close(c.peer);
+}
+
+/* set_layer() waiting for the queue is cancelled, times out, or sees the
+ * stream closed: no layer, the caller keeps it; nothing queued is lost. */
+static int main_set_layer_interrupted(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg, *other = x + 1, *third = x + 2;
+    int peer;
+    asyncio_stream_t *s = pair(&peer, 0);
+    if (!s)
+        return -1;
+    x->fd = other->fd = asyncio_stream_fd(s);
+    x->shut_result = 1;
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    size_t queued = asyncio_stream_write_buffer_size(s);
+    CHECK(queued > 0);
+    struct layer_call c = {s, x};
+    asyncio_task_t *t = tu_spawn(set_layer_task, &c, "set_layer");
+    tu_yield(1);
+    CHECK_STR(asyncio_task_waiting_on(t), "stream set_layer");
+    /* Meanwhile nobody else reads, drains or sets a layer. */
+    char buf[4];
+    LOG("read:%s", err(asyncio_stream_read(s, buf, sizeof buf)));
+    LOG("drain:%s", err(asyncio_stream_drain(s)));
+    LOG("other:%s", err(asyncio_stream_set_layer(s, &xl_ops, other)));
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), NULL);
+    CHECK_INT(asyncio_task_cancel(t), 1);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), NULL);
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+    LOG("timeout:%s", err(asyncio_stream_set_layer(s, &xl_ops, x)));
+    CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    CHECK_PTR(asyncio_stream_get_layer(s, &xl_ops), NULL);
+    CHECK_INT(asyncio_stream_write_buffer_size(s), queued); /* nothing dropped */
+    /* It works once the peer reads: the queue in plain, then the layer. */
+    struct collect k = {.fd = peer, .chunk = 65536};
+    asyncio_task_t *p = tu_spawn(collect_to_end, &k, "peer");
+    CHECK_INT(asyncio_stream_set_layer(s, &xl_ops, x), 0);
+    CHECK_INT(asyncio_stream_write(s, "after", 5), 0);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK_INT(asyncio_await(p, NULL), 0);
+    asyncio_task_release(p);
+    CHECK_INT(k.end, 0);
+    CHECK_INT(k.len, BIG + 5);
+    if (k.len == BIG + 5) {
+        CHECK(holds_pattern(k.buf, BIG, false));
+        CHECK(holds_xored(k.buf + BIG, "after", 5));
+    }
+    free(k.buf);
+    close_fd(peer);
+    /* Closed while it waits. */
+    s = pair(&peer, 0);
+    if (s) {
+        third->fd = asyncio_stream_fd(s);
+        CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+        struct layer_call c3 = {s, third};
+        t = tu_spawn(set_layer_task, &c3, "set_layer");
+        tu_yield(1);
+        CHECK_INT(asyncio_stream_close(s), 0);
+        CHECK_INT(asyncio_await(t, NULL), 0);
+        asyncio_task_release(t);
+        struct collect k3 = {.fd = peer, .chunk = 65536};
+        CHECK_INT(collect_to_end(&k3, NULL), 0); /* the queue still goes, in plain */
+        CHECK_INT(k3.end, 0);
+        CHECK_INT(k3.len, BIG);
+        CHECK(k3.len == BIG && holds_pattern(k3.buf, BIG, false));
+        free(k3.buf);
+        close_fd(peer);
+    }
+    free(data);
+    return 0;
+}
+
+static void test_set_layer_cancelled_timed_out_or_closed_installs_nothing(void **state)
+{
+    (void)state;
+    struct xl x[3] = {{0}};
+    assert_int_equal(run(main_set_layer_interrupted, x, NULL), 0);
+    assert_log("read:EBUSY drain:EBUSY other:EBUSY set_layer:ECANCELED timeout:ETIMEDOUT "
+               "set_layer:EBADF");
+    assert_layer_freed(&x[0]);
+    assert_layer_unused(&x[1]);
+    assert_layer_unused(&x[2]);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
@@ -1806,6 +3190,22 @@ int main(void)
         cmocka_unit_test(test_close_while_a_drain_yields_for_fairness_gives_ebadf),
         cmocka_unit_test(test_small_calls_at_their_edges),
         cmocka_unit_test(test_second_drainer_is_ebusy_and_cancelled_close_is_at_once),
+        /* Layers (asyncio_stream_set_layer), with a toy layer. */
+        cmocka_unit_test(test_set_layer_refuses_bad_calls_and_leaves_the_layer_to_its_caller),
+        cmocka_unit_test(test_set_layer_waits_until_the_queue_went_out_in_plain),
+        cmocka_unit_test(test_set_layer_leaves_what_was_buffered_to_peek_and_consume),
+        cmocka_unit_test(test_every_read_and_write_call_goes_through_the_layer),
+        cmocka_unit_test(test_recv_wanting_to_write_waits_for_a_writable_fd),
+        cmocka_unit_test(test_stream_takes_what_the_layer_holds_without_waiting),
+        cmocka_unit_test(test_a_send_that_takes_part_gets_the_rest_next),
+        cmocka_unit_test(test_send_wanting_to_read_is_called_again_on_input),
+        cmocka_unit_test(test_send_wanting_to_read_is_called_again_when_a_reader_takes_the_input),
+        cmocka_unit_test(test_write_eof_shuts_the_layer_down_after_the_queue),
+        cmocka_unit_test(test_close_lingers_until_the_peer_s_end),
+        cmocka_unit_test(test_close_after_a_shutdown_that_sent_nothing_does_not_linger),
+        cmocka_unit_test(test_linger_ends_after_5_s_without_the_peer_s_end),
+        cmocka_unit_test(test_layer_is_freed_once_by_abort_and_by_the_loop_s_end),
+        cmocka_unit_test(test_set_layer_cancelled_timed_out_or_closed_installs_nothing),
     };
     return tu_run_group_tests_name("stream", tests, NULL, NULL);
 }
