@@ -529,7 +529,17 @@ struct raw_peer {
     bool running;
     char failed[256]; /* what went wrong in the thread */
     char got[64];     /* what it read */
+    int tickets;      /* client: the session tickets it received */
 };
+
+/* A client's new-session callback: one per TLS 1.3 ticket received. */
+static int count_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)sess;
+    struct raw_peer *p = SSL_get_app_data(ssl);
+    p->tickets++;
+    return 0; /* not kept: OpenSSL frees it */
+}
 
 static void raw_fail(struct raw_peer *p, const char *what)
 {
@@ -592,6 +602,10 @@ static void *raw_peer_thread(void *arg)
         raw_fail(p, "SSL_CTX_new");
         goto out;
     }
+    if (!server) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+        SSL_CTX_sess_set_new_cb(ctx, count_ticket);
+    }
     if (server) {
         SSL_CTX_set_num_tickets(ctx, 0); /* nothing after the handshake but ours */
         if (SSL_CTX_use_certificate_file(ctx, certs.server.cert, SSL_FILETYPE_PEM) != 1 ||
@@ -601,6 +615,8 @@ static void *raw_peer_thread(void *arg)
         }
     }
     ssl = SSL_new(ctx);
+    if (ssl)
+        SSL_set_app_data(ssl, p);
     if (!ssl || SSL_set_fd(ssl, fd) != 1) {
         raw_fail(p, "SSL_new");
         goto out;
@@ -1392,6 +1408,40 @@ static void test_server_reading_a_client_gone_without_close_notify(void **state)
 {
     (void)state;
     tls_run(main_client_no_close_notify, NULL);
+}
+
+/* A server sends TLS 1.3 session tickets as asked: two unless set
+ * (OpenSSL's and Python's default), none with set_num_tickets(0), which a
+ * client context refuses. The tickets come before the server's "ok\n". */
+static int main_num_tickets(void *arg, void **result)
+{
+    (void)result;
+    size_t want = (size_t)(uintptr_t)arg;
+    struct conn c = {0};
+    struct raw_peer p;
+    c.sctx = server_ctx(&certs.server);
+    if (want != 2)
+        CHECK_INT(asyncio_tls_context_set_num_tickets(c.sctx, want), 0);
+    if (conn_start(&c, hi_ok_handler) < 0 ||
+        raw_peer_start(&p, RAW_CLIENT_NO_CLOSE_NOTIFY, c.port) < 0)
+        goto out;
+    YIELD_UNTIL(c.seen.ended == 1);
+    raw_peer_join(&p);
+    CHECK_STR(p.got, "ok\n");
+    CHECK_INT(p.tickets, (int)want);
+    CHECK_ERR(asyncio_tls_context_set_num_tickets(c.cctx, 0), -EINVAL);
+    CHECK_ERR(asyncio_tls_context_set_num_tickets(NULL, 0), -EINVAL);
+out:
+    conn_end(&c);
+    return 0;
+}
+
+static void test_num_tickets_the_server_sends(void **state)
+{
+    (void)state;
+    tls_run(main_num_tickets, (void *)(uintptr_t)2);
+    tls_run(main_num_tickets, (void *)(uintptr_t)0);
+    tls_run(main_num_tickets, (void *)(uintptr_t)1);
 }
 
 /* A raw server: accept, send garbage, read until the client goes. */
@@ -2700,6 +2750,7 @@ int main(void)
         cmocka_unit_test(test_peer_closing_without_close_notify_gives_econnreset),
         cmocka_unit_test(test_truncated_record_then_close_gives_an_error),
         cmocka_unit_test(test_server_reading_a_client_gone_without_close_notify),
+        cmocka_unit_test(test_num_tickets_the_server_sends),
         cmocka_unit_test(test_garbage_from_the_server_fails_open_connection_with_eproto),
         cmocka_unit_test(test_garbage_to_the_server_closes_it_without_a_handler),
         cmocka_unit_test(test_expired_certificate_fails_with_ecert),

@@ -153,6 +153,12 @@ ASYNCIO_API int asyncio_tls_context_set_versions(asyncio_tls_context_t *ctx, int
 ASYNCIO_API int asyncio_tls_context_set_ciphers(asyncio_tls_context_t *ctx, const char *tls12,
                                                 const char *tls13);
 
+/* The number of TLS 1.3 session tickets a server sends after each
+ * handshake (SSLContext.num_tickets; 2 unless set): 0 sends none, and
+ * spares the server their encryption where no client resumes sessions.
+ * Returns 0, or -EINVAL (ctx NULL or a client context). */
+ASYNCIO_API int asyncio_tls_context_set_num_tickets(asyncio_tls_context_t *ctx, size_t count);
+
 /* ---- streams ------------------------------------------------------------- */
 
 typedef struct asyncio_tls_options {

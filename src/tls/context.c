@@ -298,6 +298,14 @@ int asyncio_tls_context_set_ciphers(asyncio_tls_context_t *ctx, const char *tls1
     return rc;
 }
 
+int asyncio_tls_context_set_num_tickets(asyncio_tls_context_t *ctx, size_t count)
+{
+    if (!tls_context_valid(ctx) || ctx->side != ASYNCIO_TLS_SERVER)
+        return -EINVAL;
+    SSL_CTX_set_num_tickets(ctx->ssl_ctx, count);
+    return 0;
+}
+
 /* ---- the starter ---------------------------------------------------------- */
 
 static int starter_check(void *context, int server_side)
