@@ -57,6 +57,8 @@
 #define poller_term asyncio__poller_term
 /* poller_epoll.c */
 #define poller_epoll_ops asyncio__poller_epoll_ops
+/* poller_kqueue.c */
+#define poller_kqueue_ops asyncio__poller_kqueue_ops
 /* poller_poll.c */
 #define poller_poll_ops asyncio__poller_poll_ops
 /* resolve.c */

@@ -7,9 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The first is the default: epoll on Linux, kqueue where it is the
+ * system's own (on Linux it is there only with libkqueue, by name). */
 static const struct poller_ops *const backends[] = {
 #ifdef __linux__
     &poller_epoll_ops,
+#endif
+#ifdef ASYNCIO_HAVE_KQUEUE
+    &poller_kqueue_ops,
 #endif
     &poller_poll_ops,
 };

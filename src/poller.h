@@ -1,5 +1,5 @@
-/* The poller seam: one small interface, one file per backend (epoll, poll;
- * kqueue to come), chosen when the loop is created. Interest is level
+/* The poller seam: one small interface, one file per backend (epoll,
+ * kqueue, poll), chosen when the loop is created. Interest is level
  * triggered: an fd stays registered across waits and reports while it is
  * ready. */
 #ifndef ASYNCIO_POLLER_H
@@ -47,6 +47,10 @@ struct poller_ops {
     /* The fd that is readable when wait() would return events, for an
      * event loop that drives this one; NULL if the backend has none. */
     int (*backend_fd)(const struct poller *p);
+    /* The socket error an event of fd reported, taken (0: none); NULL
+     * where the socket keeps it (SO_ERROR). libkqueue reads SO_ERROR to
+     * report it, which clears it: a failed connect would look done. */
+    int (*sock_error)(struct poller *p, int fd);
 };
 
 struct poller {
@@ -64,6 +68,9 @@ void poller_term(struct loop *loop);
 extern const struct poller_ops poller_poll_ops;
 #ifdef __linux__
 extern const struct poller_ops poller_epoll_ops;
+#endif
+#ifdef ASYNCIO_HAVE_KQUEUE /* the BSDs and macOS; Linux with libkqueue */
+extern const struct poller_ops poller_kqueue_ops;
 #endif
 
 #endif

@@ -192,6 +192,12 @@ int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         return -errno;
+    struct poller *p = &t->fut.loop->poller;
+    if (p->ops->sock_error) {
+        int seen = p->ops->sock_error(p, fd); /* taken: also when err is set */
+        if (!err)
+            err = seen;
+    }
     return -err;
 }
 

@@ -523,10 +523,58 @@ static inline int tu_wd_setup(void **state)
     return t->setup ? t->setup(state) : 0;
 }
 
+/* With ASYNCIO_BACKEND=kqueue on Linux, libkqueue keeps state of its own
+ * for the process: two fds (a monitoring epoll instance and an eventfd),
+ * made at the first kqueue() and kept, and a monitoring thread that runs
+ * while any kqueue is open. So that no test's count of open fds or of
+ * threads sees them come and go, a thread of the test program's own
+ * holds a loop (a kqueue) open from before the first test to the exit. */
+struct tu_holder {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready;
+};
+
+static inline void *tu_kqueue_holder(void *arg)
+{
+    struct tu_holder *h = arg;
+    sigset_t all;
+    sigfillset(&all); /* every signal is for the threads the tests run */
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    asyncio_loop_t *l;
+    int rc = asyncio_new_event_loop(&l, NULL);
+    pthread_mutex_lock(&h->mu);
+    h->ready = 1;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu); /* h is gone once the waiter wakes */
+    if (rc == 0)
+        for (;;)
+            pause(); /* until the process exits */
+    return NULL;
+}
+
+static inline void tu_backend_warm_up(void)
+{
+    static int done;
+    const char *b = getenv("ASYNCIO_BACKEND");
+    if (done++ || !b || strcmp(b, "kqueue") != 0)
+        return;
+    struct tu_holder h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    pthread_t th;
+    if (pthread_create(&th, NULL, tu_kqueue_holder, &h) == 0) {
+        pthread_detach(th);
+        pthread_mutex_lock(&h.mu);
+        while (!h.ready)
+            pthread_cond_wait(&h.cv, &h.mu);
+        pthread_mutex_unlock(&h.mu);
+    }
+}
+
 static inline int tu_run_group_tests_(const char *group, const struct CMUnitTest *tests,
                                       size_t n, CMFixtureFunction group_setup,
                                       CMFixtureFunction group_teardown)
 {
+    tu_backend_warm_up();
     atomic_store(&tu_wd.group, group);
     tu_watchdog(0);
     /* cmocka gives a test's setup the test's initial_state, unless a group

@@ -21,7 +21,8 @@ extern "C" {
  * while a task waits on it wakes the task with -EBADF where the backend
  * can tell), -EBUSY (another task waits to read fd), -EPERM (not in a
  * task), -ECANCELED, -ENOMEM, or a poller error such as -EPERM for a
- * regular file with epoll.
+ * regular file with epoll or kqueue (poll() says a regular file is always
+ * ready).
  */
 ASYNCIO_API int asyncio_wait_readable(int fd);
 
