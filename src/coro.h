@@ -29,7 +29,10 @@
 
 typedef void (*coro_entry)(void *arg);
 
-#if defined(__x86_64__) && !defined(ASYNCIO_NO_ASM)
+/* The x86-64 switch (coro.c) is written for ELF (.type, .size, .hidden,
+ * symbol names without a leading underscore): elsewhere, macOS's Mach-O
+ * included, the portable _setjmp/_longjmp switch, as on arm64. */
+#if defined(__x86_64__) && defined(__ELF__) && !defined(ASYNCIO_NO_ASM)
 #define CORO_ASM 1
 #endif
 

@@ -15,9 +15,35 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0 /* BSD: SO_NOSIGPIPE is set on the socket instead */
+#include "syscaps.h"
+
+#include <signal.h>
+
+/* A send to a peer that is gone must return EPIPE, never raise SIGPIPE:
+ * with MSG_NOSIGNAL; else with SO_NOSIGPIPE set on the socket (macOS);
+ * else (NET_SIGPIPE_BLOCK) with SIGPIPE blocked in the thread around the
+ * send, as for a pipe. */
+#ifdef HAVE_MSG_NOSIGNAL
+#define NET_MSG_NOSIGNAL MSG_NOSIGNAL
+#else
+#define NET_MSG_NOSIGNAL 0
 #endif
+#if !defined(HAVE_MSG_NOSIGNAL) && !defined(SO_NOSIGPIPE)
+#define NET_SIGPIPE_BLOCK 1
+#else
+#define NET_SIGPIPE_BLOCK 0
+#endif
+
+/* Block SIGPIPE in this thread for a write that may raise it; after it
+ * (r: what the write returned, errno its error), take back a SIGPIPE the
+ * write raised (one pending before stays) and restore the mask; errno is
+ * kept. Linux sends a pipe's or a socket's SIGPIPE to the writing thread. */
+struct sigpipe_guard {
+    sigset_t old;
+    bool was_pending;
+};
+void net_sigpipe_block(struct sigpipe_guard *g);
+void net_sigpipe_unblock(struct sigpipe_guard *g, ssize_t r);
 
 /* What a task may do in a row without waiting before it must yield: each
  * call costs a unit, and the bytes it moved one more per IO_UNIT_BYTES.

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
 #include <sys/eventfd.h>
 #endif
 
@@ -151,7 +151,7 @@ static void on_signalled(struct loop *loop, int fd, unsigned events, void *arg)
     (void)events;
     struct sigchld_watch *w = arg;
     uint64_t buf[8];
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
     (void)!read(fd, buf, sizeof buf);
 #else
     while (read(fd, buf, sizeof buf) > 0)
@@ -182,7 +182,7 @@ int fd_above_stdio(int fd)
 
 static int open_fds(struct sigchld_watch *w)
 {
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
     w->rfd = w->wfd = fd_above_stdio(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     return w->rfd < 0 ? -errno : 0;
 #else

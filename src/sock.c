@@ -55,6 +55,31 @@ int net_unix_addr(struct sockaddr_un *sun, const char *path)
     return 0;
 }
 
+void net_sigpipe_block(struct sigpipe_guard *g)
+{
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+}
+
+void net_sigpipe_unblock(struct sigpipe_guard *g, ssize_t r)
+{
+    int err = errno;
+    if (r < 0 && err == EPIPE && !g->was_pending) {
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        static const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    if (!sigismember(&g->old, SIGPIPE))
+        pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+    errno = err;
+}
+
 int net_prepare_fd(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -71,7 +96,7 @@ int net_prepare_fd(int fd)
 
 int asyncio_socket(int domain, int type, int protocol)
 {
-#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+#ifdef HAVE_SOCK_NONBLOCK
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return -errno;
@@ -136,7 +161,7 @@ static ssize_t io_loop(struct task *t, int fd, int readable,
 
 static ssize_t op_accept(int fd, struct io_args *a)
 {
-#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && defined(__linux__)
+#ifdef HAVE_ACCEPT4
     int c = accept4(fd, a->addr, a->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
     int c = accept(fd, a->addr, a->addrlen);
@@ -162,7 +187,15 @@ static ssize_t op_recvfrom(int fd, struct io_args *a)
 
 static ssize_t op_sendto(int fd, struct io_args *a)
 {
-    return sendto(fd, a->buf, a->len, MSG_NOSIGNAL, a->to, a->to ? a->tolen : 0);
+#if NET_SIGPIPE_BLOCK
+    struct sigpipe_guard g;
+    net_sigpipe_block(&g);
+    ssize_t r = sendto(fd, a->buf, a->len, 0, a->to, a->to ? a->tolen : 0);
+    net_sigpipe_unblock(&g, r);
+    return r;
+#else
+    return sendto(fd, a->buf, a->len, NET_MSG_NOSIGNAL, a->to, a->to ? a->tolen : 0);
+#endif
 }
 
 int asyncio_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)

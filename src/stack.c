@@ -5,6 +5,7 @@
  * stack's shadow. */
 #include "stack.h"
 #include "sanitizers.h"
+#include "syscaps.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,8 +17,11 @@
 #include <sys/syscall.h>
 #endif
 
-#if defined(__linux__) && !defined(MADV_GUARD_INSTALL)
+#if defined(HAVE_MADV_GUARD) && !defined(MADV_GUARD_INSTALL)
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+#if !defined(HAVE_MADV_GUARD) && defined(MADV_GUARD_INSTALL)
+#undef MADV_GUARD_INSTALL /* a test build without Linux's own features */
 #endif
 /* process_madvise() on the calling process without a pidfd (Linux 6.14). */
 #if defined(__linux__) && !defined(PIDFD_SELF_THREAD)

@@ -697,26 +697,14 @@ static void on_writable(struct loop *loop, int fd, unsigned events, void *arg)
 
 /* writev() to a pipe whose reader is gone raises SIGPIPE, which ends the
  * program unless it ignores the signal (send() has MSG_NOSIGNAL, write()
- * nothing alike): the signal is blocked in this thread for the call, and
- * one the call raised is taken back (one already pending stays). Linux
- * sends a pipe's SIGPIPE to the writing thread. */
+ * nothing alike): the signal is blocked around the call (net.h). So is a
+ * socket's where the system has neither MSG_NOSIGNAL nor SO_NOSIGPIPE. */
 static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
 {
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    struct sigpipe_guard g;
+    net_sigpipe_block(&g);
     ssize_t r = writev(fd, iov, iovcnt);
-    int err = errno;
-    if (r < 0 && err == EPIPE && !was_pending) {
-        static const struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
-            ;
-    }
-    if (!sigismember(&old, SIGPIPE))
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = err;
+    net_sigpipe_unblock(&g, r);
     return r;
 }
 
@@ -739,11 +727,11 @@ static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcn
     s->watch_ev = POLLER_OUT;
     for (;;) {
         ssize_t r;
-        if (s->is_socket && iovcnt == 1) {
-            r = send(s->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-        } else if (s->is_socket) {
+        if (s->is_socket && iovcnt == 1 && !NET_SIGPIPE_BLOCK) {
+            r = send(s->fd, iov[0].iov_base, iov[0].iov_len, NET_MSG_NOSIGNAL);
+        } else if (s->is_socket && !NET_SIGPIPE_BLOCK) {
             struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt};
-            r = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+            r = sendmsg(s->fd, &m, NET_MSG_NOSIGNAL);
         } else if (s->is_file) {
             r = writev(s->fd, iov, iovcnt); /* no SIGPIPE from a file: no mask to change */
         } else {

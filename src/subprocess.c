@@ -273,7 +273,7 @@ static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t
 
 static int pidfd_open_(pid_t pid)
 {
-#ifdef SYS_pidfd_open
+#ifdef HAVE_PIDFD
     return (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec, always */
 #else
     (void)pid;

@@ -2,6 +2,7 @@
  * asyncio_call_soon_threadsafe(), and the loop's side, which takes what
  * was posted and runs it. */
 #include "clock.h"
+#include "syscaps.h"
 #include "thread.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
 #include <sys/eventfd.h>
 #endif
 
@@ -401,7 +402,7 @@ static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
     (void)events;
     (void)arg;
     uint64_t buf[8];
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
     (void)!read(fd, buf, sizeof buf); /* an eventfd: one read resets it */
 #else
     while (read(fd, buf, sizeof buf) > 0)
@@ -411,7 +412,7 @@ static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
     take(loop);
 }
 
-#ifndef __linux__
+#ifndef HAVE_EVENTFD
 static int set_nonblock_cloexec(int fd)
 {
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
@@ -423,7 +424,7 @@ static int set_nonblock_cloexec(int fd)
 
 static int wake_fds_open(struct asyncio_loop *s)
 {
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
     s->wake_rd = s->wake_wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return s->wake_rd < 0 ? -errno : 0;
 #else

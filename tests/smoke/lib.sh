@@ -272,12 +272,14 @@ server_threads() {
 }
 
 # sigs_blocked PID: SIGINT and SIGTERM are blocked in PID's main thread
-# (the mark of a loop that handles them, with a signalfd).
+# or caught (the mark of a loop that handles them).
 sigs_blocked() {
-    awk '/^SigBlk:/ {
+    # Blocked (a signalfd reads them) or caught (a build without signalfd
+    # has sigaction() handlers write to a pipe): either way, handled.
+    awk '/^Sig(Blk|Cgt):/ {
              h = substr($2, length($2) - 3); v = 0
              for (i = 1; i <= 4; i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
-             ok = int(v / 2) % 2 && int(v / 16384) % 2
+             if (int(v / 2) % 2 && int(v / 16384) % 2) ok = 1
          }
          END { exit !ok }' "/proc/$1/status" 2>/dev/null
 }
