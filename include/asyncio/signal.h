@@ -21,9 +21,13 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
 /*
  * Call cb(signum, arg) from the loop, as a callback (not in a task), each
  * time signum arrives (loop.add_signal_handler); it replaces a handler
- * this loop had for signum. The signal is blocked in the loop's thread and
- * read from a signalfd, so cb runs in the loop like any callback and may
- * use every call that does not suspend. As in asyncio, only the main
+ * this loop had for signum. Where the system has signalfd (Linux), the
+ * signal is blocked in the loop's thread and read from a signalfd;
+ * elsewhere the library sets a sigaction() handler of its own for signum
+ * (the disposition it replaced comes back when the handler is removed or
+ * the loop closes), which only writes to a pipe the loop reads. Either
+ * way cb runs in the loop like any callback and may use every call that
+ * does not suspend. As in asyncio, only the main
  * thread's loop takes handlers (the thread main() runs in): in a program
  * with a loop in each of several threads, that loop owns the signals and
  * tells the others what to do (asyncio_loop_stop(), or
@@ -32,14 +36,14 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
  * this call inherit the mask; executors' threads block every signal), or
  * the kernel may deliver it there. Returns 0, -EINVAL (bad signum,
  * SIGKILL, SIGSTOP), -EPERM (no loop in this thread), -EXDEV (not the
- * main thread), -ENOSYS (no signalfd: not Linux), -ENOMEM. Does not
+ * main thread), -ENOMEM, -EMFILE. Does not
  * suspend; from the loop's thread, also before it runs. A handler may run
  * whenever the loop polls, until it is removed or the loop is closed: in
  * the iteration after asyncio_run()'s main task ended, and during the
  * close's wind-down, too. So what arg points to must live that long (or
  * the handler be removed first).
  *
- * Children inherit the signal mask: a program started from the loop's
+ * With signalfd, children inherit the signal mask: a program started from the loop's
  * thread with posix_spawn(), or fork() and exec(), while a handler is
  * installed runs with signum blocked (a child that never sees SIGINT or
  * SIGTERM), until the handler is removed. Reset the mask in the child:
