@@ -43,6 +43,18 @@ static bool bad_signal(int sig)
     return sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP;
 }
 
+/* What add_signal_handler() checks first: 0 and the loop, or the error. */
+static int add_check(int signum, asyncio_signal_callback cb, struct loop **out)
+{
+    if (bad_signal(signum) || !cb)
+        return -EINVAL;
+    if (!(*out = loop_current()))
+        return -EPERM;
+    if (!in_main_thread())
+        return -EXDEV; /* as asyncio: handlers live on the main thread's loop */
+    return 0;
+}
+
 #ifdef HAVE_SIGNALFD
 #include <sys/signalfd.h>
 
@@ -92,13 +104,10 @@ static void release_signal(struct sigwatch *w, int sig)
 
 int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg)
 {
-    if (bad_signal(signum) || !cb)
-        return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop)
-        return -EPERM;
-    if (!in_main_thread())
-        return -EXDEV; /* as asyncio: handlers live on the main thread's loop */
+    struct loop *loop;
+    int rc0 = add_check(signum, cb, &loop);
+    if (rc0 < 0)
+        return rc0;
     struct sigwatch *w = loop->signals;
     if (!w) {
         if (!(w = calloc(1, sizeof *w)))
@@ -245,13 +254,10 @@ static int set_nonblock_cloexec(int fd)
 
 int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg)
 {
-    if (bad_signal(signum) || !cb)
-        return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop)
-        return -EPERM;
-    if (!in_main_thread())
-        return -EXDEV; /* as asyncio: handlers live on the main thread's loop */
+    struct loop *loop;
+    int rc0 = add_check(signum, cb, &loop);
+    if (rc0 < 0)
+        return rc0;
     struct sigwatch *w = loop->signals;
     if (!w) {
         if (!(w = calloc(1, sizeof *w)))
