@@ -157,10 +157,25 @@ dispatch_other(struct loop *loop, int fd, struct fdstate *st, unsigned events, b
     st->cb(loop, fd, for_cb, st->cb_arg);
 }
 
+/* An event of no fd (poller.h): a callback's, so from a task's stack it is
+ * put off to the loop's own context, as an fd callback is. */
+static void __attribute__((noinline))
+dispatch_native(struct loop *loop, const struct poller_event *ev, bool from_task)
+{
+    if (from_task)
+        loop->io.deferred[loop->io.ndeferred++] = *ev;
+    else if (ev->fd == POLLER_PROC)
+        subprocess_proc_exited(loop, (int)ev->events);
+}
+
 void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task)
 {
     int fd = ev->fd;
-    if (fd < 0 || fd >= loop->io.nfds)
+    if (fd < 0) {
+        dispatch_native(loop, ev, from_task);
+        return;
+    }
+    if (fd >= loop->io.nfds)
         return; /* GCOVR_EXCL_LINE: the poller reports only fds the loop registered, all in the table */
     struct fdstate *st = &loop->io.fds[fd];
     if (ev->events == POLLER_IN && st->reader)
@@ -175,6 +190,10 @@ void io_run_deferred(struct loop *loop)
     loop->io.ndeferred = 0;
     for (int i = 0; i < n; i++) {
         int fd = loop->io.deferred[i].fd;
+        if (fd < 0) {
+            dispatch_native(loop, &loop->io.deferred[i], false);
+            continue;
+        }
         if (fd >= loop->io.nfds)
             continue; /* GCOVR_EXCL_LINE: the table only grows while the loop runs */
         /* What the fd's callback still wants since: it may have been

@@ -234,6 +234,10 @@ struct ltimer {
 int loop_timer_add(struct loop *loop, struct ltimer *lt);
 void loop_timer_cancel(struct loop *loop, struct ltimer *lt);
 
+/* A child process pid ended (subprocess.c), as the poller reported it
+ * (POLLER_PROC: kqueue's EVFILT_PROC). */
+void subprocess_proc_exited(struct loop *loop, int pid);
+
 /* Handles (handle.c): free the slabs at close. */
 void handles_term(struct loop *loop);
 

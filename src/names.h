@@ -87,6 +87,8 @@
 #define sigchld_watch asyncio__sigchld_watch
 #define sigchld_forget asyncio__sigchld_forget
 #define sigchld_idle asyncio__sigchld_idle
+/* subprocess.c */
+#define subprocess_proc_exited asyncio__subprocess_proc_exited
 #define fd_above_stdio asyncio__fd_above_stdio
 /* task.c */
 #define task_begin_wait_on asyncio__task_begin_wait_on
@@ -131,3 +133,4 @@
 #define waitq_wake asyncio__waitq_wake
 
 #endif
+

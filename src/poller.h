@@ -7,6 +7,7 @@
 
 #include "names.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,10 @@ struct poller_event {
     unsigned events;
 };
 
+/* An event of no fd: a child process ended (kqueue's EVFILT_PROC, see
+ * watch_proc): poller_event.fd is POLLER_PROC and .events its pid. */
+#define POLLER_PROC (-2)
+
 struct poller;
 
 struct poller_ops {
@@ -51,6 +56,10 @@ struct poller_ops {
      * where the socket keeps it (SO_ERROR). libkqueue reads SO_ERROR to
      * report it, which clears it: a failed connect would look done. */
     int (*sock_error)(struct poller *p, int fd);
+    /* Report pid's exit once (on) as a POLLER_PROC event, or stop (off);
+     * NULL where the backend has no such filter. 0, or -ESRCH (no such
+     * child: reaped already), or another negative errno. */
+    int (*watch_proc)(struct poller *p, int pid, bool on);
 };
 
 struct poller {

@@ -240,6 +240,12 @@ static int kq_wait(struct poller *p, uint64_t timeout_ns, struct poller_event *o
                 k++;
             continue;
         }
+        if (ev->filter == EVFILT_PROC) {
+            out[k].fd = POLLER_PROC; /* the child's end: NOTE_EXIT, once */
+            out[k].events = (unsigned)ev->ident;
+            k++;
+            continue;
+        }
         int fd = (int)ev->ident;
         out[k].fd = fd;
         out[k].events = ev->filter == EVFILT_READ ? POLLER_IN : POLLER_OUT;
@@ -266,6 +272,19 @@ static int kq_sock_error(struct poller *p, int fd)
     return err;
 }
 
+/* A child's exit: EVFILT_PROC, added at once (a child that is gone says
+ * ESRCH now, not in a later wait), reported once (EV_ONESHOT). */
+static int kq_watch_proc(struct poller *p, int pid, bool on)
+{
+    struct kq_state *st = p->state;
+    struct kevent ch;
+    EV_SET(&ch, (uintptr_t)pid, EVFILT_PROC, on ? EV_ADD | EV_ONESHOT : EV_DELETE,
+           on ? NOTE_EXIT : 0, 0, NULL);
+    if (kevent(st->fd, &ch, 1, NULL, 0, NULL) == 0)
+        return 0;
+    return on ? -errno : 0; /* off: reported and gone already (one shot) */
+}
+
 static int kq_backend_fd(const struct poller *p)
 {
     return ((const struct kq_state *)p->state)->fd;
@@ -279,4 +298,5 @@ const struct poller_ops poller_kqueue_ops = {
     .wait = kq_wait,
     .backend_fd = kq_backend_fd,
     .sock_error = kq_sock_error,
+    .watch_proc = kq_watch_proc,
 };

@@ -28,10 +28,13 @@
 #endif
 
 /* The process's first thread: on Linux the one whose id is the process's
- * (gettid() cannot fail), on the BSDs and macOS pthread_main_np(). */
+ * (gettid() cannot fail; glibc has it since 2.30, else the system call),
+ * on the BSDs and macOS pthread_main_np(). */
 static bool in_main_thread(void)
 {
-#if defined(SYS_gettid)
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+    return gettid() == getpid();
+#elif defined(SYS_gettid)
     return (pid_t)syscall(SYS_gettid) == getpid();
 #else
     return pthread_main_np() == 1;

@@ -43,6 +43,7 @@ struct asyncio_process {
     struct loop *loop;
     struct net_open open;       /* on loop->net.open until freed */
     struct sigchld_child child; /* without a pidfd: checked after each SIGCHLD */
+    bool kq_watched;            /* the kqueue backend reports its exit (EVFILT_PROC) */
 };
 
 static bool valid(const asyncio_process_t *p)
@@ -88,6 +89,10 @@ static void reap(asyncio_process_t *p, bool block)
         fprintf(stderr, "asyncio: child process %ld was reaped by someone else: returncode 255\n",
                 (long)p->pid);
     p->reaped = true;
+    if (p->kq_watched) { /* reaped before its event: no event for the next child of its pid */
+        p->kq_watched = false;
+        p->loop->poller.ops->watch_proc(&p->loop->poller, (int)p->pid, false);
+    }
     if (p->pidfd >= 0) {
         io_watch(p->loop, p->pidfd, 0, NULL, NULL);
         asyncio_close(p->pidfd); /* the loop forgets the fd: its number comes back */
@@ -114,6 +119,23 @@ static void on_sigchld_check(struct sigchld_child *c)
 {
     asyncio_process_t *p = container_of(c, asyncio_process_t, child);
     on_exit_ready(p->loop, -1, 0, p);
+}
+
+static void free_at_close(struct net_open *o);
+
+void subprocess_proc_exited(struct loop *loop, int pid)
+{
+    for (struct dlist *n = loop->net.open.next; n != &loop->net.open; n = n->next) {
+        struct net_open *o = container_of(n, struct net_open, link);
+        if (o->free_at_close != free_at_close)
+            continue; /* a stream's or a server's */
+        asyncio_process_t *p = container_of(o, asyncio_process_t, open);
+        if (p->pid == (pid_t)pid && !p->reaped && p->kq_watched) {
+            p->kq_watched = false; /* reported once */
+            on_exit_ready(loop, -1, 0, p); /* may free p */
+            return;
+        }
+    }
 }
 
 /* The loop closes: a child still running is killed and reaped. */
@@ -282,22 +304,30 @@ static int pidfd_open_(pid_t pid)
 #endif
 }
 
-/* How the loop watches its children's ends: with pidfds where the system
- * has them, else (or if ASYNCIO_CHILD_WATCHER=sigchld asks for it) after
- * each SIGCHLD (sigchld.c). Decided at its first spawn. */
-static bool use_pidfd(struct loop *loop)
+/* How the loop watches its children's ends: with the kqueue backend, by
+ * its EVFILT_PROC; else with pidfds where the system has them; else (or if
+ * ASYNCIO_CHILD_WATCHER=sigchld asks for it) after each SIGCHLD
+ * (sigchld.c). Decided at its first spawn. */
+enum watch { WATCH_SIGCHLD, WATCH_PIDFD, WATCH_KQUEUE };
+
+static enum watch watch_of(struct loop *loop)
 {
     if (!loop->net.pidfds) {
         const char *e = getenv("ASYNCIO_CHILD_WATCHER");
         bool forced = e && strcmp(e, "sigchld") == 0;
-        int fd = forced ? -1 : pidfd_open_(getpid());
-        /* Any failure but ENOSYS is the moment's: the spawn's own
-         * pidfd_open() will say it. */
-        loop->net.pidfds = forced || (fd < 0 && errno == ENOSYS) ? -1 : 1;
-        if (fd >= 0)
-            close(fd);
+        if (!forced && loop->poller.ops->watch_proc) {
+            loop->net.pidfds = 2;
+        } else {
+            int fd = forced ? -1 : pidfd_open_(getpid());
+            /* Any failure but ENOSYS is the moment's: the spawn's own
+             * pidfd_open() will say it. */
+            loop->net.pidfds = forced || (fd < 0 && errno == ENOSYS) ? -1 : 1;
+            if (fd >= 0)
+                close(fd);
+        }
     }
-    return loop->net.pidfds > 0;
+    return loop->net.pidfds == 2 ? WATCH_KQUEUE : loop->net.pidfds > 0 ? WATCH_PIDFD
+                                                                        : WATCH_SIGCHLD;
 }
 
 /* The child was spawned but cannot be watched: kill and reap it. */
@@ -309,9 +339,10 @@ static void abandon(pid_t pid)
 }
 
 /* The process object for the running child pid, with its streams. */
-static int adopt(struct loop *loop, pid_t pid, bool pidfd, struct spawn_fds *f, size_t limit,
+static int adopt(struct loop *loop, pid_t pid, enum watch w, struct spawn_fds *f, size_t limit,
                  asyncio_process_t **out)
 {
+    bool pidfd = w == WATCH_PIDFD;
     asyncio_process_t *p = calloc(1, sizeof *p);
     if (p)
         p->pidfd = -1;
@@ -335,6 +366,13 @@ static int adopt(struct loop *loop, pid_t pid, bool pidfd, struct spawn_fds *f, 
     }
     if (rc == 0 && pidfd)
         rc = io_watch(loop, p->pidfd, POLLER_IN, on_exit_ready, p);
+    if (rc == 0 && w == WATCH_KQUEUE) {
+        rc = loop->poller.ops->watch_proc(&loop->poller, (int)pid, true);
+        p->kq_watched = rc == 0;
+        gone = rc == -ESRCH; /* reaped already, by someone else */
+        if (gone)
+            rc = -ECHILD;
+    }
     if (rc < 0) {
         if (!gone)
             abandon(pid);
@@ -355,7 +393,7 @@ static int adopt(struct loop *loop, pid_t pid, bool pidfd, struct spawn_fds *f, 
     p->loop = loop;
     p->open.free_at_close = free_at_close;
     dlist_push_back(&loop->net.open, &p->open.link);
-    if (!pidfd) {
+    if (w == WATCH_SIGCHLD) {
         /* A SIGCHLD since the spawn has written the watcher's fd: the
          * check it makes comes after this. */
         p->child.check = on_sigchld_check;
@@ -433,9 +471,16 @@ int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const a
     if (rc == 0 && o.env && !strchr(argv[0], '/') &&
         (rc = find_in_path(argv[0], o.env, found, sizeof found)) == 0)
         prog = found;
-    /* Without pidfds, the watcher is ready before the child can end. */
-    bool pidfd = use_pidfd(loop);
-    if (rc == 0 && !pidfd)
+    enum watch w = watch_of(loop);
+#ifdef HAVE_PIDFD
+    /* libkqueue's EVFILT_PROC (Linux) never reports a child the kernel
+     * reaped itself (SIGCHLD ignored): a pidfd does (returncode 255). */
+    struct sigaction cur;
+    if (w == WATCH_KQUEUE && sigaction(SIGCHLD, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
+        w = WATCH_PIDFD;
+#endif
+    /* Through SIGCHLD, the watcher is ready before the child can end. */
+    if (rc == 0 && w == WATCH_SIGCHLD)
         rc = sigchld_prepare(loop);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -461,9 +506,9 @@ int asyncio_create_subprocess_exec(asyncio_process_t **proc, const char *const a
         posix_spawn_file_actions_destroy(&fa);
     fds_close(f.child);
     if (rc == 0)
-        rc = adopt(loop, pid, pidfd, &f, o.limit, proc);
+        rc = adopt(loop, pid, w, &f, o.limit, proc);
     fds_close(f.parent);
-    if (rc < 0 && !pidfd)
+    if (rc < 0 && w == WATCH_SIGCHLD)
         sigchld_idle(loop); /* no child: its watcher goes */
     return rc;
 }
