@@ -546,7 +546,7 @@ awk_quantile='
 # loaded in turn, SLICE s slices").
 paired_table() {
     awk -v rawf="$raw" -v rounds="$ROUNDS" -v what="$2" -v how="${3:-servers loaded in turn, ${SLICE:-?} s slices}" \
-        -v total=$(($(date +%s) - start_s)) -v out="$out" '
+        -v total=$(($(date +%s) - start_s)) -v out="$out" -v rowsf="$1" '
     function fmt(x, a) {
         if (x == "") return "-"
         a = x < 0 ? -x : x
@@ -591,7 +591,14 @@ paired_table() {
             runs[x[2] SUBSEP x[3] SUBSEP x[4]] = runs[x[2] SUBSEP x[3] SUBSEP x[4]] " " x[5]
             unit[x[3] SUBSEP x[4]] = x[6]
         }
-        printf "%-22s %-9s %11s %-8s %9s %9s %-11s %9s  %-32s %s\n", "workload", "impl", "median", "unit",
+        iw = 9  # the impl column: 9 wide, or as the longest name (ours_kqueue)
+        while ((getline line < rowsf) > 0) {
+            split(line, x, "|")
+            if (length(x[2]) > iw) iw = length(x[2])
+        }
+        close(rowsf)
+        rowfmt = "%-22s %-" iw "s %11s %-8s %9s %9s %-11s %9s  %-32s %s\n"
+        printf rowfmt, "workload", "impl", "median", "unit",
             "cpu_us", "thr ratio", "(q1-q3)", "cpu ratio", "target", "result"
     }
     {
@@ -615,7 +622,7 @@ paired_table() {
         }
         u = unit[w SUBSEP vm]
         if (u == "") u = w ~ /^idle/ ? "KiB/conn" : (w ~ /^(echo|embed)/ ? "msgs/s" : "req/s")
-        printf "%-22s %-9s %11s %-8s %9s %9s %-11s %9s  %-32s %s\n", (w == lastw ? "" : w), impl,
+        printf rowfmt, (w == lastw ? "" : w), impl,
             fmt(v), u, fmt(c), (tr == "" ? "-" : sprintf("%.3fx", tr)), spread,
             (cr == "" ? "-" : sprintf("%.3fx", cr)), target, res
         lastw = w

@@ -7,6 +7,8 @@
 #   bench/net.sh                            11 rounds of every workload (~21 min)
 #   ROUNDS=1 ECHO_SECS=1 bench/net.sh       a quick check
 #   WORKLOADS="echo idle" bench/net.sh      only some of echo http redis idle
+#   ECHO_IMPLS="ours epoll uv uvloop ours_kqueue" bench/net.sh
+#                                           also our kqueue backend (below)
 #
 # Workloads (server pinned to CPU 0, load generator to CPU 1):
 #   echo   10 connections, 1, 10 and 100 KiB messages, 1 and 16 in flight per
@@ -16,6 +18,16 @@
 #          (bench/net/uvloop_echo.py). All of a round's servers run at once
 #          and one echo_load loads them in turn, SLICE seconds each
 #          (forwards, then backwards), until each has had ECHO_SECS seconds.
+#          "ours_kqueue", when ECHO_IMPLS names it: examples/echo_server
+#          again, from a second Release build with the kqueue backend over
+#          libkqueue (-DASYNCIO_LIBKQUEUE=ON; libkqueue built with
+#          ../shared/tools/build-libkqueue.sh into bench/results/libkqueue),
+#          run with ASYNCIO_BACKEND=kqueue. For information only, no target:
+#          libkqueue adds its own layer (over epoll) on Linux. Its rows show
+#          its own figures and its ratios to the epoll server (or, without
+#          epoll, the first peer listed), "ours_kqueue, for reference". Not
+#          in the default list: it costs a second build (~10 s) and 3 s
+#          more per echo workload and round (~4 min of the default run).
 #   http   wrk -t1 -c100 against examples/http_server and nginx with 1 worker
 #          (bench/net/nginx.conf), both answering "Hello, World!" at /.
 #   redis  redis-benchmark -t ping,set,get -c 50, and again with -P 16, against
@@ -66,13 +78,19 @@
 #   SLICE       seconds a server is loaded before the next (default 0.05)
 #   WORKLOADS   which of echo http redis idle to run (default all)
 #   ECHO_IMPLS  echo implementations (default "ours epoll uv uvloop"; also
-#               "streams": uvloop with asyncio streams, shown for reference)
+#               "streams": uvloop with asyncio streams, and "ours_kqueue":
+#               ours on the kqueue backend over libkqueue, both shown for
+#               reference; they take part in idle too)
 #   IDLE_N      connections of the idle workload (default 10000)
 #   ECHO_RMEM   TCP receive buffer of every socket while echo runs, in bytes
 #               (default 4194304; "auto": the kernel's autotuning, as is)
 #   BUILD       build directory (default bench/results/build-net)
 #   OURS        where our echo_server, http_server and kv_server are (default
 #               $BUILD/examples, built here; another directory is used as is)
+#   KQ_BUILD    build directory of ours_kqueue (default
+#               bench/results/build-net-kqueue; libkqueue goes to
+#               bench/results/libkqueue); without ../shared/tools beside the
+#               checkout ours_kqueue is skipped
 #   PYTHON      interpreter for uvloop (default /usr/bin/python3, for which
 #               Debian's python3-uvloop is installed)
 #   PORT_BASE   first port tried for a server (default 18000)
@@ -80,8 +98,9 @@
 # As root, installs what is missing with apt-get: build-essential cmake
 # libuv1-dev python3-uvloop nginx-light wrk redis-server redis-tools. When one
 # of our example servers is missing (or does not build), its workload runs the
-# peers only. Every process started here is stopped by its pid, also on
-# errors and Ctrl-C. Raw output goes to bench/results/net-<timestamp>/.
+# peers only (ours_kqueue: it is skipped, with a word). Every process started
+# here is stopped by its pid, also on errors and Ctrl-C. Raw output goes to
+# bench/results/net-<timestamp>/.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -97,6 +116,9 @@ IDLE_N=${IDLE_N:-10000}
 ECHO_RMEM=${ECHO_RMEM:-4194304}
 BUILD=${BUILD:-$here/results/build-net}
 OURS=${OURS:-$BUILD/examples}
+KQ_BUILD=${KQ_BUILD:-$here/results/build-net-kqueue}
+kq_prefix=$here/results/libkqueue
+kq_tool=$root/../shared/tools/build-libkqueue.sh
 PY=${PYTHON:-/usr/bin/python3}
 PORT_BASE=${PORT_BASE:-18000}
 export PYTHONDONTWRITEBYTECODE=1
@@ -108,10 +130,15 @@ check_settings net.sh "echo http redis idle" ROUNDS SECS ECHO_SECS IDLE_N PORT_B
 case $ECHO_RMEM in auto) ;; '' | *[!0-9]* | 0) echo "net.sh: ECHO_RMEM must be a number of bytes or auto" >&2; exit 2 ;; esac
 for i in $ECHO_IMPLS; do
     case $i in
-        ours | epoll | uv | uvloop | streams) ;;
+        ours | epoll | uv | uvloop | streams | ours_kqueue) ;;
         *) echo "net.sh: unknown echo implementation $i" >&2; exit 2 ;;
     esac
 done
+echo_wants() {  # IMPL: ECHO_IMPLS names it
+    local i
+    for i in $ECHO_IMPLS; do [ "$i" = "$1" ] && return 0; done
+    return 1
+}
 start_s=$(date +%s)
 
 # ---- what is needed -------------------------------------------------------
@@ -180,6 +207,30 @@ rm -f "$nbin/uv_echo"
 have_uvdev && cc -O2 -std=gnu11 -Wall -Wextra -o "$nbin/uv_echo" "$netsrc/uv_echo.c" -luv 2>>"$blog" ||
     echo "net.sh: no uv_echo (libuv1-dev missing or the build failed, see $blog): libuv runs skipped" >&2
 
+# ours_kqueue: libkqueue (rebuilt from ../shared's snapshot: a few seconds)
+# and a second Release build of echo_server with the kqueue backend over it;
+# the old binary removed first: never a stale one
+kq_echo=$KQ_BUILD/examples/echo_server
+kq_version=
+if echo_wants ours_kqueue && { wants echo || wants idle; }; then
+    rm -f "$kq_echo"
+    if [ ! -f "$kq_tool" ]; then
+        echo "net.sh: no $kq_tool (../shared is not beside this checkout): ours_kqueue skipped" >&2
+    else
+        echo "net.sh: building libkqueue in $kq_prefix and ours over it in $KQ_BUILD ..." >&2
+        if ! { sh "$kq_tool" "$kq_prefix" &&
+            cmake -S "$root" -B "$KQ_BUILD" -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_TESTS=OFF \
+                -DASYNCIO_BUILD_BENCH=OFF -DASYNCIO_BUILD_EXAMPLES=ON \
+                -DASYNCIO_LIBKQUEUE=ON -DCMAKE_PREFIX_PATH="$kq_prefix" &&
+            cmake --build "$KQ_BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target example_echo_server; } \
+            >>"$blog" 2>&1; then
+            echo "net.sh: ours_kqueue does not build (see $blog): skipped" >&2
+            tail -n 15 "$blog" | sed 's/^/    /' >&2
+        fi
+        kq_version=$(PKG_CONFIG_PATH=$kq_prefix/lib/pkgconfig pkg-config --modversion libkqueue 2>/dev/null || echo '?')
+    fi
+fi
+
 # ---- machine set-up -------------------------------------------------------
 # 10,000 connections need the open-file limit raised; the servers inherit it.
 hard=$(ulimit -Hn)
@@ -219,6 +270,7 @@ pin_two_cpus
         "$(nginx -v 2>&1 | sed 's/.*: //')," \
         "redis $(redis-server --version 2>/dev/null | sed -n 's/.*v=\([^ ]*\).*/\1/p')," \
         "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
+    [ -x "$kq_echo" ] && echo "kqueue:  ours_kqueue = $kq_echo, ASYNCIO_BACKEND=kqueue, libkqueue $kq_version ($kq_prefix)"
     echo "runs:    ROUNDS=$ROUNDS SECS=$SECS ECHO_SECS=$ECHO_SECS SLICE=$SLICE WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
         "IDLE_N=$IDLE_N ECHO_RMEM=$ECHO_RMEM, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
 } | tee "$out/header.txt"
@@ -242,6 +294,7 @@ echo_cmd() {  # IMPL: sets cmd, 1 if the implementation is not available
         uv) [ -x "$nbin/uv_echo" ] || return 1; cmd=("$nbin/uv_echo" "$port") ;;
         uvloop) have_uvloop || return 1; cmd=("$PY" "$netsrc/uvloop_echo.py" "$port") ;;
         streams) have_uvloop || return 1; cmd=("$PY" "$netsrc/uvloop_echo.py" "$port" --streams) ;;
+        ours_kqueue) [ -x "$kq_echo" ] || return 1; cmd=(env ASYNCIO_BACKEND=kqueue "$kq_echo" "$port") ;;
     esac
 }
 
@@ -445,6 +498,16 @@ done
 # this peer (thr: ours/peer throughput, cpu: peer/ours CPU per message, both
 # > 1 when ours is better) or, on ours' own row, on its value.
 rows=$out/rows.txt
+# ours_kqueue's ratios, for reference: to epoll, or the first peer listed
+kq_ref=
+for impl in epoll uv uvloop streams; do
+    if echo_wants "$impl"; then kq_ref=$impl; break; fi
+done
+kq_rows() {  # WORKLOAD: ours_kqueue's rows (no target), when ECHO_IMPLS names it
+    echo_wants ours_kqueue || return 0
+    echo "$1|ours_kqueue||"
+    [ -z "$kq_ref" ] || echo "$1|$kq_ref|ours_kqueue, for reference||ours_kqueue"
+}
 {
     if wants echo; then
         for size in 1 10 100; do
@@ -459,6 +522,7 @@ rows=$out/rows.txt
                         streams) echo "$w|streams||" ;;
                     esac
                 done
+                kq_rows "$w"
             done
         done
     fi
@@ -482,7 +546,10 @@ rows=$out/rows.txt
     if wants idle; then
         for w in idle_open idle_used; do
             echo "$w|ours|<= 12 KiB/conn|val <= 12"
-            for impl in $ECHO_IMPLS; do [ "$impl" = ours ] || echo "$w|$impl||"; done
+            for impl in $ECHO_IMPLS; do
+                case $impl in ours | ours_kqueue) ;; *) echo "$w|$impl||" ;; esac
+            done
+            kq_rows "$w"
         done
     fi
 } >"$rows"
