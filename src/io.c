@@ -166,6 +166,8 @@ dispatch_native(struct loop *loop, const struct poller_event *ev, bool from_task
         loop->io.deferred[loop->io.ndeferred++] = *ev;
     else if (ev->fd == POLLER_PROC)
         subprocess_proc_exited(loop, (int)ev->events);
+    else if (ev->fd == POLLER_WAKE)
+        threads_woken(loop);
 }
 
 void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task)

@@ -237,6 +237,9 @@ void loop_timer_cancel(struct loop *loop, struct ltimer *lt);
 /* A child process pid ended (subprocess.c), as the poller reported it
  * (POLLER_PROC: kqueue's EVFILT_PROC). */
 void subprocess_proc_exited(struct loop *loop, int pid);
+/* Another thread woke the loop (threadsafe.c), as the poller reported it
+ * (POLLER_WAKE: kqueue's EVFILT_USER): take what was posted. */
+void threads_woken(struct loop *loop);
 
 /* Handles (handle.c): free the slabs at close. */
 void handles_term(struct loop *loop);

@@ -89,6 +89,8 @@
 #define sigchld_idle asyncio__sigchld_idle
 /* subprocess.c */
 #define subprocess_proc_exited asyncio__subprocess_proc_exited
+/* threadsafe.c (woken) */
+#define threads_woken asyncio__threads_woken
 #define fd_above_stdio asyncio__fd_above_stdio
 /* task.c */
 #define task_begin_wait_on asyncio__task_begin_wait_on

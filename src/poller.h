@@ -36,6 +36,8 @@ struct poller_event {
 /* An event of no fd: a child process ended (kqueue's EVFILT_PROC, see
  * watch_proc): poller_event.fd is POLLER_PROC and .events its pid. */
 #define POLLER_PROC (-2)
+/* Another thread woke the loop (wake_trigger): poller_event.fd. */
+#define POLLER_WAKE (-3)
 
 struct poller;
 
@@ -60,6 +62,12 @@ struct poller_ops {
      * NULL where the backend has no such filter. 0, or -ESRCH (no such
      * child: reaped already), or another negative errno. */
     int (*watch_proc)(struct poller *p, int pid, bool on);
+    /* A wake-up of the backend's own (kqueue's EVFILT_USER), reported as
+     * a POLLER_WAKE event: wake_open() sets it up (0, or a negative errno:
+     * the loop then uses an eventfd or a pipe), wake_trigger(backend_fd)
+     * fires it from any thread. NULL where the backend has none. */
+    int (*wake_open)(struct poller *p);
+    int (*wake_trigger)(int backend_fd);
 };
 
 struct poller {

@@ -240,6 +240,12 @@ static int kq_wait(struct poller *p, uint64_t timeout_ns, struct poller_event *o
                 k++;
             continue;
         }
+        if (ev->filter == EVFILT_USER) {
+            out[k].fd = POLLER_WAKE; /* EV_CLEAR: reset as it is reported */
+            out[k].events = 0;
+            k++;
+            continue;
+        }
         if (ev->filter == EVFILT_PROC) {
             out[k].fd = POLLER_PROC; /* the child's end: NOTE_EXIT, once */
             out[k].events = (unsigned)ev->ident;
@@ -285,6 +291,25 @@ static int kq_watch_proc(struct poller *p, int pid, bool on)
     return on ? -errno : 0; /* off: reported and gone already (one shot) */
 }
 
+/* The loop's wake-up from other threads: EVFILT_USER, cleared as it is
+ * reported. */
+#define WAKE_IDENT 1
+
+static int kq_wake_open(struct poller *p)
+{
+    struct kq_state *st = p->state;
+    struct kevent ch;
+    EV_SET(&ch, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+    return kevent(st->fd, &ch, 1, NULL, 0, NULL) == 0 ? 0 : -errno;
+}
+
+static int kq_wake_trigger(int kq)
+{
+    struct kevent ch;
+    EV_SET(&ch, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+    return kevent(kq, &ch, 1, NULL, 0, NULL) == 0 ? 0 : -errno;
+}
+
 static int kq_backend_fd(const struct poller *p)
 {
     return ((const struct kq_state *)p->state)->fd;
@@ -299,4 +324,6 @@ const struct poller_ops poller_kqueue_ops = {
     .backend_fd = kq_backend_fd,
     .sock_error = kq_sock_error,
     .watch_proc = kq_watch_proc,
+    .wake_open = kq_wake_open,
+    .wake_trigger = kq_wake_trigger,
 };

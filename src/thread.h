@@ -93,6 +93,16 @@ struct asyncio_loop {
     asyncio_callback *releases;  /* slot i's release, apart: the loop reads it only at close */
     int wake_rd, wake_wr;        /* an eventfd (one fd) or a pipe; closed with the
                                     last reference, as posters write it unlocked */
+    /* Or, with the kqueue backend, its EVFILT_USER event (wake_rd and
+     * wake_wr are -1): posters trigger it on the loop's kqueue, wake_kq,
+     * which closes with the loop; so the close sets wake_closed and waits
+     * until no poster is between reading it and triggering (notifying):
+     * a poster sees the close, or the close sees the poster (both
+     * sequentially consistent). */
+    int wake_kq;
+    int (*wake_trigger)(int kq);
+    atomic_int notifying;
+    atomic_bool wake_closed;
     atomic_uint refs;            /* the loop's own (until closed), and asyncio_loop_ref()'s */
     atomic_bool running;         /* loop->running, for other threads */
     pthread_t owner;             /* the thread that made the loop, the only one to run it */

@@ -43,6 +43,14 @@ static bool inbox_room(struct asyncio_loop *s)
  * it did, it is tried once more, then left to the next post. */
 static void inbox_wake(struct asyncio_loop *s)
 {
+    if (s->wake_kq >= 0) {
+        atomic_fetch_add(&s->notifying, 1);
+        int rc = atomic_load(&s->wake_closed) ? 0 : s->wake_trigger(s->wake_kq);
+        atomic_fetch_sub(&s->notifying, 1);
+        if (rc < 0)
+            atomic_store(&s->signalled, false); /* GCOVR_EXCL_LINE: a trigger of an open kqueue does not fail */
+        return;
+    }
     uint64_t one = 1;
     for (int tries = 0; tries < 2; tries++) {
         ssize_t w;
@@ -408,6 +416,11 @@ static void on_wake(struct loop *loop, int fd, unsigned events, void *arg)
     while (read(fd, buf, sizeof buf) > 0)
         ;
 #endif
+    threads_woken(loop);
+}
+
+void threads_woken(struct loop *loop)
+{
     atomic_store(&loop->threads.shared->signalled, false);
     take(loop);
 }
@@ -470,7 +483,7 @@ int threads_init(struct loop *loop)
     struct asyncio_loop *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
-    s->wake_rd = s->wake_wr = -1;
+    s->wake_rd = s->wake_wr = s->wake_kq = -1;
     s->spill_tail = &s->spill;
     atomic_init(&s->tail, 0);
     atomic_init(&s->signalled, false);
@@ -481,6 +494,18 @@ int threads_init(struct loop *loop)
     s->ring = calloc(INBOX_RING, sizeof *s->ring);
     s->releases = calloc(INBOX_RING, sizeof *s->releases);
     int rc = s->ring && s->releases ? inbox_mutex_init(&s->mu) : -ENOMEM;
+    struct poller *p = &loop->poller;
+    if (rc == 0 && p->ops->wake_open && p->ops->wake_open(p) == 0) {
+        /* The kqueue backend's own wake-up (EVFILT_USER): no fd. */
+        s->wake_kq = p->ops->backend_fd(p);
+        s->wake_trigger = p->ops->wake_trigger;
+        atomic_init(&s->notifying, 0);
+        atomic_init(&s->wake_closed, false);
+        s->owner = pthread_self();
+        s->loop = loop;
+        th->shared = s;
+        return 0;
+    }
     if (rc == 0) {
         if ((rc = wake_fds_open(s)) == 0) {
             loop->io.wake_fd = s->wake_rd;
@@ -525,7 +550,13 @@ void threads_term(struct loop *loop)
     struct asyncio_loop *s = th->shared;
     /* Its threads post what they drop and finish: before the close. */
     executor_close_default(loop);
-    io_watch(loop, s->wake_rd, 0, NULL, NULL);
+    if (s->wake_kq >= 0) {
+        atomic_store(&s->wake_closed, true);
+        while (atomic_load(&s->notifying))
+            sched_yield(); /* a poster a few instructions from done */
+    } else {
+        io_watch(loop, s->wake_rd, 0, NULL, NULL);
+    }
     loop->io.wake_fd = -1;
     pthread_mutex_lock(&s->mu);
     s->closed = true;
