@@ -187,7 +187,8 @@ typedef struct asyncio_tls_options {
  * scope), -ECANCELED, -ENOMEM; and, with s untouched (misuse): -EINVAL
  * (s or ctx NULL, a bad timeout or server_hostname), -EEXIST (s has TLS
  * already), -EBUSY (another task reads s), -ENOTSOCK, -EPERM (not in a
- * task). opts may be NULL. May suspend.
+ * task), -EBADF (s closed, by another task while the queue went out).
+ * opts may be NULL. May suspend.
  */
 ASYNCIO_API int asyncio_start_tls(asyncio_stream_t *s, asyncio_tls_context_t *ctx,
                                   const asyncio_tls_options_t *opts);

@@ -332,12 +332,14 @@ int tls_start(asyncio_stream_t *s, asyncio_tls_context_t *ctx, const asyncio_tls
     else if (!c->err[0])
         set_text(c, strerror(-rc), NULL);
     report(opts, c->err);
-    /* Misuse leaves s as it was; anything else, -ENOMEM too, closes it. */
+    /* Misuse leaves s as it was; anything else, -ENOMEM too, closes it.
+     * -EBADF before the layer: another task closed s while the queue went
+     * out (misuse too), and s may be gone: not to be touched. */
     bool untouched = !installed && (rc == -EINVAL || rc == -EBUSY || rc == -EEXIST ||
-                                    rc == -ENOTSOCK || rc == -EPERM);
+                                    rc == -ENOTSOCK || rc == -EPERM || rc == -EBADF);
     if (!installed) {
         conn_free(c);
-        if (!untouched || close_always)
+        if (!untouched || (close_always && rc != -EBADF))
             asyncio_stream_abort(s);
         return rc;
     }
