@@ -148,22 +148,13 @@ int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg
     return 0;
 }
 
-int asyncio_remove_signal_handler(int signum)
+/* Stop taking signum (its handler is gone): asyncio_remove_signal_handler()'s. */
+static void drop_signal(struct sigwatch *w, int signum)
 {
-    if (bad_signal(signum))
-        return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop)
-        return -EPERM;
-    struct sigwatch *w = loop->signals;
-    if (!w || !w->handlers[signum].cb)
-        return 0;
-    w->handlers[signum].cb = NULL;
     sigdelset(&w->mask, signum);
     signalfd(w->fd, &w->mask, 0);
     release_signal(w, signum);
     sigdelset(&w->before, signum);
-    return 1;
 }
 
 void signals_term(struct loop *loop)
@@ -307,19 +298,10 @@ int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg
     return 0;
 }
 
-int asyncio_remove_signal_handler(int signum)
+/* Stop taking signum (its handler is gone): asyncio_remove_signal_handler()'s. */
+static void drop_signal(struct sigwatch *w, int signum)
 {
-    if (bad_signal(signum))
-        return -EINVAL;
-    struct loop *loop = loop_current();
-    if (!loop)
-        return -EPERM;
-    struct sigwatch *w = loop->signals;
-    if (!w || !w->handlers[signum].cb)
-        return 0;
-    w->handlers[signum].cb = NULL;
     release_signal(w, signum);
-    return 1;
 }
 
 void signals_term(struct loop *loop)
@@ -336,3 +318,18 @@ void signals_term(struct loop *loop)
 }
 
 #endif
+
+int asyncio_remove_signal_handler(int signum)
+{
+    if (bad_signal(signum))
+        return -EINVAL;
+    struct loop *loop = loop_current();
+    if (!loop)
+        return -EPERM;
+    struct sigwatch *w = loop->signals;
+    if (!w || !w->handlers[signum].cb)
+        return 0;
+    w->handlers[signum].cb = NULL;
+    drop_signal(w, signum);
+    return 1;
+}

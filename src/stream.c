@@ -68,7 +68,7 @@ struct asyncio_stream {
     const asyncio_stream_layer_ops_t *lops;
     void *layer;
     int rwant;               /* what the layer's last recv waits for */
-    unsigned watch_ev;       /* what the writable callback is to watch */
+    unsigned watch_ev;       /* what the layer's last send waits for */
     unsigned watched;        /* what it watches (s->watching) */
     bool notified;           /* the layer's shutdown (close_notify) is done */
     bool notify_sent;        /* ... and it sent something: linger at close */
@@ -724,7 +724,6 @@ static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcn
 {
     if (s->lops)
         return layer_send(s, iov, iovcnt);
-    s->watch_ev = POLLER_OUT;
     for (;;) {
         ssize_t r;
         if (s->is_socket && iovcnt == 1 && !NET_SIGPIPE_BLOCK) {
@@ -765,18 +764,18 @@ static void send_failed(asyncio_stream_t *s, int err)
     }
 }
 
-/* Call stream_flush() again once the fd is ready for s->watch_ev (output,
- * or input for a layer that must read to write). */
-static void watch(asyncio_stream_t *s)
+/* Call stream_flush() again once the fd is ready for ev (output, or input
+ * for a layer that must read to write). */
+static void watch(asyncio_stream_t *s, unsigned ev)
 {
-    if (s->watching && s->watched == s->watch_ev)
+    if (s->watching && s->watched == ev)
         return;
-    int rc = io_watch(s->loop, s->fd, s->watch_ev, on_writable, s);
+    int rc = io_watch(s->loop, s->fd, ev, on_writable, s);
     if (rc < 0) {
         write_failed(s, rc);
     } else {
         s->watching = true;
-        s->watched = s->watch_ev;
+        s->watched = ev;
     }
 }
 
@@ -789,8 +788,7 @@ static bool __attribute__((noinline)) layer_shutdown(asyncio_stream_t *s)
     int want = 0;
     int rc = s->lops->shutdown(s->layer, &want);
     if (rc == -EAGAIN) {
-        s->watch_ev = want == ASYNCIO_LAYER_WANT_READ ? POLLER_IN : POLLER_OUT;
-        watch(s);
+        watch(s, want == ASYNCIO_LAYER_WANT_READ ? POLLER_IN : POLLER_OUT);
         return s->werr != 0; /* the watch failed: give up on it */
     }
     s->notified = true;
@@ -810,7 +808,8 @@ static void stream_flush(asyncio_stream_t *s)
         struct iovec v = {s->wbuf + s->wpos, s->wlen};
         ssize_t r = send_some(s, &v, 1);
         if (r == -EAGAIN) {
-            watch(s);
+            /* a plain socket waits for output; a layer says what (layer_send) */
+            watch(s, s->lops ? s->watch_ev : POLLER_OUT);
             break;
         }
         if (r < 0) {
