@@ -168,6 +168,8 @@ dispatch_native(struct loop *loop, const struct poller_event *ev, bool from_task
         subprocess_proc_exited(loop, (int)ev->events);
     else if (ev->fd == POLLER_WAKE)
         threads_woken(loop);
+    else if (ev->fd == POLLER_SIGNAL)
+        signals_fired(loop, (int)ev->events);
 }
 
 void io_dispatch(struct loop *loop, const struct poller_event *ev, bool from_task)

@@ -8,6 +8,7 @@
 
 #include <asyncio.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -172,7 +173,7 @@ struct loop {
     struct loop_handles handles;
     struct loop_net net;
     struct loop_threads threads;
-    struct sigwatch *signals; /* signal.c: signalfd and handlers, if any */
+    struct sigwatch *signals; /* signal.c: handlers and how signals come, if any */
     void *altstack;           /* overflow.c: its signal stack, if ours */
     const asyncio_run_options_t *opts; /* asyncio_run_ex()'s, for the inits */
 
@@ -289,8 +290,15 @@ static inline void loop_prepoll_cancel(struct prepoll *p)
     dlist_remove(&p->link);
 }
 
-/* Signals (signal.c): restore the signal mask, close the signalfd. */
+/* Signals (signal.c): give back the signal mask or dispositions, close the
+ * signalfd or pipe. */
 void signals_term(struct loop *loop);
+/* A signal came, as the poller reported it (POLLER_SIGNAL: kqueue's
+ * EVFILT_SIGNAL): run its handler. */
+void signals_fired(struct loop *loop, int sig);
+/* Add to set the signals the library set to be ignored (a kernel kqueue
+ * watching them), which a child must not inherit ignored. Any thread. */
+void signals_ignored(sigset_t *set);
 
 /* Networking (stream.c, server.c): an open stream or server is on
  * loop->net.open until freed, so that the loop frees at close what its

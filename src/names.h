@@ -64,6 +64,8 @@
 /* resolve.c */
 #define net_resolve asyncio__net_resolve
 /* signal.c */
+#define signals_fired asyncio__signals_fired
+#define signals_ignored asyncio__signals_ignored
 #define signals_term asyncio__signals_term
 /* sock.c */
 #define net_begin asyncio__net_begin

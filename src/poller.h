@@ -38,6 +38,9 @@ struct poller_event {
 #define POLLER_PROC (-2)
 /* Another thread woke the loop (wake_trigger): poller_event.fd. */
 #define POLLER_WAKE (-3)
+/* A signal came (kqueue's EVFILT_SIGNAL, see watch_signal):
+ * poller_event.fd is POLLER_SIGNAL and .events the signal's number. */
+#define POLLER_SIGNAL (-4)
 
 struct poller;
 
@@ -68,6 +71,18 @@ struct poller_ops {
      * fires it from any thread. NULL where the backend has none. */
     int (*wake_open)(struct poller *p);
     int (*wake_trigger)(int backend_fd);
+    /* Report signal sig as POLLER_SIGNAL events (on), or stop (off); NULL
+     * where the backend has no such filter (signal.c then reads a
+     * signalfd or a pipe). 0 or a negative errno. What the filter sees
+     * depends on where kqueue lives, and signal.c sets the signal up to
+     * match (signal_blocked): */
+    int (*watch_signal)(struct poller *p, int sig, bool on);
+    /* true: the filter sees only a signal that is blocked, as libkqueue's
+     * (a signalfd read by a thread of its own, which sees signals sent to
+     * the process, not those sent to another thread: raise()); false: it
+     * sees every attempt to deliver one, and the signal's disposition
+     * still runs, so it is set to be ignored (a BSD or macOS kernel). */
+    bool signal_blocked;
 };
 
 struct poller {

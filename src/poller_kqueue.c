@@ -11,7 +11,9 @@
  * state). A change the kernel refuses comes back as an EV_ERROR event: an
  * enable for a registration that went with an earlier close of the fd is
  * added again; an fd that is not open is reported as POLLER_INVAL, as the
- * poll backend does. Timeouts have the full resolution of a timespec. */
+ * poll backend does. Timeouts have the full resolution of a timespec.
+ * The filters of no fd stand in for what Linux has fds for: EVFILT_SIGNAL
+ * (signal.c), EVFILT_PROC (subprocess.c), EVFILT_USER (the wake-up). */
 #include "poller.h"
 
 #include <errno.h>
@@ -26,7 +28,7 @@
 
 #define KQ_BATCH 256 /* events a wait fills at most */
 
-#ifdef __linux__
+#ifdef ASYNCIO_LIBKQUEUE
 /* libkqueue's (exported, declared only in its tests' header). */
 void libkqueue_drain_pending_close(void);
 #endif
@@ -70,7 +72,7 @@ static void kq_close(struct poller *p)
         close(st->fd);
         free(st->changes);
         free(st->fds);
-#ifdef __linux__
+#ifdef ASYNCIO_LIBKQUEUE
         /* libkqueue frees a closed kqueue (its epoll instance, eventfds)
          * in a thread of its own, later: now, so that a closed loop has
          * no fd left open. */
@@ -208,6 +210,26 @@ static bool refused(struct kq_state *st, const struct kevent *ev, struct poller_
     return true;
 }
 
+#ifdef ASYNCIO_LIBKQUEUE
+/* libkqueue lists the signals that came newest first (a kernel kqueue, in
+ * the order they came), one run of EVFILT_SIGNAL events: turn each run
+ * around, so that handlers run in the order their signals came. */
+static void reverse_signals(struct kevent *evs, int n)
+{
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && evs[j].filter == EVFILT_SIGNAL && !(evs[j].flags & EV_ERROR))
+            j++;
+        for (int a = i, b = j - 1; a < b; a++, b--) {
+            struct kevent t = evs[a];
+            evs[a] = evs[b];
+            evs[b] = t;
+        }
+        i = j > i ? j : i + 1;
+    }
+}
+#endif
+
 static int kq_wait(struct poller *p, uint64_t timeout_ns, struct poller_event *out, int max)
 {
     struct kq_state *st = p->state;
@@ -232,6 +254,9 @@ static int kq_wait(struct poller *p, uint64_t timeout_ns, struct poller_event *o
     st->nchanges = 0; /* taken (EINTR: after they were) */
     if (n < 0)
         return -EINTR;
+#ifdef ASYNCIO_LIBKQUEUE
+    reverse_signals(st->evs, n);
+#endif
     int k = 0;
     for (int i = 0; i < n; i++) {
         const struct kevent *ev = &st->evs[i];
@@ -243,6 +268,12 @@ static int kq_wait(struct poller *p, uint64_t timeout_ns, struct poller_event *o
         if (ev->filter == EVFILT_USER) {
             out[k].fd = POLLER_WAKE; /* EV_CLEAR: reset as it is reported */
             out[k].events = 0;
+            k++;
+            continue;
+        }
+        if (ev->filter == EVFILT_SIGNAL) {
+            out[k].fd = POLLER_SIGNAL; /* .data: how many came, coalesced */
+            out[k].events = (unsigned)ev->ident;
             k++;
             continue;
         }
@@ -291,6 +322,18 @@ static int kq_watch_proc(struct poller *p, int pid, bool on)
     return on ? -errno : 0; /* off: reported and gone already (one shot) */
 }
 
+/* A signal: EVFILT_SIGNAL, added or deleted at once (so that a refusal
+ * is the caller's error), cleared as it is reported. */
+static int kq_watch_signal(struct poller *p, int sig, bool on)
+{
+    struct kq_state *st = p->state;
+    struct kevent ch;
+    EV_SET(&ch, (uintptr_t)sig, EVFILT_SIGNAL, on ? EV_ADD | EV_CLEAR : EV_DELETE, 0, 0, NULL);
+    if (kevent(st->fd, &ch, 1, NULL, 0, NULL) == 0)
+        return 0;
+    return -errno;
+}
+
 /* The loop's wake-up from other threads: EVFILT_USER, cleared as it is
  * reported. */
 #define WAKE_IDENT 1
@@ -326,4 +369,10 @@ const struct poller_ops poller_kqueue_ops = {
     .watch_proc = kq_watch_proc,
     .wake_open = kq_wake_open,
     .wake_trigger = kq_wake_trigger,
+    .watch_signal = kq_watch_signal,
+#ifdef ASYNCIO_LIBKQUEUE
+    .signal_blocked = true, /* libkqueue: a signalfd of its own */
+#else
+    .signal_blocked = false, /* in the kernel: the disposition runs too */
+#endif
 };

@@ -261,8 +261,8 @@ static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t
 {
     /* Every signal unblocked: a loop's handled signals are blocked in its
      * thread. exec resets every handler (the library's SIGSEGV one for
-     * stack overflows included) but keeps SIG_IGN, which the library never
-     * sets: only the program's, of which these two are reset: */
+     * stack overflows included) but keeps SIG_IGN: the library's (a kernel
+     * kqueue's signals) are reset, and of the program's these two: */
     sigset_t none, dfl;
     sigemptyset(&none);
     /* As Python's restore_signals: SIGPIPE and SIGXFSZ back to the default,
@@ -273,6 +273,7 @@ static int set_attrs(posix_spawnattr_t *attr, const asyncio_subprocess_options_t
 #ifdef SIGXFSZ
     sigaddset(&dfl, SIGXFSZ);
 #endif
+    signals_ignored(&dfl);
     short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 #ifdef POSIX_SPAWN_SETSID
     if (o->start_new_session)

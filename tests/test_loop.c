@@ -1287,7 +1287,7 @@ static int yielder(void *arg, void **result)
     (void)result;
     for (int i = 0; i < y->n; i++) {
         if (i == y->raise_at)
-            raise(SIGUSR1);
+            tu_raise(SIGUSR1);
         CHECK_INT(asyncio_sleep(0), 0);
     }
     return 0;

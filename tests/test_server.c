@@ -1070,11 +1070,11 @@ static int main_signal(void *arg, void **result)
     struct caught usr1 = {0}, usr2 = {0};
     CHECK_INT(asyncio_add_signal_handler(SIGUSR1, on_signal, &usr1), 0);
     CHECK_INT(asyncio_add_signal_handler(SIGUSR2, on_signal, &usr2), 0);
-    CHECK_INT(raise(SIGUSR1), 0);
+    CHECK_INT(tu_raise(SIGUSR1), 0);
     await_signal(&usr1);
     CHECK_INT(kill(getpid(), SIGUSR2), 0); /* to the process, not the thread */
     await_signal(&usr2);
-    CHECK_INT(raise(SIGUSR1), 0);
+    CHECK_INT(tu_raise(SIGUSR1), 0);
     await_signal(&usr1);
     CHECK_INT(usr1.signum, SIGUSR1);
     CHECK_INT(usr1.count, 2);
@@ -1084,7 +1084,7 @@ static int main_signal(void *arg, void **result)
     /* Adding again replaces the callback. */
     struct caught other = {0};
     CHECK_INT(asyncio_add_signal_handler(SIGUSR1, on_signal, &other), 0);
-    CHECK_INT(raise(SIGUSR1), 0);
+    CHECK_INT(tu_raise(SIGUSR1), 0);
     await_signal(&other);
     CHECK_INT(usr1.count, 2);
     CHECK_INT(other.count, 1);
@@ -1163,7 +1163,7 @@ static int main_pending_then_removed(void *arg, void **result)
     (void)result;
     static struct caught c;
     CHECK_INT(asyncio_add_signal_handler(SIGUSR1, on_signal, &c), 0);
-    CHECK_INT(raise(SIGUSR1), 0); /* pending: the loop has not looked */
+    CHECK_INT(tu_raise(SIGUSR1), 0); /* pending: the loop has not looked */
     if (arg)
         return 0; /* the loop ends with the handler installed */
     CHECK_INT(asyncio_remove_signal_handler(SIGUSR1), 1);
@@ -1191,6 +1191,84 @@ static void test_signal_pending_when_the_loop_ends_is_not_fatal(void **state)
 {
     (void)state;
     assert_child_passed(in_child(pending_at_end_child));
+}
+
+/* A signal the program blocked, pending when its handler is added, is the
+ * handler's: the signalfd reads it; the kqueue filter would not (libkqueue
+ * drops it as the filter is added, a kernel kqueue records only later
+ * ones), so it is taken as the handler is added. (Through a sigaction()
+ * handler, as without signalfd, it waits for the program to unblock it.) */
+static int main_pending_before_added(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static struct caught c;
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    CHECK_INT(pthread_sigmask(SIG_BLOCK, &usr2, NULL), 0);
+    CHECK_INT(tu_raise(SIGUSR2), 0);
+    CHECK_INT(asyncio_add_signal_handler(SIGUSR2, on_signal, &c), 0);
+    await_signal(&c);
+    CHECK_INT(c.count, 1);
+    CHECK_INT(c.signum, SIGUSR2);
+    CHECK_INT(asyncio_sleep(0.01), 0);
+    CHECK_INT(c.count, 1); /* once */
+    CHECK_INT(asyncio_remove_signal_handler(SIGUSR2), 1);
+    sigset_t now;
+    CHECK_INT(pthread_sigmask(SIG_BLOCK, NULL, &now), 0);
+    CHECK_INT(sigismember(&now, SIGUSR2), 1); /* blocked before: still */
+    return 0;
+}
+
+static int pending_before_added_child(void)
+{
+    return child_run(main_pending_before_added, NULL);
+}
+
+static void test_signal_pending_when_its_handler_is_added_is_handled(void **state)
+{
+    (void)state;
+#ifdef TU_PORTABLE_FEATURES
+    skip(); /* through a sigaction() handler: pending until unblocked (signal.h) */
+#endif
+    assert_child_passed(in_child(pending_before_added_child));
+}
+
+/* Where the backend has a filter for signals (kqueue's EVFILT_SIGNAL), a
+ * handler uses it and opens nothing of its own; elsewhere the first one
+ * opens a signalfd (Linux) or a pipe's two ends (no signalfd). */
+static int main_handler_fds(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static struct caught c;
+    int before = tu_dir_entries("/proc/self/fd");
+    CHECK_INT(asyncio_add_signal_handler(SIGUSR1, on_signal, &c), 0);
+    CHECK_INT(asyncio_add_signal_handler(SIGUSR2, on_signal, &c), 0);
+    int opened = tu_dir_entries("/proc/self/fd") - before;
+    const char *backend = asyncio_loop_backend();
+#ifdef TU_PORTABLE_FEATURES
+    int expect = 2;
+#else
+    int expect = 1;
+#endif
+    if (strcmp(backend, "kqueue") == 0)
+        expect = 0;
+    CHECK_INT(opened, expect);
+    CHECK_INT(tu_raise(SIGUSR1), 0);
+    await_signal(&c);
+    CHECK_INT(asyncio_remove_signal_handler(SIGUSR1), 1);
+    CHECK_INT(asyncio_remove_signal_handler(SIGUSR2), 1);
+    return 0;
+}
+
+static void test_signal_handlers_use_the_backends_own_filter(void **state)
+{
+    (void)state;
+    if (tu_dir_entries("/proc/self/fd") < 0)
+        skip(); /* no /proc to count fds in */
+    assert_int_equal(run(main_handler_fds, NULL, NULL), 0);
 }
 
 /* ---- datagrams ----------------------------------------------------------- */
@@ -1555,6 +1633,8 @@ int main(void)
         cmocka_unit_test(test_signal_mask_is_as_before_once_the_loop_ended),
         cmocka_unit_test(test_signal_pending_when_its_handler_is_removed_is_not_fatal),
         cmocka_unit_test(test_signal_pending_when_the_loop_ends_is_not_fatal),
+        cmocka_unit_test(test_signal_pending_when_its_handler_is_added_is_handled),
+        cmocka_unit_test(test_signal_handlers_use_the_backends_own_filter),
         cmocka_unit_test(test_datagram_endpoints_round_trip),
         cmocka_unit_test(test_datagram_endpoint_rejects_bad_ports),
         cmocka_unit_test(test_bad_arguments_and_calls_outside_a_task_get_error_codes),

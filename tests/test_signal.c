@@ -183,8 +183,8 @@ static int main_handler_removes_another(void *arg, void **result)
     /* Both arrive before the loop next reads: with signalfd both are
      * pending and read lower first, with a pipe (no signalfd) in the order
      * they came: SIGUSR1 first either way. */
-    raise(SIGUSR1);
-    raise(SIGUSR2);
+    tu_raise(SIGUSR1);
+    tu_raise(SIGUSR2);
     CHECK_INT(asyncio_event_wait(&t.usr1_seen), 0);
     CHECK_INT(asyncio_sleep(0), 0);
     LOG("usr2-calls:%d", t.usr2_calls);

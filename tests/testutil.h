@@ -523,6 +523,23 @@ static inline int tu_wd_setup(void **state)
     return t->setup ? t->setup(state) : 0;
 }
 
+/* raise(sig), but with ASYNCIO_BACKEND=kqueue on Linux kill(getpid(),
+ * sig): libkqueue's EVFILT_SIGNAL reads a signalfd in a thread of its own,
+ * which sees the signals sent to the process and not those sent to
+ * another thread (raise() sends to the calling one; libkqueue's BUGS.md).
+ * A kernel kqueue sees both. Every thread of the test programs but the
+ * one running the loop blocks every signal, so the process's signal goes
+ * where raise()'s would. */
+static inline int tu_raise(int sig)
+{
+#ifdef __linux__
+    const char *b = getenv("ASYNCIO_BACKEND");
+    if (b && strcmp(b, "kqueue") == 0)
+        return kill(getpid(), sig);
+#endif
+    return raise(sig);
+}
+
 /* With ASYNCIO_BACKEND=kqueue on Linux, libkqueue keeps state of its own
  * for the process: two fds (a monitoring epoll instance and an eventfd),
  * made at the first kqueue() and kept, and a monitoring thread that runs

@@ -33,7 +33,8 @@ typedef struct asyncio_run_options {
     /* Default stack size of tasks in bytes (0: ASYNCIO_STACK_DEFAULT).
      * Rounded up to the page size; at least ASYNCIO_STACK_MIN. */
     size_t stack_size;
-    /* Poller backend: "epoll" (Linux), "poll" (any POSIX), or NULL for the
+    /* Poller backend: "epoll" (Linux), "kqueue" (the BSDs, macOS; Linux
+     * only in a build over libkqueue), "poll" (any POSIX), or NULL for the
      * environment variable ASYNCIO_BACKEND, else the platform's best. */
     const char *backend;
     /* Busy polling, in microseconds (0: $ASYNCIO_BUSY_POLL_US, else off;
@@ -268,7 +269,7 @@ ASYNCIO_API int asyncio_loop_backend_fd(asyncio_loop_t *loop);
  */
 ASYNCIO_API int asyncio_loop_run_nowait(asyncio_loop_t *loop, int64_t *next_ns);
 
-/* The poller backend name ("epoll", "poll") of this thread's loop (running
+/* The poller backend name ("epoll", "kqueue", "poll") of this thread's loop (running
  * or not: see asyncio_new_event_loop()), or NULL when the thread has none. */
 ASYNCIO_API const char *asyncio_loop_backend(void);
 

@@ -21,13 +21,28 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
 /*
  * Call cb(signum, arg) from the loop, as a callback (not in a task), each
  * time signum arrives (loop.add_signal_handler); it replaces a handler
- * this loop had for signum. Where the system has signalfd (Linux), the
- * signal is blocked in the loop's thread and read from a signalfd;
- * elsewhere the library sets a sigaction() handler of its own for signum
- * (the disposition it replaced comes back when the handler is removed or
- * the loop closes), which only writes to a pipe the loop reads. Either
- * way cb runs in the loop like any callback and may use every call that
- * does not suspend. As in asyncio, only the main
+ * this loop had for signum. The signal reaches the loop one of three ways,
+ * by what the system and the loop's backend have:
+ *  - the kqueue backend (the BSDs, macOS): its own filter, EVFILT_SIGNAL.
+ *    A kernel kqueue sees a signal whatever its disposition, which still
+ *    runs, so the library sets it to be ignored (SIGCHLD: a handler that
+ *    does nothing, as an ignored SIGCHLD would reap children by itself)
+ *    and gives the disposition back when the handler goes. Which signals
+ *    it set to be ignored is process-wide state of the library's, as
+ *    dispositions are: the children asyncio_create_subprocess_exec()
+ *    starts get those at their default. (On Linux, over libkqueue, a test
+ *    vehicle, the signal is blocked instead, and only signals sent to the
+ *    process are seen, not those sent to a thread, such as raise()'s.)
+ *  - signalfd (Linux, with the epoll or poll backend): the signal is
+ *    blocked in the loop's thread and read from a signalfd;
+ *  - else a sigaction() handler of the library's for signum (the
+ *    disposition it replaced comes back when the handler is removed or the
+ *    loop closes), which only writes to a pipe the loop reads.
+ * Either way cb runs in the loop like any callback and may use every call
+ * that does not suspend. A signal the program blocked and that is pending
+ * when the handler is added is the handler's (it runs soon), but in the
+ * third way, where it stays pending until the program unblocks it. As in
+ * asyncio, only the main
  * thread's loop takes handlers (the thread main() runs in): in a program
  * with a loop in each of several threads, that loop owns the signals and
  * tells the others what to do (asyncio_loop_stop(), or
@@ -43,7 +58,8 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
  * close's wind-down, too. So what arg points to must live that long (or
  * the handler be removed first).
  *
- * With signalfd, children inherit the signal mask: a program started from the loop's
+ * Where the signal is blocked (signalfd, libkqueue), children inherit the
+ * signal mask: a program started from the loop's
  * thread with posix_spawn(), or fork() and exec(), while a handler is
  * installed runs with signum blocked (a child that never sees SIGINT or
  * SIGTERM), until the handler is removed. Reset the mask in the child:
@@ -59,14 +75,15 @@ typedef void (*asyncio_signal_callback)(int signum, void *arg);
  *     posix_spawnattr_destroy(&attr);
  *
  * or, after fork() and before exec(), sigprocmask(SIG_SETMASK, &none,
- * NULL) in the child. (The dispositions are the program's own: the
- * library does not change them.)
+ * NULL) in the child. (asyncio_create_subprocess_exec() does this.)
  */
 ASYNCIO_API int asyncio_add_signal_handler(int signum, asyncio_signal_callback cb, void *arg);
 
-/* Remove this loop's handler for signum and unblock it
- * (loop.remove_signal_handler): 1 if there was one, 0 if not, -EINVAL,
- * -EPERM. Does not suspend. */
+/* Remove this loop's handler for signum and unblock it, or give back its
+ * disposition (loop.remove_signal_handler): 1 if there was one, 0 if not,
+ * -EINVAL, -EPERM. A signal that came and was not handled yet is dropped,
+ * not left to its default action. Does not suspend; from the loop's
+ * thread. */
 ASYNCIO_API int asyncio_remove_signal_handler(int signum);
 
 #ifdef __cplusplus
