@@ -642,6 +642,24 @@ static void test_cancelled_while_queued_returns_at_once_and_releases_once(void *
 
 /* ---- timeouts ------------------------------------------------------------ */
 
+/* The scope of main_timeout_scope(), expired once the function runs: a
+ * fixed delay would be a guess at how soon a thread starts it (a loaded
+ * machine under TSan once took more than 20 ms, and the call was then
+ * dropped from the queue unrun, another test's case). */
+struct expire_when_running {
+    asyncio_timeout_t *scope;
+    struct call *c;
+};
+
+static int expire_when_running(void *arg, void **result)
+{
+    (void)result;
+    struct expire_when_running *e = arg;
+    AWAIT_COUNT(&e->c->fn_calls, 1);
+    CHECK_INT(asyncio_timeout_reschedule(e->scope, asyncio_loop_time()), 0);
+    return 0;
+}
+
 static int main_timeout_scope(void *arg, void **result)
 {
     (void)arg;
@@ -651,8 +669,13 @@ static int main_timeout_scope(void *arg, void **result)
     struct call c;
     call_init(&c, 1, &g, NULL);
     asyncio_timeout_t scope;
-    CHECK_INT(asyncio_timeout_enter(&scope, 0.02), 0);
+    CHECK_INT(asyncio_timeout_enter(&scope, WAIT_S), 0);
+    struct expire_when_running e = {&scope, &c};
+    asyncio_task_t *expirer;
+    CHECK_INT(asyncio_create_task(&expirer, expire_when_running, &e, "expirer"), 0);
     c.status = asyncio_to_thread(call_fn, &c, call_release, &c.got);
+    CHECK_INT(asyncio_await(expirer, NULL), 0);
+    asyncio_task_release(expirer);
     CHECK_INT(c.status, -ETIMEDOUT);
     CHECK_INT(atomic_load(&c.fn_calls), 1);
     CHECK_INT(atomic_load(&c.fn_done), 0); /* the task stopped waiting at once */
@@ -680,6 +703,7 @@ static int main_wait_for(void *arg, void **result)
     struct call c;
     call_init(&c, 1, &g, NULL);
     asyncio_task_t *t = tu_spawn(call_task, &c, NULL);
+    AWAIT_COUNT(&c.fn_calls, 1); /* running (not a guess at how soon) */
     CHECK_INT(asyncio_wait_for(t, 0.02, NULL), -ETIMEDOUT);
     /* wait_for cancelled the task and waited for it: its call returned
      * -ECANCELED while fn still blocked. */
