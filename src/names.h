@@ -67,6 +67,9 @@
 #define signals_fired asyncio__signals_fired
 #define signals_ignored asyncio__signals_ignored
 #define signals_term asyncio__signals_term
+/* sendfile.c */
+#define net_sendfile_span asyncio__net_sendfile_span
+#define net_sendfile_zero asyncio__net_sendfile_zero
 /* sock.c */
 #define net_begin asyncio__net_begin
 #define net_prepare_fd asyncio__net_prepare_fd

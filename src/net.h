@@ -77,6 +77,18 @@ static inline bool would_block(int err)
     return err == EAGAIN || err == EWOULDBLOCK;
 }
 
+/* Sending a file (sendfile.c). net_sendfile_span(): check the arguments
+ * of a sendfile call and size what it sends: 0 and *total, or -EBADF,
+ * -EINVAL, -ESPIPE, or fstat()'s error. net_sendfile_zero(): send
+ * [offset + *sent, offset + total) of file on the socket *sockp with the
+ * system's sendfile, waiting as the socket fills, *sent counting; *sockp
+ * is read again after each wait (a stream's fd, -1 once closed: -EBADF).
+ * 0 (all sent, or the file ended), -ENOTSUP (the system or the kernel
+ * cannot, nothing sent: fall back), or the error. */
+int net_sendfile_span(int file, off_t offset, size_t count, int flags, size_t *total);
+int net_sendfile_zero(struct task *t, const int *sockp, int file, off_t offset, size_t total,
+                      size_t *sent);
+
 /* The address of a Unix-domain socket at path: 0, -EINVAL (NULL or empty)
  * or -ENAMETOOLONG. */
 struct sockaddr_un;

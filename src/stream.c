@@ -50,6 +50,7 @@ struct asyncio_stream {
     bool shut_wanted;        /* write_eof(): shut once the queue is empty */
     bool shut_done;
     bool watching;           /* a writable callback is armed */
+    bool sending;            /* in asyncio_stream_sendfile(): writes wait */
     int rerr, werr;          /* sticky errors of each direction */
     struct task *reader;     /* the task in a read call */
     char *rbuf;              /* unread bytes: rbuf[rpos, rpos + rlen) */
@@ -852,13 +853,16 @@ static int write_check(const asyncio_stream_t *s)
         return -EBADF; /* GCOVR_EXCL_LINE: only a call after close or abort, which stream.h forbids: a guard for a stream still held */
     if (s->werr)
         return s->werr;
+    if (s->sending)
+        return -EBUSY;
     return s->shut_wanted ? -EPIPE : 0;
 }
 
-static int queue_bytes(asyncio_stream_t *s, const struct iovec *iov, int iovcnt, size_t skip,
-                       size_t total)
+/* Room in the write queue for n more bytes after what is queued: 0, or
+ * -ENOMEM. */
+static int queue_room(asyncio_stream_t *s, size_t n)
 {
-    size_t need = s->wlen + total - skip;
+    size_t need = s->wlen + n;
     if (s->wpos + need > s->wcap) {
         if (s->wpos && s->wlen)
             memmove(s->wbuf, s->wbuf + s->wpos, s->wlen);
@@ -878,6 +882,30 @@ static int queue_bytes(asyncio_stream_t *s, const struct iovec *iov, int iovcnt,
             s->wcap = cap;
         }
     }
+    return 0;
+}
+
+/* n bytes were added to the queue: send them now past the high water mark
+ * (a task that writes to other streams while its own input keeps coming
+ * may not poll for a while), else before the next poll. */
+static void queued(asyncio_stream_t *s, size_t n)
+{
+    s->wlen += n;
+    if (s->watching)
+        return; /* the writable callback sends it */
+    if (s->wlen > s->high)
+        stream_flush(s);
+    else
+        loop_prepoll(s->loop, &s->flush);
+}
+
+static int queue_bytes(asyncio_stream_t *s, const struct iovec *iov, int iovcnt, size_t skip,
+                       size_t total)
+{
+    size_t n = total - skip;
+    int rc = queue_room(s, n);
+    if (rc < 0)
+        return rc;
     char *dst = s->wbuf + s->wpos + s->wlen;
     for (int i = 0; i < iovcnt; i++) {
         size_t len = iov[i].iov_len;
@@ -889,15 +917,7 @@ static int queue_bytes(asyncio_stream_t *s, const struct iovec *iov, int iovcnt,
         dst += len - skip;
         skip = 0;
     }
-    s->wlen = need;
-    if (s->watching)
-        return 0; /* the writable callback sends it */
-    /* Past the high water mark, send now: a task that writes to other
-     * streams while its own input keeps coming may not poll for a while. */
-    if (s->wlen > s->high)
-        stream_flush(s);
-    else
-        loop_prepoll(s->loop, &s->flush);
+    queued(s, n);
     return 0;
 }
 
@@ -953,6 +973,8 @@ int asyncio_stream_drain(asyncio_stream_t *s)
         return -EINVAL;
     if (s->closing)
         return -EBADF; /* GCOVR_EXCL_LINE: only a call after close or abort, which stream.h forbids: a guard for a stream still held */
+    if (s->sending)
+        return -EBUSY;
     struct task *t;
     hold(s);
     int rc = net_begin(&t); /* counts as a call: a writer must yield too */
@@ -980,6 +1002,109 @@ int asyncio_stream_drain(asyncio_stream_t *s)
         rc = s->werr ? s->werr : s->fd < 0 ? -EBADF : 0;
     put(s);
     return rc;
+}
+
+/* ---- sending a file ------------------------------------------------------ */
+
+#define SENDFILE_MIN 16384  /* a smaller file is read into the queue */
+#define SENDFILE_READ 65536 /* what reading into the queue takes at a time */
+
+/* Wait until no more than limit bytes are queued: 0 or the error. */
+static int wait_queue(asyncio_stream_t *s, struct task *t, size_t limit)
+{
+    if (s->wlen > limit && !s->werr)
+        stream_flush(s);
+    int rc = 0;
+    if (s->wlen > limit && !s->werr && s->fd >= 0 && (rc = task_begin_wait_on(&t, "stream sendfile")) == 0) {
+        s->drainer = t;
+        while (!rc && s->wlen > limit && !s->werr && s->fd >= 0)
+            rc = task_park_until(t, UINT64_MAX, 0);
+        s->drainer = NULL;
+    }
+    return rc ? rc : s->werr ? s->werr : s->fd < 0 ? -EBADF : 0;
+}
+
+/* Read [offset + *sent, offset + total) of file into the queue, waiting
+ * for it to drain to the low water mark whenever it passes the high one. */
+static int read_into_queue(asyncio_stream_t *s, struct task *t, int file, off_t offset,
+                           size_t total, size_t *sent)
+{
+    while (*sent < total) {
+        size_t n = total - *sent < SENDFILE_READ ? total - *sent : SENDFILE_READ;
+        int rc = queue_room(s, n);
+        if (rc < 0)
+            return rc;
+        ssize_t r = pread(file, s->wbuf + s->wpos + s->wlen, n, offset + (off_t)*sent);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : 0; /* 0: the file ends short of total */
+        *sent += (size_t)r;
+        queued(s, (size_t)r);
+        net_charge(t, (size_t)r);
+        rc = s->wlen > s->high ? wait_queue(s, t, s->low) : s->werr;
+        if (rc == 0 && t->io_streak >= IO_BUDGET) {
+            t->io_streak = 0;
+            rc = asyncio_sleep(0);
+        }
+        if (rc == 0 && (s->closing || s->fd < 0))
+            rc = -EBADF; /* closed by another task while this one waited */
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+ssize_t asyncio_stream_sendfile(asyncio_stream_t *s, int file, off_t offset, size_t count,
+                                int flags)
+{
+    int rc = write_check(s);
+    size_t total = 0, sent = 0;
+    if (rc == 0 && s->drainer)
+        rc = -EBUSY;
+    if (rc == 0)
+        rc = net_sendfile_span(file, offset, count, flags, &total);
+    if (rc < 0)
+        return rc;
+    struct task *t;
+    hold(s);
+    rc = net_begin(&t); /* may yield: check again after it */
+    if (rc == 0)
+        rc = write_check(s);
+    if (rc == 0 && s->drainer)
+        rc = -EBUSY;
+#ifdef HAVE_SENDFILE
+    bool zero_copy = !s->lops && !s->is_file;
+#else
+    bool zero_copy = false;
+#endif
+    if (rc == 0 && !zero_copy && (flags & ASYNCIO_SENDFILE_NO_FALLBACK))
+        rc = -ENOTSUP;
+    if (rc < 0) {
+        put(s);
+        return rc;
+    }
+    if (total < SENDFILE_MIN && !(flags & ASYNCIO_SENDFILE_NO_FALLBACK))
+        zero_copy = false; /* a copy costs less than a sendfile call (and a SIGPIPE guard) */
+    s->sending = true;
+    if (zero_copy) {
+        rc = wait_queue(s, t, 0);
+        if (rc == 0 && s->closing)
+            rc = -EBADF;
+        if (rc == 0)
+            rc = net_sendfile_zero(t, &s->fd, file, offset, total, &sent);
+        if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN)
+            send_failed(s, rc);
+        zero_copy = rc != -ENOTSUP || (flags & ASYNCIO_SENDFILE_NO_FALLBACK);
+    }
+    if (!zero_copy) {
+        rc = read_into_queue(s, t, file, offset, total, &sent);
+        if (rc == 0 && s->wlen > s->high)
+            rc = wait_queue(s, t, s->low);
+    }
+    s->sending = false;
+    put(s);
+    return rc < 0 ? rc : (ssize_t)sent;
 }
 
 int asyncio_stream_set_write_buffer_limits(asyncio_stream_t *s, size_t high, size_t low)
@@ -1094,7 +1219,7 @@ int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops
     int rc = net_begin(&t);
     if (rc == 0 && (s->closing || s->fd < 0))
         rc = -EBADF;
-    if (rc == 0 && (s->reader || s->drainer))
+    if (rc == 0 && (s->reader || s->drainer || s->sending))
         rc = -EBUSY;
     if (rc == 0 && s->lops)
         rc = -EEXIST; /* another task's set_layer() won while this one yielded */

@@ -15,6 +15,8 @@
  *                       sigaction() handler that writes to a pipe
  *   HAVE_PIDFD          child exits through pidfds; else SIGCHLD
  *   HAVE_MADV_GUARD     MADV_GUARD_INSTALL guard pages; else mprotect()
+ *   HAVE_SENDFILE       sendfile(out, in, &offset, count) of <sys/sendfile.h>
+ *                       (Linux, illumos); else files are read and sent
  */
 #ifndef ASYNCIO_SYSCAPS_H
 #define ASYNCIO_SYSCAPS_H
@@ -45,6 +47,9 @@
 #endif
 #if __has_include(<sys/signalfd.h>)
 #define HAVE_SIGNALFD 1
+#endif
+#if __has_include(<sys/sendfile.h>)
+#define HAVE_SENDFILE 1
 #endif
 #endif
 

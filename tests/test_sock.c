@@ -4,9 +4,11 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -391,6 +393,539 @@ static void test_misuse_gets_error_codes(void **state)
     assert_int_equal(run(main_misuse, NULL, NULL), 0);
 }
 
+/* ---- sending a file (asyncio_sock_sendfile) ------------------------------ */
+
+/* The system's sendfile is used, unless the build has none (portable). */
+#ifdef TU_PORTABLE_FEATURES
+#define HAS_ZERO_COPY 0
+#else
+#define HAS_ZERO_COPY 1
+#endif
+
+#define MIB (1024 * 1024)
+
+/* tu_err() and the codes sendfile adds. */
+static const char *err(long long rc)
+{
+    switch (rc) {
+    case -ECONNRESET: return "ECONNRESET";
+    case -ENOTSUP: return "ENOTSUP";
+    case -ESPIPE: return "ESPIPE";
+    default: return tu_err(rc);
+    }
+}
+
+/* A temporary file of n bytes of tu_pattern(), already unlinked: its fd. */
+/* A TCP connection on 127.0.0.1: the connecting end, the accepted one in
+ * *peer. */
+static int tcp_conn(int *peer)
+{
+    int port, lfd = listener(&port);
+    CHECK(lfd >= 0);
+    int fd = connect_to(port);
+    CHECK(fd >= 0);
+    *peer = asyncio_sock_accept(lfd, NULL, NULL);
+    CHECK(*peer >= 0);
+    asyncio_close(lfd);
+    return fd;
+}
+
+/* Small kernel buffers on both ends, whatever the system's defaults, so
+ * that a peer that does not read soon stops the sender. */
+static void small_buffers(int fd, int peer)
+{
+    int small = 65536;
+    CHECK_INT(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    CHECK_INT(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+}
+
+/* Read fd to its end, checking that the bytes are tu_pattern() from start. */
+struct file_sink {
+    int fd;
+    size_t start;
+    size_t total;
+    bool bad;
+    int end; /* 0 at the end, else the error */
+};
+
+static int check_to_end(void *arg, void **result)
+{
+    (void)result;
+    struct file_sink *k = arg;
+    static char buf[65536];
+    for (;;) {
+        ssize_t n = asyncio_sock_recv(k->fd, buf, sizeof buf);
+        if (n <= 0) {
+            k->end = (int)n;
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++)
+            if ((unsigned char)buf[i] != tu_pattern(k->start + k->total + (size_t)i))
+                k->bad = true;
+        k->total += (size_t)n;
+    }
+    return 0;
+}
+
+/* Until t waits (on the socket), for a second at most. */
+/* Send [offset, offset + count) of file on a new connection, the peer
+ * checking what comes: sendfile's value; what came in *got. */
+static ssize_t send_and_check(int file, off_t offset, size_t count, int flags, size_t *got)
+{
+    int peer, fd = tcp_conn(&peer);
+    struct file_sink k = {.fd = peer, .start = (size_t)(offset > 0 ? offset : 0)};
+    asyncio_task_t *r = tu_spawn(check_to_end, &k, "peer");
+    ssize_t sent = asyncio_sock_sendfile(fd, file, offset, count, flags);
+    CHECK_INT(shutdown(fd, SHUT_WR), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK(!k.bad);
+    CHECK_INT(k.end, 0);
+    CHECK_INT(k.total, sent >= 0 ? (size_t)sent : 0); /* an error sent nothing */
+    *got = k.total;
+    asyncio_close(fd);
+    asyncio_close(peer);
+    return sent;
+}
+
+struct whole {
+    size_t size;
+    size_t count; /* 0: to the end */
+    int flags;
+};
+
+static int main_sendfile_whole(void *arg, void **result)
+{
+    (void)result;
+    const struct whole *w = arg;
+    int file = tu_temp_file(w->size);
+    CHECK_INT(lseek(file, 777, SEEK_SET), 777);
+    size_t got = 0;
+    ssize_t sent = send_and_check(file, 0, w->count, w->flags, &got);
+    LOG("sent:%s", sent == (ssize_t)w->size ? "all" : err(sent));
+    CHECK_INT(lseek(file, 0, SEEK_CUR), 777); /* the file's offset did not move */
+    close(file);
+    return 0;
+}
+
+static void test_sendfile_sends_a_whole_file_intact(void **state)
+{
+    (void)state;
+    size_t size = 5 * MIB + 12345; /* several chunks, and an odd end */
+    struct whole to_end = {size, 0, 0}, counted = {size, size, 0};
+    assert_int_equal(run(main_sendfile_whole, &to_end, NULL), 0);
+    assert_log("sent:all");
+    assert_int_equal(run(main_sendfile_whole, &counted, NULL), 0);
+    assert_log("sent:all");
+    struct whole small = {1001, 0, 0}, empty = {0, 0, 0};
+    assert_int_equal(run(main_sendfile_whole, &small, NULL), 0);
+    assert_log("sent:all");
+    assert_int_equal(run(main_sendfile_whole, &empty, NULL), 0);
+    assert_log("sent:all");
+}
+
+static void test_sendfile_without_fallback_is_zero_copy_or_enotsup(void **state)
+{
+    (void)state;
+    struct whole w = {3 * MIB + 1, 0, ASYNCIO_SENDFILE_NO_FALLBACK};
+    assert_int_equal(run(main_sendfile_whole, &w, NULL), 0);
+    /* Nothing was sent where there is no sendfile: the peer saw its end
+     * only (send_and_check checks it got what sendfile says it sent). */
+    assert_log(HAS_ZERO_COPY ? "sent:all" : "sent:ENOTSUP");
+}
+
+/* Ranges: from the middle, past the end, at and after the end. */
+static int main_sendfile_ranges(void *arg, void **result)
+{
+    (void)result;
+    int flags = (int)(intptr_t)arg;
+    enum { SIZE = 100000 };
+    int file = tu_temp_file(SIZE);
+    CHECK_INT(lseek(file, 123, SEEK_SET), 123);
+    static const struct {
+        off_t offset;
+        size_t count;
+    } cases[] = {
+        {1000, 5000},       /* in the middle */
+        {1, SIZE - 2},      /* all but the first and last bytes */
+        {90000, 50000},     /* past the end: what there is */
+        {0, SIZE + 1},      /* one past the end */
+        {0, SIZE},          /* exactly */
+        {0, SIZE_MAX},      /* as much as can be asked */
+        {SIZE - 1, 0},      /* to the end: the last byte */
+        {31337, 0},         /* to the end, from the middle */
+        {SIZE, 10},         /* at the end */
+        {SIZE, 0},
+        {SIZE + 4096, 10},  /* after it */
+        {SIZE + 4096, 0},
+        {(off_t)1 << 40, 10}, /* far after it */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t got = 0;
+        ssize_t sent = send_and_check(file, cases[i].offset, cases[i].count, flags, &got);
+        LOG("%lld", (long long)sent);
+    }
+    CHECK_INT(lseek(file, 0, SEEK_CUR), 123);
+    close(file);
+    return 0;
+}
+
+#define RANGES_LOG "5000 99998 10000 100000 100000 100000 1 68663 0 0 0 0 0"
+
+static void test_sendfile_sends_ranges_and_stops_at_the_end_of_the_file(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_sendfile_ranges, (void *)(intptr_t)0, NULL), 0);
+    assert_log(RANGES_LOG);
+    if (HAS_ZERO_COPY) {
+        assert_int_equal(run(main_sendfile_ranges,
+                             (void *)(intptr_t)ASYNCIO_SENDFILE_NO_FALLBACK, NULL), 0);
+        assert_log(RANGES_LOG);
+    }
+}
+
+/* Two tasks send from one fd at once, each its own range. */
+struct sender {
+    int fd, file;
+    off_t offset;
+    size_t count;
+    ssize_t sent;
+    int *running;  /* senders that have begun and not ended */
+    bool overlapped; /* the other was running when this one ended */
+};
+
+static int sendfile_task(void *arg, void **result)
+{
+    (void)result;
+    struct sender *s = arg;
+    ++*s->running;
+    s->sent = asyncio_sock_sendfile(s->fd, s->file, s->offset, s->count, 0);
+    s->overlapped = *s->running == 2;
+    --*s->running;
+    CHECK_INT(shutdown(s->fd, SHUT_WR), 0);
+    return 0;
+}
+
+static int sendfile_result(void *arg, void **result)
+{
+    (void)result;
+    struct sender *s = arg;
+    s->sent = asyncio_sock_sendfile(s->fd, s->file, s->offset, s->count, 0);
+    return 0;
+}
+
+static int main_sendfile_same_fd(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    size_t size = 6 * MIB;
+    int file = tu_temp_file(size);
+    CHECK_INT(lseek(file, 5, SEEK_SET), 5);
+    int running = 0;
+    int peer[2];
+    struct sender s[2] = {
+        {.offset = 0, .count = 4 * MIB, .running = &running},
+        {.offset = 2 * MIB + 1, .count = 4 * MIB, .running = &running}, /* 1 short */
+    };
+    struct file_sink k[2];
+    asyncio_task_t *st[2], *rt[2];
+    for (int i = 0; i < 2; i++) {
+        s[i].fd = tcp_conn(&peer[i]);
+        s[i].file = file;
+        k[i] = (struct file_sink){.fd = peer[i], .start = (size_t)s[i].offset};
+        rt[i] = tu_spawn(check_to_end, &k[i], "peer");
+    }
+    for (int i = 0; i < 2; i++)
+        st[i] = tu_spawn(sendfile_task, &s[i], "sender");
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(asyncio_await(st[i], NULL), 0);
+        CHECK_INT(asyncio_await(rt[i], NULL), 0);
+        asyncio_task_release(st[i]);
+        asyncio_task_release(rt[i]);
+    }
+    CHECK_INT(s[0].sent, 4 * MIB);
+    CHECK_INT(s[1].sent, 4 * MIB - 1);
+    CHECK(s[0].overlapped || s[1].overlapped); /* they did run at once */
+    for (int i = 0; i < 2; i++) {
+        CHECK(!k[i].bad);
+        CHECK_INT(k[i].total, s[i].sent);
+        CHECK_INT(k[i].end, 0);
+        asyncio_close(s[i].fd);
+        asyncio_close(peer[i]);
+    }
+    CHECK_INT(lseek(file, 0, SEEK_CUR), 5);
+    close(file);
+    return 0;
+}
+
+static void test_two_tasks_sendfile_from_one_fd_at_once(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_sendfile_same_fd, NULL, NULL), 0);
+}
+
+static void cb_sendfile(void *arg)
+{
+    int *fds = arg;
+    LOG("callback:%s", err(asyncio_sock_sendfile(fds[0], fds[1], 0, 0, 0)));
+}
+
+static int main_sendfile_bad_input(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int peer, fd = tcp_conn(&peer);
+    int file = tu_temp_file(1000);
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    CHECK_INT(write(p[1], "data", 4), 4);
+    LOG("file-1:%s", err(asyncio_sock_sendfile(fd, -1, 0, 0, 0)));
+    int closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    close(closed);
+    LOG("closed:%s", err(asyncio_sock_sendfile(fd, closed, 0, 10, 0)));
+    LOG("offset:%s", err(asyncio_sock_sendfile(fd, file, -1, 10, 0)));
+    LOG("flags:%s", err(asyncio_sock_sendfile(fd, file, 0, 10, 0x2)));
+    LOG("flags:%s", err(asyncio_sock_sendfile(fd, file, 0, 10, -1)));
+    LOG("pipe:%s", err(asyncio_sock_sendfile(fd, p[0], 0, 4, 0)));
+    LOG("socket:%s", err(asyncio_sock_sendfile(fd, peer, 0, 4, 0)));
+    char wpath[] = "/tmp/asyncio-sendfile-XXXXXX";
+    int wfile = mkstemp(wpath);
+    CHECK(wfile >= 0);
+    CHECK_INT(write(wfile, "data", 4), 4);
+    int wonly = open(wpath, O_WRONLY | O_CLOEXEC);
+    unlink(wpath);
+    close(wfile);
+    LOG("write-only:%s", err(asyncio_sock_sendfile(fd, wonly, 0, 4, 0)));
+    LOG("sock-1:%s", err(asyncio_sock_sendfile(-1, file, 0, 10, 0)));
+    /* None of them sent a byte: the connection is as good as new. */
+    CHECK_INT(asyncio_sock_sendfile(fd, file, 0, 0, 0), 1000);
+    CHECK_INT(shutdown(fd, SHUT_WR), 0);
+    struct file_sink k = {.fd = peer};
+    CHECK_INT(check_to_end(&k, NULL), 0);
+    CHECK_INT(k.total, 1000);
+    CHECK(!k.bad);
+    /* Outside a task. */
+    int fds[2] = {fd, file};
+    CHECK_INT(asyncio_call_soon(cb_sendfile, fds, NULL), 0);
+    tu_yield(2);
+    close(p[0]);
+    close(p[1]);
+    close(wonly);
+    close(file);
+    asyncio_close(fd);
+    asyncio_close(peer);
+    return 0;
+}
+
+static void test_sendfile_bad_input_and_calls_outside_a_task_get_error_codes(void **state)
+{
+    (void)state;
+    int file = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    char path[] = "/tmp/asyncio-sendfile-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, "abc", 3), 3);
+    assert_int_equal(asyncio_sock_sendfile(0, fd, 0, 0, 0), -EPERM); /* no loop */
+    assert_int_equal(asyncio_sock_sendfile(0, fd, 0, 3, ASYNCIO_SENDFILE_NO_FALLBACK), -EPERM);
+    close(fd);
+    close(file);
+    assert_int_equal(run(main_sendfile_bad_input, NULL, NULL), 0);
+    assert_log("file-1:EBADF closed:EBADF offset:EINVAL flags:EINVAL flags:EINVAL "
+               "pipe:ESPIPE socket:ESPIPE write-only:EBADF sock-1:EBADF callback:EPERM");
+}
+
+/* The peer is gone (closed before, or while reading): -EPIPE or
+ * -ECONNRESET, in a child whose SIGPIPE has its default action. */
+static int main_sendfile_peer_gone(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int file = tu_temp_file(8 * MIB);
+    for (int reset = 0; reset < 2; reset++) {
+        /* Gone before: closed, or reset. */
+        int peer, fd = tcp_conn(&peer);
+        if (reset) {
+            struct linger lg = {1, 0};
+            CHECK_INT(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+        }
+        asyncio_close(peer);
+        ssize_t rc = asyncio_sock_sendfile(fd, file, 0, 0, 0);
+        LOG("before:%s", rc == -EPIPE || rc == -ECONNRESET ? "gone" : err(rc));
+        asyncio_close(fd);
+    }
+    /* Gone while reading: after the first 64 KiB. */
+    int peer, fd = tcp_conn(&peer);
+    small_buffers(fd, peer);
+    static char buf[65536];
+    struct sender s = {.fd = fd, .file = file};
+    asyncio_task_t *st = tu_spawn(sendfile_result, &s, "sender");
+    tu_until_waiting(st);
+    size_t got = 0;
+    while (got < 65536) {
+        ssize_t n = asyncio_sock_recv(peer, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    asyncio_close(peer);
+    CHECK_INT(asyncio_await(st, NULL), 0);
+    asyncio_task_release(st);
+    LOG("while:%s", s.sent == -EPIPE || s.sent == -ECONNRESET ? "gone" : err(s.sent));
+    asyncio_close(fd);
+    close(file);
+    return 0;
+}
+
+static void child_sendfile_peer_gone(void)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE ends the child */
+    tu_reset();
+    struct tu_bounded b = {main_sendfile_peer_gone, NULL, TU_TEST_TIMEOUT};
+    int rc = asyncio_run(tu_bounded_main, &b, NULL);
+    fprintf(stderr, "%s%s%s", tu_log_buf, tu_sigpipe_blocked() ? " blocked" : "",
+            tu_sigpipe_pending() ? " pending" : "");
+    tu_child_exit(rc == 0 && tu_failures == 0 ? 0 : 1);
+}
+
+static void test_sendfile_to_a_peer_that_is_gone_gives_epipe_not_sigpipe(void **state)
+{
+    (void)state;
+    struct sigaction sa;
+    assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+    assert_true(sa.sa_handler == SIG_DFL); /* main() set it: a SIGPIPE would kill */
+    struct tu_child c;
+    tu_run_child(child_sendfile_peer_gone, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child: %s %d; stderr: %s", WIFSIGNALED(c.status) ? "signal" : "exit",
+                 WIFSIGNALED(c.status) ? WTERMSIG(c.status) : WEXITSTATUS(c.status), c.err);
+    assert_string_equal(c.err, "before:gone before:gone while:gone");
+}
+
+/* A peer that does not read: the sender waits; cancelled, or its scope
+ * ends, it returns, and the sockets close as any do. */
+static int sendfile_logged(void *arg, void **result)
+{
+    (void)result;
+    struct sender *s = arg;
+    s->sent = asyncio_sock_sendfile(s->fd, s->file, s->offset, s->count, 0);
+    LOG("sendfile:%s", err(s->sent));
+    return 0;
+}
+
+static int main_sendfile_interrupted(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int file = tu_temp_file(8 * MIB);
+    CHECK_INT(lseek(file, 9, SEEK_SET), 9);
+    /* Cancelled. */
+    int peer, fd = tcp_conn(&peer);
+    small_buffers(fd, peer);
+    struct sender s = {.fd = fd, .file = file};
+    asyncio_task_t *t = tu_spawn(sendfile_logged, &s, "sender");
+    tu_until_waiting(t);
+    CHECK_INT(asyncio_task_cancel(t), 1);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_INT(asyncio_close(fd), 0);
+    CHECK_INT(asyncio_close(peer), 0);
+    /* Timed out, in the caller's scope. */
+    fd = tcp_conn(&peer);
+    small_buffers(fd, peer);
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.05), 0);
+    LOG("sendfile:%s", err(asyncio_sock_sendfile(fd, file, 0, 0, 0)));
+    LOG("exit:%s", err(asyncio_timeout_exit(&scope)));
+    CHECK_INT(asyncio_close(fd), 0);
+    CHECK_INT(asyncio_close(peer), 0);
+    /* Closed (asyncio_close() by another task) while it waits. */
+    fd = tcp_conn(&peer);
+    small_buffers(fd, peer);
+    s = (struct sender){.fd = fd, .file = file};
+    t = tu_spawn(sendfile_logged, &s, "sender");
+    tu_until_waiting(t);
+    CHECK_INT(asyncio_close(fd), 0);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_INT(asyncio_close(peer), 0);
+    CHECK_INT(lseek(file, 0, SEEK_CUR), 9);
+    close(file);
+    return 0;
+}
+
+static void test_sendfile_cancelled_timed_out_or_closed_while_it_waits(void **state)
+{
+    (void)state;
+    int fds = tu_dir_entries("/proc/self/fd");
+    assert_int_equal(run(main_sendfile_interrupted, NULL, NULL), 0);
+    assert_log("sendfile:ECANCELED sendfile:ETIMEDOUT exit:ETIMEDOUT sendfile:EBADF");
+    assert_int_equal(tu_dir_entries("/proc/self/fd"), fds); /* none left open */
+}
+
+/* Fairness: a peer that keeps up (a thread reading as fast as it can), so
+ * that the sender seldom if ever waits; another task still runs before
+ * sendfile returns. */
+struct thread_sink {
+    int fd;
+    size_t total;
+    bool bad;
+};
+
+static void *thread_reader(void *arg)
+{
+    struct thread_sink *k = arg;
+    static char buf[1 << 18];
+    for (;;) {
+        ssize_t n = recv(k->fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if ((unsigned char)buf[i] != tu_pattern(k->total + (size_t)i))
+                k->bad = true;
+        k->total += (size_t)n;
+    }
+    return NULL;
+}
+
+static int main_sendfile_fair(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    size_t size = 32 * MIB;
+    int file = tu_temp_file(size);
+    int peer, fd = tcp_conn(&peer);
+    int fl = fcntl(peer, F_GETFL);
+    CHECK_INT(fcntl(peer, F_SETFL, fl & ~O_NONBLOCK), 0); /* the thread blocks */
+    struct thread_sink k = {.fd = peer};
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, thread_reader, &k), 0);
+    asyncio_task_t *t = tu_spawn(ticker, NULL, "ticker");
+    tu_yield(1);
+    g_ticks = 0;
+    CHECK_INT(asyncio_sock_sendfile(fd, file, 0, 0, 0), size);
+    long ticks = g_ticks;
+    CHECK(ticks >= 8); /* a 2 MiB chunk at a time, at most, then others run */
+    CHECK_INT(shutdown(fd, SHUT_WR), 0);
+    CHECK_INT(pthread_join(th, NULL), 0); /* the end is on its way */
+    CHECK_INT(k.total, size);
+    CHECK(!k.bad);
+    asyncio_task_cancel(t);
+    asyncio_task_release(t);
+    asyncio_close(fd);
+    asyncio_close(peer);
+    close(file);
+    return 0;
+}
+
+static void test_sendfile_of_a_large_file_lets_other_tasks_run(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_sendfile_fair, NULL, NULL), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
@@ -403,6 +938,15 @@ int main(void)
         cmocka_unit_test(test_unix_domain_stream),
         cmocka_unit_test(test_always_ready_socket_still_yields),
         cmocka_unit_test(test_misuse_gets_error_codes),
+        /* asyncio_sock_sendfile() */
+        cmocka_unit_test(test_sendfile_sends_a_whole_file_intact),
+        cmocka_unit_test(test_sendfile_without_fallback_is_zero_copy_or_enotsup),
+        cmocka_unit_test(test_sendfile_sends_ranges_and_stops_at_the_end_of_the_file),
+        cmocka_unit_test(test_two_tasks_sendfile_from_one_fd_at_once),
+        cmocka_unit_test(test_sendfile_bad_input_and_calls_outside_a_task_get_error_codes),
+        cmocka_unit_test(test_sendfile_to_a_peer_that_is_gone_gives_epipe_not_sigpipe),
+        cmocka_unit_test(test_sendfile_cancelled_timed_out_or_closed_while_it_waits),
+        cmocka_unit_test(test_sendfile_of_a_large_file_lets_other_tasks_run),
     };
     return tu_run_group_tests_name("sock", tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BIG (4 * 1024 * 1024)
@@ -25,6 +26,8 @@ static const char *err(long long rc)
     case -EMSGSIZE: return "EMSGSIZE";
     case -EEXIST: return "EEXIST";
     case -ENOTSOCK: return "ENOTSOCK";
+    case -ENOTSUP: return "ENOTSUP";
+    case -ESPIPE: return "ESPIPE";
     default: return tu_err(rc);
     }
 }
@@ -36,11 +39,6 @@ static int run(asyncio_fn fn, void *arg, void **result)
     return tu_run_bounded(fn, arg, result, TU_TEST_TIMEOUT);
 }
 
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)(i * 7 + i / 4096);
-}
-
 static char *pattern_buf(size_t n)
 {
     char *b = malloc(n);
@@ -49,7 +47,7 @@ static char *pattern_buf(size_t n)
         return NULL;
     }
     for (size_t i = 0; i < n; i++)
-        b[i] = (char)pattern(i);
+        b[i] = (char)tu_pattern(i);
     return b;
 }
 
@@ -119,7 +117,7 @@ static int write_pieces(void *arg, void **result)
 }
 
 /* Read fd to its end (chunk bytes at a time, yielding after each if slow),
- * checking the bytes follow pattern(). */
+ * checking the bytes follow tu_pattern(). */
 struct sink {
     int fd;
     size_t chunk;
@@ -142,7 +140,7 @@ static int read_to_end(void *arg, void **result)
             break;
         }
         for (ssize_t i = 0; i < n; i++)
-            if ((unsigned char)buf[i] != pattern(k->total + (size_t)i))
+            if ((unsigned char)buf[i] != tu_pattern(k->total + (size_t)i))
                 k->bad = true;
         k->total += (size_t)n;
         if (k->slow && asyncio_sleep(0) < 0)
@@ -1056,18 +1054,6 @@ static int main_pipe_reader_gone(void *arg, void **result)
     return 0;
 }
 
-static bool sigpipe_pending(void)
-{
-    sigset_t pending;
-    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
-}
-
-static bool sigpipe_blocked(void)
-{
-    sigset_t mask;
-    return pthread_sigmask(SIG_SETMASK, NULL, &mask) == 0 && sigismember(&mask, SIGPIPE);
-}
-
 static void test_writing_to_a_closed_peer_gives_epipe_not_sigpipe(void **state)
 {
     (void)state;
@@ -1075,8 +1061,8 @@ static void test_writing_to_a_closed_peer_gives_epipe_not_sigpipe(void **state)
     assert_int_equal(run(main_peer_gone, NULL, NULL), 0);
     assert_int_equal(run(main_peer_gone, "tcp", NULL), 0);
     assert_int_equal(run(main_pipe_reader_gone, NULL, NULL), 0);
-    assert_false(sigpipe_blocked()); /* the mask is as it was */
-    assert_false(sigpipe_pending());
+    assert_false(tu_sigpipe_blocked()); /* the mask is as it was */
+    assert_false(tu_sigpipe_pending());
     /* The caller blocked SIGPIPE and one is pending: it stays, and so does
      * the mask. */
     sigset_t set, old;
@@ -1085,11 +1071,11 @@ static void test_writing_to_a_closed_peer_gives_epipe_not_sigpipe(void **state)
     assert_int_equal(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
     assert_int_equal(raise(SIGPIPE), 0);
     assert_int_equal(run(main_pipe_reader_gone, NULL, NULL), 0);
-    assert_true(sigpipe_blocked());
-    assert_true(sigpipe_pending());
+    assert_true(tu_sigpipe_blocked());
+    assert_true(tu_sigpipe_pending());
     struct timespec zero = {0, 0};
     assert_int_equal(sigtimedwait(&set, NULL, &zero), SIGPIPE);
-    assert_false(sigpipe_pending());
+    assert_false(tu_sigpipe_pending());
     assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
 }
 
@@ -2049,11 +2035,11 @@ static ssize_t recv_exactly(int fd, void *buf, size_t n, bool xored)
     return (ssize_t)got;
 }
 
-/* b holds n bytes of pattern(), XORed if xored. */
+/* b holds n bytes of tu_pattern(), XORed if xored. */
 static bool holds_pattern(const char *b, size_t n, bool xored)
 {
     for (size_t i = 0; i < n; i++)
-        if (((unsigned char)b[i] ^ (xored ? XOR_KEY : 0)) != pattern(i))
+        if (((unsigned char)b[i] ^ (xored ? XOR_KEY : 0)) != tu_pattern(i))
             return false;
     return true;
 }
@@ -2084,7 +2070,7 @@ static int send_xored_pieces(void *arg, void **result)
     return 0;
 }
 
-/* Send n bytes of pattern() to fd, XORed. */
+/* Send n bytes of tu_pattern() to fd, XORed. */
 struct xsend {
     int fd;
     size_t n;
@@ -2103,7 +2089,7 @@ static int send_xored_pattern(void *arg, void **result)
     return 0;
 }
 
-/* Take n bytes of pattern() (XORed if xored) from fd, checking them. */
+/* Take n bytes of tu_pattern() (XORed if xored) from fd, checking them. */
 struct take {
     int fd;
     size_t n;
@@ -2127,7 +2113,7 @@ static int take_pattern(void *arg, void **result)
             break;
         }
         for (ssize_t i = 0; i < r; i++)
-            if ((buf[i] ^ (k->xored ? XOR_KEY : 0)) != pattern(k->got + (size_t)i))
+            if ((buf[i] ^ (k->xored ? XOR_KEY : 0)) != tu_pattern(k->got + (size_t)i))
                 k->bad = true;
         k->got += (size_t)r;
     }
@@ -3141,6 +3127,912 @@ static void test_set_layer_cancelled_timed_out_or_closed_installs_nothing(void *
     assert_layer_unused(&x[2]);
 }
 
+/* ---- sending a file (asyncio_stream_sendfile) ---------------------------- */
+
+/* The system's sendfile is used, unless the build has none (portable). */
+#ifdef TU_PORTABLE_FEATURES
+#define HAS_ZERO_COPY 0
+#else
+#define HAS_ZERO_COPY 1
+#endif
+
+#define MIB (1024 * 1024)
+#define SMALL_FILE 16384 /* stream.h: a smaller count is read into the queue */
+
+/* A temporary file of n bytes of tu_pattern(), already unlinked: its fd. */
+/* n bytes written before the file: "HEAD" then 'h's. */
+static char *head_buf(size_t n)
+{
+    char *b = malloc(n ? n : 1);
+    CHECK(b != NULL);
+    if (b) {
+        memset(b, 'h', n);
+        memcpy(b, "HEAD", n < 4 ? n : 4);
+    }
+    return b;
+}
+
+/* got (len bytes; XORed on the wire if xored) is head, then tu_pattern()
+ * from offset for n bytes, then tail: or say where it is not. */
+static void check_sent(const char *got, size_t len, bool xored, const char *head, size_t hlen,
+                       size_t offset, size_t n, const char *tail, int line)
+{
+    unsigned char key = xored ? XOR_KEY : 0;
+    size_t tlen = strlen(tail);
+    if (len != hlen + n + tlen) {
+        tu_fail_at(__FILE__, line, "got %zu bytes, expected %zu + %zu + %zu", len, hlen, n, tlen);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)got[i] ^ key;
+        unsigned char want = i < hlen       ? (unsigned char)head[i]
+                             : i < hlen + n ? tu_pattern(offset + i - hlen)
+                                            : (unsigned char)tail[i - hlen - n];
+        if (c != want) {
+            tu_fail_at(__FILE__, line, "byte %zu (%s) is %u, expected %u", i,
+                       i < hlen ? "head" : i < hlen + n ? "file" : "tail", c, want);
+            return;
+        }
+    }
+}
+
+/* Small kernel buffers on both ends, whatever the system's defaults, so
+ * that a peer that does not read soon stops the sender. */
+static void small_buffers(asyncio_stream_t *s, int peer)
+{
+    int small = 65536;
+    CHECK_INT(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    CHECK_INT(setsockopt(asyncio_stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+}
+
+/* Until t waits, for a second at most. */
+/* asyncio_stream_sendfile() in a task of its own, logging its value. */
+struct sendfile_call {
+    asyncio_stream_t *s;
+    int file;
+    off_t offset;
+    size_t count;
+    int flags;
+    ssize_t sent;
+    bool log;
+    int *running; /* if set: senders that have begun and not ended */
+    bool overlapped; /* the other was running when this one ended */
+};
+
+static int sendfile_task(void *arg, void **result)
+{
+    (void)result;
+    struct sendfile_call *c = arg;
+    if (c->running)
+        ++*c->running;
+    c->sent = asyncio_stream_sendfile(c->s, c->file, c->offset, c->count, c->flags);
+    if (c->running)
+        c->overlapped = (*c->running)-- == 2;
+    if (c->log)
+        LOG("sendfile:%s", err(c->sent));
+    return 0;
+}
+
+/* HEAD, the file, TAIL: in that order, for small files (read into the
+ * queue) and large ones (zero-copy), whole and in ranges. */
+struct sf_case {
+    size_t size, head;
+    off_t offset;
+    size_t count, expect;
+};
+
+static const struct sf_case sf_cases[] = {
+    {5000, 4, 0, 0, 5000},                 /* small: read into the queue */
+    {5000, 150000, 0, 0, 5000},            /* ... after a queue that waits */
+    {SMALL_FILE - 1, 4, 0, 0, SMALL_FILE - 1},
+    {SMALL_FILE, 4, 0, 0, SMALL_FILE},
+    {3 * MIB + 333, 4, 0, 0, 3 * MIB + 333},      /* large: zero-copy */
+    {3 * MIB + 333, 150000, 0, 0, 3 * MIB + 333}, /* ... after a queue that waits */
+    {3 * MIB + 333, 4, 777, 2 * MIB, 2 * MIB},    /* from the middle */
+    {3 * MIB + 333, 4, 3 * MIB + 333 - 100, 0, 100},          /* the last 100 bytes */
+    {3 * MIB + 333, 4, 3 * MIB + 333 - 20000, 50000, 20000},  /* past the end */
+    {3 * MIB + 333, 4, 0, SIZE_MAX, 3 * MIB + 333},
+    {3 * MIB + 333, 4, 3 * MIB + 333, 10, 0},     /* at the end */
+    {3 * MIB + 333, 4, 4 * MIB, 0, 0},            /* after it */
+    {0, 4, 0, 0, 0},                              /* an empty file */
+};
+
+static int main_stream_sendfile(void *arg, void **result)
+{
+    (void)result;
+    int flags = (int)(intptr_t)arg;
+    bool unsupported = !HAS_ZERO_COPY && (flags & ASYNCIO_SENDFILE_NO_FALLBACK);
+    for (size_t i = 0; i < sizeof sf_cases / sizeof sf_cases[0]; i++) {
+        const struct sf_case *k = &sf_cases[i];
+        int file = tu_temp_file(k->size);
+        CHECK_INT(lseek(file, 99, SEEK_SET), 99);
+        int peer;
+        asyncio_stream_t *s = tcp_pair(&peer);
+        struct collect c = {.fd = peer};
+        asyncio_task_t *t = tu_spawn(collect_to_end, &c, "peer");
+        char *head = head_buf(k->head);
+        CHECK_INT(asyncio_stream_write(s, head, k->head), 0);
+        ssize_t sent = asyncio_stream_sendfile(s, file, k->offset, k->count, flags);
+        ssize_t want = unsupported ? -ENOTSUP : (ssize_t)k->expect;
+        if (sent != want)
+            tu_fail_at(__FILE__, __LINE__, "case %zu: sendfile is %s, expected %s", i, err(sent),
+                       err(want));
+        /* Zero-copy returns once the kernel has it all (stream.h). */
+        if (HAS_ZERO_COPY && (k->expect >= SMALL_FILE || flags) && sent >= 0)
+            CHECK_INT(asyncio_stream_write_buffer_size(s), 0);
+        CHECK_INT(asyncio_stream_write(s, "TAIL", 4), 0);
+        CHECK_INT(asyncio_stream_wait_closed(s), 0);
+        CHECK_INT(asyncio_await(t, NULL), 0);
+        asyncio_task_release(t);
+        CHECK_INT(c.end, 0);
+        check_sent(c.buf, c.len, false, head, k->head, (size_t)k->offset,
+                   sent > 0 ? (size_t)sent : 0, "TAIL", __LINE__);
+        CHECK_INT(lseek(file, 0, SEEK_CUR), 99); /* the file's offset did not move */
+        free(head);
+        free(c.buf);
+        close_fd(peer);
+        close(file);
+    }
+    return 0;
+}
+
+static void test_sendfile_sends_the_file_between_what_was_written_before_and_after(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_stream_sendfile, (void *)(intptr_t)0, NULL), 0);
+}
+
+static void test_sendfile_without_fallback_on_a_plain_stream_is_zero_copy_or_enotsup(void **state)
+{
+    (void)state;
+    /* Small counts too: the flag asks for the system's sendfile. */
+    assert_int_equal(
+        run(main_stream_sendfile, (void *)(intptr_t)ASYNCIO_SENDFILE_NO_FALLBACK, NULL), 0);
+}
+
+/* While a task is in sendfile: writes, drains, write_eof and another
+ * sendfile get -EBUSY; reads go on. Through the layer (xl not NULL) the
+ * file is read into the queue, and the sender waits as a drain does. */
+static int main_sendfile_busy(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    size_t size = 8 * MIB;
+    int file = tu_temp_file(size);
+    int peer;
+    asyncio_stream_t *s = x ? layered(x, &peer, true) : tcp_pair(&peer);
+    if (!s)
+        return -1;
+    small_buffers(s, peer);
+    struct sendfile_call c = {.s = s, .file = file, .log = true};
+    asyncio_task_t *t = tu_spawn(sendfile_task, &c, "sender");
+    tu_until_waiting(t);
+    LOG("write:%s", err(asyncio_stream_write(s, "x", 1)));
+    struct iovec v = {"y", 1};
+    LOG("writev:%s", err(asyncio_stream_writev(s, &v, 1)));
+    LOG("drain:%s", err(asyncio_stream_drain(s)));
+    LOG("write_eof:%s", err(asyncio_stream_write_eof(s)));
+    LOG("sendfile:%s", err(asyncio_stream_sendfile(s, file, 0, 10, 0)));
+    LOG("sendfile:%s", err(asyncio_stream_sendfile(s, file, 0, 0, ASYNCIO_SENDFILE_NO_FALLBACK)));
+    /* Reading is another direction: it goes on. */
+    if (x)
+        send_xored(peer, "ping", 4);
+    else
+        CHECK_INT(asyncio_sock_sendall(peer, "ping", 4), 4);
+    char buf[8] = {0};
+    CHECK_INT(asyncio_stream_readexactly(s, buf, 4), 4);
+    CHECK(memcmp(buf, "ping", 4) == 0);
+    CHECK(asyncio_task_waiting_on(t) != NULL); /* still sending */
+    /* The peer reads: the file, then what is written once sendfile returned. */
+    struct collect k = {.fd = peer};
+    asyncio_task_t *r = tu_spawn(collect_to_end, &k, "peer");
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_INT(c.sent, size);
+    CHECK_INT(asyncio_stream_write(s, "TAIL", 4), 0);
+    CHECK_INT(asyncio_stream_drain(s), 0);
+    CHECK_INT(asyncio_stream_write_eof(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK_INT(k.end, 0);
+    /* (the layer sends its end marker at write_eof) */
+    check_sent(k.buf, k.len, x != NULL, "", 0, 0, size, x ? "TAIL" END_MARK : "TAIL", __LINE__);
+    free(k.buf);
+    if (x)
+        CHECK_INT(asyncio_stream_abort(s), 0); /* the layer's end marker is not our subject */
+    else
+        CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    close(file);
+    return 0;
+}
+
+#define BUSY_LOG                                                                        \
+    "write:EBUSY writev:EBUSY drain:EBUSY write_eof:EBUSY sendfile:EBUSY sendfile:EBUSY " \
+    "sendfile:8388608"
+
+static void test_writes_drains_and_a_second_sendfile_get_ebusy_during_sendfile(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_sendfile_busy, NULL, NULL), 0);
+    assert_log(BUSY_LOG);
+    struct xl x = {0};
+    assert_int_equal(run(main_sendfile_busy, &x, NULL), 0);
+    assert_log(BUSY_LOG);
+    assert_layer_freed(&x);
+}
+
+/* A drain in progress: sendfile is -EBUSY (stream.h), and sends nothing. */
+static int main_sendfile_while_draining(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int file = tu_temp_file(100000);
+    int peer;
+    asyncio_stream_t *s = tcp_pair(&peer);
+    small_buffers(s, peer);
+    char *data = pattern_buf(BIG);
+    CHECK_INT(asyncio_stream_write(s, data, BIG), 0);
+    asyncio_task_t *d = tu_spawn(logging_drainer, s, "drainer");
+    tu_until_waiting(d);
+    LOG("sendfile:%s", err(asyncio_stream_sendfile(s, file, 0, 0, 0)));
+    LOG("sendfile:%s", err(asyncio_stream_sendfile(s, file, 0, 100, 0)));
+    struct collect k = {.fd = peer};
+    asyncio_task_t *r = tu_spawn(collect_to_end, &k, "peer");
+    CHECK_INT(asyncio_await(d, NULL), 0);
+    asyncio_task_release(d);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    CHECK_INT(k.len, BIG); /* the queue, and nothing of the file */
+    CHECK(k.len == BIG && holds_pattern(k.buf, BIG, false));
+    free(k.buf);
+    free(data);
+    close_fd(peer);
+    close(file);
+    return 0;
+}
+
+static void test_sendfile_while_another_task_drains_gets_ebusy(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_sendfile_while_draining, NULL, NULL), 0);
+    assert_log("sendfile:EBUSY sendfile:EBUSY drain:0");
+}
+
+/* set_layer() while a sendfile sends in plain: -EBUSY, as for a drain
+ * (it must not put a layer under bytes that are still going out). */
+static int main_set_layer_during_sendfile(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    size_t size = 8 * MIB;
+    int file = tu_temp_file(size);
+    int peer;
+    asyncio_stream_t *s = tcp_pair(&peer);
+    small_buffers(s, peer);
+    struct sendfile_call c = {.s = s, .file = file, .log = true};
+    asyncio_task_t *t = tu_spawn(sendfile_task, &c, "sender");
+    tu_until_waiting(t);
+    LOG("set_layer:%s", err(asyncio_stream_set_layer(s, &xl_ops, x)));
+    struct collect k = {.fd = peer};
+    asyncio_task_t *r = tu_spawn(collect_to_end, &k, "peer");
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK_INT(asyncio_stream_abort(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    free(k.buf);
+    close_fd(peer);
+    close(file);
+    return 0;
+}
+
+static void test_set_layer_during_sendfile_gets_ebusy(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_set_layer_during_sendfile, &x, NULL), 0);
+    assert_log("set_layer:EBUSY sendfile:8388608");
+    assert_layer_unused(&x);
+}
+
+/* Through the toy layer: the file is read into the queue and goes out
+ * XORed, in order; with ASYNCIO_SENDFILE_NO_FALLBACK, -ENOTSUP and nothing
+ * queued. */
+static int main_sendfile_layered(void *arg, void **result)
+{
+    (void)result;
+    struct xl *x = arg;
+    static const size_t sizes[] = {5000, MIB + 7};
+    int peer;
+    asyncio_stream_t *s = layered(x, &peer, true);
+    if (!s)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        size_t size = sizes[i];
+        int file = tu_temp_file(size);
+        CHECK_INT(lseek(file, 3, SEEK_SET), 3);
+        CHECK_INT(asyncio_stream_write(s, "HEAD", 4), 0);
+        CHECK_INT(asyncio_stream_sendfile(s, file, 0, 0, ASYNCIO_SENDFILE_NO_FALLBACK), -ENOTSUP);
+        CHECK_INT(asyncio_stream_write_buffer_size(s) <= 4, 1); /* nothing of the file */
+        struct sendfile_call c = {.s = s, .file = file, .offset = 1, .log = true};
+        asyncio_task_t *t = tu_spawn(sendfile_task, &c, "sender");
+        size_t want = 4 + size - 1 + 4;
+        char *got = malloc(want);
+        CHECK_INT(recv_exactly(peer, got, want - 4, false), want - 4);
+        CHECK_INT(asyncio_await(t, NULL), 0);
+        asyncio_task_release(t);
+        CHECK_INT(asyncio_stream_write(s, "TAIL", 4), 0);
+        CHECK_INT(recv_exactly(peer, got + want - 4, 4, false), 4);
+        check_sent(got, want, true, "HEAD", 4, 1, size - 1, "TAIL", __LINE__);
+        CHECK_INT(lseek(file, 0, SEEK_CUR), 3);
+        free(got);
+        close(file);
+    }
+    close_layered(s, peer);
+    return 0;
+}
+
+static void test_sendfile_through_a_layer_reads_the_file_into_the_queue(void **state)
+{
+    (void)state;
+    struct xl x = {0};
+    assert_int_equal(run(main_sendfile_layered, &x, NULL), 0);
+    assert_log("sendfile:4999 sendfile:1048582");
+    assert_layer_freed(&x);
+}
+
+/* A stream over a pipe or a regular file: no zero-copy there (stream.h:
+ * "on a pipe ... the file is read into the queue ... unless flags has
+ * ASYNCIO_SENDFILE_NO_FALLBACK (-ENOTSUP then)"), but the file arrives. */
+/* collect_to_end() for a pipe (recv(2) is for sockets). */
+static int read_pipe_to_end(void *arg, void **result)
+{
+    (void)result;
+    struct collect *c = arg;
+    for (;;) {
+        if (c->len == c->cap) {
+            char *b = realloc(c->buf, c->cap ? c->cap * 2 : 65536);
+            CHECK(b != NULL);
+            if (!b)
+                break;
+            c->buf = b;
+            c->cap = c->cap ? c->cap * 2 : 65536;
+        }
+        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (n < 0 && errno == EAGAIN) {
+            if ((c->end = asyncio_wait_readable(c->fd)) < 0)
+                break;
+            continue;
+        }
+        if (n <= 0) {
+            c->end = n < 0 ? -errno : 0;
+            break;
+        }
+        c->len += (size_t)n;
+    }
+    return 0;
+}
+
+static int main_sendfile_to_pipe_and_file(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    size_t size = 300000;
+    int file = tu_temp_file(size);
+    int p[2];
+    CHECK_INT(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    asyncio_stream_t *s = NULL;
+    CHECK_INT(asyncio_stream_open(&s, p[1], 0), 0);
+    if (!s)
+        return -1;
+    struct collect k = {.fd = p[0]};
+    asyncio_task_t *r = tu_spawn(read_pipe_to_end, &k, "reader");
+    LOG("pipe:%s", err(asyncio_stream_sendfile(s, file, 0, 0, ASYNCIO_SENDFILE_NO_FALLBACK)));
+    LOG("pipe:%s", err(asyncio_stream_sendfile(s, file, 0, 0, 0)));
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK_INT(asyncio_await(r, NULL), 0);
+    asyncio_task_release(r);
+    /* What NO_FALLBACK sent, if anything, then the whole file. */
+    size_t first = k.len > size ? k.len - size : 0;
+    CHECK(first == 0 || first == size);
+    check_sent(k.buf + first, k.len - first, false, "", 0, 0, size, "", __LINE__);
+    free(k.buf);
+    close(p[0]);
+    /* A regular file. */
+    char path[] = "/tmp/asyncio-sendfile-XXXXXX";
+    int out = mkstemp(path);
+    CHECK(out >= 0);
+    unlink(path);
+    CHECK_INT(asyncio_stream_open(&s, out, 0), 0);
+    int copy = dup(out);
+    LOG("file:%s", err(asyncio_stream_sendfile(s, file, 0, 0, ASYNCIO_SENDFILE_NO_FALLBACK)));
+    LOG("file:%s", err(asyncio_stream_sendfile(s, file, 0, 0, 0)));
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    char *got = malloc(size + 1);
+    CHECK_INT(pread(copy, got, size + 1, 0), size);
+    check_sent(got, size, false, "", 0, 0, size, "", __LINE__);
+    free(got);
+    close(copy);
+    close(file);
+    return 0;
+}
+
+/* A pipe takes the file's pages as a socket does (sendfile), a stream over
+ * a regular file reads it into the queue (NO_FALLBACK: -ENOTSUP). */
+static void test_sendfile_to_a_pipe_is_zero_copy_and_to_a_file_stream_reads_into_the_queue(
+    void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_sendfile_to_pipe_and_file, NULL, NULL), 0);
+#ifdef TU_PORTABLE_FEATURES
+    assert_log("pipe:ENOTSUP pipe:300000 file:ENOTSUP file:300000");
+#else
+    assert_log("pipe:300000 pipe:300000 file:ENOTSUP file:300000");
+#endif
+}
+
+/* Bad input, and calls outside a task. After each, the stream is usable. */
+static void cb_stream_sendfile(void *arg)
+{
+    struct sendfile_call *c = arg;
+    LOG("callback:%s", err(asyncio_stream_sendfile(c->s, c->file, 0, 0, 0)));
+}
+
+static int main_sendfile_bad_input(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int file = tu_temp_file(1000);
+    int peer;
+    asyncio_stream_t *s = tcp_pair(&peer);
+    LOG("null:%s", err(asyncio_stream_sendfile(NULL, file, 0, 0, 0)));
+    static uint64_t junk[64]; /* zeros: not a stream */
+    LOG("junk:%s", err(asyncio_stream_sendfile((asyncio_stream_t *)(void *)junk, file, 0, 0, 0)));
+    LOG("file-1:%s", err(asyncio_stream_sendfile(s, -1, 0, 0, 0)));
+    LOG("offset:%s", err(asyncio_stream_sendfile(s, file, -1, 0, 0)));
+    LOG("flags:%s", err(asyncio_stream_sendfile(s, file, 0, 0, 0x2)));
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    CHECK_INT(write(p[1], "data", 4), 4);
+    LOG("pipe:%s", err(asyncio_stream_sendfile(s, p[0], 0, 4, 0)));
+    LOG("pipe:%s", err(asyncio_stream_sendfile(s, p[0], 0, 4, ASYNCIO_SENDFILE_NO_FALLBACK)));
+    close(p[0]);
+    close(p[1]);
+    struct sendfile_call c = {.s = s, .file = file};
+    CHECK_INT(asyncio_call_soon(cb_stream_sendfile, &c, NULL), 0);
+    tu_yield(2);
+    /* None of them sent or queued a byte, nor left the stream busy. */
+    CHECK_INT(asyncio_stream_write_buffer_size(s), 0);
+    CHECK_INT(asyncio_stream_write(s, "ok", 2), 0);
+    CHECK_INT(asyncio_stream_drain(s), 0);
+    LOG("after:%s", err(asyncio_stream_sendfile(s, file, 0, 0, 0)));
+    CHECK_INT(asyncio_stream_write_eof(s), 0);
+    LOG("after_eof:%s", err(asyncio_stream_sendfile(s, file, 0, 0, 0)));
+    struct collect k = {.fd = peer};
+    CHECK_INT(collect_to_end(&k, NULL), 0);
+    check_sent(k.buf, k.len, false, "ok", 2, 0, 1000, "", __LINE__);
+    free(k.buf);
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    close_fd(peer);
+    close(file);
+    return 0;
+}
+
+static void test_sendfile_bad_input_and_calls_outside_a_task_get_error_codes(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int file = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_int_equal(asyncio_stream_sendfile(NULL, file, 0, 0, 0), -EINVAL); /* no loop */
+    close(file);
+    close(sv[0]);
+    close(sv[1]);
+    assert_int_equal(run(main_sendfile_bad_input, NULL, NULL), 0);
+    assert_log("null:EINVAL junk:EINVAL file-1:EBADF offset:EINVAL flags:EINVAL pipe:ESPIPE "
+               "pipe:ESPIPE callback:EPERM after:1000 after_eof:EPIPE");
+}
+
+/* The peer is gone: -EPIPE or -ECONNRESET, and the error sticks; in a
+ * child whose SIGPIPE has its default action. */
+static const char *gone(long long rc)
+{
+    return rc == -EPIPE || rc == -ECONNRESET ? "gone" : err(rc);
+}
+
+static int main_stream_sendfile_peer_gone(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int file = tu_temp_file(8 * MIB);
+    for (int reset = 0; reset < 2; reset++) {
+        int peer;
+        asyncio_stream_t *s = tcp_pair(&peer);
+        if (reset) {
+            struct linger lg = {1, 0};
+            CHECK_INT(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+        }
+        close_fd(peer);
+        ssize_t rc = asyncio_stream_sendfile(s, file, 0, 0, 0);
+        LOG("before:%s", gone(rc));
+        CHECK_INT(asyncio_stream_write(s, "x", 1), rc); /* it sticks */
+        CHECK_INT(asyncio_stream_sendfile(s, file, 0, 0, 0), rc);
+        asyncio_stream_close(s);
+    }
+    /* Gone while it reads: after the first 64 KiB. */
+    int peer;
+    asyncio_stream_t *s = tcp_pair(&peer);
+    small_buffers(s, peer);
+    struct sendfile_call c = {.s = s, .file = file};
+    asyncio_task_t *t = tu_spawn(sendfile_task, &c, "sender");
+    tu_until_waiting(t);
+    static char buf[65536];
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = asyncio_sock_recv(peer, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close_fd(peer);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    LOG("while:%s", gone(c.sent));
+    asyncio_stream_close(s);
+    close(file);
+    return 0;
+}
+
+static void child_stream_sendfile_peer_gone(void)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE ends the child */
+    tu_reset();
+    struct tu_bounded b = {main_stream_sendfile_peer_gone, NULL, TU_TEST_TIMEOUT};
+    int rc = asyncio_run(tu_bounded_main, &b, NULL);
+    fprintf(stderr, "%s%s%s", tu_log_buf, tu_sigpipe_blocked() ? " blocked" : "",
+            tu_sigpipe_pending() ? " pending" : "");
+    tu_child_exit(rc == 0 && tu_failures == 0 ? 0 : 1);
+}
+
+static void test_sendfile_to_a_peer_that_is_gone_gives_epipe_not_sigpipe(void **state)
+{
+    (void)state;
+    struct sigaction sa;
+    assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+    assert_true(sa.sa_handler == SIG_DFL); /* main() set it: a SIGPIPE would kill */
+    struct tu_child c;
+    tu_run_child(child_stream_sendfile_peer_gone, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child: %s %d; stderr: %s", WIFSIGNALED(c.status) ? "signal" : "exit",
+                 WIFSIGNALED(c.status) ? WTERMSIG(c.status) : WEXITSTATUS(c.status), c.err);
+    assert_string_equal(c.err, "before:gone before:gone while:gone");
+}
+
+/* A peer that does not read: the sender waits; cancelled, timed out, or
+ * the stream closed by another task, it returns; nothing leaks (the fds
+ * are counted here; the sanitizers and valgrind count the memory). */
+static int main_stream_sendfile_interrupted(void *arg, void **result)
+{
+    (void)result;
+    bool layer = arg != NULL;
+    struct xl *x = arg;
+    int file = tu_temp_file(8 * MIB);
+    for (int how = 0; how < 3; how++) {
+        int peer;
+        asyncio_stream_t *s = layer ? layered(&x[how], &peer, true) : tcp_pair(&peer);
+        if (!s)
+            return -1;
+        small_buffers(s, peer);
+        CHECK_INT(asyncio_stream_write(s, "HEAD", 4), 0);
+        struct sendfile_call c = {.s = s, .file = file, .log = true};
+        if (how == 1) {
+            asyncio_timeout_t scope;
+            CHECK_INT(asyncio_timeout_enter(&scope, 0.05), 0);
+            CHECK_INT(sendfile_task(&c, NULL), 0);
+            LOG("exit:%s", err(asyncio_timeout_exit(&scope)));
+        } else {
+            asyncio_task_t *t = tu_spawn(sendfile_task, &c, "sender");
+            tu_until_waiting(t);
+            if (how == 0)
+                CHECK_INT(asyncio_task_cancel(t), 1);
+            else
+                CHECK_INT(asyncio_stream_close(s), 0);
+            CHECK_INT(asyncio_await(t, NULL), 0);
+            asyncio_task_release(t);
+        }
+        /* The peer gets HEAD and part of the file, in order, then the end
+         * (once it reads, what was queued goes; the close ends it). */
+        struct collect k = {.fd = peer};
+        asyncio_task_t *r = tu_spawn(collect_to_end, &k, "peer");
+        if (how != 2)
+            CHECK_INT(asyncio_stream_close(s), 0);
+        CHECK_INT(asyncio_await(r, NULL), 0);
+        asyncio_task_release(r);
+        size_t len = k.len;
+        if (layer && len >= END_LEN) { /* the layer's end marker, last */
+            CHECK(holds_xored(k.buf + len - END_LEN, END_MARK, END_LEN));
+            len -= END_LEN;
+        }
+        CHECK(len >= 4 && len < 4 + 8 * MIB);
+        if (len >= 4)
+            check_sent(k.buf, len, layer, "HEAD", 4, 0, len - 4, "", __LINE__);
+        free(k.buf);
+        close_fd(peer);
+    }
+    close(file);
+    return 0;
+}
+
+#define INTERRUPTED_LOG "sendfile:ECANCELED sendfile:ETIMEDOUT exit:ETIMEDOUT sendfile:EBADF"
+
+static void test_sendfile_cancelled_timed_out_or_closed_while_it_waits(void **state)
+{
+    (void)state;
+    int fds = tu_dir_entries("/proc/self/fd");
+    assert_int_equal(run(main_stream_sendfile_interrupted, NULL, NULL), 0);
+    assert_log(INTERRUPTED_LOG);
+    assert_int_equal(tu_dir_entries("/proc/self/fd"), fds);
+    struct xl x[3] = {{0}};
+    assert_int_equal(run(main_stream_sendfile_interrupted, x, NULL), 0);
+    assert_log(INTERRUPTED_LOG);
+    assert_int_equal(tu_dir_entries("/proc/self/fd"), fds);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(x[i].frees, 1);
+}
+
+/* Closed by another task while sendfile yields for fairness (not while it
+ * waits: nothing wakes it then): its next step must see the close and
+ * return -EBADF, not use the stream (freed once the close is done) nor its
+ * fd (closed, and perhaps another file's by then). */
+struct reuse {
+    asyncio_stream_t *s;
+    asyncio_task_t *sender;
+    int reused; /* a file opened at once after the close, on the stream's fd number */
+};
+
+/* Close s once the sender is ready to run (it yielded), and open a file
+ * on the stream's fd number at once. */
+static int close_and_reuse(void *arg, void **result)
+{
+    (void)result;
+    struct reuse *u = arg;
+    for (int i = 0; i < 100000; i++) {
+        const char *st = asyncio_task_state(u->sender);
+        if (st && strcmp(st, "ready") == 0)
+            break;
+        if (asyncio_sleep(0) < 0)
+            return 0;
+    }
+    CHECK_STR(asyncio_task_state(u->sender), "ready");
+    int oldfd = asyncio_stream_fd(u->s);
+    CHECK(oldfd >= 0);
+    CHECK_INT(asyncio_stream_close(u->s), 0);
+    LOG("closed");
+    /* As a server's next accept() would: the lowest free number at or
+     * above the stream's, which is the stream's now. */
+    char path[] = "/tmp/asyncio-sendfile-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    u->reused = fcntl(fd, F_DUPFD_CLOEXEC, oldfd);
+    if (u->reused != oldfd) { /* still open: a layer's close lingers */
+        close(u->reused);
+        u->reused = -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Spend the task's budget of calls that do not wait (64 one-byte reads
+ * of bytes that are there), so that sendfile's first step is to yield. */
+struct budget_call {
+    struct sendfile_call c;
+    int fd; /* holds 64 bytes */
+};
+
+static int budget_then_sendfile(void *arg, void **result)
+{
+    struct budget_call *b = arg;
+    for (int i = 0; i < 64; i++) {
+        char ch;
+        CHECK_INT(asyncio_sock_recv(b->fd, &ch, 1), 1);
+    }
+    return sendfile_task(&b->c, result);
+}
+
+/* Read fd (blocking) to its end, in a thread: the bytes counted in a
+ * struct collect, not kept. */
+static void *thread_sink(void *arg)
+{
+    struct collect *c = arg;
+    static char buf[1 << 18];
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            c->end = n < 0 ? -errno : 0;
+            break;
+        }
+        c->len += (size_t)n;
+    }
+    return NULL;
+}
+
+/* arg: "entry" (it yields on entry), "large" (a large file, zero-copy:
+ * it yields between chunks), "layered" (through the layer: between reads
+ * into the queue, the last one after the yield). */
+static int main_close_during_sendfile_yield(void *arg, void **result)
+{
+    (void)result;
+    const char *how = arg;
+    bool entry = strcmp(how, "entry") == 0, layer = strcmp(how, "layered") == 0;
+    size_t size = entry ? 100000 : layer ? 256 * 1024 + 1000 : 64 * MIB;
+    int file = tu_temp_file(size);
+    int peer;
+    static struct xl x; /* the loop's end may free the layer after we return */
+    memset(&x, 0, sizeof x);
+    asyncio_stream_t *s = layer ? layered(&x, &peer, true) : tcp_pair(&peer);
+    if (!s)
+        return -1;
+    /* A peer that keeps up: a thread reading, so that the sender yields
+     * for fairness more than it waits. */
+    int fl = fcntl(peer, F_GETFL);
+    CHECK_INT(fcntl(peer, F_SETFL, fl & ~O_NONBLOCK), 0);
+    struct collect k = {.fd = peer};
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, thread_sink, &k), 0);
+    int sv[2] = {-1, -1};
+    struct budget_call b = {.c = {.s = s, .file = file, .log = true}};
+    asyncio_task_t *t;
+    if (entry) {
+        CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        static const char bytes[64];
+        CHECK_INT(write(sv[1], bytes, sizeof bytes), sizeof bytes);
+        b.fd = sv[0];
+        t = tu_spawn(budget_then_sendfile, &b, "sender");
+    } else {
+        t = tu_spawn(sendfile_task, &b.c, "sender");
+    }
+    struct reuse u = {.s = s, .sender = t, .reused = -1};
+    asyncio_task_t *cl = tu_spawn(close_and_reuse, &u, "closer");
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    CHECK_INT(asyncio_await(cl, NULL), 0);
+    asyncio_task_release(t);
+    asyncio_task_release(cl);
+    if (layer) /* its end marker went, or not: the close waits for the peer's end */
+        CHECK_INT(shutdown(peer, SHUT_WR), 0);
+    CHECK_INT(pthread_join(th, NULL), 0); /* the close ended the connection */
+    if (b.c.sent >= 0) /* if it says it sent them, the peer got them */
+        CHECK(k.len >= (size_t)b.c.sent);
+    if (u.reused >= 0) {
+        struct stat st;
+        CHECK_INT(fstat(u.reused, &st), 0);
+        CHECK_INT(st.st_size, 0); /* nothing sent to another's fd */
+        close(u.reused);
+    }
+    if (sv[0] >= 0) {
+        close(sv[0]);
+        close(sv[1]);
+    }
+    close(peer);
+    close(file);
+    return 0;
+}
+
+static void test_close_while_sendfile_yields_between_chunks_gives_ebadf(void **state)
+{
+    (void)state;
+    int fds = tu_dir_entries("/proc/self/fd");
+    assert_int_equal(run(main_close_during_sendfile_yield, "large", NULL), 0);
+    assert_log("closed sendfile:EBADF");
+    assert_int_equal(tu_dir_entries("/proc/self/fd"), fds);
+}
+
+static void test_close_while_sendfile_yields_between_reads_into_the_queue_gives_ebadf(void **state)
+{
+    (void)state;
+    int fds = tu_dir_entries("/proc/self/fd");
+    assert_int_equal(run(main_close_during_sendfile_yield, "layered", NULL), 0);
+    assert_log("closed sendfile:EBADF");
+    assert_int_equal(tu_dir_entries("/proc/self/fd"), fds);
+}
+
+static void test_close_while_sendfile_yields_on_entry_gives_ebadf(void **state)
+{
+    (void)state;
+    int fds = tu_dir_entries("/proc/self/fd");
+    assert_int_equal(run(main_close_during_sendfile_yield, "entry", NULL), 0);
+    assert_log("closed sendfile:EBADF");
+    assert_int_equal(tu_dir_entries("/proc/self/fd"), fds);
+}
+
+/* Two tasks send one fd at once, each on its own stream. */
+static int main_stream_sendfile_same_fd(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int file = tu_temp_file(6 * MIB);
+    CHECK_INT(lseek(file, 5, SEEK_SET), 5);
+    int running = 0, peer[2];
+    struct sendfile_call c[2] = {
+        {.file = file, .offset = 0, .count = 4 * MIB, .running = &running},
+        {.file = file, .offset = 2 * MIB + 1, .count = 4 * MIB, .running = &running},
+    };
+    struct collect k[2];
+    asyncio_task_t *st[2], *rt[2];
+    for (int i = 0; i < 2; i++) {
+        c[i].s = tcp_pair(&peer[i]);
+        k[i] = (struct collect){.fd = peer[i]};
+        rt[i] = tu_spawn(collect_to_end, &k[i], "peer");
+    }
+    for (int i = 0; i < 2; i++)
+        st[i] = tu_spawn(sendfile_task, &c[i], "sender");
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(asyncio_await(st[i], NULL), 0);
+        asyncio_task_release(st[i]);
+        CHECK_INT(asyncio_stream_wait_closed(c[i].s), 0);
+        CHECK_INT(asyncio_await(rt[i], NULL), 0);
+        asyncio_task_release(rt[i]);
+    }
+    CHECK_INT(c[0].sent, 4 * MIB);
+    CHECK_INT(c[1].sent, 4 * MIB - 1); /* the file ends first */
+    CHECK(c[0].overlapped || c[1].overlapped);
+    for (int i = 0; i < 2; i++) {
+        check_sent(k[i].buf, k[i].len, false, "", 0, (size_t)c[i].offset,
+                   c[i].sent > 0 ? (size_t)c[i].sent : 0, "", __LINE__);
+        free(k[i].buf);
+        close_fd(peer[i]);
+    }
+    CHECK_INT(lseek(file, 0, SEEK_CUR), 5);
+    close(file);
+    return 0;
+}
+
+static void test_two_tasks_sendfile_from_one_fd_at_once(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_stream_sendfile_same_fd, NULL, NULL), 0);
+}
+
+/* Fairness: a peer that keeps up (a thread), and another task still runs
+ * before sendfile returns. */
+static int main_stream_sendfile_fair(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    size_t size = 32 * MIB;
+    int file = tu_temp_file(size);
+    int peer;
+    asyncio_stream_t *s = tcp_pair(&peer);
+    int fl = fcntl(peer, F_GETFL);
+    CHECK_INT(fcntl(peer, F_SETFL, fl & ~O_NONBLOCK), 0);
+    struct collect k = {.fd = peer};
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, thread_sink, &k), 0);
+    asyncio_task_t *t = tu_spawn(ticker, NULL, "ticker");
+    tu_yield(1);
+    g_ticks = 0;
+    CHECK_INT(asyncio_stream_sendfile(s, file, 0, 0, 0), size);
+    CHECK(g_ticks >= 8); /* 2 MiB at a time at most, then others run */
+    CHECK_INT(asyncio_stream_wait_closed(s), 0);
+    CHECK_INT(pthread_join(th, NULL), 0);
+    CHECK_INT(k.len, size);
+    asyncio_task_cancel(t);
+    asyncio_task_release(t);
+    close(peer);
+    close(file);
+    return 0;
+}
+
+static void test_sendfile_of_a_large_file_lets_other_tasks_run(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_stream_sendfile_fair, NULL, NULL), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the run: none may come */
@@ -3206,6 +4098,24 @@ int main(void)
         cmocka_unit_test(test_linger_ends_after_5_s_without_the_peer_s_end),
         cmocka_unit_test(test_layer_is_freed_once_by_abort_and_by_the_loop_s_end),
         cmocka_unit_test(test_set_layer_cancelled_timed_out_or_closed_installs_nothing),
+        /* asyncio_stream_sendfile() */
+        cmocka_unit_test(test_sendfile_sends_the_file_between_what_was_written_before_and_after),
+        cmocka_unit_test(test_sendfile_without_fallback_on_a_plain_stream_is_zero_copy_or_enotsup),
+        cmocka_unit_test(test_writes_drains_and_a_second_sendfile_get_ebusy_during_sendfile),
+        cmocka_unit_test(test_sendfile_while_another_task_drains_gets_ebusy),
+        cmocka_unit_test(test_set_layer_during_sendfile_gets_ebusy),
+        cmocka_unit_test(test_sendfile_through_a_layer_reads_the_file_into_the_queue),
+        cmocka_unit_test(test_sendfile_to_a_pipe_is_zero_copy_and_to_a_file_stream_reads_into_the_queue),
+        cmocka_unit_test(test_sendfile_bad_input_and_calls_outside_a_task_get_error_codes),
+        cmocka_unit_test(test_sendfile_to_a_peer_that_is_gone_gives_epipe_not_sigpipe),
+        cmocka_unit_test(test_two_tasks_sendfile_from_one_fd_at_once),
+        cmocka_unit_test(test_sendfile_of_a_large_file_lets_other_tasks_run),
+        /* Last: under the sanitizers a bug these find ends the program. */
+        cmocka_unit_test(test_sendfile_cancelled_timed_out_or_closed_while_it_waits),
+        cmocka_unit_test(test_close_while_sendfile_yields_between_chunks_gives_ebadf),
+        cmocka_unit_test(test_close_while_sendfile_yields_between_reads_into_the_queue_gives_ebadf),
+        /* Last of all: without the fix, the stream is freed under the call. */
+        cmocka_unit_test(test_close_while_sendfile_yields_on_entry_gives_ebadf),
     };
     return tu_run_group_tests_name("stream", tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -369,6 +370,59 @@ static inline int tu_dir_entries(const char *path)
             n++;
     closedir(d);
     return n;
+}
+
+/* Byte i of the pattern files and buffers of the stream tests hold. */
+static inline unsigned char tu_pattern(size_t i)
+{
+    return (unsigned char)(i * 7 + i / 4096);
+}
+
+/* A temporary file (already unlinked) of n bytes of tu_pattern(), or -1
+ * and a failure recorded. */
+static inline int tu_temp_file(size_t n)
+{
+    char path[] = "/tmp/asyncio-test-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        tu_fail_at(__FILE__, __LINE__, "mkstemp: %s", strerror(errno));
+        return -1;
+    }
+    unlink(path);
+    static unsigned char chunk[65536];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < sizeof chunk ? n - done : sizeof chunk;
+        for (size_t i = 0; i < k; i++)
+            chunk[i] = tu_pattern(done + i);
+        ssize_t w = write(fd, chunk, k);
+        if (w <= 0) {
+            tu_fail_at(__FILE__, __LINE__, "write: %s", strerror(errno));
+            break;
+        }
+        done += (size_t)w;
+    }
+    return fd;
+}
+
+/* From a task: wait (1 s at most, then a failed CHECK) until t waits. */
+static inline void tu_until_waiting(asyncio_task_t *t)
+{
+    for (int i = 0; i < 1000 && !asyncio_task_waiting_on(t); i++)
+        CHECK_INT(asyncio_sleep(0.001), 0);
+    CHECK(asyncio_task_waiting_on(t) != NULL);
+}
+
+/* Is SIGPIPE blocked in this thread, or pending? */
+static inline bool tu_sigpipe_blocked(void)
+{
+    sigset_t mask;
+    return pthread_sigmask(SIG_SETMASK, NULL, &mask) == 0 && sigismember(&mask, SIGPIPE);
+}
+
+static inline bool tu_sigpipe_pending(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
 }
 
 /* SIGKILL the direct children of this process (best effort, Linux /proc):

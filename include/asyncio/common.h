@@ -18,6 +18,11 @@
 #define ASYNCIO_VERSION_MINOR 1
 #define ASYNCIO_VERSION_PATCH 0
 
+/* A flag of asyncio_sock_sendfile() and asyncio_stream_sendfile()
+ * (asyncio's fallback=False): fail with -ENOTSUP where the file cannot be
+ * sent with the system's sendfile, instead of reading and sending it. */
+#define ASYNCIO_SENDFILE_NO_FALLBACK 0x1
+
 /* Private: the head of the list of tasks waiting on an object (a lock, an
  * event, a queue's getters...). */
 typedef struct asyncio_waitlist {

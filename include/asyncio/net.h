@@ -87,6 +87,26 @@ ASYNCIO_API ssize_t asyncio_sock_recv_into(int fd, void *buf, size_t len);
 ASYNCIO_API ssize_t asyncio_sock_sendall(int fd, const void *buf, size_t len);
 
 /*
+ * Send count bytes of the open file `file`, from offset (count 0: to the
+ * end of the file as it is now), on the connected socket fd
+ * (loop.sock_sendfile), waiting whenever the socket is full. With the
+ * system's sendfile (Linux) the kernel moves the file's pages to the socket
+ * without a copy through this process; where it cannot (another system, a
+ * file the kernel cannot send so), the file is read and sent instead,
+ * unless flags has ASYNCIO_SENDFILE_NO_FALLBACK (-ENOTSUP then). The file
+ * must be a regular file (or a block device, with a count); its offset is
+ * not moved (unlike asyncio's), so tasks may send one fd at once. The file
+ * is read in the loop's thread, as asyncio does: from the page cache at
+ * once, but a file on a slow disk that is not cached holds the loop for the
+ * read. Returns the bytes sent: count, or less if the file ends first; or
+ * the error: -EPIPE, -ECONNRESET, ... (some bytes may have been sent: the
+ * connection is no longer usable), -EBADF, -ESPIPE (a pipe or socket as
+ * the file), -EINVAL (offset < 0, unknown flags), -ENOTSUP, -EPERM
+ * (outside a task), -ECANCELED, -ETIMEDOUT. May suspend; from a task.
+ */
+ASYNCIO_API ssize_t asyncio_sock_sendfile(int fd, int file, off_t offset, size_t count, int flags);
+
+/*
  * Receive one datagram of up to len bytes (loop.sock_recvfrom): returns its
  * size (a longer one is truncated, as recvfrom(2) does) and its source in
  * addr/addrlen if addr is not NULL. May suspend.

@@ -163,6 +163,32 @@ ASYNCIO_API int asyncio_stream_write(asyncio_stream_t *s, const void *buf, size_
 ASYNCIO_API int asyncio_stream_writev(asyncio_stream_t *s, const struct iovec *iov, int iovcnt);
 
 /*
+ * Send count bytes of the open file `file`, from offset (count 0: to the
+ * end of the file as it is now), after what is queued on the stream
+ * (loop.sendfile(transport, file, offset, count)), and wait until the last
+ * of them was handed to the kernel. On a plain socket, the queue goes
+ * first, then the system's sendfile moves the file's pages without a copy
+ * through this process; a small count (under 16 KiB) is read into the
+ * queue instead, which costs less and leaves with what was queued before.
+ * (A pipe takes the file's pages the same way.) Through a layer (TLS), on
+ * a stream over a regular file, or without a sendfile in the system, the
+ * file is read into the queue and sent as writes are, unless flags has
+ * ASYNCIO_SENDFILE_NO_FALLBACK (-ENOTSUP then). Meanwhile other writes to
+ * the stream, drains and asyncio_stream_set_layer() fail with -EBUSY; a
+ * close by another task ends the call with -EBADF. The file must be a regular file
+ * (or a block device, with a count); its offset is not moved, so tasks may
+ * send one fd at once. The file is read in the loop's thread (see
+ * asyncio_sock_sendfile()). Returns the bytes sent: count, or less if the
+ * file ends first; or the error: the connection's (-EPIPE, -ECONNRESET,
+ * ...; after a failure, cancellation or timeout part of the file may have
+ * been sent: close the stream), -EBUSY (another sendfile or drain is in
+ * progress), -EBADF, -ESPIPE, -EINVAL, -ENOTSUP, -ENOMEM, -EPERM,
+ * -ECANCELED, -ETIMEDOUT. May suspend; from a task.
+ */
+ASYNCIO_API ssize_t asyncio_stream_sendfile(asyncio_stream_t *s, int file, off_t offset,
+                                            size_t count, int flags);
+
+/*
  * Wait until the write queue is under control (StreamWriter.drain): at once
  * if no more than the high water mark is queued, else until no more than
  * the low water mark is. Returns 0, or the connection's error (-EPIPE,

@@ -1,0 +1,145 @@
+/* Sending a file on a socket (loop.sock_sendfile; stream.c has the
+ * stream's, loop.sendfile): sendfile(2) where the system has it, the
+ * file's pages handed to the socket without a copy through user space;
+ * else, and where it cannot be used (a TLS stream, a file the kernel cannot
+ * splice), read and send, as asyncio falls back. The file's offset is never
+ * moved (sendfile and pread with an offset), so several tasks may send
+ * from one fd at once.
+ *
+ * The file is read in the loop's thread, as asyncio's and nginx's
+ * sendfile do: from the page cache, at once; a file that is not cached,
+ * on a slow disk, holds the loop for the read.
+ *
+ * sendfile() has no MSG_NOSIGNAL: SIGPIPE is blocked in the thread around
+ * each run of calls that do not wait (net.h), so a peer that is gone is
+ * -EPIPE, never the signal. Each call sends SENDFILE_CHUNK at most and is
+ * charged to the task's budget by the bytes it moved, so a peer that reads
+ * as fast as the disk does cannot keep the loop to one task. */
+#include "net.h"
+
+#include <asyncio/net.h>
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef HAVE_SENDFILE
+#include <sys/sendfile.h>
+#endif
+
+#define SENDFILE_CHUNK (2u << 20) /* bytes one sendfile() call may move */
+#define COPY_CHUNK 65536          /* the fallback's reads */
+
+int net_sendfile_span(int file, off_t offset, size_t count, int flags, size_t *total)
+{
+    if (file < 0 || offset < 0 || (flags & ~ASYNCIO_SENDFILE_NO_FALLBACK))
+        return file < 0 ? -EBADF : -EINVAL;
+    struct stat st;
+    if (fstat(file, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return -ESPIPE; /* read at an offset, and never waited for */
+    if (count) {
+        *total = count;
+    } else {
+        /* To the end: as large as the file is now (a file that grows
+         * meanwhile is sent as it was; one that shrinks, as far as it
+         * goes). A block device's size is not st_size: ask for a count. */
+        if (!S_ISREG(st.st_mode))
+            return -EINVAL;
+        *total = st.st_size > offset ? (size_t)(st.st_size - offset) : 0;
+    }
+    return 0;
+}
+
+int net_sendfile_zero(struct task *t, const int *sockp, int file, off_t offset, size_t total,
+                      size_t *sent)
+{
+#ifdef HAVE_SENDFILE
+    while (*sent < total) {
+        /* Read again after every wait: a stream's closed meanwhile is -1
+         * (its number may be another file's by now). */
+        int sock = *sockp;
+        if (sock < 0)
+            return -EBADF;
+        struct sigpipe_guard g;
+        net_sigpipe_block(&g);
+        ssize_t r;
+        for (;;) {
+            size_t n = total - *sent < SENDFILE_CHUNK ? total - *sent : SENDFILE_CHUNK;
+            off_t off = offset + (off_t)*sent;
+            r = sendfile(sock, file, &off, n);
+            if (r > 0) {
+                *sent += (size_t)r;
+                net_charge(t, (size_t)r);
+                if (*sent == total || t->io_streak >= IO_BUDGET)
+                    break;
+            } else if (r == 0 || errno != EINTR) {
+                break;
+            }
+        }
+        net_sigpipe_unblock(&g, r);
+        if (r == 0)
+            return 0; /* the file ends short of total: what it had was sent */
+        int rc = 0;
+        if (r > 0 && *sent < total) {
+            t->io_streak = 0; /* the budget is spent: yield */
+            rc = asyncio_sleep(0);
+        } else if (r > 0) {
+            rc = 0;
+        } else if (would_block(errno))
+            rc = net_wait(t, sock, false);
+        else if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
+            rc = *sent ? -errno : -ENOTSUP; /* the kernel cannot: fall back */
+        else
+            rc = -errno;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+#else
+    (void)t, (void)sockp, (void)file, (void)offset, (void)total, (void)sent;
+    return -ENOTSUP;
+#endif
+}
+
+/* The fallback: read a chunk, send it all, again. */
+static int copy_file(int sock, int file, off_t offset, size_t total, size_t *sent)
+{
+    size_t cap = total - *sent < COPY_CHUNK ? total - *sent : COPY_CHUNK;
+    char *buf = malloc(cap ? cap : 1);
+    if (!buf)
+        return -ENOMEM;
+    int rc = 0;
+    while (*sent < total && rc == 0) {
+        size_t n = total - *sent < cap ? total - *sent : cap;
+        ssize_t r = pread(file, buf, n, offset + (off_t)*sent);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : 0;
+            break; /* 0: the file ends short of total */
+        }
+        ssize_t w = asyncio_sock_sendall(sock, buf, (size_t)r);
+        if (w < 0)
+            rc = (int)w;
+        else
+            *sent += (size_t)r;
+    }
+    free(buf);
+    return rc;
+}
+
+ssize_t asyncio_sock_sendfile(int sock, int file, off_t offset, size_t count, int flags)
+{
+    size_t total = 0, sent = 0;
+    int rc = net_sendfile_span(file, offset, count, flags, &total);
+    struct task *t;
+    if (rc == 0)
+        rc = net_begin(&t);
+    if (rc < 0)
+        return rc;
+    rc = net_sendfile_zero(t, &sock, file, offset, total, &sent);
+    if (rc == -ENOTSUP && !(flags & ASYNCIO_SENDFILE_NO_FALLBACK))
+        rc = copy_file(sock, file, offset, total, &sent);
+    return rc < 0 ? rc : (ssize_t)sent;
+}
