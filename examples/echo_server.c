@@ -11,6 +11,7 @@
  *     loop.add_signal_handler(SIGTERM, server.close) ...
  *
  *     echo_server PORT [--host HOST] [--workers N] [--tls CERT KEY]
+ *                 [--max-connections N]
  *
  * Run it with `echo_server 7000` (or `echo_server 7000 --host 0.0.0.0`),
  * then try `nc -N 127.0.0.1 7000 < /etc/services | cmp - /etc/services`
@@ -38,6 +39,22 @@
  * configured before the threads start and only read after. TLS is there
  * when the program was built with libasyncio-tls (OpenSSL 3); without it,
  * --tls says it is not available in this build (status 2).
+ *
+ * Limits:
+ *   - --max-connections N (1 to 1000000, default 10000) connections at
+ *     once, over all the workers together (one atomic counter they share,
+ *     changed once as a connection starts and once as it ends, never per
+ *     read): one more is closed at once, before it is read from (with
+ *     --tls, after the handshake, which the server does before the
+ *     handler runs), and the connections there are go on undisturbed;
+ *   - a read takes at most READ_BUFFER (256 KiB); what the client does
+ *     not read back waits in the stream's queue, and once more than
+ *     ASYNCIO_STREAM_HIGH_WATER (64 KiB) is queued the handler stops
+ *     reading from the client until no more than the low water mark
+ *     (16 KiB) is (asyncio_stream_drain()): a client that sends and never
+ *     reads holds at most 64 KiB plus one read queued (and the kernel's
+ *     socket buffers), and waits; there is no timeout;
+ *   - --workers N: 1 to 64 threads.
  */
 #include <asyncio.h>
 #ifdef ASYNCIO_HAVE_TLS /* defined when built with libasyncio-tls */
@@ -47,12 +64,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_WORKERS 64
+#define DEFAULT_MAX_CONNECTIONS 10000
 
 /*
  * One read buffer per worker for all its connections, as hand-written
@@ -73,11 +92,14 @@
 #define HANDLER_STACK (64 * 1024)
 
 /* What the workers share, set before they start and only read after,
- * but for stopping (the main thread's alone). */
+ * but for stopping (the main thread's alone) and the count of open
+ * connections (atomic). */
 struct server {
     const char *host;
     int port; /* asked for; then the one worker 0 listens on (port 0) */
     int nworkers;
+    long max_connections;
+    atomic_long open; /* connections served now, by all the workers */
     asyncio_tls_context_t *tls; /* --tls: the server context, else NULL */
     struct worker *workers;
     bool stopping; /* stop_all() was called */
@@ -85,7 +107,7 @@ struct server {
 
 /* A worker: a thread with its own loop and listening socket. */
 struct worker {
-    const struct server *sv;
+    struct server *sv;
     int id; /* 0: the main thread's */
     /* The worker's own, used in its thread only (and read by main() once
      * it has been joined). */
@@ -111,10 +133,8 @@ static int quiet(ssize_t rc, const struct worker *w)
                : (int)rc;
 }
 
-static int handle(asyncio_stream_t *s, void *arg)
+static int echo(asyncio_stream_t *s, struct worker *w)
 {
-    struct worker *w = arg;
-    w->connections++;
     for (;;) {
         ssize_t n = asyncio_stream_read(s, w->buf, sizeof w->buf);
         if (n <= 0)
@@ -127,6 +147,20 @@ static int handle(asyncio_stream_t *s, void *arg)
         if (rc < 0)
             return quiet(rc, w);
     }
+}
+
+/* Over --max-connections, a connection is closed at once (returning
+ * closes it); the count is the workers' together. */
+static int handle(asyncio_stream_t *s, void *arg)
+{
+    struct worker *w = arg;
+    int rc = 0;
+    if (atomic_fetch_add(&w->sv->open, 1) < w->sv->max_connections) {
+        w->connections++;
+        rc = echo(s, w);
+    }
+    atomic_fetch_sub(&w->sv->open, 1);
+    return rc;
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -298,8 +332,8 @@ static int number(const char *s, long max)
     return s[0] < '0' || s[0] > '9' || *end || v > max ? -1 : (int)v;
 }
 
-/* PORT [--host HOST] [--workers N] [--tls CERT KEY], the options before
- * or after the port. */
+/* PORT [--host HOST] [--workers N] [--tls CERT KEY] [--max-connections N],
+ * the options before or after the port. */
 static int parse_args(int argc, char **argv, struct server *sv, const char **cert,
                       const char **key)
 {
@@ -309,6 +343,9 @@ static int parse_args(int argc, char **argv, struct server *sv, const char **cer
             sv->host = argv[++i];
         } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
             if ((sv->nworkers = number(argv[++i], MAX_WORKERS)) < 1)
+                return -1;
+        } else if (strcmp(argv[i], "--max-connections") == 0 && i + 1 < argc) {
+            if ((sv->max_connections = number(argv[++i], 1000000)) < 1)
                 return -1;
         } else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
             *cert = argv[++i];
@@ -355,14 +392,17 @@ static int tls_context(struct server *sv, const char *cert, const char *key)
 
 int main(int argc, char **argv)
 {
-    struct server sv = {.host = "127.0.0.1", .nworkers = 1};
+    struct server sv = {
+        .host = "127.0.0.1", .nworkers = 1, .max_connections = DEFAULT_MAX_CONNECTIONS};
     const char *cert = NULL, *key = NULL;
     if (parse_args(argc, argv, &sv, &cert, &key) < 0) {
         fprintf(stderr,
-                "usage: echo_server PORT [--host HOST] [--workers N (1-%d)] [--tls CERT KEY]\n",
+                "usage: echo_server PORT [--host HOST] [--workers N (1-%d)] [--tls CERT KEY] "
+                "[--max-connections N (1-1000000)]\n",
                 MAX_WORKERS);
         return 2;
     }
+    atomic_init(&sv.open, 0);
     int status;
     if (cert && (status = tls_context(&sv, cert, key)) != 0)
         return status;

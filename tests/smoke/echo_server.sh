@@ -9,6 +9,9 @@
 # it with status 0; so does SIGINT while 64 workers start; every start
 # failure for want of fds (the main thread's or a worker's) ends it with
 # status 1 and a message; bad --workers values are usage errors.
+# With --max-connections 3 (one worker, then two sharing the count): a
+# fourth connection is closed at once, the three go on echoing, and once
+# one has left a new one is served.
 . "$(dirname "$0")/lib.sh"
 
 need nc
@@ -139,6 +142,69 @@ expect_stop_while_starting INT "$BIN" 0 --workers 64
 
 expect_clean_start_failures "$BIN" 0 --workers 4
 
+# ---- --max-connections N ----------------------------------------------------
+for v in 0 -1 x 2x 1000001 ''; do
+    expect_usage_error "$BIN" 0 --max-connections "$v"
+done
+
+# limit_run WORKERS: with --max-connections 3 (over all the workers), three
+# nc held open (their input a FIFO we keep open) echo; a fourth (nc -d: it
+# sends nothing and ends at the server's end) is closed at once with
+# nothing sent, and the three still echo; once one has left, a new one is
+# served; SIGTERM with two still connected gives status 0.
+limit_run() {
+    _w="--max-connections 3 --workers $1"
+    start_server "$BIN" 0 --max-connections 3 --workers "$1"
+    trap 'kill "$SERVER_PID" $NC_PIDS 2>/dev/null; rm -f "$_tmp".*' EXIT
+    NC_PIDS=
+    for k in 3 4 5; do
+        mkfifo "$_tmp.fifo$k" || fail "mkfifo failed"
+        timeout --foreground -k 2 "$CLIENT_LIMIT" nc -N -w 10 127.0.0.1 "$PORT" \
+            <"$_tmp.fifo$k" >"$_tmp.lim$k" 3>&- 4>&- 5>&- &
+        NC_PIDS="$NC_PIDS $!"
+        eval "P$k=\$!; exec $k>\"\$_tmp.fifo$k\""
+    done
+    expect_echoes "$_w" ping
+    _got=$(bounded 5 nc -d 127.0.0.1 "$PORT" 3>&- 4>&- 5>&-) ||
+        fail "$_w: a 4th connection was not closed: nc exited with status $?$(why $?)"
+    [ -z "$_got" ] || fail "$_w: a 4th connection got '$_got'"
+    expect_echoes "$_w" pong
+    exec 3>&- # the first leaves: nc -N half-closes, the server closes
+    wait "$P3" || fail "$_w: nc exited with status $?$(why $?) as it left"
+    _got=$(echo again | bounded "$CLIENT_LIMIT" nc -N -w 5 127.0.0.1 "$PORT" 4>&- 5>&-)
+    [ "$_got" = again ] || fail "$_w: a connection after one left got '$_got'"
+    stop_server
+    exec 4>&- 5>&-
+    for p in "$P4" "$P5"; do
+        wait "$p" || fail "$_w: a connected nc exited with status $?$(why $?) at the stop"
+    done
+    NC_PIDS=
+    rm -f "$_tmp".fifo*
+    [ ! -s "$ERR" ] || fail "$_w: the server wrote to stderr"
+    # The refused connection was not counted as served.
+    _n=$(awk '/^worker / { n += $3 } END { print n + 0 }' "$OUT")
+    [ "$1" -eq 1 ] || [ "$_n" -eq 4 ] || fail "$_w: the workers served $_n connections, expected 4"
+}
+# expect_echoes WHAT WORD: each of the three nc on fds 3 to 5 gets "WORD K"
+# back.
+expect_echoes() {
+    for k in 3 4 5; do
+        echo "$2 $k" >&"$k"
+    done
+    i=0
+    for k in 3 4 5; do
+        until grep -qx "$2 $k" "$_tmp.lim$k"; do
+            i=$((i + 1))
+            [ "$i" -le 200 ] || fail "$1: no echo of '$2 $k' after 10 s"
+            sleep 0.05
+        done
+    done
+}
+limit_run 1
+limit_run 2
+
 pass "nc, five nc at once and echo_client got their bytes back; SIGTERM gave status 0;" \
     "--workers 2 and 4 spread 54 connections, stopped by SIGTERM and SIGINT;" \
-    "SIGINT as 64 workers start${EARLY:+ (before the ready line: $EARLY)}, start failures, usage errors"
+    "SIGINT as 64 workers start${EARLY:+ (before the ready line: $EARLY)}, start failures, usage errors;" \
+    "--max-connections 3 (1 and 2 workers): a 4th closed at once, the 3 undisturbed," \
+    "a new one served after one left"
