@@ -10,9 +10,11 @@
  * same requests at the same offsets with the same results (incremental
  * parsing gives what one call with everything gives). Each call's result
  * is checked on its own too: a head is whole, ends at its first
- * "\r\n\r\n", its request line has the shape the answer implies, a path
- * to serve has no ".." segment, an error closes the connection, "more" is
- * said only when no head end is buffered and the limit is not reached.
+ * "\r\n\r\n" and has no bare LF, its request line has the shape the
+ * answer implies, a path to serve has no ".." segment, an error closes the
+ * connection, "more" is said only when no head end and no bare LF is
+ * buffered and the limit is not reached, an error without a head only for
+ * a bare LF before any head end or a full buffer.
  * Each call gets a buffer outside which ASan sees any read (fuzz_window.h).
  *
  * Input layout:
@@ -73,6 +75,15 @@ static const char *find(const char *h, size_t n, const char *needle, size_t k)
     return NULL;
 }
 
+/* The first LF of p[0, n) without a CR before it, or NULL. */
+static const char *bare_lf(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+            return p + i;
+    return NULL;
+}
+
 /* The checks one result allows on its own. buf[0, n) is what the parser got. */
 static void check_result(enum http_parse_result r, const char *buf, size_t n, size_t limit,
                          const struct http_request *rq, size_t used)
@@ -82,13 +93,17 @@ static void check_result(enum http_parse_result r, const char *buf, size_t n, si
     while (skip + 2 <= n && buf[skip] == '\r' && buf[skip + 1] == '\n')
         skip += 2;
     if (r == HTTP_PARSE_MORE || (r == HTTP_PARSE_ERROR && used == skip)) {
-        /* No head: the empty lines are dropped, and no head end is there. */
+        /* No head: the empty lines are dropped, and no head end is there
+         * (before the first bare LF, if there is one). */
         CHECK(used == skip, "no head, but used %zu, not the %zu of empty lines", used, skip);
-        CHECK(!find(buf + skip, n - skip, "\r\n\r\n", 4), "a head end was there (n %zu)", n);
+        const char *lf = bare_lf(buf + skip, n - skip);
+        const char *end = find(buf + skip, n - skip, "\r\n\r\n", 4);
+        CHECK(!end || (lf && lf < end + 3), "a head end was there (n %zu)", n);
         if (r == HTTP_PARSE_MORE)
-            CHECK(n - skip < limit, "more wanted with %zu bytes, limit %zu", n - skip, limit);
+            CHECK(n - skip < limit && !lf, "more wanted with %zu bytes (limit %zu), bare LF %d",
+                  n - skip, limit, lf != NULL);
         else
-            CHECK(n - skip >= limit && rq->status == 400 && !rq->keep_alive,
+            CHECK((n - skip >= limit || lf) && rq->status == 400 && !rq->keep_alive,
                   "an error without head: n %zu, status %d", n - skip, rq->status);
         return;
     }
@@ -99,6 +114,7 @@ static void check_result(enum http_parse_result r, const char *buf, size_t n, si
     CHECK(len >= 4 && find(head, len, "\r\n\r\n", 4) == head + len - 4,
           "the head (%zu bytes) does not end at its first CRLFCRLF", len);
     CHECK(len <= limit, "a head of %zu bytes over the limit %zu", len, limit);
+    CHECK(!bare_lf(head, len), "a bare LF in a head");
     CHECK(rq->minor == 0 || rq->minor == 1, "minor %d", rq->minor);
     if (r == HTTP_PARSE_ERROR) {
         CHECK(rq->status == 400 || rq->status == 501, "error status %d", rq->status);
@@ -142,7 +158,12 @@ static int same_request(const struct http_request *a, const struct http_request 
 {
     return a->status == b->status && a->minor == b->minor && a->head == b->head &&
            a->keep_alive == b->keep_alive && a->root == b->root && a->body == b->body &&
-           strcmp(a->path, b->path) == 0;
+           a->if_modified_since == b->if_modified_since &&
+           a->has_if_none_match == b->has_if_none_match && a->has_if_range == b->has_if_range &&
+           a->if_range_date == b->if_range_date && a->range == b->range &&
+           a->range_first == b->range_first && a->range_last == b->range_last &&
+           strcmp(a->if_none_match, b->if_none_match) == 0 &&
+           strcmp(a->if_range_tag, b->if_range_tag) == 0 && strcmp(a->path, b->path) == 0;
 }
 
 /*

@@ -116,31 +116,43 @@ HTTP = {
     "pipelined-bytewise": http(PIPELINE[:120], chunks=[1]),
     "http10-keep-alive": http(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n"
                               b"GET / HTTP/1.0\r\n\r\n"),
-    "connection-tokens": http(b"GET / HTTP/1.1\r\nConnection: Keep-Alive , foo,\tclose \r\n\r\n"),
-    "post-body-then-get": http(b"POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789"
-                               b"GET /small.txt?q=1 HTTP/1.1\r\n\r\n", chunks=[12]),
-    "empty-lines-first": http(b"\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n", chunks=[1, 2]),
-    "chunked-501": http(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+    "connection-tokens": http(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Keep-Alive , foo,\tclose \r\n\r\n"),
+    "post-body-then-get": http(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789"
+                               b"GET /small.txt?q=1 HTTP/1.1\r\nHost: t\r\n\r\n", chunks=[12]),
+    "empty-lines-first": http(b"\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", chunks=[1, 2]),
+    "chunked-501": http(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
     "bad-request-lines": http(b"GET / HTTP/2.0\r\n\r\n"),
     "no-version": http(b"GET /\r\n\r\n"),
     "header-no-colon": http(b"GET / HTTP/1.1\r\nNo colon\r\n\r\n"),
     "obs-fold": http(b"GET / HTTP/1.1\r\nA: b\r\n folded: x\r\n\r\n"),
     "bare-lf": http(b"GET / HTTP/1.1\r\nHost: a\nb\r\n\r\n"),
-    "content-length-twice": http(b"GET / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc"
-                                 b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
-    "content-length-huge": http(b"GET / HTTP/1.1\r\nContent-Length: 9999999999999999\r\n\r\n"),
-    "dot-dot-encoded": http(b"GET /sub/%2E%2E/%2e%2e/secret.txt HTTP/1.1\r\n\r\nGET /..%2fx HTTP/1.1\r\n\r\n"
-                            b"GET //etc/passwd HTTP/1.1\r\n\r\nGET /%2fetc/passwd HTTP/1.1\r\n\r\n"),
-    "percent-bad": http(b"GET /%zz HTTP/1.1\r\n\r\nGET /%2 HTTP/1.1\r\n\r\n"),
-    "percent-nul": http(b"GET /a%00b HTTP/1.1\r\n\r\n"),
-    "absolute-form": http(b"GET http://example.com/a/b.txt?x HTTP/1.1\r\n\r\nGET http://example.com HTTP/1.1\r\n\r\n"),
-    "method-405": http(b"DELETE /x HTTP/1.1\r\n\r\nPUT / HTTP/1.1\r\nContent-Length: 2\r\n\r\nokG@T / HTTP/1.1\r\n\r\n"),
-    "long-path": http(b"GET /" + b"p" * 1030 + b" HTTP/1.1\r\n\r\nGET /" + b"%41" * 400 + b" HTTP/1.1\r\n\r\n",
+    "content-length-twice": http(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc"
+                                 b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+    "content-length-huge": http(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999999999999\r\n\r\n"),
+    "dot-dot-encoded": http(b"GET /sub/%2E%2E/%2e%2e/secret.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /..%2fx HTTP/1.1\r\nHost: t\r\n\r\n"
+                            b"GET //etc/passwd HTTP/1.1\r\nHost: t\r\n\r\nGET /%2fetc/passwd HTTP/1.1\r\nHost: t\r\n\r\n"),
+    "percent-bad": http(b"GET /%zz HTTP/1.1\r\nHost: t\r\n\r\nGET /%2 HTTP/1.1\r\nHost: t\r\n\r\n"),
+    "percent-nul": http(b"GET /a%00b HTTP/1.1\r\nHost: t\r\n\r\n"),
+    "absolute-form": http(b"GET http://example.com/a/b.txt?x HTTP/1.1\r\nHost: t\r\n\r\nGET http://example.com HTTP/1.1\r\nHost: t\r\n\r\n"),
+    "method-405": http(b"DELETE /x HTTP/1.1\r\nHost: t\r\n\r\nPUT / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nokG@T / HTTP/1.1\r\nHost: t\r\n\r\n"),
+    "long-path": http(b"GET /" + b"p" * 1030 + b" HTTP/1.1\r\nHost: t\r\n\r\nGET /" + b"%41" * 400 + b" HTTP/1.1\r\nHost: t\r\n\r\n",
                       limit=207),
     "over-limit": http(b"GET / HTTP/1.1\r\nX-Long: " + b"v" * 80 + b"\r\n\r\n", limit=http_limit(64), chunks=[16]),
     "exactly-limit": http(b"GET / HTTP/1.1\r\nX: " + b"v" * 21 + b"\r\n\r\nGET / HTTP/1.1\r\n\r\n",
                           limit=http_limit(44), chunks=[5]),
     "garbage": http(bytes(range(256))),
+    # HTTP/1.1 needs a Host (400 without, or with two); ranges and conditions
+    # are the server's to read, but their headers go through the parser.
+    "host-rules": http(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+                       b"GET / HTTP/1.0\r\n\r\n", chunks=[7]),
+    "range-conditional": http(b"GET /small.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=0-3\r\n"
+                              b"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+                              b"GET /small.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-5\r\n"
+                              b"If-None-Match: \"x\"\r\nIf-Range: Sunday, 06-Nov-94 08:49:37 GMT\r\n\r\n"
+                              b"GET /small.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=9-,0-1\r\n"
+                              b"If-Modified-Since: Sun Nov  6 08:49:37 1994\r\n\r\n"),
+    "control-bytes": http(b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x00b\r\n\r\n"
+                          b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x7fb\r\n\r\n"),
 }
 
 # ---- fuzz_resp -------------------------------------------------------------------
