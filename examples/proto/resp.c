@@ -16,6 +16,8 @@ void resp_parser_init(struct resp_parser *p)
     p->argcap = sizeof p->small / sizeof p->small[0];
     p->argv = p->small;
     p->error[0] = '\0';
+    p->max_args = RESP_MAX_ARGS;
+    p->max_bulk = RESP_MAX_BULK;
 }
 
 void resp_parser_free(struct resp_parser *p)
@@ -62,16 +64,24 @@ static enum resp_result protocol_error(struct resp_parser *p, const char *what, 
     return RESP_ERROR;
 }
 
-static int push_arg(struct resp_parser *p, size_t off, size_t len)
+/* Room for one more argument, the array grown as arguments arrive (up to
+ * want, the count announced, when there is one), never from the count
+ * alone: a client that announces a million arguments and sends none costs
+ * nothing. The caller keeps argc below p->max_args. 0 or -ENOMEM. */
+static int push_arg(struct resp_parser *p, size_t off, size_t len, size_t want)
 {
     if (p->argc == p->argcap) {
         size_t cap = p->argcap * 2;
-        struct resp_arg *a = malloc(cap * sizeof *a);
+        if (want > p->argc && cap > want)
+            cap = want;
+        if (cap > p->max_args)
+            cap = p->max_args;
+        /* realloc(): a large array moves without a copy (mremap). */
+        struct resp_arg *a = realloc(p->argv == p->small ? NULL : p->argv, cap * sizeof *a);
         if (!a)
             return -ENOMEM;
-        memcpy(a, p->argv, p->argc * sizeof *a);
-        if (p->argv != p->small)
-            free(p->argv);
+        if (p->argv == p->small)
+            memcpy(a, p->small, p->argc * sizeof *a);
         p->argv = a;
         p->argcap = cap;
     }
@@ -111,7 +121,7 @@ static enum resp_result parse_multibulk(struct resp_parser *p, const char *buf, 
     if (p->want < 0) {
         if ((r = parse_header(buf, n, &pos, &v)) == 0)
             return RESP_MORE;
-        if (r < 0 || v > INT_MAX)
+        if (r < 0 || v > INT_MAX || (unsigned long long)v > p->max_args)
             return protocol_error(p, r == -1 ? "too big mbulk count string" : "invalid multibulk length", -1);
         if (v <= 0) {
             p->argc = 0;
@@ -129,7 +139,7 @@ static enum resp_result parse_multibulk(struct resp_parser *p, const char *buf, 
                 return protocol_error(p, "expected '$'", (unsigned char)buf[pos]);
             if ((r = parse_header(buf, n, &pos, &v)) == 0)
                 break;
-            if (r < 0 || v < 0 || v > RESP_MAX_BULK)
+            if (r < 0 || v < 0 || v > RESP_MAX_BULK || (unsigned long long)v > p->max_bulk)
                 return protocol_error(p, r == -1 ? "too big bulk count string" : "invalid bulk length", -1);
             p->bulk = v;
         }
@@ -138,7 +148,7 @@ static enum resp_result parse_multibulk(struct resp_parser *p, const char *buf, 
             p->need = pos + len + 2;
             break;
         }
-        if (push_arg(p, pos, len) < 0)
+        if (push_arg(p, pos, len, (size_t)p->want) < 0)
             return RESP_NOMEM;
         pos += len + 2; /* the "\r\n" after the data is not checked (nor by Redis) */
         p->bulk = -1;
@@ -171,7 +181,11 @@ static enum resp_result parse_inline(struct resp_parser *p, const char *buf, siz
         size_t from = i;
         while (i < stop && buf[i] != ' ' && buf[i] != '\t')
             i++;
-        if (i > from && push_arg(p, from, i - from) < 0)
+        if (i == from)
+            continue;
+        if (p->argc == p->max_args)
+            return protocol_error(p, "too many arguments", -1);
+        if (push_arg(p, from, i - from, 0) < 0)
             return RESP_NOMEM;
     }
     *used = end + 1;
@@ -181,6 +195,8 @@ static enum resp_result parse_inline(struct resp_parser *p, const char *buf, siz
 enum resp_result resp_parse(struct resp_parser *p, const char *buf, size_t n, size_t *used)
 {
     *used = 0;
+    if (p->argcap > RESP_KEEP_ARGS && p->pos == 0 && p->want < 0)
+        resp_parser_free(p); /* a new command: give a large array back */
     enum resp_result r = buf[0] == '*' ? parse_multibulk(p, buf, n, used)
                                        : parse_inline(p, buf, n, used);
     if (r == RESP_COMMAND) {

@@ -2,7 +2,15 @@
  * resp: the command parser of examples/kv_server.c (Redis's protocol,
  * RESP), on its own so that the fuzz targets (tests/fuzz/) can link it.
  * Pure functions over a byte buffer: no loop, no I/O; the only allocation
- * is the argument array of a command with more than 8 arguments.
+ * is the argument array of a command with more than 8 arguments, grown as
+ * its arguments arrive (never sized by the count a client announces) and
+ * given back when the next command starts if it grew past 1024 entries.
+ *
+ * What a command may cost: its own bytes in the buffer, plus 24 bytes per
+ * argument (sizeof (struct resp_arg)). An argument takes 6 bytes at least
+ * ("$0\r\n\r\n"), so a command costs at most 5 times its size, and its
+ * count of arguments is limited (max_args, below) as its bulks are
+ * (max_bulk); the whole command must fit in RESP_MAX_QUERY.
  *
  * Both of Redis's request forms: multibulk ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
  * and inline ("GET k\r\n", no quoting), chosen by the first byte as Redis
@@ -27,8 +35,10 @@
 #include <stddef.h>
 
 #define RESP_MAX_BULK (512u * 1024 * 1024) /* Redis's proto-max-bulk-len */
+#define RESP_MAX_ARGS (1024 * 1024)        /* Redis's former multibulk limit */
 #define RESP_MAX_QUERY ((size_t)1 << 30)   /* Redis's client-query-buffer-limit */
 #define RESP_MAX_HEADER 65536              /* an inline command or "$N" line */
+#define RESP_KEEP_ARGS 1024                /* a larger argument array is given back */
 
 struct resp_arg {
     size_t off, len;        /* where in the command, set while parsing */
@@ -45,6 +55,12 @@ struct resp_parser {
     struct resp_arg *argv;  /* small, unless a command has more arguments */
     struct resp_arg small[8];
     char error[96];         /* the protocol error, after RESP_ERROR */
+    /* Limits, set by resp_parser_init() and changeable after it: a command
+     * of more arguments ("*N" or an inline line) or a bulk ("$N") longer
+     * is a protocol error, "invalid multibulk length" ("too many
+     * arguments" inline) or "invalid bulk length", as in Redis. */
+    size_t max_args;        /* RESP_MAX_ARGS (INT_MAX in Redis 7) */
+    size_t max_bulk;        /* RESP_MAX_BULK, and no more */
 };
 
 enum resp_result {
