@@ -416,15 +416,17 @@ hello_check() {  # PORT: one GET / with bash's /dev/tcp; 0 if "Hello, World!" ca
         timeout 2 cat <&3' _ "$1" 2>/dev/null | grep -q 'Hello, World!'
 }
 
-# start_nginx ROUND WORKLOAD IMPL WORKERS: nginx (bench/net/nginx.conf with
-# WORKERS worker processes) on $port; sets spid and cpids (the master and
-# its workers, whose CPU counts). 1 if it did not start.
+# start_nginx ROUND WORKLOAD IMPL WORKERS [CONF [ROOT]]: nginx (the
+# template bench/net/CONF, default nginx.conf, with WORKERS worker
+# processes and @ROOT@ replaced by ROOT) on $port; sets spid and cpids (the
+# master and its workers, whose CPU counts). 1 if it did not start.
 start_nginx() {
-    local round=$1 w=$2 impl=$3 workers=$4 t0=$SECONDS d=$scratch/nginx-$1-$2 i
+    local round=$1 w=$2 impl=$3 workers=$4 conf=${5:-nginx.conf} docroot=${6:-} t0=$SECONDS
+    local d=$scratch/nginx-$1-$2 i
     rm -rf "$d"
     mkdir -p "$d"
-    sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" -e "s|@WORKERS@|$workers|g" \
-        "$netsrc/nginx.conf" >"$d/nginx.conf"
+    sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" -e "s|@WORKERS@|$workers|g" -e "s|@ROOT@|$docroot|g" \
+        "$netsrc/$conf" >"$d/nginx.conf"
     if ! serve "$round" "$w" "$impl" "$t0" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"; then
         cat "$d/error.log" >>"$out/r$round-$w-$impl-server.txt" 2>/dev/null || true
         return 1

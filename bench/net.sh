@@ -4,9 +4,9 @@
 # peers, alternating implementations within every round, and prints one table
 # of medians, ratios and the targets.
 #
-#   bench/net.sh                            11 rounds of every workload (~21 min)
+#   bench/net.sh                            11 rounds of every workload (~22 min)
 #   ROUNDS=1 ECHO_SECS=1 bench/net.sh       a quick check
-#   WORKLOADS="echo idle" bench/net.sh      only some of echo http redis idle
+#   WORKLOADS="echo idle" bench/net.sh      only some of echo http static redis idle
 #   ECHO_IMPLS="ours epoll uv uvloop ours_kqueue" bench/net.sh
 #                                           also our kqueue backend (below)
 #
@@ -30,6 +30,22 @@
 #          more per echo workload and round (~4 min of the default run).
 #   http   wrk -t1 -c100 against examples/http_server and nginx with 1 worker
 #          (bench/net/nginx.conf), both answering "Hello, World!" at /.
+#   static a STATIC_MIB (100) MiB file of random bytes (made once per run in
+#          the scratch directory) downloaded again and again over one
+#          keep-alive connection, wrk -t1 -c1, from examples/http_server
+#          PORT DIR and nginx with 1 worker, root DIR, sendfile on and
+#          tcp_nopush on (bench/net/nginx-static.conf). Each server's
+#          answer is checked first (curl: a 200 of the file's length).
+#          Throughput in MiB/s: the bytes wrk read (all of them, partial
+#          answers too: a wrk script prints its summary.bytes) over the time
+#          its wrk ran; server CPU per MiB. While wrk is stopped, the
+#          server goes on until the socket buffers are full, on CPU 0
+#          during the other's turn: the receive buffers are fixed as for
+#          echo (ECHO_RMEM, below), which bounds that to 4 MiB + the
+#          server's send buffer (net.ipv4.tcp_wmem's maximum, 4 MiB); with
+#          autotuning wrk's buffer grew anywhere from 128 KiB to
+#          tcp_rmem's maximum (32 MiB here) from one connection to the
+#          next.
 #   redis  redis-benchmark -t ping,set,get -c 50, and again with -P 16, against
 #          examples/kv_server and redis-server (no persistence), one test at
 #          a time, the same number of requests for both. kv_server
@@ -76,14 +92,16 @@
 #   SECS        seconds per measurement (default 1)
 #   ECHO_SECS   seconds per echo measurement (default 3x SECS: see above)
 #   SLICE       seconds a server is loaded before the next (default 0.05)
-#   WORKLOADS   which of echo http redis idle to run (default all)
+#   WORKLOADS   which of echo http static redis idle to run (default all)
 #   ECHO_IMPLS  echo implementations (default "ours epoll uv uvloop"; also
 #               "streams": uvloop with asyncio streams, and "ours_kqueue":
 #               ours on the kqueue backend over libkqueue, both shown for
 #               reference; they take part in idle too)
 #   IDLE_N      connections of the idle workload (default 10000)
-#   ECHO_RMEM   TCP receive buffer of every socket while echo runs, in bytes
-#               (default 4194304; "auto": the kernel's autotuning, as is)
+#   STATIC_MIB  size of the static workload's file in MiB (default 100)
+#   ECHO_RMEM   TCP receive buffer of every socket while echo and static
+#               run, in bytes (default 4194304; "auto": the kernel's
+#               autotuning, as is)
 #   BUILD       build directory (default bench/results/build-net)
 #   OURS        where our echo_server, http_server and kv_server are (default
 #               $BUILD/examples, built here; another directory is used as is)
@@ -96,7 +114,7 @@
 #   PORT_BASE   first port tried for a server (default 18000)
 #
 # As root, installs what is missing with apt-get: build-essential cmake
-# libuv1-dev python3-uvloop nginx-light wrk redis-server redis-tools. When one
+# libuv1-dev python3-uvloop nginx-light wrk curl redis-server redis-tools. When one
 # of our example servers is missing (or does not build), its workload runs the
 # peers only (ours_kqueue: it is skipped, with a word). Every process started
 # here is stopped by its pid, also on errors and Ctrl-C. Raw output goes to
@@ -110,9 +128,10 @@ ROUNDS=${ROUNDS:-11}
 SECS=${SECS:-1}
 ECHO_SECS=${ECHO_SECS:-$((3 * SECS))}
 SLICE=${SLICE:-0.05}
-WORKLOADS=${WORKLOADS:-echo http redis idle}
+WORKLOADS=${WORKLOADS:-echo http static redis idle}
 ECHO_IMPLS=${ECHO_IMPLS:-ours epoll uv uvloop}
 IDLE_N=${IDLE_N:-10000}
+STATIC_MIB=${STATIC_MIB:-100}
 ECHO_RMEM=${ECHO_RMEM:-4194304}
 BUILD=${BUILD:-$here/results/build-net}
 OURS=${OURS:-$BUILD/examples}
@@ -126,7 +145,7 @@ export PATH=$PATH:/usr/sbin:/sbin  # nginx lives in /usr/sbin
 
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
-check_settings net.sh "echo http redis idle" ROUNDS SECS ECHO_SECS IDLE_N PORT_BASE
+check_settings net.sh "echo http static redis idle" ROUNDS SECS ECHO_SECS IDLE_N STATIC_MIB PORT_BASE
 case $ECHO_RMEM in auto) ;; '' | *[!0-9]* | 0) echo "net.sh: ECHO_RMEM must be a number of bytes or auto" >&2; exit 2 ;; esac
 for i in $ECHO_IMPLS; do
     case $i in
@@ -147,6 +166,7 @@ have_uvdev || missing+=(libuv1-dev)
 have_uvloop || missing+=(python3-uvloop)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-benchmark >/dev/null || missing+=(redis-tools)
 install_with_build_tools net.sh "${missing[@]}"
@@ -166,7 +186,7 @@ tcp_fix() {
     local rmem mod min max
     if ! rmem=$(sysctl -n net.ipv4.tcp_rmem 2>/dev/null) ||
         ! mod=$(sysctl -n net.ipv4.tcp_moderate_rcvbuf 2>/dev/null); then
-        echo "net.sh: cannot read the TCP sysctls: echo runs with autotuned buffers" >&2
+        echo "net.sh: cannot read the TCP sysctls: echo and static run with autotuned buffers" >&2
         ECHO_RMEM=auto
         return 0
     fi
@@ -177,7 +197,7 @@ tcp_fix() {
         tcp_saved=("$rmem" "$mod")
     else
         sysctl -qw net.ipv4.tcp_moderate_rcvbuf="$mod" 2>/dev/null || true
-        echo "net.sh: cannot set the TCP sysctls (not root?): echo runs with autotuned buffers" >&2
+        echo "net.sh: cannot set the TCP sysctls (not root?): echo and static run with autotuned buffers" >&2
         ECHO_RMEM=auto
     fi
 }
@@ -241,8 +261,8 @@ if wants idle && [ "$(ulimit -n)" -lt $((IDLE_N + 100)) ]; then
     WORKLOADS=$(echo " $WORKLOADS " | sed 's/ idle / /; s/^ *//; s/ *$//')
 fi
 
-if wants echo && [ "$ECHO_RMEM" != auto ] && [ "$(id -u)" != 0 ]; then
-    echo "net.sh: not root: echo runs with autotuned TCP buffers (ECHO_RMEM=auto)" >&2
+if { wants echo || wants static; } && [ "$ECHO_RMEM" != auto ] && [ "$(id -u)" != 0 ]; then
+    echo "net.sh: not root: echo and static run with autotuned TCP buffers (ECHO_RMEM=auto)" >&2
     ECHO_RMEM=auto
 fi
 
@@ -254,6 +274,10 @@ command -v redis-server >/dev/null ||
 if wants http && ! command -v wrk >/dev/null; then
     echo "net.sh: no wrk: http skipped" >&2
     WORKLOADS=$(echo " $WORKLOADS " | sed 's/ http / /; s/^ *//; s/ *$//')
+fi
+if wants static && ! { command -v wrk >/dev/null && command -v curl >/dev/null; }; then
+    echo "net.sh: no wrk or no curl: static skipped" >&2
+    WORKLOADS=$(echo " $WORKLOADS " | sed 's/ static / /; s/^ *//; s/ *$//')
 fi
 if wants redis && ! command -v redis-benchmark >/dev/null; then
     echo "net.sh: no redis-benchmark: redis skipped" >&2
@@ -272,7 +296,7 @@ pin_two_cpus
         "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
     [ -x "$kq_echo" ] && echo "kqueue:  ours_kqueue = $kq_echo, ASYNCIO_BACKEND=kqueue, libkqueue $kq_version ($kq_prefix)"
     echo "runs:    ROUNDS=$ROUNDS SECS=$SECS ECHO_SECS=$ECHO_SECS SLICE=$SLICE WORKLOADS=\"$WORKLOADS\" ECHO_IMPLS=\"$ECHO_IMPLS\"" \
-        "IDLE_N=$IDLE_N ECHO_RMEM=$ECHO_RMEM, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
+        "IDLE_N=$IDLE_N STATIC_MIB=$STATIC_MIB ECHO_RMEM=$ECHO_RMEM, pinned: ${pin_srv[*]:-no} / ${pin_load[*]:-no}, open files $(ulimit -n)"
 } | tee "$out/header.txt"
 echo
 
@@ -299,6 +323,116 @@ echo_cmd() {  # IMPL: sets cmd, 1 if the implementation is not available
 }
 
 # ---- http -----------------------------------------------------------------
+# ---- static ---------------------------------------------------------------
+# The file: random bytes (nothing compresses or dedups them), in the
+# directory both servers serve; made once, only when static runs. nginx
+# started as root runs its worker as nobody: the directories (mktemp's are
+# 0700) and the file are opened to all.
+docroot=$scratch/www
+static_name=static.bin
+static_bytes=$((STATIC_MIB * 1048576))
+if wants static; then
+    mkdir -p "$docroot"
+    head -c "$static_bytes" /dev/urandom >"$docroot/$static_name"
+    chmod a+rx "$scratch" "$docroot"
+    chmod a+r "$docroot/$static_name"
+fi
+# wrk's own summary gives the bytes in MB to 3 digits: this script has it
+# print every byte it read (partial answers too) and the whole answers
+wrk_bytes=$scratch/wrk-bytes.lua
+cat >"$wrk_bytes" <<'EOF'
+done = function(summary, latency, requests)
+    io.write(string.format("bytes_read %d\nanswers %d\n", summary.bytes, summary.requests))
+end
+EOF
+
+stop_group() {  # PID...: stop them, the first (the one that stops the rest) first
+    local p
+    for p; do stop_server "$p"; done
+}
+
+# start_static ROUND IMPL: ours (examples/http_server PORT DOCROOT) or
+# nginx (bench/net/nginx-static.conf, 1 worker) on a new port, then one GET
+# of the file with curl: a 200 of static_bytes bytes. Sets cpids (the
+# processes whose CPU counts, the first the one to stop); 1 if it is not
+# available, did not start or did not answer so.
+start_static() {
+    local round=$1 impl=$2 t0=$SECONDS b got
+    pick_port
+    case $impl in
+        ours)
+            b=$(ours_bin http_server) || return 1
+            serve "$round" static "$impl" "$t0" "$b" "$port" "$docroot" || return 1
+            cpids=("$spid")
+            ;;
+        nginx) start_nginx "$round" static "$impl" 1 nginx-static.conf "$docroot" || return 1 ;;
+    esac
+    got=$(timeout 60 "${pin_load[@]}" curl -s -o /dev/null -w '%{http_code} %{size_download}' \
+        "http://127.0.0.1:$port/$static_name" 2>&1) || got="curl failed: $got"
+    [ "$got" = "200 $static_bytes" ] && return 0
+    progress "$round" static "$impl" "$t0" "GET /$static_name: \"$got\", not \"200 $static_bytes\""
+    stop_group "${cpids[@]}"
+    return 1
+}
+
+# run_static ROUND IMPL...: start every server (start_static), warm each up
+# with a 1 s wrk, then one wrk -t1 -c1 per server downloading the file
+# again and again, taking turns in SLICE-second slices (alternate): each
+# gets about SECS seconds of running time. Records thr (MiB/s: the bytes
+# read over its wrk's running time), cpu_us (per MiB) and errors.
+run_static() {
+    local round=$1 t0=$SECONDS w=static impl i rc=0
+    shift
+    local impls=() ports=() groups=()
+    for impl; do
+        start_static "$round" "$impl" || continue
+        impls+=("$impl")
+        ports+=("$port")
+        groups+=("${cpids[*]}")
+    done
+    [ ${#impls[@]} -gt 0 ] || return 0
+    local n=${#impls[@]} args=() c0=() c1=() alog=$out/r$round-$w-alternate.txt
+    # --timeout: an answer may take several of the other's turns
+    local wrk=(wrk -t1 -c1 --timeout 60s -s "$wrk_bytes")
+    for i in "${!impls[@]}"; do
+        "${pin_load[@]}" "${wrk[@]}" -d1s "http://127.0.0.1:${ports[i]}/$static_name" \
+            >"$out/r$round-$w-${impls[i]}.warmup" 2>&1 || true
+        [ "$i" = 0 ] || args+=(--)
+        args+=("$out/r$round-$w-${impls[i]}.txt" "${wrk[@]}" -d"$((n * SECS))s"
+            "http://127.0.0.1:${ports[i]}/$static_name")
+    done
+    # shellcheck disable=SC2086 # a group is one word per pid
+    for i in "${!impls[@]}"; do c0[i]=$(cpu_ns ${groups[i]}); done
+    timeout $((n * SECS * 3 + 30)) "${pin_load[@]}" "$nbin/alternate" --slice "$SLICE" "${args[@]}" \
+        >"$alog" 2>&1 || rc=$?
+    # shellcheck disable=SC2086
+    for i in "${!impls[@]}"; do c1[i]=$(cpu_ns ${groups[i]}); done
+    for i in "${!impls[@]}"; do
+        local g log=$out/r$round-$w-${impls[i]}.txt act bytes answers errs mib thr cpu
+        impl=${impls[i]}
+        read -r -a g <<<"${groups[i]}"
+        alive "${g[0]}" || echo "net.sh: $impl http server died" >>"$log"
+        stop_group "${g[@]}"
+        act=$(field "$alog" "c$((i + 1)).active_s")
+        bytes=$(field "$log" bytes_read)
+        answers=$(field "$log" answers)
+        errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF}
+            /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$log")
+        if [ $rc != 0 ] || [ -z "$act" ] || [ -z "$bytes" ] || [ "$bytes" = 0 ]; then
+            progress "$round" "$w" "$impl" "$t0" "FAILED (exit $rc): $(tail -n 1 "$log")"
+            continue
+        fi
+        mib=$(div "$bytes" 1048576)
+        thr=$(div "$mib" "$act")
+        cpu=$(div $((c1[i] - c0[i])) "$mib" 0.001)
+        record "$round" "$impl" "$w" thr "$thr" MiB/s
+        record "$round" "$impl" "$w" cpu_us "${cpu:-}" us/MiB
+        record "$round" "$impl" "$w" errors "$errs" count
+        progress "$round" "$w" "$impl" "$t0" "$(printf '%8.1f MiB/s  %8.1f us/MiB  (%s answers, %.2f s run)' \
+            "$thr" "${cpu:-0}" "${answers:-?}" "$act")$([ "$errs" = 0 ] || echo "  ($errs errors)")"
+    done
+}
+
 # ---- redis ----------------------------------------------------------------
 # requests per test and server, per mode: start from these guesses (about
 # SECS seconds a test at the reference rates), then follow the last rates
@@ -482,6 +616,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
     fi
     # shellcheck disable=SC2046 # one word per implementation
     wants http && run_http "$r" http 1 $(rotate "$r" "${http_impls[@]}")
+    if wants static; then
+        tcp_fix
+        # shellcheck disable=SC2046
+        run_static "$r" $(rotate "$r" "${http_impls[@]}")
+        tcp_restore
+    fi
     if wants redis; then
         # shellcheck disable=SC2046
         for mode in p1 p16; do run_redis "$r" "$mode" $(rotate "$r" "${redis_impls[@]}"); done
@@ -529,6 +669,10 @@ kq_rows() {  # WORKLOAD: ours_kqueue's rows (no target), when ECHO_IMPLS names i
     if wants http; then
         echo "http|ours||"
         echo "http|nginx|thr >= nginx, cpu <= nginx|thr >= 1 && cpu >= 1"
+    fi
+    if wants static; then  # cpu: per byte
+        echo "static|ours||"
+        echo "static|nginx|thr >= 0.95x nginx, cpu <= nginx|thr >= 0.95 && cpu >= 1"
     fi
     if wants redis; then
         for mode in p1 p16; do

@@ -61,7 +61,11 @@ void net_sigpipe_block(struct sigpipe_guard *g)
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
-    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    /* One pending before is the program's, not ours to take; it can only
+     * be if SIGPIPE was blocked already (else it would have been
+     * delivered): ask only then, sparing a system call in the common case. */
+    g->was_pending = sigismember(&g->old, SIGPIPE) == 1 && sigpending(&pending) == 0 &&
+                     sigismember(&pending, SIGPIPE);
 }
 
 void net_sigpipe_unblock(struct sigpipe_guard *g, ssize_t r)
