@@ -28,7 +28,7 @@
 #include <sys/sendfile.h>
 #endif
 
-#define SENDFILE_CHUNK (2u << 20) /* bytes one sendfile() call may move */
+#define SENDFILE_CHUNK (2u << 20) /* bytes sent without a wait before the task yields */
 #define COPY_CHUNK 65536          /* the fallback's reads */
 
 int net_sendfile_span(int file, off_t offset, size_t count, int flags, size_t *total)

@@ -1015,7 +1015,8 @@ static int wait_queue(asyncio_stream_t *s, struct task *t, size_t limit)
     if (s->wlen > limit && !s->werr)
         stream_flush(s);
     int rc = 0;
-    if (s->wlen > limit && !s->werr && s->fd >= 0 && (rc = task_begin_wait_on(&t, "stream sendfile")) == 0) {
+    if (s->wlen > limit && !s->werr && s->fd >= 0 &&
+        (rc = task_begin_wait_on(&t, "stream sendfile")) == 0) {
         s->drainer = t;
         while (!rc && s->wlen > limit && !s->werr && s->fd >= 0)
             rc = task_park_until(t, UINT64_MAX, 0);
