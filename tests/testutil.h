@@ -704,6 +704,40 @@ static inline int tu_bounded_main(void *arg, void **result)
     return rc;
 }
 
+/* Run fn as the main task of a loop in a child with SIGPIPE at its default
+ * (a SIGPIPE ends it), and fail unless the child exits 0 having logged
+ * exactly expect, with SIGPIPE neither left blocked nor pending. */
+static inline asyncio_fn *tu_sigpipe_main_slot(void)
+{
+    static asyncio_fn fn;
+    return &fn;
+}
+
+static inline void tu_sigpipe_child(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    tu_reset();
+    struct tu_bounded b = {*tu_sigpipe_main_slot(), NULL, TU_TEST_TIMEOUT};
+    int rc = asyncio_run(tu_bounded_main, &b, NULL);
+    fprintf(stderr, "%s%s%s", tu_log_buf, tu_sigpipe_blocked() ? " blocked" : "",
+            tu_sigpipe_pending() ? " pending" : "");
+    tu_child_exit(rc == 0 && tu_failures == 0 ? 0 : 1);
+}
+
+static inline void tu_assert_no_sigpipe(asyncio_fn fn, const char *expect)
+{
+    struct sigaction sa;
+    assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+    assert_true(sa.sa_handler == SIG_DFL); /* main() set it: a SIGPIPE would kill */
+    *tu_sigpipe_main_slot() = fn;
+    struct tu_child c;
+    tu_run_child(tu_sigpipe_child, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child: %s %d; stderr: %s", WIFSIGNALED(c.status) ? "signal" : "exit",
+                 WIFSIGNALED(c.status) ? WTERMSIG(c.status) : WEXITSTATUS(c.status), c.err);
+    assert_string_equal(c.err, expect);
+}
+
 /* tu_run() with every wait of the main task bounded: after seconds, the
  * one waiting (and each later one) returns -ETIMEDOUT, what it awaits is
  * cancelled, and the test fails. For tests that wait on a peer. */
