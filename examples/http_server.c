@@ -1106,6 +1106,10 @@ int main(int argc, char **argv)
 #endif
         return 1;
     }
+    /* A server ignores SIGPIPE, as nginx does (and CPython at start-up):
+     * the library's calls get -EPIPE either way, and sendfile, which has
+     * no MSG_NOSIGNAL, then needs no guard around its calls. */
+    signal(SIGPIPE, SIG_IGN);
     int rc = -ENOMEM;
     if ((sv.workers = calloc((size_t)sv.nworkers, sizeof *sv.workers))) {
         for (int i = 0; i < sv.nworkers; i++) {

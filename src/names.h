@@ -75,6 +75,7 @@
 #define net_prepare_fd asyncio__net_prepare_fd
 #define net_sigpipe_block asyncio__net_sigpipe_block
 #define net_sigpipe_unblock asyncio__net_sigpipe_unblock
+#define net_sigpipe_ignored asyncio__net_sigpipe_ignored
 #define net_unix_addr asyncio__net_unix_addr
 #define net_wait asyncio__net_wait
 /* stack.c */

@@ -35,15 +35,23 @@
 #endif
 
 /* Block SIGPIPE in this thread for a write that may raise it; after it
- * (r: what the write returned, errno its error), take back a SIGPIPE the
- * write raised (one pending before stays) and restore the mask; errno is
- * kept. Linux sends a pipe's or a socket's SIGPIPE to the writing thread. */
+ * (r: what the write returned, errno its error; want: the bytes it was
+ * asked to move), take back a SIGPIPE the write raised (one pending before
+ * stays) and restore the mask; errno is kept. Linux sends a pipe's or a
+ * socket's SIGPIPE to the writing thread. A write can raise it and still
+ * return a count: the reader went away after a pipe took some bytes, or
+ * after sendfile's first pieces were sent; so a short write looks too. */
 struct sigpipe_guard {
     sigset_t old;
     bool was_pending;
 };
 void net_sigpipe_block(struct sigpipe_guard *g);
-void net_sigpipe_unblock(struct sigpipe_guard *g, ssize_t r);
+void net_sigpipe_unblock(struct sigpipe_guard *g, ssize_t r, size_t want);
+/* Whether the process ignores SIGPIPE (as nginx and CPython do): a write
+ * then raises nothing that is delivered, and a run of them goes without
+ * the guard (a thread that also blocks the signal may find one pending,
+ * which its unblocking discards). One system call. */
+bool net_sigpipe_ignored(void);
 
 /* What a task may do in a row without waiting before it must yield: each
  * call costs a unit, and the bytes it moved one more per IO_UNIT_BYTES.

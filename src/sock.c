@@ -68,10 +68,17 @@ void net_sigpipe_block(struct sigpipe_guard *g)
                      sigismember(&pending, SIGPIPE);
 }
 
-void net_sigpipe_unblock(struct sigpipe_guard *g, ssize_t r)
+bool net_sigpipe_ignored(void)
+{
+    struct sigaction sa;
+    return sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+}
+
+void net_sigpipe_unblock(struct sigpipe_guard *g, ssize_t r, size_t want)
 {
     int err = errno;
-    if (r < 0 && err == EPIPE && !g->was_pending) {
+    bool raised = r < 0 ? err == EPIPE : (size_t)r < want;
+    if (raised && !g->was_pending) {
         sigset_t pipe_set;
         sigemptyset(&pipe_set);
         sigaddset(&pipe_set, SIGPIPE);
@@ -195,7 +202,7 @@ static ssize_t op_sendto(int fd, struct io_args *a)
     struct sigpipe_guard g;
     net_sigpipe_block(&g);
     ssize_t r = sendto(fd, a->buf, a->len, 0, a->to, a->to ? a->tolen : 0);
-    net_sigpipe_unblock(&g, r);
+    net_sigpipe_unblock(&g, r, a->len);
     return r;
 #else
     return sendto(fd, a->buf, a->len, NET_MSG_NOSIGNAL, a->to, a->to ? a->tolen : 0);

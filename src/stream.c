@@ -705,7 +705,10 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
     struct sigpipe_guard g;
     net_sigpipe_block(&g);
     ssize_t r = writev(fd, iov, iovcnt);
-    net_sigpipe_unblock(&g, r);
+    size_t want = 0;
+    for (int i = 0; i < iovcnt; i++)
+        want += iov[i].iov_len;
+    net_sigpipe_unblock(&g, r, want);
     return r;
 }
 

@@ -411,6 +411,7 @@ static const char *err(long long rc)
     case -ECONNRESET: return "ECONNRESET";
     case -ENOTSUP: return "ENOTSUP";
     case -ESPIPE: return "ESPIPE";
+    case -EISDIR: return "EISDIR";
     default: return tu_err(rc);
     }
 }
@@ -688,6 +689,11 @@ static int main_sendfile_bad_input(void *arg, void **result)
     LOG("flags:%s", err(asyncio_sock_sendfile(fd, file, 0, 10, -1)));
     LOG("pipe:%s", err(asyncio_sock_sendfile(fd, p[0], 0, 4, 0)));
     LOG("socket:%s", err(asyncio_sock_sendfile(fd, peer, 0, 4, 0)));
+    int dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dir >= 0);
+    LOG("dir:%s", err(asyncio_sock_sendfile(fd, dir, 0, 4, 0)));
+    LOG("dir:%s", err(asyncio_sock_sendfile(fd, dir, 0, 0, 0)));
+    close(dir);
     char wpath[] = "/tmp/asyncio-sendfile-XXXXXX";
     int wfile = mkstemp(wpath);
     CHECK(wfile >= 0);
@@ -732,7 +738,8 @@ static void test_sendfile_bad_input_and_calls_outside_a_task_get_error_codes(voi
     close(file);
     assert_int_equal(run(main_sendfile_bad_input, NULL, NULL), 0);
     assert_log("file-1:EBADF closed:EBADF offset:EINVAL flags:EINVAL flags:EINVAL "
-               "pipe:ESPIPE socket:ESPIPE write-only:EBADF sock-1:EBADF callback:EPERM");
+               "pipe:ESPIPE socket:ESPIPE dir:EISDIR dir:EISDIR write-only:EBADF sock-1:EBADF "
+               "callback:EPERM");
 }
 
 /* The peer is gone (closed before, or while reading): -EPIPE or
@@ -777,10 +784,26 @@ static int main_sendfile_peer_gone(void *arg, void **result)
     return 0;
 }
 
+/* The same where the program ignores SIGPIPE, as servers do: sendfile
+ * then runs without the guard, with the same results; the disposition is
+ * the program's still. */
+static int main_sendfile_peer_gone_ignored(void *arg, void **result)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int rc = main_sendfile_peer_gone(arg, result);
+    struct sigaction sa;
+    CHECK_INT(sigaction(SIGPIPE, NULL, &sa), 0);
+    LOG("%s", sa.sa_handler == SIG_IGN ? "ignored" : "changed");
+    signal(SIGPIPE, SIG_DFL);
+    return rc;
+}
+
 static void test_sendfile_to_a_peer_that_is_gone_gives_epipe_not_sigpipe(void **state)
 {
     (void)state;
     tu_assert_no_sigpipe(main_sendfile_peer_gone, "before:gone before:gone while:gone");
+    tu_assert_no_sigpipe(main_sendfile_peer_gone_ignored,
+                         "before:gone before:gone while:gone ignored");
 }
 
 /* A peer that does not read: the sender waits; cancelled, or its scope

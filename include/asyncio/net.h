@@ -94,15 +94,18 @@ ASYNCIO_API ssize_t asyncio_sock_sendall(int fd, const void *buf, size_t len);
  * without a copy through this process; where it cannot (another system, a
  * file the kernel cannot send so), the file is read and sent instead,
  * unless flags has ASYNCIO_SENDFILE_NO_FALLBACK (-ENOTSUP then). The file
- * must be a regular file (or a block device, with a count); its offset is
- * not moved (unlike asyncio's), so tasks may send one fd at once. The file
- * is read in the loop's thread, as asyncio does: from the page cache at
- * once, but a file on a slow disk that is not cached holds the loop for the
+ * is read at an offset: a regular file, or, with a count, anything pread()
+ * reads so (a block device); its own offset is not moved (unlike
+ * asyncio's), so tasks may send one fd at once. With a count the file is
+ * checked by its first read, without an fstat() per call. The file is
+ * read in the loop's thread, as asyncio does: from the page cache at once,
+ * but a file on a slow disk that is not cached holds the loop for the
  * read. Returns the bytes sent: count, or less if the file ends first; or
  * the error: -EPIPE, -ECONNRESET, ... (some bytes may have been sent: the
  * connection is no longer usable), -EBADF, -ESPIPE (a pipe or socket as
- * the file), -EINVAL (offset < 0, unknown flags), -ENOTSUP, -EPERM
- * (outside a task), -ECANCELED, -ETIMEDOUT. May suspend; from a task.
+ * the file), -EISDIR, -EINVAL (offset < 0, unknown flags; count 0 on a
+ * block device), -ENOTSUP, -EPERM (outside a task), -ECANCELED,
+ * -ETIMEDOUT. May suspend; from a task.
  */
 ASYNCIO_API ssize_t asyncio_sock_sendfile(int fd, int file, off_t offset, size_t count, int flags);
 

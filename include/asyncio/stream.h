@@ -175,15 +175,18 @@ ASYNCIO_API int asyncio_stream_writev(asyncio_stream_t *s, const struct iovec *i
  * file is read into the queue and sent as writes are, unless flags has
  * ASYNCIO_SENDFILE_NO_FALLBACK (-ENOTSUP then). Meanwhile other writes to
  * the stream, drains and asyncio_stream_set_layer() fail with -EBUSY; a
- * close by another task ends the call with -EBADF. The file must be a regular file
- * (or a block device, with a count); its offset is not moved, so tasks may
- * send one fd at once. The file is read in the loop's thread (see
+ * close by another task ends the call with -EBADF. The file is read at an
+ * offset, as asyncio_sock_sendfile() says (a regular file; with a count,
+ * also a block device); its offset is not moved, so tasks may send one fd
+ * at once. The file is read in the loop's thread (see
  * asyncio_sock_sendfile()). Returns the bytes sent: count, or less if the
  * file ends first; or the error: the connection's (-EPIPE, -ECONNRESET,
  * ...; after a failure, cancellation or timeout part of the file may have
  * been sent: close the stream), -EBUSY (another sendfile or drain is in
- * progress), -EBADF, -ESPIPE, -EINVAL, -ENOTSUP, -ENOMEM, -EPERM,
- * -ECANCELED, -ETIMEDOUT. May suspend; from a task.
+ * progress), -EBADF, -ESPIPE (a pipe or socket as the file), -EISDIR,
+ * -EINVAL, -ENOTSUP, -ENOMEM, -EPERM, -ECANCELED, -ETIMEDOUT; a bad file
+ * sends none of its bytes (with a count, what was queued before is sent
+ * first). May suspend; from a task.
  */
 ASYNCIO_API ssize_t asyncio_stream_sendfile(asyncio_stream_t *s, int file, off_t offset,
                                             size_t count, int flags);
