@@ -38,6 +38,7 @@
  *   <asyncio/thread.h>     other threads: call_soon_threadsafe, executors,
  *                          to_thread, run_coroutine_threadsafe
  *   <asyncio/subprocess.h> child processes: create_subprocess_exec/_shell
+ *   <asyncio/debug.h>      debug mode, the exception handler, task counters
  */
 #ifndef ASYNCIO_H
 #define ASYNCIO_H
@@ -57,5 +58,6 @@
 #include <asyncio/signal.h>
 #include <asyncio/thread.h>
 #include <asyncio/subprocess.h>
+#include <asyncio/debug.h>
 
 #endif

@@ -3,7 +3,6 @@
 #include "task.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +15,7 @@ void future_init(struct asyncio_future *f, struct loop *loop, bool is_task)
     f->state = FUT_PENDING;
     f->is_task = is_task;
     f->retrieved = false;
+    f->traced = false;
     f->status = 0;
     f->result = NULL;
 }
@@ -47,22 +47,11 @@ int future_outcome(struct asyncio_future *f, void **result)
     return f->status;
 }
 
-/* asyncio's "Task exception was never retrieved". */
-static void report_unretrieved(struct asyncio_future *f)
-{
-    if (f->state != FUT_DONE || f->status >= 0 || f->status == -ECANCELED || f->retrieved)
-        return;
-    if (f->is_task)
-        fprintf(stderr, "asyncio: Task exception was never retrieved: task \"%s\" failed with %d (%s)\n",
-                asyncio_task_name(f), f->status, strerror(-f->status));
-    else
-        fprintf(stderr, "asyncio: Future exception was never retrieved: failed with %d (%s)\n",
-                f->status, strerror(-f->status));
-}
-
 void future_free(struct asyncio_future *f)
 {
-    report_unretrieved(f);
+    /* asyncio's "Task exception was never retrieved" (debug.c). */
+    if (f->state == FUT_DONE && f->status < 0 && f->status != -ECANCELED && !f->retrieved)
+        debug_report_unretrieved(f);
     dlist_remove(&f->all);
     if (f->is_task)
         task_struct_recycle((struct task *)f);
@@ -77,24 +66,35 @@ int asyncio_future_new(asyncio_future_t **out)
     struct loop *loop = loop_current();
     if (!loop)
         return -EPERM;
-    struct asyncio_future *f = malloc(sizeof *f);
+    /* In debug mode, where it was made follows it. */
+    bool traced = loop_instr(loop) & INSTR_DEBUG;
+    struct asyncio_future *f = malloc(sizeof *f + (traced ? sizeof(void *) : 0));
     if (!f)
         return -ENOMEM;
     future_init(f, loop, false);
+    if (traced) {
+        f->traced = true;
+        void *origin = CALLER_ADDRESS();
+        memcpy(f + 1, &origin, sizeof origin);
+    }
     *out = f;
     return 0;
 }
 
+/* The checks of debug mode (task.h), for the calls that change f or wait. */
+#define OWNER(f) loop_check_owner((f)->loop, __func__)
+
 asyncio_future_t *asyncio_future_retain(asyncio_future_t *f)
 {
-    if (f)
-        f->refs++;
+    if (!f || OWNER(f) < 0)
+        return NULL; /* no reference taken: none to drop later */
+    f->refs++;
     return f;
 }
 
 void asyncio_future_release(asyncio_future_t *f)
 {
-    if (f && --f->refs == 0)
+    if (f && OWNER(f) == 0 && --f->refs == 0)
         future_free(f);
 }
 
@@ -102,6 +102,9 @@ int asyncio_future_set_result(asyncio_future_t *f, void *result)
 {
     if (!f || f->is_task)
         return -EINVAL;
+    int rc = OWNER(f);
+    if (rc < 0)
+        return rc;
     if (future_is_done(f))
         return -EALREADY;
     future_complete(f, 0, result);
@@ -112,6 +115,9 @@ int asyncio_future_set_error(asyncio_future_t *f, int error)
 {
     if (!f || f->is_task || error >= 0)
         return -EINVAL;
+    int rc = OWNER(f);
+    if (rc < 0)
+        return rc;
     if (future_is_done(f))
         return -EALREADY;
     future_complete(f, error, NULL);
@@ -122,6 +128,9 @@ int asyncio_future_cancel(asyncio_future_t *f)
 {
     if (!f)
         return -EINVAL;
+    int rc = OWNER(f);
+    if (rc < 0)
+        return rc;
     if (f->is_task)
         return asyncio_task_cancel(f);
     if (future_is_done(f))
@@ -144,6 +153,9 @@ int asyncio_future_result(const asyncio_future_t *f, void **result)
 {
     if (!f)
         return -EINVAL;
+    int rc = OWNER(f);
+    if (rc < 0)
+        return rc;
     if (!future_is_done(f))
         return -EAGAIN;
     return future_outcome((asyncio_future_t *)f, result); /* marks it retrieved */
@@ -156,7 +168,9 @@ static int await_future(asyncio_future_t *f, void **result, bool propagate)
 {
     if (!f)
         return -EINVAL;
-    int rc = task_check_await(f);
+    int rc = OWNER(f);
+    if (rc == 0)
+        rc = task_check_await(f);
     if (rc < 0)
         return rc;
     if (future_is_done(f))

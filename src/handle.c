@@ -219,6 +219,9 @@ int asyncio_future_add_done_callback(asyncio_future_t *f, asyncio_done_callback 
 {
     if (!f || !cb)
         return -EINVAL;
+    int rc = loop_check_owner(f->loop, __func__);
+    if (rc < 0)
+        return rc;
     struct chandle *h = handle_new(f->loop, NULL, arg);
     if (!h)
         return -ENOMEM;

@@ -160,7 +160,13 @@ static void run_batch(struct loop *loop)
     struct qnode *n;
     while ((n = queue_pop(&loop->batch))) {
         struct runnable *r = container_of(n, struct runnable, q);
-        r->run(loop, r);
+        if (loop_instr(loop) & INSTR_DEBUG && !task_runnable(r)) {
+            uint64_t start = clock_now_ns(); /* a slow callback is reported */
+            r->run(loop, r);
+            debug_callback_ran(loop, start);
+        } else {
+            r->run(loop, r);
+        }
     }
 }
 
@@ -263,6 +269,7 @@ static const struct subsystem {
     {NULL, io_term},
     {NULL, handles_term},
     {tasks_init, tasks_term},
+    {debug_init, debug_term},
     {net_init, net_term},
     {NULL, signals_term},
     {threads_init, threads_term},
@@ -360,9 +367,7 @@ asyncio_loop_t *asyncio_get_running_loop(void)
     return loop_tls && loop_tls->running ? loop_tls->threads.shared : NULL;
 }
 
-/* The loop behind s, for a call that runs or closes it: 0, or -EINVAL,
- * -ESHUTDOWN (closed), -EXDEV (another thread's), -EBUSY (running). */
-static int own_idle_loop(asyncio_loop_t *s, struct loop **out)
+int loop_own(asyncio_loop_t *s, struct loop **out)
 {
     if (!s)
         return -EINVAL;
@@ -370,10 +375,16 @@ static int own_idle_loop(asyncio_loop_t *s, struct loop **out)
         return asyncio_loop_is_closed(s) == 1 ? -ESHUTDOWN : -EXDEV;
     if (!s->loop)
         return -ESHUTDOWN;
-    if (s->loop->running)
-        return -EBUSY;
     *out = s->loop;
     return 0;
+}
+
+/* The loop behind s, for a call that runs or closes it: loop_own()'s
+ * errors, and -EBUSY (running). */
+static int own_idle_loop(asyncio_loop_t *s, struct loop **out)
+{
+    int rc = loop_own(s, out);
+    return rc < 0 ? rc : (*out)->running ? -EBUSY : 0;
 }
 
 static void set_running(struct loop *loop, bool on)
@@ -486,6 +497,9 @@ int asyncio_loop_close(asyncio_loop_t *s)
     set_running(loop, false);
     s->loop = NULL;
     loop_tls = NULL;
+    /* What the terms release is no misuse for debug mode's check. */
+    atomic_store_explicit(&loop->instr, (unsigned char)(loop_instr(loop) | INSTR_CLOSED),
+                          memory_order_relaxed);
     loop_free(loop, SUBSYSTEMS);
     return 0;
 }

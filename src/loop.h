@@ -9,6 +9,7 @@
 #include <asyncio.h>
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,7 +119,22 @@ struct post_array {
 };
 struct post;
 
+/* Debug mode and task counters (debug.c): loop->instr's bits. Off, the
+ * hot paths test loop->instr and nothing else. */
+#define INSTR_DEBUG 1u
+#define INSTR_COUNTERS 2u
+#define INSTR_CLOSED 4u /* asyncio_loop_close() frees it: no more checks */
+struct loop_debug {
+    uintptr_t id;                      /* this loop's number (debug.c): what
+                                          binds a sync object or queue */
+    uint64_t slow_ns;                  /* slow_callback_duration */
+    asyncio_exception_handler handler; /* NULL: the default */
+    void *handler_arg;
+};
+
 /* Spinning's back-off after failed spins (thread.h). */
+struct loop;
+static inline unsigned loop_instr(const struct loop *loop);
 struct spin_backoff {
     unsigned skip;  /* waits left that do not spin */
     unsigned fails; /* failed spins in a row */
@@ -164,6 +180,8 @@ struct loop {
     bool nowait;            /* asyncio_loop_run_nowait(): one iteration, no sleep */
     bool running;           /* inside a run call (or the close's wind-down) */
     bool busy_poll_on;      /* the last sleep was short: spin next time */
+    atomic_uchar instr;     /* INSTR_*: debug mode, task counters (debug.c);
+                               read with loop_instr(), written only by its thread */
     uint64_t busy_poll_ns;  /* spin budget before sleeping, 0: never */
     uint64_t io_wait_avg_ns; /* recent sleeps that fd events ended (adaptive spinning) */
     struct spin_backoff io_spin;
@@ -174,6 +192,7 @@ struct loop {
     struct loop_net net;
     struct loop_threads threads;
     struct sigwatch *signals; /* signal.c: handlers and how signals come, if any */
+    struct loop_debug debug;  /* debug.c */
     void *altstack;           /* overflow.c: its signal stack, if ours */
     const asyncio_run_options_t *opts; /* asyncio_run_ex()'s, for the inits */
 
@@ -209,6 +228,16 @@ static inline struct loop *loop_current(void)
 {
     return loop_tls;
 }
+
+/* loop->instr, relaxed: another thread reads it for debug mode's check. */
+static inline unsigned loop_instr(const struct loop *loop)
+{
+    return atomic_load_explicit(&loop->instr, memory_order_relaxed);
+}
+
+/* The loop behind handle s, from its own thread (running or not): 0, or
+ * -EINVAL (NULL), -ESHUTDOWN (closed), -EXDEV (another thread's). */
+int loop_own(asyncio_loop_t *s, struct loop **out);
 
 /* Append r to the ready queue: it runs in the next iteration. */
 static inline void loop_ready(struct loop *loop, struct runnable *r)

@@ -28,6 +28,17 @@
 /* executor.c */
 #define executor_close_default asyncio__executor_close_default
 #define executor_default asyncio__executor_default
+/* debug.c */
+#define debug_callback_ran asyncio__debug_callback_ran
+#define debug_init asyncio__debug_init
+#define debug_report_unretrieved asyncio__debug_report_unretrieved
+#define debug_term asyncio__debug_term
+#define debug_wrong_thread asyncio__debug_wrong_thread
+#define future_origin asyncio__future_origin
+#define task_info_created asyncio__task_info_created
+#define task_info_ready asyncio__task_info_ready
+#define task_info_step_begin asyncio__task_info_step_begin
+#define task_info_step_end asyncio__task_info_step_end
 /* future.c */
 #define future_add_waiter asyncio__future_add_waiter
 #define future_complete asyncio__future_complete
@@ -45,6 +56,7 @@
 #define io_wake_waiters asyncio__io_wake_waiters
 #define io_watch asyncio__io_watch
 /* loop.c */
+#define loop_own asyncio__loop_own
 #define loop_next_batch_now asyncio__loop_next_batch_now
 #define loop_timer_add asyncio__loop_timer_add
 #define loop_timer_cancel asyncio__loop_timer_cancel
@@ -104,6 +116,7 @@
 #define task_park asyncio__task_park
 #define task_park_timed asyncio__task_park_timed
 #define task_rearm asyncio__task_rearm
+#define task_runnable asyncio__task_runnable
 #define task_scopes_check asyncio__task_scopes_check
 #define task_struct_recycle asyncio__task_struct_recycle
 #define task_wait_done_uncancellable asyncio__task_wait_done_uncancellable

@@ -183,6 +183,9 @@ static int init(asyncio_queue_t *q, size_t maxsize, unsigned char kind, asyncio_
     return 0;
 }
 
+/* Debug mode's check (task.h): q is bound by its getters' list. */
+#define OWNER(q) waitlist_check_owner(&(q)->getters, __func__)
+
 int asyncio_queue_init(asyncio_queue_t *q, size_t maxsize)
 {
     return init(q, maxsize, KIND_FIFO, NULL);
@@ -216,6 +219,9 @@ int asyncio_queue_put_nowait(asyncio_queue_t *q, void *item)
 {
     if (!q)
         return -EINVAL;
+    int bad = OWNER(q);
+    if (bad)
+        return bad;
     if (q->is_shutdown)
         return -ESHUTDOWN;
     if (is_full(q))
@@ -227,6 +233,9 @@ int asyncio_queue_get_nowait(asyncio_queue_t *q, void **item)
 {
     if (!q || !item)
         return -EINVAL;
+    int bad = OWNER(q);
+    if (bad)
+        return bad;
     if (q->len == 0)
         return q->is_shutdown ? -ESHUTDOWN : -EAGAIN;
     *item = get_now(q);
@@ -237,6 +246,9 @@ int asyncio_queue_put(asyncio_queue_t *q, void *item)
 {
     if (!q)
         return -EINVAL;
+    int bad = OWNER(q);
+    if (bad)
+        return bad;
     int rc = task_check_await(NULL); /* -EPERM outside a task */
     if (rc < 0)
         return rc;
@@ -255,6 +267,9 @@ int asyncio_queue_get(asyncio_queue_t *q, void **item)
 {
     if (!q || !item)
         return -EINVAL;
+    int bad = OWNER(q);
+    if (bad)
+        return bad;
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
@@ -274,7 +289,12 @@ int asyncio_queue_get(asyncio_queue_t *q, void **item)
 
 int asyncio_queue_task_done(asyncio_queue_t *q)
 {
-    if (!q || q->unfinished == 0)
+    if (!q)
+        return -EINVAL;
+    int bad = OWNER(q);
+    if (bad)
+        return bad;
+    if (q->unfinished == 0)
         return -EINVAL;
     q->unfinished--;
     wake_joiners_if_done(q);
@@ -285,6 +305,9 @@ int asyncio_queue_join(asyncio_queue_t *q)
 {
     if (!q)
         return -EINVAL;
+    int bad = OWNER(q);
+    if (bad)
+        return bad;
     int rc = task_check_await(NULL);
     if (rc < 0 || q->unfinished == 0)
         return rc;
@@ -298,6 +321,9 @@ int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate)
 {
     if (!q)
         return -EINVAL;
+    int bad = OWNER(q);
+    if (bad)
+        return bad;
     q->is_shutdown = 1;
     if (immediate) {
         /* Drop what is left; each dropped item counts as done. */

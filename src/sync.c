@@ -27,6 +27,9 @@ enum {
 #define event_ok(e) IS(e, EVENT_MAGIC)
 #define sem_ok(s) IS(s, SEM_MAGIC)
 #define barrier_ok(b) IS(b, BARRIER_MAGIC)
+/* 0; -EINVAL if obj is not one (ok: lock_ok...); in debug mode, -EXDEV
+ * once reported if obj is used off the loop it is bound to (task.h). */
+#define GUARD(obj, ok) (!ok(obj) ? -EINVAL : waitlist_check_owner(&(obj)->waiters_, __func__))
 /* Make obj unusable: -EINVAL if it is not one, -EBUSY if busy or a task
  * waits on it, else 0. */
 #define DESTROY(obj, MAGIC, busy)                                                    \
@@ -62,8 +65,9 @@ int asyncio_lock_destroy(asyncio_lock_t *lock)
 
 int asyncio_lock_acquire(asyncio_lock_t *lock)
 {
-    if (!lock_ok(lock))
-        return -EINVAL;
+    int bad = GUARD(lock, lock_ok);
+    if (bad)
+        return bad;
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
@@ -88,8 +92,9 @@ static void lock_release_internal(asyncio_lock_t *lock)
 
 int asyncio_lock_release(asyncio_lock_t *lock)
 {
-    if (!lock_ok(lock))
-        return -EINVAL;
+    int bad = GUARD(lock, lock_ok);
+    if (bad)
+        return bad;
     if (!lock->locked_)
         return -EPERM;
     lock_release_internal(lock);
@@ -150,8 +155,9 @@ int asyncio_event_destroy(asyncio_event_t *ev)
 
 int asyncio_event_set(asyncio_event_t *ev)
 {
-    if (!event_ok(ev))
-        return -EINVAL;
+    int bad = GUARD(ev, event_ok);
+    if (bad)
+        return bad;
     if (!ev->set_) {
         ev->set_ = 1;
         waitq_wake(&ev->waiters_, SIZE_MAX, 0);
@@ -161,8 +167,9 @@ int asyncio_event_set(asyncio_event_t *ev)
 
 int asyncio_event_clear(asyncio_event_t *ev)
 {
-    if (!event_ok(ev))
-        return -EINVAL;
+    int bad = GUARD(ev, event_ok);
+    if (bad)
+        return bad;
     ev->set_ = 0;
     return 0;
 }
@@ -176,8 +183,9 @@ int asyncio_event_is_set(const asyncio_event_t *ev)
 
 int asyncio_event_wait(asyncio_event_t *ev)
 {
-    if (!event_ok(ev))
-        return -EINVAL;
+    int bad = GUARD(ev, event_ok);
+    if (bad)
+        return bad;
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
@@ -235,11 +243,11 @@ int asyncio_condition_locked(const asyncio_condition_t *c)
 }
 
 /* The checks shared by wait and wait_for. */
-static int cond_check_wait(const asyncio_condition_t *c)
+static int cond_check_wait(asyncio_condition_t *c)
 {
-    if (!cond_ok(c))
-        return -EINVAL;
-    int rc = task_check_await(NULL);
+    int rc = GUARD(c, cond_ok);
+    if (rc == 0)
+        rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
     return c->lock_->locked_ ? 0 : -EPERM;
@@ -302,8 +310,11 @@ int asyncio_condition_wait_for(asyncio_condition_t *c, asyncio_predicate pred, v
 
 int asyncio_condition_notify(asyncio_condition_t *c, int n)
 {
-    if (!cond_ok(c) || n < 0)
+    if (n < 0)
         return -EINVAL;
+    int bad = GUARD(c, cond_ok);
+    if (bad)
+        return bad;
     if (!c->lock_->locked_)
         return -EPERM;
     return (int)waitq_wake(&c->waiters_, (size_t)n, 0);
@@ -364,8 +375,9 @@ static void sem_hand_on(asyncio_semaphore_t *s)
 
 int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
 {
-    if (!sem_ok(s))
-        return -EINVAL;
+    int bad = GUARD(s, sem_ok);
+    if (bad)
+        return bad;
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
@@ -381,8 +393,9 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
 
 int asyncio_semaphore_release(asyncio_semaphore_t *s)
 {
-    if (!sem_ok(s))
-        return -EINVAL;
+    int bad = GUARD(s, sem_ok);
+    if (bad)
+        return bad;
     if (s->bound_ >= 0 && s->value_ >= s->bound_)
         return -EOVERFLOW;
     if (s->value_ == INT_MAX)
@@ -468,8 +481,9 @@ static int barrier_wait(asyncio_barrier_t *b)
 
 int asyncio_barrier_wait(asyncio_barrier_t *b)
 {
-    if (!barrier_ok(b))
-        return -EINVAL;
+    int bad = GUARD(b, barrier_ok);
+    if (bad)
+        return bad;
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
@@ -481,8 +495,9 @@ int asyncio_barrier_wait(asyncio_barrier_t *b)
 
 int asyncio_barrier_reset(asyncio_barrier_t *b)
 {
-    if (!barrier_ok(b))
-        return -EINVAL;
+    int bad = GUARD(b, barrier_ok);
+    if (bad)
+        return bad;
     if (b->count_ > 0)
         b->state_ = B_RESETTING;
     else
@@ -493,8 +508,9 @@ int asyncio_barrier_reset(asyncio_barrier_t *b)
 
 int asyncio_barrier_abort(asyncio_barrier_t *b)
 {
-    if (!barrier_ok(b))
-        return -EINVAL;
+    int bad = GUARD(b, barrier_ok);
+    if (bad)
+        return bad;
     b->state_ = B_BROKEN;
     waitq_wake(&b->waiters_, SIZE_MAX, 0); /* all look again */
     return 0;

@@ -70,6 +70,8 @@ static void ctx_main(void *arg)
         struct task *t = c->task;
         errno = 0;
         int status = t->fn(t->arg, &t->fut.result);
+        if (loop_instr(c->loop))
+            task_info_step_end(c->loop, t);
         if (t->open_groups)
             task_left_groups_open(t);
         task_finish(c->loop, t, status);
@@ -228,6 +230,8 @@ static void task_step(struct loop *loop, struct runnable *r)
         unseal(t);
         t->state = TASK_RUNNING;
         loop->current = t;
+        if (loop_instr(loop))
+            task_info_step_begin(loop, t);
         prefetch_next(loop);
         coro_switch(&loop->main, &t->ctx->coro);
         seal_parked(loop);
@@ -240,6 +244,11 @@ static void task_step(struct loop *loop, struct runnable *r)
     ctx_put(loop, t->ctx);
     t->ctx = NULL;
     asyncio_future_release(&t->fut); /* the loop's reference */
+}
+
+bool task_runnable(const struct runnable *r)
+{
+    return r->run == task_step;
 }
 
 static void task_timer_fire(struct loop *loop, struct ltimer *lt)
@@ -255,12 +264,15 @@ void task_struct_recycle(struct task *t)
     if (t->name && t->name != t->name_buf)
         free((char *)t->name);
     t->name = NULL;
+    free(t->info);
+    t->info = NULL;
     t->next_free = ts->free_structs;
     ts->free_structs = t;
 }
 
-int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
-                           const asyncio_task_options_t *opts)
+/* asyncio_create_task_ex() for a caller at origin (debug mode's report). */
+static int task_create(asyncio_task_t **task, asyncio_fn fn, void *arg,
+                       const asyncio_task_options_t *opts, void *origin)
 {
     struct loop *loop = loop_current();
     if (!loop)
@@ -281,6 +293,7 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
         return -ENOMEM;
     t->fut.loop = loop; /* for task_struct_recycle() until future_init() */
     t->name = NULL;
+    t->info = NULL;
     if (name) {
         size_t len = strlen(name) + 1;
         char *copy = len <= sizeof t->name_buf ? t->name_buf : malloc(len);
@@ -321,6 +334,8 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->open_groups = 0;
     t->waiting_on = NULL;
     t->serial = ++loop->tasks.serial;
+    if (loop_instr(loop))
+        task_info_created(loop, t, origin);
     t->queued = true;
     loop_ready(loop, &t->run);
     loop->tasks.live++;
@@ -331,10 +346,16 @@ int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
     return 0;
 }
 
+int asyncio_create_task_ex(asyncio_task_t **task, asyncio_fn fn, void *arg,
+                           const asyncio_task_options_t *opts)
+{
+    return task_create(task, fn, arg, opts, CALLER_ADDRESS());
+}
+
 int asyncio_create_task(asyncio_task_t **task, asyncio_fn fn, void *arg, const char *name)
 {
     asyncio_task_options_t opts = {.name = name, .stack_size = 0};
-    return asyncio_create_task_ex(task, fn, arg, &opts);
+    return task_create(task, fn, arg, &opts, CALLER_ADDRESS());
 }
 
 void asyncio_task_release(asyncio_task_t *task)
@@ -347,6 +368,9 @@ int asyncio_task_cancel(asyncio_task_t *task)
     struct task *t = task_of(task);
     if (!t)
         return -EINVAL;
+    int rc = loop_check_owner(t->fut.loop, __func__);
+    if (rc < 0)
+        return rc;
     if (t->state == TASK_DONE)
         return 0;
     t->num_cancels++;
@@ -445,12 +469,16 @@ static struct coro *next_context(struct loop *loop)
     unseal(u);
     u->state = TASK_RUNNING;
     loop->current = u;
+    if (loop_instr(loop))
+        task_info_step_begin(loop, u);
     prefetch_next(loop);
     return &u->ctx->coro;
 }
 
 int task_park(struct task *t)
 {
+    if (loop_instr(t->fut.loop))
+        task_info_step_end(t->fut.loop, t);
     t->state = TASK_WAITING;
     t->handoff = false;
     t->saved_errno = errno;
@@ -585,7 +613,7 @@ size_t asyncio_all_tasks(asyncio_task_t **out, size_t cap)
         struct task *t = task_at(d);
         if (t->state == TASK_DONE)
             continue;
-        if (n < cap)
+        if (n < cap && out)
             out[n] = &t->fut;
         n++;
     }

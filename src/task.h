@@ -26,6 +26,8 @@ struct asyncio_future {
     unsigned char state;
     bool is_task;
     bool retrieved;       /* someone looked at a failure: no report at free */
+    bool traced;          /* a plain future made in debug mode: its origin
+                             follows the struct (future_origin()) */
     int status;           /* when done: >= 0 success, else error/-ECANCELED */
     void *result;
 };
@@ -145,6 +147,7 @@ struct task {
                                   else name_buf or, if long, malloc'd */
     char name_buf[32];
     struct task *next_free;    /* on the loop's list of task structs to reuse */
+    struct task_info *info;    /* debug mode and counters (debug.c), or NULL */
 };
 
 static inline struct task *task_of(struct asyncio_future *f)
@@ -199,6 +202,72 @@ static inline int task_ready_to_wait(struct task *t, const char *what)
 }
 /* Park the running task until something wakes it; returns the wake status. */
 int task_park(struct task *t);
+
+/* The return address of the function that calls this one: where a task or
+ * future was made, for debug mode's reports. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CALLER_ADDRESS() __builtin_return_address(0)
+#else
+#define CALLER_ADDRESS() NULL
+#endif
+
+/* Debug mode and task counters (debug.c). Each hook is called only while
+ * loop->instr is set; a task made while it was not has no info until its
+ * next step, and then none of what happened before. */
+struct task_info {
+    void *origin;        /* the return address of the create call, or NULL */
+    uint64_t parent;     /* the creating task's serial, 0: none */
+    uint64_t steps, running_ns, ready_ns, waiting_ns;
+    uint64_t since;      /* when the present phase began */
+    unsigned char phase; /* INFO_READY, INFO_RUNNING, INFO_WAITING */
+    bool slow_reported;  /* a slow step of it is on its way to the handler */
+};
+enum { INFO_READY = 1, INFO_RUNNING, INFO_WAITING };
+/* Whether r is a task's (its steps are timed by the task's hooks). */
+bool task_runnable(const struct runnable *r);
+/* A task made: its info, with the create call's return address. */
+void task_info_created(struct loop *loop, struct task *t, void *origin);
+/* t starts a step, ends one (parks or finishes), is made ready. */
+void task_info_step_begin(struct loop *loop, struct task *t);
+void task_info_step_end(struct loop *loop, struct task *t);
+void task_info_ready(struct task *t);
+/* A plain future made in debug mode keeps its origin after itself. */
+void *future_origin(const struct asyncio_future *f);
+/* Report a failure nobody retrieved (f done, failed, not cancelled). */
+void debug_report_unretrieved(struct asyncio_future *f);
+/* A callback (not a task's step) that began at start_ns has run. */
+void debug_callback_ran(struct loop *loop, uint64_t start_ns);
+/* Debug mode's check that a loop's object is used from its loop's thread.
+ * An object with a loop (a future, task, stream, server) is checked when
+ * that loop is in debug mode; a sync object or queue (which has none) is
+ * bound to the loop that first uses it in debug mode (by the loop's
+ * number: a loop made later at the same address is another), and checked
+ * from then on. Each returns 0, or -EXDEV once the misuse was reported (call:
+ * the function's name). */
+int debug_wrong_thread(struct loop *owner, const char *call);
+static inline int loop_check_owner(struct loop *owner, const char *call)
+{
+    if (__builtin_expect((loop_instr(owner) & (INSTR_DEBUG | INSTR_CLOSED)) == INSTR_DEBUG, 0) &&
+        owner != loop_current())
+        return debug_wrong_thread(owner, call);
+    return 0;
+}
+static inline int waitlist_check_owner(asyncio_waitlist_t *w, const char *call)
+{
+    struct loop *cur = loop_current();
+    if (__builtin_expect(w->loop_ != NULL, 0)) {
+        if (!cur || w->loop_ != (void *)cur->debug.id)
+            return debug_wrong_thread(NULL, call);
+    } else if (cur && loop_instr(cur) & INSTR_DEBUG) {
+        w->loop_ = (void *)cur->debug.id;
+    }
+    return 0;
+}
+/* At close, after the wind-down (net's term: a server's tasks are
+ * released): report the tasks the program held and never awaited. */
+int debug_init(struct loop *loop);
+void debug_term(struct loop *loop);
+
 /* Wake a parked task with status: the first wake wins. Inline: the loop
  * makes one call per ready fd. */
 static inline void task_wake(struct task *t, int status)
@@ -207,6 +276,8 @@ static inline void task_wake(struct task *t, int status)
         return;
     t->wake_status = status;
     t->queued = true;
+    if (loop_instr(t->fut.loop))
+        task_info_ready(t);
     loop_ready(t->fut.loop, &t->run);
 }
 /* Wake a task that task_can_be_handed() and was just handed something: see

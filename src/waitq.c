@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 /* The public list head is a private mirror of struct dlist. */
-_Static_assert(sizeof(asyncio_waitlist_t) == sizeof(struct dlist), "waitlist layout");
+_Static_assert(sizeof(asyncio_waitlist_t) >= sizeof(struct dlist), "waitlist layout");
 _Static_assert(offsetof(asyncio_waitlist_t, prev_) == offsetof(struct dlist, prev), "prev");
 _Static_assert(offsetof(asyncio_waitlist_t, next_) == offsetof(struct dlist, next), "next");
 

@@ -42,7 +42,11 @@ static inline struct dlist *waitq_of(asyncio_waitlist_t *w)
     return (struct dlist *)(void *)w;
 }
 
-static inline void waitq_init(asyncio_waitlist_t *q) { dlist_init(waitq_of(q)); }
+static inline void waitq_init(asyncio_waitlist_t *q)
+{
+    dlist_init(waitq_of(q));
+    q->loop_ = NULL;
+}
 static inline bool waitq_empty(const asyncio_waitlist_t *q)
 {
     return dlist_empty((const struct dlist *)(const void *)q);

@@ -57,6 +57,7 @@ static int main_all_tasks(void *arg, void **result)
     CHECK_INT((int)asyncio_all_tasks(list, 8), 3);
     CHECK_INT((int)asyncio_all_tasks(list, 1), 3); /* counts past cap */
     CHECK_INT((int)asyncio_all_tasks(NULL, 0), 3);
+    CHECK_INT((int)asyncio_all_tasks(NULL, 8), 3); /* NULL: a count only */
 
     char text[1024];
     CHECK_INT(print_tasks_to(text, sizeof text), 3);

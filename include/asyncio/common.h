@@ -24,10 +24,12 @@
 #define ASYNCIO_SENDFILE_NO_FALLBACK 0x1
 
 /* Private: the head of the list of tasks waiting on an object (a lock, an
- * event, a queue's getters...). */
+ * event, a queue's getters...), and, in debug mode, the loop the object
+ * belongs to (compared, never followed). */
 typedef struct asyncio_waitlist {
     struct asyncio_waitlist *prev_;
     struct asyncio_waitlist *next_;
+    void *loop_;
 } asyncio_waitlist_t;
 
 #endif
