@@ -1,10 +1,12 @@
-/*
- * libasyncio: Python's asyncio, in C.
+/**
+ * \file asyncio.h
+ * \brief libasyncio: Python's asyncio, in C; the one header to include.
  *
  * One event loop per thread, stackful coroutines as tasks, futures, sleep,
  * gather, wait_for and cancellation with asyncio's semantics.
  *
- * Conventions, for every function in this library:
+ * Conventions, for every function in this library (the manual's main page
+ * says more):
  *  - A function that can fail returns int: 0 (or more) on success, a negative
  *    errno value on failure (-EINVAL for bad input, -ENOMEM, -ECANCELED,
  *    -ETIMEDOUT, -EPERM when a waiting call is made outside a task, ...).
@@ -22,23 +24,23 @@
  *
  * It includes every public header, each after those it needs; each holds
  * one subject and documents its calls:
- *   <asyncio/common.h>     ASYNCIO_API, the version (included by each)
- *   <asyncio/loop.h>       asyncio_run, loop time, call_soon/later/at
- *   <asyncio/future.h>     futures, done callbacks, await, shield
- *   <asyncio/task.h>       tasks, sleep
- *   <asyncio/io.h>         waiting for a file descriptor
- *   <asyncio/timeout.h>    timeout scopes, wait_for
- *   <asyncio/gather.h>     gather, wait, as_completed
- *   <asyncio/taskgroup.h>  task groups
- *   <asyncio/sync.h>       Lock, Event, Condition, Semaphore, Barrier
- *   <asyncio/queue.h>      Queue, PriorityQueue, LifoQueue
- *   <asyncio/net.h>        socket calls, getaddrinfo, datagram endpoints
- *   <asyncio/stream.h>     streams, servers, open_connection
- *   <asyncio/signal.h>     signal handlers
- *   <asyncio/thread.h>     other threads: call_soon_threadsafe, executors,
- *                          to_thread, run_coroutine_threadsafe
- *   <asyncio/subprocess.h> child processes: create_subprocess_exec/_shell
- *   <asyncio/debug.h>      debug mode, the exception handler, task counters
+ *  - <asyncio/common.h>: ASYNCIO_API, the version (included by each)
+ *  - <asyncio/loop.h>: asyncio_run, loop time, call_soon/later/at
+ *  - <asyncio/future.h>: futures, done callbacks, await, shield
+ *  - <asyncio/task.h>: tasks, sleep
+ *  - <asyncio/io.h>: waiting for a file descriptor
+ *  - <asyncio/timeout.h>: timeout scopes, wait_for
+ *  - <asyncio/gather.h>: gather, wait, as_completed
+ *  - <asyncio/taskgroup.h>: task groups
+ *  - <asyncio/sync.h>: Lock, Event, Condition, Semaphore, Barrier
+ *  - <asyncio/queue.h>: Queue, PriorityQueue, LifoQueue
+ *  - <asyncio/net.h>: socket calls, getaddrinfo, datagram endpoints
+ *  - <asyncio/stream.h>: streams, servers, open_connection
+ *  - <asyncio/signal.h>: signal handlers
+ *  - <asyncio/thread.h>: other threads: call_soon_threadsafe, executors,
+ *    to_thread, run_coroutine_threadsafe
+ *  - <asyncio/subprocess.h>: child processes: create_subprocess_exec/_shell
+ *  - <asyncio/debug.h>: debug mode, the exception handler, task counters
  */
 #ifndef ASYNCIO_H
 #define ASYNCIO_H
