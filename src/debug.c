@@ -21,11 +21,13 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SLOW_DEFAULT_NS 100000000u /* asyncio's slow_callback_duration, 0.1 s */
 
@@ -376,4 +378,232 @@ int asyncio_task_get_stats(const asyncio_task_t *task, asyncio_task_stats_t *out
             out->waiting_ns += ns;
     }
     return 0;
+}
+
+/* ---- the call graph -------------------------------------------------------------- */
+
+/* The unfinished tasks, in the order they were made, and who awaits whom:
+ * a task hangs under the first (oldest) task that awaits it, directly,
+ * through a gather or wait, or as the owner of its task group. */
+struct graph {
+    struct task **t;
+    size_t n;
+    size_t *parent;  /* index of the first awaiter, or n: none */
+    size_t *extra;   /* how many more tasks await it */
+    size_t *child;   /* first child, or n */
+    size_t *sibling; /* next child of the same parent, or n */
+};
+
+static size_t graph_index(const struct graph *g, const struct task *t)
+{
+    size_t lo = 0, hi = g->n; /* by serial: the list is in the order made */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->t[mid]->serial < t->serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < g->n && g->t[lo] == t ? lo : g->n;
+}
+
+/* Note awaiter a of task i. */
+static void graph_awaiter(struct graph *g, size_t i, struct task *a)
+{
+    size_t j = a ? graph_index(g, a) : g->n;
+    if (j == g->n || j == i)
+        return;
+    if (g->parent[i] == g->n || a->serial < g->t[g->parent[i]]->serial) {
+        if (g->parent[i] != g->n)
+            g->extra[i]++;
+        g->parent[i] = j;
+    } else {
+        g->extra[i]++;
+    }
+}
+
+static int graph_build(struct graph *g, struct loop *loop)
+{
+    size_t n = 0;
+    for (struct dlist *d = loop->tasks.all.next; d != &loop->tasks.all; d = d->next)
+        n += container_of(d, struct task, fut.all)->state != TASK_DONE;
+    g->n = n;
+    g->t = malloc((n ? n : 1) * sizeof *g->t);
+    size_t *v = malloc((n ? n : 1) * 4 * sizeof *v);
+    if (!g->t || !v) {
+        free(g->t);
+        free(v);
+        return -ENOMEM;
+    }
+    g->parent = v, g->extra = v + n, g->child = v + 2 * n, g->sibling = v + 3 * n;
+    size_t k = 0;
+    for (struct dlist *d = loop->tasks.all.next; d != &loop->tasks.all; d = d->next) {
+        struct task *t = container_of(d, struct task, fut.all);
+        if (t->state != TASK_DONE)
+            g->t[k++] = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g->parent[i] = g->child[i] = g->sibling[i] = n;
+        g->extra[i] = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct asyncio_future *f = &g->t[i]->fut;
+        for (struct dlist *d = f->waiters.next; d != &f->waiters; d = d->next)
+            graph_awaiter(g, i, task_waiting_through(container_of(d, struct waiter, link)));
+        graph_awaiter(g, i, taskgroup_owner(g->t[i]));
+    }
+    for (size_t i = n; i-- > 0;) { /* children in the order made */
+        size_t p = g->parent[i];
+        if (p != n) {
+            g->sibling[i] = g->child[p];
+            g->child[p] = i;
+        }
+    }
+    return 0;
+}
+
+static void graph_line(FILE *out, const struct graph *g, size_t i)
+{
+    struct task *t = g->t[i];
+    const char *waits = asyncio_task_waiting_on(&t->fut);
+    fprintf(out, "Task \"%s\" #%" PRIu64 ": %s", asyncio_task_name(&t->fut), t->serial,
+            asyncio_task_state(&t->fut));
+    if (waits)
+        fprintf(out, " (%s)", waits);
+    if (g->extra[i])
+        fprintf(out, ", awaited by %zu more", g->extra[i]);
+    if (t->info) {
+        char buf[512];
+        if (t->info->parent)
+            fprintf(out, ", made by #%" PRIu64, t->info->parent);
+        if (origin_text(t->info->origin, buf, sizeof buf))
+            fprintf(out, " at %s", buf);
+    }
+    fputc('\n', out);
+}
+
+/* Print the tree under root, depth first, without recursion (a chain of
+ * awaits may be long, and this may run on a task's stack). */
+static size_t graph_print(FILE *out, const struct graph *g, size_t root, bool *seen, size_t *stack,
+                          bool *last)
+{
+    size_t printed = 0, depth = 0;
+    stack[0] = root;
+    last[0] = true;
+    for (;;) {
+        size_t i = stack[depth];
+        for (size_t d = 1; d <= depth; d++)
+            fputs(d == depth ? (last[d] ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ")
+                             : (last[d] ? "    " : "\u2502   "),
+                  out);
+        graph_line(out, g, i);
+        seen[i] = true;
+        printed++;
+        size_t c = g->child[i];
+        while (c != g->n && seen[c])
+            c = g->sibling[c];
+        if (c != g->n) { /* down to the first child */
+            size_t next = g->sibling[c];
+            while (next != g->n && seen[next])
+                next = g->sibling[next];
+            stack[++depth] = c;
+            last[depth] = next == g->n;
+            continue;
+        }
+        for (;;) { /* up, to the next sibling of this node or of an ancestor */
+            if (depth == 0)
+                return printed;
+            size_t s = g->sibling[stack[depth]];
+            while (s != g->n && seen[s])
+                s = g->sibling[s];
+            if (s != g->n) {
+                size_t next = g->sibling[s];
+                while (next != g->n && seen[next])
+                    next = g->sibling[next];
+                stack[depth] = s;
+                last[depth] = next == g->n;
+                break;
+            }
+            depth--;
+        }
+    }
+}
+
+int asyncio_print_call_graph(FILE *out)
+{
+    struct loop *loop = loop_current();
+    if (!out)
+        return -EINVAL;
+    if (!loop)
+        return -EPERM;
+    struct graph g;
+    int rc = graph_build(&g, loop);
+    if (rc < 0)
+        return rc;
+    size_t n = g.n, printed = 0;
+    bool *seen = calloc(n + 1, sizeof *seen), *last = calloc(n + 1, sizeof *last);
+    size_t *stack = calloc(n + 1, sizeof *stack);
+    if (seen && last && stack) {
+        /* The roots first; then what an await cycle left unreached. */
+        for (size_t i = 0; i < n; i++)
+            if (g.parent[i] == n)
+                printed += graph_print(out, &g, i, seen, stack, last);
+        for (size_t i = 0; i < n; i++)
+            if (!seen[i])
+                printed += graph_print(out, &g, i, seen, stack, last);
+        fflush(out);
+    } else {
+        rc = -ENOMEM;
+    }
+    free(seen);
+    free(last);
+    free(stack);
+    free(g.t);
+    free(g.parent);
+    return rc < 0 ? rc : (int)printed;
+}
+
+/* ---- the dump signal ------------------------------------------------------------- */
+
+static void dump_tasks(int signum, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "asyncio: the tasks of process %ld, on signal %d:\n", (long)getpid(), signum);
+    if (asyncio_print_call_graph(stderr) < 0)
+        fputs("asyncio: no memory to print the tasks\n", stderr);
+}
+
+/* $ASYNCIO_DUMP_SIGNAL: a signal's name (USR1 or SIGUSR1, ...) or number;
+ * 0 when unset or empty, -1 (said on stderr) when it is neither. */
+static int dump_signal_env(void)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP},
+                 {"QUIT", SIGQUIT}, {"WINCH", SIGWINCH}};
+    const char *v = getenv("ASYNCIO_DUMP_SIGNAL");
+    if (!v || !*v)
+        return 0;
+    const char *name = strncmp(v, "SIG", 3) == 0 ? v + 3 : v;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i].name) == 0)
+            return names[i].sig;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v >= '0' && *v <= '9' && !*end && n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP)
+        return (int)n;
+    fprintf(stderr, "asyncio: ASYNCIO_DUMP_SIGNAL=%s: not a signal (USR1, USR2, HUP, QUIT, WINCH "
+                    "or a number)\n", v);
+    return -1;
+}
+
+void debug_start(struct loop *loop)
+{
+    (void)loop;
+    int sig = dump_signal_env();
+    /* Only the main thread's loop takes signals: elsewhere this is -EXDEV,
+     * and the main thread's loop prints its own tasks. */
+    if (sig > 0)
+        asyncio_add_signal_handler(sig, dump_tasks, NULL);
 }

@@ -353,6 +353,7 @@ int asyncio_new_event_loop(asyncio_loop_t **out, const asyncio_run_options_t *op
         return rc;
     loop->opts = NULL; /* the caller's: read by the inits only */
     loop_tls = loop;
+    debug_start(loop);
     *out = asyncio_loop_ref(loop->threads.shared);
     return 0;
 }

@@ -31,6 +31,10 @@
 /* debug.c */
 #define debug_callback_ran asyncio__debug_callback_ran
 #define debug_init asyncio__debug_init
+#define debug_start asyncio__debug_start
+#define fanin_waiter_task asyncio__fanin_waiter_task
+#define task_waiting_through asyncio__task_waiting_through
+#define taskgroup_owner asyncio__taskgroup_owner
 #define debug_report_unretrieved asyncio__debug_report_unretrieved
 #define debug_term asyncio__debug_term
 #define debug_wrong_thread asyncio__debug_wrong_thread

@@ -60,6 +60,10 @@ static bool valid(const asyncio_server_t *srv)
     return srv && srv->magic == SERVER_MAGIC;
 }
 
+/* valid() for a call that changes srv or waits: 0, -EINVAL, or in debug
+ * mode -EXDEV (reported) from a thread not the loop's (task.h). */
+#define USABLE(srv) (!valid(srv) ? -EINVAL : loop_check_owner((srv)->closed_fut->loop, __func__))
+
 static void server_free(asyncio_server_t *srv);
 
 static void maybe_idle(asyncio_server_t *srv)
@@ -393,8 +397,9 @@ size_t asyncio_server_connections(const asyncio_server_t *srv)
 
 int asyncio_server_close(asyncio_server_t *srv)
 {
-    if (!valid(srv))
-        return -EINVAL;
+    int bad = USABLE(srv);
+    if (bad)
+        return bad;
     if (srv->closed)
         return 0;
     srv->closed = true;
@@ -415,8 +420,9 @@ int asyncio_server_close(asyncio_server_t *srv)
 
 int asyncio_server_close_clients(asyncio_server_t *srv)
 {
-    if (!valid(srv))
-        return -EINVAL;
+    int bad = USABLE(srv);
+    if (bad)
+        return bad;
     int n = 0;
     for (struct dlist *i = srv->conns.next; i != &srv->conns; i = i->next)
         n += asyncio_task_cancel(container_of(i, struct conn, link)->task) > 0;
@@ -425,8 +431,9 @@ int asyncio_server_close_clients(asyncio_server_t *srv)
 
 int asyncio_server_wait_closed(asyncio_server_t *srv)
 {
-    if (!valid(srv))
-        return -EINVAL;
+    int bad = USABLE(srv);
+    if (bad)
+        return bad;
     if (srv->waited)
         return -EBUSY;
     srv->waited = true;
@@ -440,8 +447,9 @@ int asyncio_server_wait_closed(asyncio_server_t *srv)
 
 int asyncio_server_serve_forever(asyncio_server_t *srv)
 {
-    if (!valid(srv))
-        return -EINVAL;
+    int bad = USABLE(srv);
+    if (bad)
+        return bad;
     int rc = asyncio_shield(srv->closed_fut, NULL);
     if (rc < 0 && rc != -EPERM)
         asyncio_server_close(srv);

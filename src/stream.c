@@ -84,6 +84,10 @@ static bool valid(const asyncio_stream_t *s)
     return s && s->magic == STREAM_MAGIC;
 }
 
+/* valid() for a call that reads, writes, waits or closes: 0, -EINVAL, or
+ * in debug mode -EXDEV (reported) from a thread not the loop's (task.h). */
+#define USABLE(s) (!valid(s) ? -EINVAL : loop_check_owner((s)->loop, __func__))
+
 /* ---- lifetime ------------------------------------------------------------ */
 
 /* Buffers of the first size come from the loop's spares and go back there:
@@ -326,10 +330,15 @@ void stream_release(asyncio_stream_t *s)
 /* ---- reading ------------------------------------------------------------- */
 
 /* Begin a read call into buf (n bytes): holds s and makes t its reader. */
-static ALWAYS_INLINE int read_begin(asyncio_stream_t *s, const void *buf, size_t n, struct task **t)
+#define read_begin(s, buf, n, t) read_begin_((s), (buf), (n), (t), __func__)
+static ALWAYS_INLINE int read_begin_(asyncio_stream_t *s, const void *buf, size_t n, struct task **t,
+                                     const char *call)
 {
     if (!valid(s) || (!buf && n))
         return -EINVAL;
+    int bad = loop_check_owner(s->loop, call);
+    if (bad)
+        return bad;
     if (s->closing)
         return -EBADF; /* GCOVR_EXCL_LINE: only a call after close or abort, which stream.h forbids: a guard for a stream still held */
     hold(s); /* net_begin() may yield, and another task close s */
@@ -665,7 +674,10 @@ ssize_t asyncio_stream_fill(asyncio_stream_t *s)
 
 int asyncio_stream_consume(asyncio_stream_t *s, size_t n)
 {
-    if (!valid(s) || n > s->rlen)
+    int bad = USABLE(s);
+    if (bad)
+        return bad;
+    if (n > s->rlen)
         return -EINVAL;
     s->rpos += n;
     s->rlen -= n;
@@ -676,8 +688,9 @@ int asyncio_stream_consume(asyncio_stream_t *s, size_t n)
 
 int asyncio_stream_set_limit(asyncio_stream_t *s, size_t limit)
 {
-    if (!valid(s))
-        return -EINVAL;
+    int bad = USABLE(s);
+    if (bad)
+        return bad;
     if (!limit)
         limit = ASYNCIO_STREAM_LIMIT;
     if (s->rlen > limit)
@@ -848,10 +861,14 @@ static void stream_flush(asyncio_stream_t *s)
 }
 
 /* Can bytes be queued now? 0 or why not. */
-static int write_check(const asyncio_stream_t *s)
+#define write_check(s) write_check_((s), __func__)
+static int write_check_(const asyncio_stream_t *s, const char *call)
 {
     if (!valid(s))
         return -EINVAL;
+    int bad = loop_check_owner(s->loop, call);
+    if (bad)
+        return bad;
     if (s->closing || s->fd < 0)
         return -EBADF; /* GCOVR_EXCL_LINE: only a call after close or abort, which stream.h forbids: a guard for a stream still held */
     if (s->werr)
@@ -972,8 +989,9 @@ int asyncio_stream_write(asyncio_stream_t *s, const void *buf, size_t n)
 
 int asyncio_stream_drain(asyncio_stream_t *s)
 {
-    if (!valid(s))
-        return -EINVAL;
+    int bad = USABLE(s);
+    if (bad)
+        return bad;
     if (s->closing)
         return -EBADF; /* GCOVR_EXCL_LINE: only a call after close or abort, which stream.h forbids: a guard for a stream still held */
     if (s->sending)
@@ -1113,8 +1131,9 @@ ssize_t asyncio_stream_sendfile(asyncio_stream_t *s, int file, off_t offset, siz
 
 int asyncio_stream_set_write_buffer_limits(asyncio_stream_t *s, size_t high, size_t low)
 {
-    if (!valid(s))
-        return -EINVAL;
+    int bad = USABLE(s);
+    if (bad)
+        return bad;
     if (!high && !low) {
         high = ASYNCIO_STREAM_HIGH_WATER;
         low = ASYNCIO_STREAM_LOW_WATER;
@@ -1150,8 +1169,9 @@ int asyncio_stream_write_eof(asyncio_stream_t *s)
 
 int asyncio_stream_close(asyncio_stream_t *s)
 {
-    if (!valid(s))
-        return -EINVAL;
+    int bad = USABLE(s);
+    if (bad)
+        return bad;
     if (s->closing)
         return 0;
     s->closing = true;
@@ -1167,8 +1187,9 @@ int asyncio_stream_close(asyncio_stream_t *s)
 
 int asyncio_stream_abort(asyncio_stream_t *s)
 {
-    if (!valid(s))
-        return -EINVAL;
+    int bad = USABLE(s);
+    if (bad)
+        return bad;
     if (s->closing)
         return 0; /* GCOVR_EXCL_LINE: only a call after close or abort, which stream.h forbids: a guard for a stream still held */
     if (s->fd >= 0 && s->is_socket) { /* the close resets the connection */
@@ -1181,8 +1202,9 @@ int asyncio_stream_abort(asyncio_stream_t *s)
 
 int asyncio_stream_wait_closed(asyncio_stream_t *s)
 {
-    if (!valid(s))
-        return -EINVAL;
+    int bad = USABLE(s);
+    if (bad)
+        return bad;
     struct task *t;
     int rc = task_begin_wait_on(&t, "stream close");
     hold(s);
@@ -1212,6 +1234,9 @@ int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops
     if (!valid(s) || !ops || !ops->recv || !ops->send || !ops->shutdown || !ops->pending ||
         !ops->free)
         return -EINVAL;
+    int bad = loop_check_owner(s->loop, __func__);
+    if (bad)
+        return bad;
     if (s->closing || s->fd < 0)
         return -EBADF;
     if (s->lops)

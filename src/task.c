@@ -550,6 +550,13 @@ static void task_future_done(struct waiter *w, struct asyncio_future *f)
     task_wake(container_of(w, struct task, wait.fut), 0);
 }
 
+struct task *task_waiting_through(struct waiter *w)
+{
+    if (w->notify == task_future_done)
+        return container_of(w, struct task, wait.fut);
+    return fanin_waiter_task(w);
+}
+
 void task_watch_future(struct task *t, struct asyncio_future *f)
 {
     t->wait.fut.notify = task_future_done;

@@ -223,6 +223,15 @@ struct task_info {
     bool slow_reported;  /* a slow step of it is on its way to the handler */
 };
 enum { INFO_READY = 1, INFO_RUNNING, INFO_WAITING };
+/* The call graph (debug.c): the task that waits for a future through w
+ * (an await, or a gather's or wait's fan-in: waitq.c), or NULL (a done
+ * callback); the task whose group t was made in, or NULL (taskgroup.c). */
+struct task *task_waiting_through(struct waiter *w);
+struct task *fanin_waiter_task(struct waiter *w);
+struct task *taskgroup_owner(const struct task *t);
+/* Install the dump signal ($ASYNCIO_DUMP_SIGNAL) once the loop is this
+ * thread's (debug.c). */
+void debug_start(struct loop *loop);
 /* Whether r is a task's (its steps are timed by the task's hooks). */
 bool task_runnable(const struct runnable *r);
 /* A task made: its info, with the create call's return address. */

@@ -49,6 +49,11 @@ static void abort_group(struct taskgroup *g)
         g->owner_cancels++;
 }
 
+struct task *taskgroup_owner(const struct task *t)
+{
+    return t->group ? t->group->owner : NULL;
+}
+
 void taskgroup_child_done(struct task *t, int status)
 {
     struct taskgroup *g = t->group;

@@ -86,6 +86,13 @@ static void fanin_done(struct fanin *fi, struct fanin_node *node, int status)
         fi->failed = true;
 }
 
+static void fanin_notify(struct waiter *w, struct asyncio_future *f);
+
+struct task *fanin_waiter_task(struct waiter *w)
+{
+    return w->notify == fanin_notify ? container_of(w, struct fanin_node, w)->fi->task : NULL;
+}
+
 static void fanin_notify(struct waiter *w, struct asyncio_future *f)
 {
     struct fanin_node *node = container_of(w, struct fanin_node, w);

@@ -9,6 +9,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -390,7 +392,10 @@ struct foreign {
     asyncio_event_t ev;
     asyncio_lock_t lock;
     asyncio_queue_t q;
-    int rc[9];      /* from a thread running a loop of its own */
+    asyncio_stream_t *s;
+    asyncio_server_t *srv;
+    int peer;
+    int rc[15];     /* from a thread running a loop of its own */
     bool retained;  /* asyncio_future_retain() took a reference there */
     int no_loop[2]; /* from a thread with none */
     int reports;    /* what that loop's handler received */
@@ -404,6 +409,12 @@ static void collect_b(asyncio_loop_t *loop, const asyncio_report_t *r, void *arg
     if (r->kind == ASYNCIO_REPORT_WRONG_THREAD && r->status == -EXDEV &&
         strstr(r->message, "(): an object"))
         got_b.n++;
+}
+
+static int no_handler(asyncio_stream_t *s, void *arg)
+{
+    (void)s, (void)arg;
+    return 0;
 }
 
 static void done_cb(asyncio_future_t *f, void *arg)
@@ -427,6 +438,13 @@ static void *foreign_thread(void *arg)
     x->rc[6] = asyncio_future_result(x->f, NULL);
     x->rc[7] = asyncio_queue_get_nowait(&x->q, &(void *){NULL});
     x->rc[8] = asyncio_future_add_done_callback(x->f, done_cb, NULL);
+    char byte;
+    x->rc[9] = asyncio_stream_write(x->s, "x", 1);
+    x->rc[10] = asyncio_stream_drain(x->s);
+    x->rc[11] = (int)asyncio_stream_read(x->s, &byte, 1);
+    x->rc[12] = asyncio_stream_close(x->s);
+    x->rc[13] = asyncio_server_close(x->srv);
+    x->rc[14] = asyncio_stream_consume(x->s, 0);
     x->retained = asyncio_future_retain(x->f) != NULL;
     x->reports = got_b.n;
     asyncio_loop_close(b);
@@ -450,6 +468,11 @@ static int main_foreign(void *arg, void **result)
     CHECK_INT(asyncio_lock_acquire(&x->lock), 0);
     CHECK_INT(asyncio_queue_init(&x->q, 0), 0);
     CHECK_INT(asyncio_queue_put_nowait(&x->q, x), 0);
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    CHECK_INT(asyncio_stream_open(&x->s, sv[0], 0), 0);
+    x->peer = sv[1];
+    CHECK_INT(asyncio_start_server(&x->srv, no_handler, NULL, "127.0.0.1", 0, NULL), 0);
     pthread_t th;
     CHECK_INT(pthread_create(&th, NULL, foreign_thread, x), 0);
     CHECK_INT(pthread_join(th, NULL), 0); /* blocks the loop: nothing else runs */
@@ -458,7 +481,12 @@ static int main_foreign(void *arg, void **result)
     CHECK_INT(asyncio_lock_locked(&x->lock), 1);
     CHECK_INT((int)asyncio_queue_size(&x->q), 1);
     CHECK_INT(asyncio_event_is_set(&x->ev), 0);
-    CHECK_INT(asyncio_future_set_result(x->f, NULL), 0); /* from here, fine */
+    CHECK_INT(asyncio_stream_write_buffer_size(x->s), 0);
+    CHECK_INT(asyncio_stream_close(x->s), 0); /* from here, fine */
+    close(x->peer);
+    CHECK_INT(asyncio_server_close(x->srv), 0);
+    CHECK_INT(asyncio_server_wait_closed(x->srv), 0);
+    CHECK_INT(asyncio_future_set_result(x->f, NULL), 0);
     CHECK_INT(asyncio_lock_release(&x->lock), 0);
     void *item;
     CHECK_INT(asyncio_queue_get_nowait(&x->q, &item), 0);
@@ -479,10 +507,10 @@ static void test_objects_used_from_another_thread_are_reported_and_fail(void **s
     asyncio_loop_t *loop = debug_loop(1, 0);
     assert_int_equal(asyncio_loop_run_until_complete(loop, main_foreign, &x, NULL), 0);
     close_loop(loop);
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 15; i++)
         assert_int_equal(x.rc[i], -EXDEV);
     assert_false(x.retained);
-    assert_int_equal(x.reports, 10);
+    assert_int_equal(x.reports, 16);
     assert_int_equal(x.no_loop[0], -EXDEV);
     assert_int_equal(x.no_loop[1], -EXDEV);
     assert_int_equal(got.n, 0); /* the owner's handler heard nothing */
@@ -516,6 +544,140 @@ static void test_an_object_bound_in_debug_mode_cannot_move_to_the_next_loop(void
     assert_non_null(strstr(got.message[0], "asyncio_event_set(): an object bound to another loop"));
 }
 
+/* ---- the call graph ----------------------------------------------------- */
+
+static int sleeper(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return asyncio_sleep(30);
+}
+
+static int awaits_leaf(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    asyncio_task_t *leaf = tu_spawn(sleeper, NULL, "leaf");
+    int rc = asyncio_await(leaf, NULL);
+    asyncio_task_release(leaf);
+    return rc;
+}
+
+static int group_owner(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    asyncio_taskgroup_t tg;
+    CHECK_INT(asyncio_taskgroup_enter(&tg), 0);
+    CHECK_INT(asyncio_taskgroup_create_task(&tg, NULL, sleeper, NULL, &(asyncio_task_options_t){"child-a", 0}), 0);
+    CHECK_INT(asyncio_taskgroup_create_task(&tg, NULL, awaits_leaf, NULL, &(asyncio_task_options_t){"child-b", 0}), 0);
+    return asyncio_taskgroup_exit(&tg, 0);
+}
+
+static int gatherer(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    asyncio_future_t *fs[2] = {tu_spawn(sleeper, NULL, "g1"), tu_spawn(sleeper, NULL, "g2")};
+    int rc = asyncio_gather(2, fs, NULL, NULL, 0);
+    asyncio_task_release(fs[0]);
+    asyncio_task_release(fs[1]);
+    return rc;
+}
+
+static int awaits_arg(void *arg, void **result)
+{
+    (void)result;
+    return asyncio_await(arg, NULL);
+}
+
+static char graph[8192];
+
+static int main_graph(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    asyncio_task_t *t[5] = {tu_spawn(group_owner, NULL, "owner"), tu_spawn(gatherer, NULL, "gatherer"),
+                            tu_spawn(sleeper, NULL, "lone"), NULL, NULL};
+    t[3] = tu_spawn(awaits_arg, t[2], "w1"); /* two await "lone" */
+    t[4] = tu_spawn(awaits_arg, t[2], "w2");
+    tu_yield(3);
+    FILE *out = tmpfile();
+    CHECK(out != NULL);
+    CHECK_INT(asyncio_print_call_graph(out), 11);
+    rewind(out);
+    size_t len = fread(graph, 1, sizeof graph - 1, out);
+    graph[len] = '\0';
+    fclose(out);
+    CHECK_INT(asyncio_print_call_graph(NULL), -EINVAL);
+    for (int i = 0; i < 5; i++) {
+        asyncio_task_cancel(t[i]);
+        asyncio_await(t[i], NULL);
+        asyncio_task_release(t[i]);
+    }
+    return 0;
+}
+
+static void test_the_call_graph_is_a_tree_of_who_awaits_whom(void **state)
+{
+    (void)state;
+    assert_int_equal(asyncio_print_call_graph(stdout), -EPERM); /* no loop */
+    assert_int_equal(tu_run(main_graph, NULL, NULL), 0);
+    /* Under the owner of its group, under what gathers or awaits it; a task
+     * awaited twice under the older awaiter; roots in the order made. */
+    assert_string_equal(graph, "Task \"main\" #1: running\n"
+                               "Task \"owner\" #2: waiting (task group)\n"
+                               "\u251c\u2500\u2500 Task \"child-a\" #7: waiting (sleep)\n"
+                               "\u2514\u2500\u2500 Task \"child-b\" #8: waiting (task)\n"
+                               "    \u2514\u2500\u2500 Task \"leaf\" #11: waiting (sleep)\n"
+                               "Task \"gatherer\" #3: waiting (gather)\n"
+                               "\u251c\u2500\u2500 Task \"g1\" #9: waiting (sleep)\n"
+                               "\u2514\u2500\u2500 Task \"g2\" #10: waiting (sleep)\n"
+                               "Task \"w1\" #5: waiting (task)\n"
+                               "\u2514\u2500\u2500 Task \"lone\" #4: waiting (sleep), awaited by 1 more\n"
+                               "Task \"w2\" #6: waiting (task)\n");
+}
+
+/* ASYNCIO_DUMP_SIGNAL: the signal prints the tree to stderr, with origins
+ * in debug mode. */
+static int main_dump(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    asyncio_task_t *t = tu_spawn(awaits_leaf, NULL, "waiter");
+    tu_yield(2);
+    CHECK_INT(tu_raise(SIGUSR1), 0);
+    tu_yield(3);
+    asyncio_task_cancel(t);
+    asyncio_await(t, NULL);
+    asyncio_task_release(t);
+    return 0;
+}
+
+static void child_dump(void)
+{
+    setenv("ASYNCIO_DUMP_SIGNAL", "USR1", 1);
+    setenv("ASYNCIO_DEBUG", "1", 1);
+    tu_child_exit(asyncio_run(main_dump, NULL, NULL) == 0 ? 0 : 1);
+}
+
+static void child_bad_dump_signal(void)
+{
+    setenv("ASYNCIO_DUMP_SIGNAL", "NOSUCH", 1);
+    tu_child_exit(asyncio_run(quick_ok, NULL, NULL) == 0 ? 0 : 1);
+}
+
+static void test_the_dump_signal_prints_the_tree_to_stderr(void **state)
+{
+    (void)state;
+    struct tu_child c;
+    tu_run_child(child_dump, &c);
+    assert_true(WIFEXITED(c.status));
+    assert_int_equal(WEXITSTATUS(c.status), 0);
+    assert_non_null(strstr(c.err, "asyncio: the tasks of process "));
+    /* The main task is ready (it yielded); made by the library's run call. */
+    assert_non_null(strstr(c.err, "Task \"main\" #1: ready at asyncio_loop_run_until_complete+"));
+    assert_non_null(strstr(c.err, "Task \"waiter\" #2: waiting (task), made by #1 at "));
+    assert_non_null(strstr(c.err, "\u2514\u2500\u2500 Task \"leaf\" #3: waiting (sleep), made by #2 at "));
+    tu_run_child(child_bad_dump_signal, &c);
+    assert_int_equal(WEXITSTATUS(c.status), 0);
+    assert_non_null(strstr(c.err, "asyncio: ASYNCIO_DUMP_SIGNAL=NOSUCH: not a signal"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_bad_input_and_other_threads_get_error_codes),
         cmocka_unit_test(test_task_counters_split_time_into_running_ready_and_waiting),
         cmocka_unit_test(test_objects_used_from_another_thread_are_reported_and_fail),
+        cmocka_unit_test(test_the_call_graph_is_a_tree_of_who_awaits_whom),
+        cmocka_unit_test(test_the_dump_signal_prints_the_tree_to_stderr),
         cmocka_unit_test(test_an_object_bound_in_debug_mode_cannot_move_to_the_next_loop),
     };
     return tu_run_group_tests_name("debugmode", tests, NULL, NULL);

@@ -12,11 +12,11 @@
  *  - at the loop's close, a task the program still holds a reference to
  *    and never awaited (nor read the outcome of);
  *  - a loop's object used from a thread other than the loop's, or after
- *    the loop closed: the call fails with -EXDEV. A future or task is
- *    checked while its loop is in debug mode; a lock, event, condition,
- *    semaphore, barrier or queue is bound to the first loop in debug mode
- *    that uses it (as asyncio binds a primitive to its loop) and checked
- *    from then on, also from a thread with no loop.
+ *    the loop closed: the call fails with -EXDEV. A future, task, stream
+ *    or server is checked while its loop is in debug mode; a lock, event,
+ *    condition, semaphore, barrier or queue is bound to the first loop in
+ *    debug mode that uses it (as asyncio binds a primitive to its loop) and
+ *    checked from then on, also from a thread with no loop.
  * Turn it on for a loop with asyncio_loop_set_debug(), or for every loop with
  * the environment variable `ASYNCIO_DEBUG=1`, read when a loop is made.
  * Off, it costs nothing measurable.
@@ -48,6 +48,7 @@
 #include <asyncio/task.h>
 
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -215,6 +216,35 @@ typedef struct asyncio_task_stats {
  * \context The loop's thread.
  */
 ASYNCIO_API int asyncio_task_get_stats(const asyncio_task_t *task, asyncio_task_stats_t *out);
+
+/**
+ * Print the tree of the unfinished tasks of this thread's loop to out
+ * (asyncio 3.14's print_call_graph() and `python -m asyncio pstree`).
+ *
+ * A task hangs under the task that awaits it: with asyncio_await() or
+ * asyncio_shield(), through asyncio_gather() or asyncio_wait(), or as the
+ * owner of the task group it was made in (under the oldest, when several
+ * await it: the line says how many more). Tasks awaited by none are the
+ * roots, in the order they were made. A line gives the name, the serial
+ * number, the state and what the task waits on; with debug mode or the
+ * task counters on when it was made, also which task made it and where:
+ *
+ *     Task "main" #1: waiting (task group)
+ *     ├── Task "server" #2: waiting (fd readable), made by #1 at main+0x5d (./srv)
+ *     │   └── Task "conn-1" #4: waiting (fd readable), made by #2 at ...
+ *     └── Task "ticker" #3: waiting (sleep), made by #1 at ...
+ *
+ * `ASYNCIO_DUMP_SIGNAL=USR1` (or USR2, HUP, QUIT, WINCH, a number) in the
+ * environment when the main thread's loop is made has that signal print
+ * the tree to stderr, at any time, from outside: `kill -USR1 PID`.
+ *
+ * \param out  where to print (flushed after)
+ * \return the number of tasks printed; -EINVAL (out NULL), -EPERM (no loop
+ *         in this thread), -ENOMEM.
+ * \suspends No.
+ * \context The loop's thread.
+ */
+ASYNCIO_API int asyncio_print_call_graph(FILE *out);
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,12 @@
  * once they have returned what was already buffered (a task waiting to
  * read wakes with it).
  *
+ * \par Debug mode
+ * In debug mode (<asyncio/debug.h>), a call that reads, writes, drains,
+ * sends a file, sets a limit or layer, or closes a stream, or that closes,
+ * serves or waits on a server, returns -EXDEV (and it is reported) when it
+ * is made from a thread other than the loop's.
+ *
  * Include <asyncio.h> rather than this file.
  */
 #ifndef ASYNCIO_STREAM_H
