@@ -9,6 +9,15 @@
  * asyncio_loop_run_nowait()); callbacks are scheduled with
  * asyncio_call_soon(), asyncio_call_later() and asyncio_call_at().
  *
+ * \par Process-wide state
+ * To name the task whose stack overflowed, the first loop made installs a
+ * SIGSEGV handler (SA_ONSTACK) if SIGSEGV still has its default action; it
+ * stays for the process's life and passes any other fault on to the
+ * default action. Each thread that makes a loop gets an alternate signal
+ * stack for it (unless it has one), removed when the loop closes. A
+ * program that handles SIGSEGV itself, set before the first loop is made,
+ * keeps its handler, and overflows are then not named.
+ *
  * Include <asyncio.h> rather than this file.
  */
 #ifndef ASYNCIO_LOOP_H
