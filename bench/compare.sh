@@ -80,6 +80,10 @@
 #   SLICE       seconds a server is loaded before the other (default 0.05)
 #   ECHO_RMEM   TCP receive buffer in bytes while echo runs (default 4194304;
 #               "auto": the kernel's autotuning)
+#   A_ENV, B_ENV  environment for A's or B's programs (servers and engine
+#               benchmarks), as VAR=VALUE words: with two identical builds,
+#               the cost of a run-time switch, e.g.
+#               B_ENV=ASYNCIO_TASK_COUNTERS=1 bench/compare.sh HEAD HEAD
 #   MIN_EFFECT  smallest shift a verdict reports (default 0.01)
 #   OUT         output directory (default bench/results/compare-<stamp>/,
 #               which .gitignore covers)
@@ -376,6 +380,12 @@ build() {  # SIDE: OUT/SIDE/src into OUT/SIDE/build
 }
 build a
 build b
+side_env() {  # SIDE: "env VAR=VALUE..." for A_ENV or B_ENV, or nothing
+    local e
+    if [ "$1" = a ]; then e=${A_ENV:-}; else e=${B_ENV:-}; fi
+    [ -z "$e" ] || echo "env $e"
+}
+
 bin() {  # SIDE NAME: the path of a built program
     case $2 in
         bench_*) echo "$out/$1/build/bench/$2" ;;
@@ -459,6 +469,7 @@ subject() { git -C "$root" log -1 --format=%s "$1" | cut -c1-60; }
     echo "runs:     ROUNDS=$ROUNDS SECS=$SECS BENCHES=\"${benches[*]}\" WORKLOADS=\"${workloads[*]}\"" \
         "ECHO_CASES=\"${echo_cases[*]}\" SCALE_N=$SCALE_N SLICE=$SLICE ECHO_RMEM=$ECHO_RMEM" \
         "MIN_EFFECT=$MIN_EFFECT, pinned: ${pin_srv[*]:-no} (servers) / ${pin_load[*]:-no} (load, engine)"
+    [ -z "${A_ENV:-}${B_ENV:-}" ] || echo "env:      A: ${A_ENV:-(none)}; B: ${B_ENV:-(none)}"
 } | tee "$out/header.txt"
 echo
 
@@ -518,7 +529,8 @@ order() {  # ROUND: a b in odd rounds, b a in even ones
 run_bench() {  # ROUND SIDE NAME
     local r=$1 side=$2 b=$3 log=$out/r$1-$2-bench_$3.txt t0=$SECONDS rc=0 args=()
     [ "$b" = scale ] && args=("$SCALE_N")
-    "${pin_load[@]}" "$(bin "$side" "bench_$b")" "${args[@]}" >"$log" 2>&1 || rc=$?
+    # shellcheck disable=SC2046 # side_env's words are meant to split
+    "${pin_load[@]}" $(side_env "$side") "$(bin "$side" "bench_$b")" "${args[@]}" >"$log" 2>&1 || rc=$?
     [ $rc = 0 ] || fail "bench_$b of $side exited $rc in round $r (see $log)"
     awk -v r="$r" -v s="$side" 'NF == 3 && $2 ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/ {print r, s, $1, $2, $3}' "$log" >>"$raw"
     progress "$(printf 'round %d  %s  bench_%-7s %3ds  %s' "$r" "$side" "$b" $((SECONDS - t0)) \
@@ -531,7 +543,8 @@ run_echo() {  # ROUND SIZE DEPTH SIDE SIDE
     w=echo_$(if ((size % 1024 == 0)); then echo "$((size / 1024))k"; else echo "$size"; fi)_d$depth
     local log=$out/r$r-$w.txt
     for side in "${sides[@]}"; do
-        serve "$out/r$r-$side-$w-server.txt" "$(bin "$side" echo_server)"
+        # shellcheck disable=SC2046
+        serve "$out/r$r-$side-$w-server.txt" $(side_env "$side") "$(bin "$side" echo_server)"
         spids+=("$spid")
         ports+=("$port")
     done
@@ -561,7 +574,8 @@ run_http() {  # ROUND SIDE SIDE
     local r=$1 t0=$SECONDS w=http rc=0 sides=("$2" "$3") spids=() ports=() i side
     local alog=$out/r$r-http-alternate.txt args=() c0=() c1=()
     for side in "${sides[@]}"; do
-        serve "$out/r$r-$side-http-server.txt" "$(bin "$side" http_server)"
+        # shellcheck disable=SC2046
+        serve "$out/r$r-$side-http-server.txt" $(side_env "$side") "$(bin "$side" http_server)"
         spids+=("$spid")
         ports+=("$port")
     done
@@ -608,7 +622,8 @@ run_redis() {  # ROUND MODE SIDE SIDE
     n=${!nvar}
     [ "$mode" = p16 ] && extra=(-P 16)
     for side in "${sides[@]}"; do
-        serve "$out/r$r-$side-$w-server.txt" "$(bin "$side" kv_server)"
+        # shellcheck disable=SC2046
+        serve "$out/r$r-$side-$w-server.txt" $(side_env "$side") "$(bin "$side" kv_server)"
         spids+=("$spid")
         ports+=("$port")
     done

@@ -45,9 +45,8 @@ int debug_init(struct loop *loop)
 {
     loop->debug.id = atomic_fetch_add_explicit(&loops_made, 1, memory_order_relaxed) + 1;
     loop->debug.slow_ns = SLOW_DEFAULT_NS;
-    unsigned instr = (env_on("ASYNCIO_DEBUG") ? INSTR_DEBUG : 0) |
-                     (env_on("ASYNCIO_TASK_COUNTERS") ? INSTR_COUNTERS : 0);
-    atomic_store_explicit(&loop->instr, (unsigned char)instr, memory_order_relaxed);
+    loop_set_instr(loop, (env_on("ASYNCIO_DEBUG") ? INSTR_DEBUG : 0) |
+                             (env_on("ASYNCIO_TASK_COUNTERS") ? INSTR_COUNTERS : 0));
     return 0;
 }
 
@@ -299,7 +298,9 @@ static int set_instr(asyncio_loop_t *s, unsigned bit, int enabled)
         return rc;
     unsigned instr = loop_instr(loop);
     instr = enabled ? instr | bit : instr & ~bit;
-    atomic_store_explicit(&loop->instr, (unsigned char)instr, memory_order_relaxed);
+    if (!instr != !loop_instr(loop))
+        tasks_set_counted(loop, instr != 0);
+    loop_set_instr(loop, instr);
     return 0;
 }
 

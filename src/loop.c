@@ -157,10 +157,11 @@ static void fire_due_timers(struct loop *loop)
 static void run_batch(struct loop *loop)
 {
     queue_take(&loop->batch, &loop->ready);
+    bool timed = loop_instr(loop) & INSTR_DEBUG; /* read once a batch */
     struct qnode *n;
     while ((n = queue_pop(&loop->batch))) {
         struct runnable *r = container_of(n, struct runnable, q);
-        if (loop_instr(loop) & INSTR_DEBUG && !task_runnable(r)) {
+        if (timed && !task_runnable(r)) {
             uint64_t start = clock_now_ns(); /* a slow callback is reported */
             r->run(loop, r);
             debug_callback_ran(loop, start);
@@ -499,8 +500,7 @@ int asyncio_loop_close(asyncio_loop_t *s)
     s->loop = NULL;
     loop_tls = NULL;
     /* What the terms release is no misuse for debug mode's check. */
-    atomic_store_explicit(&loop->instr, (unsigned char)(loop_instr(loop) | INSTR_CLOSED),
-                          memory_order_relaxed);
+    loop_set_instr(loop, loop_instr(loop) | INSTR_CLOSED);
     loop_free(loop, SUBSYSTEMS);
     return 0;
 }

@@ -121,6 +121,7 @@
 #define task_park_timed asyncio__task_park_timed
 #define task_rearm asyncio__task_rearm
 #define task_runnable asyncio__task_runnable
+#define tasks_set_counted asyncio__tasks_set_counted
 #define task_scopes_check asyncio__task_scopes_check
 #define task_struct_recycle asyncio__task_struct_recycle
 #define task_wait_done_uncancellable asyncio__task_wait_done_uncancellable
