@@ -73,9 +73,10 @@ ASYNCIO_API int asyncio_loop_set_debug(asyncio_loop_t *loop, int enabled);
  * Whether loop is in debug mode (loop.get_debug()).
  *
  * \param loop  the loop
- * \return 1 (on), 0 (off); -EINVAL (loop NULL), -ESHUTDOWN (closed).
+ * \return 1 (on), 0 (off); -EINVAL (loop NULL), -ESHUTDOWN (closed),
+ *         -EXDEV (another thread's loop).
  * \suspends No.
- * \context Any thread; from another, the answer may be outdated.
+ * \context The loop's thread.
  */
 ASYNCIO_API int asyncio_loop_get_debug(asyncio_loop_t *loop);
 
@@ -174,7 +175,9 @@ ASYNCIO_API void asyncio_loop_default_exception_handler(asyncio_loop_t *loop,
  *
  * Each task then counts its steps and the time it spent running, ready but
  * not running, and waiting, from the moment the counters were turned on
- * (or it was created). They cost a few clock reads per step; off, nothing.
+ * (or it was created). On, they cost a few clock reads per step, and every
+ * step goes through the loop (a parking task does not hand over straight
+ * to the next); off, nothing.
  *
  * \param loop     the loop
  * \param enabled  nonzero: on; 0: off (the counts so far are kept)
