@@ -14,7 +14,9 @@
 # script fails if any program fails, showing the compiler's or the
 # program's output.
 #
-# Environment: CC (default cc) and CXX (default c++); GUIDE_CFLAGS, more
+# Environment: CC (default cc) and CXX (default c++); GUIDE_LIBS, what
+# the static library needs beyond libc, libm, libdl and pthreads (the
+# kqueue build's -lkqueue: asyncio.pc's Libs.private); GUIDE_CFLAGS, more
 # flags for compiling and linking (e.g. -fsanitize=address,undefined for a
 # library built so); GUIDE_TIMEOUT (seconds, default 20).
 set -u
@@ -47,7 +49,7 @@ if [ ! -d "$src/docs/guide" ]; then
 fi
 # The libraries libasyncio.a needs: threads, dladdr() (libdl before glibc
 # 2.34), and libm for what the programs use.
-libs="-lpthread -ldl -lm"
+libs="-lpthread -ldl -lm ${GUIDE_LIBS:-}"
 if command -v timeout >/dev/null 2>&1; then
     run_limited="timeout -k 5 $limit"
 else
