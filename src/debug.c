@@ -186,7 +186,7 @@ static void slow_step_report(void *arg)
     free(s);
 }
 
-static void slow_step(struct loop *loop, struct task *t, uint64_t ns)
+static void slow_step(struct task *t, uint64_t ns)
 {
     struct slow_step *s = malloc(sizeof *s);
     if (!s) /* no memory to defer it: say it now, plainly */
@@ -200,34 +200,32 @@ static void slow_step(struct loop *loop, struct task *t, uint64_t ns)
         return;
     }
     t->info->slow_reported = true;
-    (void)loop;
 }
 
 /* ---- task info ------------------------------------------------------------- */
 
-static struct task_info *info_new(struct loop *loop, struct task *t)
+static struct task_info *info_new(struct task *t)
 {
     struct task_info *in = calloc(1, sizeof *in);
     if (in) {
         in->since = clock_now_ns();
         in->phase = INFO_READY;
-        (void)loop;
     }
     return t->info = in;
 }
 
 void task_info_created(struct loop *loop, struct task *t, void *origin)
 {
-    struct task_info *in = info_new(loop, t);
+    struct task_info *in = info_new(t);
     if (!in)
         return; /* no report for it: its steps go unmeasured */
     in->origin = origin;
     in->parent = loop->current ? loop->current->serial : 0;
 }
 
-void task_info_step_begin(struct loop *loop, struct task *t)
+void task_info_step_begin(struct task *t)
 {
-    struct task_info *in = t->info ? t->info : info_new(loop, t);
+    struct task_info *in = t->info ? t->info : info_new(t);
     if (!in)
         return;
     uint64_t now = clock_now_ns();
@@ -251,7 +249,7 @@ void task_info_step_end(struct loop *loop, struct task *t)
     /* Woken already (a yield): it is ready, not waiting. */
     in->phase = t->queued ? INFO_READY : INFO_WAITING;
     if (loop_instr(loop) & INSTR_DEBUG && ns > loop->debug.slow_ns && !in->slow_reported)
-        slow_step(loop, t, ns);
+        slow_step(t, ns);
 }
 
 void task_info_ready(struct task *t)

@@ -253,7 +253,7 @@ static void task_step_counted(struct loop *loop, struct runnable *r)
 {
     struct task *t = container_of(r, struct task, run);
     if (!(t->state == TASK_CREATED && t->must_cancel))
-        task_info_step_begin(loop, t);
+        task_info_step_begin(t);
     task_step(loop, r);
 }
 

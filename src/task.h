@@ -246,7 +246,7 @@ void tasks_set_counted(struct loop *loop, bool on);
 /* A task made: its info, with the create call's return address. */
 void task_info_created(struct loop *loop, struct task *t, void *origin);
 /* t starts a step, ends one (parks or finishes), is made ready. */
-void task_info_step_begin(struct loop *loop, struct task *t);
+void task_info_step_begin(struct task *t);
 void task_info_step_end(struct loop *loop, struct task *t);
 void task_info_ready(struct task *t);
 /* A plain future made in debug mode keeps its origin after itself. */
