@@ -45,7 +45,9 @@ int debug_init(struct loop *loop)
 {
     loop->debug.id = atomic_fetch_add_explicit(&loops_made, 1, memory_order_relaxed) + 1;
     loop->debug.slow_ns = SLOW_DEFAULT_NS;
-    loop_set_instr(loop, (env_on("ASYNCIO_DEBUG") ? INSTR_DEBUG : 0) |
+    int debug = loop->opts ? loop->opts->debug : 0;
+    bool on = debug > 0 || (debug == 0 && env_on("ASYNCIO_DEBUG"));
+    loop_set_instr(loop, (on ? INSTR_DEBUG : 0) |
                              (env_on("ASYNCIO_TASK_COUNTERS") ? INSTR_COUNTERS : 0));
     return 0;
 }
@@ -164,6 +166,19 @@ int debug_wrong_thread(struct loop *owner, const char *call)
         asyncio_loop_default_exception_handler(NULL, &r, NULL);
     }
     return -EXDEV;
+}
+
+int debug_closed_use(asyncio_loop_t *s, const char *call)
+{
+    if (call && atomic_load(&s->debug_closed)) {
+        /* The loop's handler went with it: to stderr. */
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s(): the loop is closed: -ESHUTDOWN", call);
+        asyncio_report_t r = {.kind = ASYNCIO_REPORT_CLOSED_LOOP, .message = msg,
+                              .status = -ESHUTDOWN};
+        asyncio_loop_default_exception_handler(s, &r, NULL);
+    }
+    return -ESHUTDOWN;
 }
 
 /* A slow step, reported from the loop: the task's reference is held until
@@ -288,10 +303,10 @@ void debug_term(struct loop *loop)
 
 /* ---- the public calls ---------------------------------------------------------- */
 
-static int set_instr(asyncio_loop_t *s, unsigned bit, int enabled)
+static int set_instr(asyncio_loop_t *s, unsigned bit, int enabled, const char *call)
 {
     struct loop *loop;
-    int rc = loop_own(s, &loop);
+    int rc = loop_own(s, &loop, call);
     if (rc < 0)
         return rc;
     unsigned instr = loop_instr(loop);
@@ -304,25 +319,25 @@ static int set_instr(asyncio_loop_t *s, unsigned bit, int enabled)
 
 int asyncio_loop_set_debug(asyncio_loop_t *s, int enabled)
 {
-    return set_instr(s, INSTR_DEBUG, enabled);
+    return set_instr(s, INSTR_DEBUG, enabled, __func__);
 }
 
 int asyncio_loop_get_debug(asyncio_loop_t *s)
 {
     struct loop *loop;
-    int rc = loop_own(s, &loop);
+    int rc = loop_own(s, &loop, __func__);
     return rc < 0 ? rc : (loop_instr(loop) & INSTR_DEBUG) != 0;
 }
 
 int asyncio_loop_set_task_counters(asyncio_loop_t *s, int enabled)
 {
-    return set_instr(s, INSTR_COUNTERS, enabled);
+    return set_instr(s, INSTR_COUNTERS, enabled, __func__);
 }
 
 int asyncio_loop_set_slow_callback_duration(asyncio_loop_t *s, double seconds)
 {
     struct loop *loop;
-    int rc = loop_own(s, &loop);
+    int rc = loop_own(s, &loop, __func__);
     if (rc < 0)
         return rc;
     if (!(seconds > 0) || !isfinite(seconds) || seconds > 1e9)
@@ -334,7 +349,7 @@ int asyncio_loop_set_slow_callback_duration(asyncio_loop_t *s, double seconds)
 double asyncio_loop_get_slow_callback_duration(asyncio_loop_t *s)
 {
     struct loop *loop;
-    int rc = loop_own(s, &loop);
+    int rc = loop_own(s, &loop, __func__);
     return rc < 0 ? (double)rc : (double)loop->debug.slow_ns / 1e9;
 }
 
@@ -342,7 +357,7 @@ int asyncio_loop_set_exception_handler(asyncio_loop_t *s, asyncio_exception_hand
                                        void *arg)
 {
     struct loop *loop;
-    int rc = loop_own(s, &loop);
+    int rc = loop_own(s, &loop, __func__);
     if (rc < 0)
         return rc;
     loop->debug.handler = handler;

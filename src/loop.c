@@ -369,23 +369,23 @@ asyncio_loop_t *asyncio_get_running_loop(void)
     return loop_tls && loop_tls->running ? loop_tls->threads.shared : NULL;
 }
 
-int loop_own(asyncio_loop_t *s, struct loop **out)
+int loop_own(asyncio_loop_t *s, struct loop **out, const char *call)
 {
     if (!s)
         return -EINVAL;
     if (!pthread_equal(s->owner, pthread_self()))
-        return asyncio_loop_is_closed(s) == 1 ? -ESHUTDOWN : -EXDEV;
+        return asyncio_loop_is_closed(s) == 1 ? debug_closed_use(s, call) : -EXDEV;
     if (!s->loop)
-        return -ESHUTDOWN;
+        return debug_closed_use(s, call);
     *out = s->loop;
     return 0;
 }
 
 /* The loop behind s, for a call that runs or closes it: loop_own()'s
  * errors, and -EBUSY (running). */
-static int own_idle_loop(asyncio_loop_t *s, struct loop **out)
+static int own_idle_loop(asyncio_loop_t *s, struct loop **out, const char *call)
 {
-    int rc = loop_own(s, out);
+    int rc = loop_own(s, out, call);
     return rc < 0 ? rc : (*out)->running ? -EBUSY : 0;
 }
 
@@ -410,7 +410,7 @@ static void run_until_stopped(struct loop *loop)
 int asyncio_loop_run_forever(asyncio_loop_t *s)
 {
     struct loop *loop;
-    int rc = own_idle_loop(s, &loop);
+    int rc = own_idle_loop(s, &loop, __func__);
     if (rc < 0)
         return rc;
     run_until_stopped(loop);
@@ -428,7 +428,7 @@ static void stop_when_done(asyncio_future_t *f, void *arg)
 int asyncio_loop_run_until_complete(asyncio_loop_t *s, asyncio_fn fn, void *arg, void **result)
 {
     struct loop *loop;
-    int rc = own_idle_loop(s, &loop);
+    int rc = own_idle_loop(s, &loop, __func__);
     if (rc < 0)
         return rc;
     if (!fn)
@@ -465,11 +465,12 @@ int asyncio_loop_stop(asyncio_loop_t *s)
         return -EINVAL;
     if (pthread_equal(s->owner, pthread_self())) {
         if (!s->loop)
-            return -ESHUTDOWN;
+            return debug_closed_use(s, __func__);
         s->loop->stopping = true;
         return 0;
     }
-    return loop_post(s, stop_posted, NULL, NULL);
+    int rc = loop_post(s, stop_posted, NULL, NULL);
+    return rc == -ESHUTDOWN ? debug_closed_use(s, __func__) : rc;
 }
 
 int asyncio_loop_is_running(asyncio_loop_t *s)
@@ -482,7 +483,9 @@ int asyncio_loop_is_running(asyncio_loop_t *s)
 int asyncio_loop_close(asyncio_loop_t *s)
 {
     struct loop *loop;
-    int rc = own_idle_loop(s, &loop);
+    /* A second close is no misuse (asyncio's close() may be called again):
+     * not reported. */
+    int rc = own_idle_loop(s, &loop, NULL);
     if (rc < 0)
         return rc;
     /* Wind down: cancel whatever is left until it has all finished (a task
@@ -497,6 +500,8 @@ int asyncio_loop_close(asyncio_loop_t *s)
     /* The callbacks their ends left ready, once; no polling now. */
     run_batch(loop);
     set_running(loop, false);
+    if (loop_instr(loop) & INSTR_DEBUG)
+        atomic_store(&s->debug_closed, true); /* before the inbox closes (loop_free()) */
     s->loop = NULL;
     loop_tls = NULL;
     /* What the terms release is no misuse for debug mode's check. */
@@ -508,7 +513,7 @@ int asyncio_loop_close(asyncio_loop_t *s)
 int asyncio_loop_backend_fd(asyncio_loop_t *s)
 {
     struct loop *loop;
-    int rc = own_idle_loop(s, &loop);
+    int rc = own_idle_loop(s, &loop, __func__);
     if (rc == -EBUSY)
         rc = 0, loop = s->loop; /* a task or callback may ask too */
     if (rc < 0)
@@ -519,7 +524,7 @@ int asyncio_loop_backend_fd(asyncio_loop_t *s)
 int asyncio_loop_run_nowait(asyncio_loop_t *s, int64_t *next_ns)
 {
     struct loop *loop;
-    int rc = own_idle_loop(s, &loop);
+    int rc = own_idle_loop(s, &loop, __func__);
     if (rc < 0)
         return rc;
     set_running(loop, true);

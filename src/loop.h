@@ -238,9 +238,14 @@ static inline unsigned loop_instr(const struct loop *loop)
     return loop->instr;
 }
 
-/* The loop behind handle s, from its own thread (running or not): 0, or
- * -EINVAL (NULL), -ESHUTDOWN (closed), -EXDEV (another thread's). */
-int loop_own(asyncio_loop_t *s, struct loop **out);
+/* The loop behind handle s, from its own thread (running or not), for the
+ * public call named call: 0, or -EINVAL (NULL), -ESHUTDOWN (closed: debug
+ * mode reports it, unless call is NULL), -EXDEV (another thread's). */
+int loop_own(asyncio_loop_t *s, struct loop **out, const char *call);
+
+/* -ESHUTDOWN, for the public call named call on s, a closed loop; reported
+ * (debug.c) when s closed in debug mode and call is not NULL. */
+int debug_closed_use(asyncio_loop_t *s, const char *call);
 
 /* Set loop->instr and its shared copy (the loop's thread only). */
 static inline void loop_set_instr(struct loop *loop, unsigned instr)

@@ -30,6 +30,7 @@
 #define executor_default asyncio__executor_default
 /* debug.c */
 #define debug_callback_ran asyncio__debug_callback_ran
+#define debug_closed_use asyncio__debug_closed_use
 #define debug_init asyncio__debug_init
 #define debug_start asyncio__debug_start
 #define fanin_waiter_task asyncio__fanin_waiter_task

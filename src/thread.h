@@ -105,6 +105,7 @@ struct asyncio_loop {
     atomic_bool wake_closed;
     atomic_uint refs;            /* the loop's own (until closed), and asyncio_loop_ref()'s */
     atomic_bool running;         /* loop->running, for other threads */
+    atomic_bool debug_closed;    /* it closed in debug mode: a use after is reported */
     pthread_t owner;             /* the thread that made the loop, the only one to run it */
     struct loop *loop;           /* (owner) the loop, NULL once closed */
     pthread_mutex_t mu;          /* the overflow's */

@@ -699,6 +699,180 @@ static void test_the_dump_signal_prints_the_tree_to_stderr(void **state)
     assert_non_null(strstr(c.err, "asyncio: ASYNCIO_DUMP_SIGNAL=NOSUCH: not a signal"));
 }
 
+/* ---- the run option, and a loop used after its close ------------------- */
+
+static int report_debug(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return asyncio_loop_get_debug(asyncio_get_running_loop());
+}
+
+/* Debug mode as a loop made with opts (debug given) sees it: 0 or 1, or
+ * 10 + the error. */
+static int debug_with(int debug)
+{
+    asyncio_run_options_t opts = {.debug = debug};
+    asyncio_loop_t *loop;
+    int rc = asyncio_new_event_loop(&loop, &opts);
+    if (rc < 0)
+        return 10 - rc;
+    rc = asyncio_loop_get_debug(loop);
+    asyncio_loop_close(loop);
+    asyncio_loop_unref(loop);
+    return rc;
+}
+
+static void child_run_option(void)
+{
+    unsetenv("ASYNCIO_DEBUG");
+    if (debug_with(0) != 0 || debug_with(1) != 1 || debug_with(7) != 1 || debug_with(-1) != 0)
+        tu_child_exit(2);
+    setenv("ASYNCIO_DEBUG", "1", 1);
+    if (debug_with(0) != 1 || debug_with(1) != 1 || debug_with(-1) != 0)
+        tu_child_exit(3);
+    setenv("ASYNCIO_DEBUG", "0", 1);
+    if (debug_with(0) != 0 || debug_with(1) != 1)
+        tu_child_exit(4);
+    /* asyncio.run(main(), debug=True): on in the main task. */
+    asyncio_run_options_t opts = {.debug = 1};
+    if (asyncio_run_ex(report_debug, NULL, NULL, &opts) != 1)
+        tu_child_exit(5);
+    opts.debug = 0;
+    if (asyncio_run_ex(report_debug, NULL, NULL, &opts) != 0)
+        tu_child_exit(6);
+    tu_child_exit(0);
+}
+
+static void test_the_debug_run_option_turns_it_on_or_keeps_it_off(void **state)
+{
+    (void)state;
+    struct tu_child c;
+    tu_run_child(child_run_option, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child: status %d; stderr: %s", c.status, c.err);
+    assert_string_equal(c.err, "");
+}
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+static int noop_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return 0;
+}
+
+static void *closed_loop_from_another_thread(void *arg)
+{
+    asyncio_loop_t *loop = arg;
+    static int rc[2];
+    rc[0] = asyncio_call_soon_threadsafe(loop, noop, NULL, NULL);
+    rc[1] = asyncio_loop_stop(loop);
+    return rc;
+}
+
+/* Every call on a closed loop: -ESHUTDOWN each (exit status 0), or the
+ * number of the first that gave something else. */
+static int use_closed_loop(asyncio_loop_t *loop)
+{
+    int64_t next;
+    int rcs[] = {
+        asyncio_loop_run_forever(loop),
+        asyncio_loop_run_until_complete(loop, noop_task, NULL, NULL),
+        asyncio_loop_run_nowait(loop, &next),
+        asyncio_loop_stop(loop),
+        asyncio_call_soon_threadsafe(loop, noop, NULL, NULL),
+        asyncio_loop_backend_fd(loop),
+        asyncio_loop_set_debug(loop, 1),
+        asyncio_loop_get_debug(loop),
+        asyncio_loop_set_exception_handler(loop, NULL, NULL),
+        asyncio_loop_close(loop), /* again: -ESHUTDOWN, but no misuse */
+    };
+    for (size_t i = 0; i < sizeof rcs / sizeof rcs[0]; i++)
+        if (rcs[i] != -ESHUTDOWN)
+            return 10 + (int)i;
+    pthread_t th;
+    void *ret;
+    if (pthread_create(&th, NULL, closed_loop_from_another_thread, loop) != 0 ||
+        pthread_join(th, &ret) != 0)
+        return 30;
+    int *trc = ret;
+    if (trc[0] != -ESHUTDOWN || trc[1] != -ESHUTDOWN)
+        return 31;
+    return 0;
+}
+
+static void child_closed_loop(int debug)
+{
+    memset(&got, 0, sizeof got);
+    asyncio_run_options_t opts = {.debug = debug};
+    asyncio_loop_t *loop;
+    if (asyncio_new_event_loop(&loop, &opts) != 0)
+        tu_child_exit(2);
+    /* Its own handler is not called after the close: it went with the loop. */
+    if (asyncio_loop_set_exception_handler(loop, collect, &got) != 0 ||
+        asyncio_loop_close(loop) != 0)
+        tu_child_exit(3);
+    int rc = use_closed_loop(loop);
+    asyncio_loop_unref(loop);
+    tu_child_exit(rc ? rc : got.n);
+}
+
+static void child_closed_loop_debug(void)
+{
+    child_closed_loop(1);
+}
+
+static void child_closed_loop_plain(void)
+{
+    child_closed_loop(-1);
+}
+
+static void test_a_loop_used_after_its_close_is_reported(void **state)
+{
+    (void)state;
+    struct tu_child c;
+    tu_run_child(child_closed_loop_debug, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child: status %d; stderr: %s", c.status, c.err);
+    static const char *const calls[] = {
+        "asyncio_loop_run_forever",      "asyncio_loop_run_until_complete",
+        "asyncio_loop_run_nowait",       "asyncio_loop_backend_fd",
+        "asyncio_loop_set_debug",        "asyncio_loop_get_debug",
+        "asyncio_loop_set_exception_handler",
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "asyncio: %s(): the loop is closed: -ESHUTDOWN\n", calls[i]);
+        const char *at = strstr(c.err, line);
+        if (!at || strstr(at + 1, line))
+            fail_msg("not reported once: %s; stderr:\n%s", line, c.err);
+    }
+    /* From this thread and from another. */
+    int n = 0;
+    for (const char *at = c.err; (at = strstr(at, "asyncio_loop_stop(): the loop is closed")); at++)
+        n++;
+    assert_int_equal(n, 2);
+    n = 0;
+    for (const char *at = c.err;
+         (at = strstr(at, "asyncio_call_soon_threadsafe(): the loop is closed")); at++)
+        n++;
+    assert_int_equal(n, 2);
+    assert_null(strstr(c.err, "asyncio_loop_close"));
+    int lines = 0;
+    for (const char *at = c.err; (at = strchr(at, '\n')); at++)
+        lines++;
+    assert_int_equal(lines, 11);
+
+    /* Closed out of debug mode: the same errors, nothing said. */
+    tu_run_child(child_closed_loop_plain, &c);
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("child: status %d; stderr: %s", c.status, c.err);
+    assert_string_equal(c.err, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +889,8 @@ int main(void)
         cmocka_unit_test(test_the_call_graph_is_a_tree_of_who_awaits_whom),
         cmocka_unit_test(test_the_dump_signal_prints_the_tree_to_stderr),
         cmocka_unit_test(test_an_object_bound_in_debug_mode_cannot_move_to_the_next_loop),
+        cmocka_unit_test(test_the_debug_run_option_turns_it_on_or_keeps_it_off),
+        cmocka_unit_test(test_a_loop_used_after_its_close_is_reported),
     };
     return tu_run_group_tests_name("debugmode", tests, NULL, NULL);
 }

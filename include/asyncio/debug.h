@@ -16,9 +16,15 @@
  *    or server is checked while its loop is in debug mode; a lock, event,
  *    condition, semaphore, barrier or queue is bound to the first loop in
  *    debug mode that uses it (as asyncio binds a primitive to its loop) and
- *    checked from then on, also from a thread with no loop.
- * Turn it on for a loop with asyncio_loop_set_debug(), or for every loop with
- * the environment variable `ASYNCIO_DEBUG=1`, read when a loop is made.
+ *    checked from then on, also from a thread with no loop;
+ *  - a loop used after it closed (asyncio's "Event loop is closed"): the
+ *    call fails with -ESHUTDOWN, as it does out of debug mode, and the
+ *    default handler prints the call's name (the loop's own handler went
+ *    with it).
+ * Turn it on for a loop with asyncio_loop_set_debug() or from its start
+ * with asyncio_run_options_t::debug (asyncio.run(debug=True)), or for every
+ * loop with the environment variable `ASYNCIO_DEBUG=1`, read when a loop is
+ * made (unless that option is negative).
  * Off, it costs nothing measurable.
  *
  * "Where it was created" is the code address of the call that made the
@@ -110,6 +116,7 @@ typedef enum asyncio_report_kind {
     ASYNCIO_REPORT_SLOW_CALLBACK,       /**< a callback ran longer than the threshold */
     ASYNCIO_REPORT_NEVER_AWAITED,       /**< at close: a task held, never awaited */
     ASYNCIO_REPORT_WRONG_THREAD,        /**< a loop's object used from another thread */
+    ASYNCIO_REPORT_CLOSED_LOOP,         /**< a loop used after it closed (to stderr) */
 } asyncio_report_kind_t;
 
 /** A report, as the exception handler receives it (asyncio's context dict). */

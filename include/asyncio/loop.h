@@ -96,6 +96,10 @@ typedef struct asyncio_run_options {
      *  environment variable ASYNCIO_STACK_GUARD=mprotect asks for that
      *  region everywhere). */
     size_t stack_guard;
+    /** Debug mode (asyncio.run(debug=...); see <asyncio/debug.h>): positive
+     *  turns it on from the start, negative keeps it off whatever
+     *  $ASYNCIO_DEBUG says, 0 leaves it to $ASYNCIO_DEBUG. */
+    int debug;
 } asyncio_run_options_t;
 
 /** The most busy polling the options allow: 1 s, in microseconds.
@@ -172,7 +176,10 @@ ASYNCIO_API int asyncio_run_ex(asyncio_fn main, void *arg, void **result,
  * core: see the README's "A loop on every core").
  * The handle is reference-counted and outlives the loop for as long as
  * someone holds a reference: it then just says the loop is closed, and
- * every call that needs the loop returns -ESHUTDOWN.
+ * every call that needs the loop returns -ESHUTDOWN (asyncio's "Event loop
+ * is closed"); a loop that closed in debug mode also says so on stderr,
+ * naming the call (asyncio_loop_close() again excepted: it may be called
+ * twice).
  *
  * With a loop in each of several threads, the main thread's owns the
  * signals (asyncio_add_signal_handler()): close it last, as its close
