@@ -103,11 +103,25 @@ static void handle_fire(struct loop *loop, struct ltimer *lt)
     loop_ready(loop, &h->run);
 }
 
-static void fill(asyncio_handle_t *out, struct chandle *h)
+/* What a handle that loop filled in with ptr and id holds as its check:
+ * garbage (an uninitialised handle), or another loop's handle, is refused
+ * before ptr is read. Loops are numbered (debug.c), so the handle of a
+ * loop closed since does not pass for one of a new loop at the same place. */
+static uint64_t handle_check(const struct loop *loop, const void *ptr, uint64_t id)
+{
+    uint64_t x = (uint64_t)(uintptr_t)ptr ^ (id * 0x9e3779b97f4a7c15u) ^
+                 ((uint64_t)loop->debug.id * 0xc2b2ae3d27d4eb4fu);
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9u;
+    return x ^ (x >> 29);
+}
+
+static void fill(struct loop *loop, asyncio_handle_t *out, struct chandle *h)
 {
     if (out) {
         out->ptr = h;
         out->id = h->id;
+        out->check = handle_check(loop, h, h->id);
     }
 }
 
@@ -123,7 +137,7 @@ int asyncio_call_soon(asyncio_callback cb, void *arg, asyncio_handle_t *handle)
         return -ENOMEM;
     h->state = H_READY;
     loop_ready(loop, &h->run);
-    fill(handle, h);
+    fill(loop, handle, h);
     return 0;
 }
 
@@ -141,7 +155,7 @@ static int call_at_ns(struct loop *loop, uint64_t when, asyncio_callback cb, voi
         handle_release(loop, h);
         return -ENOMEM;
     }
-    fill(handle, h);
+    fill(loop, handle, h);
     return 0;
 }
 
@@ -166,10 +180,18 @@ int asyncio_call_at(double when, asyncio_callback cb, void *arg, asyncio_handle_
     return call_at_ns(loop, when <= 0 ? 0 : clock_seconds_to_ns(when), cb, arg, handle);
 }
 
+/* The chandle of a handle_valid() handle: NULL once it ran or was
+ * cancelled. */
 static struct chandle *lookup(const asyncio_handle_t *handle)
 {
     struct chandle *h = handle->ptr;
     return h->id == handle->id ? h : NULL;
+}
+
+static bool handle_valid(const struct loop *loop, const asyncio_handle_t *handle)
+{
+    return handle && handle->ptr && handle->id &&
+           handle->check == handle_check(loop, handle->ptr, handle->id);
 }
 
 int asyncio_handle_cancel(asyncio_handle_t *handle)
@@ -177,7 +199,7 @@ int asyncio_handle_cancel(asyncio_handle_t *handle)
     struct loop *loop = loop_current();
     if (!loop)
         return -EPERM;
-    if (!handle || !handle->ptr || !handle->id)
+    if (!handle_valid(loop, handle))
         return -EINVAL;
     struct chandle *h = lookup(handle);
     if (!h || h->state == H_CANCELLED)
@@ -197,9 +219,10 @@ int asyncio_handle_cancel(asyncio_handle_t *handle)
 
 int asyncio_handle_pending(const asyncio_handle_t *handle)
 {
-    if (!loop_current())
+    struct loop *loop = loop_current();
+    if (!loop)
         return -EPERM;
-    if (!handle || !handle->ptr || !handle->id)
+    if (!handle_valid(loop, handle))
         return -EINVAL;
     struct chandle *h = lookup(handle);
     return h && (h->state == H_READY || h->state == H_TIMER);

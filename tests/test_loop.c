@@ -359,6 +359,51 @@ static void test_handle_cancel_after_callback_ran_returns_0(void **state)
     assert_log("soon later");
 }
 
+/* A handle from an earlier run's loop (closed), kept for the next run. */
+static asyncio_handle_t g_old_handle;
+
+static int main_handle_of_a_closed_loop(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK_INT(asyncio_call_later(10, cb_log, "never", &g_old_handle), 0);
+    return 0;
+}
+
+static int main_handle_garbage(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    /* Uninitialised memory, and a real handle with one field changed. */
+    asyncio_handle_t junk;
+    memset(&junk, 0xa5, sizeof junk);
+    CHECK_INT(asyncio_handle_cancel(&junk), -EINVAL);
+    CHECK_INT(asyncio_handle_pending(&junk), -EINVAL);
+    asyncio_handle_t h, bad;
+    CHECK_INT(asyncio_call_later(10, cb_log, "cancelled", &h), 0);
+    bad = h;
+    bad.id++;
+    CHECK_INT(asyncio_handle_pending(&bad), -EINVAL);
+    bad = h;
+    bad.ptr = (char *)bad.ptr + 8;
+    CHECK_INT(asyncio_handle_cancel(&bad), -EINVAL);
+    CHECK_INT(asyncio_handle_pending(&h), 1);
+    /* The last loop's handle; its slab was freed with that loop (and the
+     * new loop's first handle may sit at the same address). */
+    CHECK_INT(asyncio_handle_pending(&g_old_handle), -EINVAL);
+    CHECK_INT(asyncio_handle_cancel(&g_old_handle), -EINVAL);
+    CHECK_INT(asyncio_handle_cancel(&h), 1);
+    return 0;
+}
+
+static void test_handle_garbage_or_of_another_loop_is_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_handle_of_a_closed_loop, NULL, NULL), 0);
+    assert_int_equal(tu_run(main_handle_garbage, NULL, NULL), 0);
+    assert_log("");
+}
+
 static int g_timer_ids[20];
 
 static int main_handle_cancel_timers(void *arg, void **result)
@@ -1441,6 +1486,7 @@ int main(void)
         cmocka_unit_test(test_many_timers_fire_in_deadline_then_scheduling_order),
         cmocka_unit_test(test_handle_cancel_call_soon_callback_never_runs),
         cmocka_unit_test(test_handle_cancel_after_callback_ran_returns_0),
+        cmocka_unit_test(test_handle_garbage_or_of_another_loop_is_refused),
         cmocka_unit_test(test_handle_cancel_timers_never_fire),
         cmocka_unit_test(test_handle_cancel_of_callback_ready_in_same_iteration),
         cmocka_unit_test(test_handle_cancel_of_due_timer_in_same_iteration),

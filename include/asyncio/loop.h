@@ -473,6 +473,7 @@ typedef struct asyncio_handle {
     /** \cond PRIVATE */
     void *ptr;
     uint64_t id;
+    uint64_t check; /* a hash of ptr, id and the loop: garbage is refused */
     /** \endcond */
 } asyncio_handle_t;
 
@@ -542,8 +543,9 @@ ASYNCIO_API int asyncio_call_at(double when, asyncio_callback cb, void *arg,
  *                asyncio_call_later() or asyncio_call_at() of this thread's
  *                loop
  * \return 1 if it was pending and now will not run, 0 if it already ran or
- *         was cancelled; -EINVAL if handle is NULL or was never filled in
- *         (all zero), -EPERM if the thread has no loop.
+ *         was cancelled; -EINVAL if handle is NULL or was not filled in by
+ *         this loop (all zero, garbage, another loop's), -EPERM if the
+ *         thread has no loop.
  * \suspends No.
  * \context The loop's thread: a task or a callback, or the thread between
  *          runs of its loop.
