@@ -137,7 +137,13 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg, int body_status)
         /* Once aborting, nothing can hurry the children more: wait for them
          * without reacting to further cancellations or timeouts. */
         int rc = g->aborting ? task_park(t) : task_park_until(t, UINT64_MAX, 0);
-        if (rc == -ETIMEDOUT) {
+        if (rc == -ENOMEM) {
+            /* No room to arm a timeout scope's timer: the task did not
+             * park. Fail the group, as a child would, and wait for the
+             * children without deadlines (else this loop would spin). */
+            record_error(g, -ENOMEM);
+            abort_group(g);
+        } else if (rc == -ETIMEDOUT) {
             g->outside = -ETIMEDOUT;
             abort_group(g);
         } else if (rc == -ECANCELED && outside_cancels(g) > 0) {

@@ -48,6 +48,7 @@ int asyncio_timeout_reschedule(asyncio_timeout_t *scope, double when)
 {
     if (!scope || isnan(when) || !scope->open)
         return -EINVAL;
+    uint64_t old = scope->deadline_ns;
     scope->deadline_ns = when_to_ns(when);
     struct task *t = scope->task;
     /* A wait in progress takes the new deadline now. One already past ends
@@ -56,7 +57,15 @@ int asyncio_timeout_reschedule(asyncio_timeout_t *scope, double when)
      * result, must find the task timed out, not hand it anything. */
     if (t->timed_wait && !t->queued) {
         int rc = task_rearm(t);
-        if (rc == 0 && timer_queued(&t->timer.t) && t->timer.t.when <= clock_now_ns()) {
+        if (rc < 0) {
+            /* No room for the timer (-ENOMEM): the wait keeps the deadline
+             * it had, and its timer (the heap kept the room the cancelled
+             * one took: this re-arm cannot fail). */
+            scope->deadline_ns = old;
+            task_rearm(t);
+            return rc;
+        }
+        if (timer_queued(&t->timer.t) && t->timer.t.when <= clock_now_ns()) {
             loop_timer_cancel(t->fut.loop, &t->timer);
             task_wake(t, t->timer_status);
         }

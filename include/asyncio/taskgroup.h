@@ -105,6 +105,9 @@ ASYNCIO_API int asyncio_taskgroup_create_task(asyncio_taskgroup_t *g, asyncio_ta
  *         group from outside; else the first failure's error code (see
  *         asyncio_taskgroup_errors() for all of them); else -ECANCELED or
  *         -ETIMEDOUT if the owner was cancelled, or timed out, from outside;
+ *         -ENOMEM (counted as a failure: no room to arm the timer of a
+ *         timeout scope around the wait, so the group cancelled its
+ *         children and waited for them without deadlines);
  *         -EINVAL (NULL, not open), -EPERM (not the group's task).
  * \suspends Yes: until every child has finished. The wait is not itself cut
  *           short by cancellation or timeout scopes: they cancel the

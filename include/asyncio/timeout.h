@@ -108,7 +108,8 @@ ASYNCIO_API int asyncio_timeout_enter_at(asyncio_timeout_t *scope, double when);
  * \param when   the new deadline in loop time; INFINITY: none; a past time:
  *               due now
  * \return 0; -EINVAL (scope NULL, when NaN, or scope not open), -ENOMEM (the
- *         timer of the wait in progress could not be armed).
+ *         timer of the wait in progress could not be armed: the scope and
+ *         the wait keep their deadline).
  * \suspends No.
  * \context The loop's thread: any task or callback of the loop.
  */

@@ -33,6 +33,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -180,6 +181,74 @@ static int s_taskgroup(void *arg, void **result)
         return rc;
     /* The failing child's -EIO, unless a sleep failed first. */
     return ex == -EIO ? 0 : ex < 0 ? ex : WRONG;
+}
+
+/* A group's exit inside a timeout scope, where arming the scope's timer is
+ * the loop's first timer (the heap is allocated then): without room for
+ * it, the group fails with -ENOMEM after its children (trying again would
+ * spin for as long as memory stays short). */
+static int s_taskgroup_scoped(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_timeout_t scope;
+    TRY(asyncio_timeout_enter(&scope, 10.0));
+    asyncio_taskgroup_t g;
+    int rc = asyncio_taskgroup_enter(&g);
+    if (rc == 0) {
+        rc = asyncio_taskgroup_create_task(&g, NULL, child_sleeps, (void *)(intptr_t)1, NULL);
+        int ex = asyncio_taskgroup_exit(&g, rc);
+        rc = rc < 0 ? rc : ex;
+    }
+    int ex = asyncio_timeout_exit(&scope);
+    TRY(rc);
+    TRY(ex);
+    return 0;
+}
+
+/* A scope moved from no deadline to one while its task waits, the loop's
+ * first timer: without room for it, the reschedule fails and the scope
+ * keeps no deadline (not one with no timer behind it). */
+struct resched {
+    asyncio_timeout_t scope;
+    asyncio_event_t ev;
+    bool entered;
+};
+
+static int resched_waiter(void *arg, void **result)
+{
+    (void)result;
+    struct resched *r = arg;
+    TRY(asyncio_timeout_enter(&r->scope, INFINITY));
+    r->entered = true;
+    int rc = asyncio_event_wait(&r->ev);
+    int ex = asyncio_timeout_exit(&r->scope);
+    TRY(rc == -ETIMEDOUT ? 0 : rc);
+    return ex == -ETIMEDOUT ? 0 : ex;
+}
+
+static int s_timeout_reschedule(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct resched r = {.entered = false};
+    TRY(asyncio_event_init(&r.ev));
+    asyncio_task_t *t;
+    TRY(asyncio_create_task(&t, resched_waiter, &r, NULL));
+    int rc = asyncio_sleep(0); /* the waiter enters its scope and waits */
+    if (rc == 0 && r.entered) {
+        rc = asyncio_timeout_reschedule(&r.scope, asyncio_loop_time() + 0.002);
+        if (rc < 0 && !isinf(asyncio_timeout_when(&r.scope)))
+            rc = WRONG;
+        if (rc < 0)
+            asyncio_event_set(&r.ev); /* no deadline: end its wait */
+    }
+    int a = asyncio_await(t, NULL);
+    asyncio_task_release(t);
+    asyncio_event_destroy(&r.ev);
+    TRY(rc);
+    TRY(a);
+    return 0;
 }
 
 struct sync_objs {
@@ -1335,6 +1404,8 @@ static const struct scenario scenarios[] = {
     {"loop", s_loop, NULL, NULL, false, false},
     {"tasks", s_tasks, NULL, NULL, false, false},
     {"taskgroup", s_taskgroup, NULL, NULL, false, false},
+    {"taskgroup-scoped", s_taskgroup_scoped, NULL, NULL, false, false},
+    {"timeout-reschedule", s_timeout_reschedule, NULL, NULL, false, false},
     {"sync", s_sync, NULL, NULL, false, false},
     {"queue", s_queue, NULL, NULL, false, false},
     {"timeouts", s_timeouts, NULL, NULL, false, false},
