@@ -17,6 +17,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* asyncio_sock_connect()'s pauses before it tries a full Unix-domain
+ * backlog again. */
+#define CONNECT_RETRY_MIN_NS 1000000u  /* 1 ms */
+#define CONNECT_RETRY_MAX_NS 50000000u /* 50 ms */
+
 int net_begin(struct task **out)
 {
     struct loop *loop = loop_current();
@@ -225,7 +230,19 @@ int asyncio_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     int rc = net_begin(&t);
     if (rc < 0)
         return rc;
-    if (connect(fd, addr, addrlen) == 0)
+    /* A Unix-domain listener whose backlog is full refuses with EAGAIN, and
+     * gives nothing to wait on (the socket is writable at once): try again
+     * after a pause, doubled each time up to CONNECT_RETRY_MAX_NS, as a
+     * blocking connect would wait for room. */
+    uint64_t pause_ns = CONNECT_RETRY_MIN_NS;
+    int r;
+    while ((r = connect(fd, addr, addrlen)) < 0 && errno == EAGAIN && addr &&
+           addr->sa_family == AF_UNIX) {
+        if ((rc = asyncio_sleep((double)pause_ns / 1e9)) < 0)
+            return rc;
+        pause_ns = pause_ns * 2 < CONNECT_RETRY_MAX_NS ? pause_ns * 2 : CONNECT_RETRY_MAX_NS;
+    }
+    if (r == 0)
         return 0;
     /* EINTR: the connection goes on in the background, as EINPROGRESS. */
     if (errno != EINPROGRESS && errno != EINTR)

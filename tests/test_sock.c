@@ -280,16 +280,22 @@ static void test_udp_sendto_and_recvfrom(void **state)
     assert_int_equal(run(main_udp, NULL, NULL), 0);
 }
 
+/* An abstract Unix-domain address of this process's, named after tag;
+ * its length. */
+static socklen_t abstract_addr(struct sockaddr_un *a, const char *tag)
+{
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "asyncio-%s-%d", tag, (int)getpid());
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sun_path + 1));
+}
+
 static int main_unix(void *arg, void **result)
 {
     (void)arg;
     (void)result;
     struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "asyncio-test-%d", (int)getpid());
-    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-                                 strlen(a.sun_path + 1)); /* abstract */
+    socklen_t alen = abstract_addr(&a, "test");
     int lfd = asyncio_socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK_INT(bind(lfd, (struct sockaddr *)&a, alen), 0);
     CHECK_INT(listen(lfd, 4), 0);
@@ -311,6 +317,74 @@ static void test_unix_domain_stream(void **state)
 {
     (void)state;
     assert_int_equal(run(main_unix, NULL, NULL), 0);
+}
+
+/* A Unix-domain listener whose backlog is full: connect waits for room
+ * (connect(2) says EAGAIN, with no event to wait on), bounded by a scope,
+ * and succeeds once the listener accepts one. */
+struct full_backlog {
+    int lfd;
+    int accepted;
+};
+
+static int accept_later(void *arg, void **result)
+{
+    (void)result;
+    struct full_backlog *b = arg;
+    CHECK_INT(asyncio_sleep(0.02), 0);
+    b->accepted = asyncio_sock_accept(b->lfd, NULL, NULL);
+    return 0;
+}
+
+static int main_unix_full_backlog(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct sockaddr_un a;
+    socklen_t alen = abstract_addr(&a, "backlog");
+    struct full_backlog b = {.lfd = asyncio_socket(AF_UNIX, SOCK_STREAM, 0), .accepted = -1};
+    CHECK_INT(bind(b.lfd, (struct sockaddr *)&a, alen), 0);
+    CHECK_INT(listen(b.lfd, 0), 0);
+    /* Fill the backlog with plain connects until one says EAGAIN. */
+    int pending[64], n = 0, full = 0;
+    while (n < 64) {
+        pending[n] = asyncio_socket(AF_UNIX, SOCK_STREAM, 0);
+        if (connect(pending[n], (struct sockaddr *)&a, alen) < 0) {
+            full = errno;
+            asyncio_close(pending[n]);
+            break;
+        }
+        n++;
+    }
+    CHECK_INT(full, EAGAIN);
+    /* Nobody accepts: the connect waits until its scope ends it. */
+    int fd = asyncio_socket(AF_UNIX, SOCK_STREAM, 0);
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, 0.03), 0);
+    CHECK_INT(asyncio_sock_connect(fd, (struct sockaddr *)&a, alen), -ETIMEDOUT);
+    CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    asyncio_close(fd);
+    /* A task accepts one after 20 ms: the connect gets its place. */
+    asyncio_task_t *t = tu_spawn(accept_later, &b, "accepter");
+    fd = asyncio_socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK_INT(asyncio_timeout_enter(&scope, 5.0), 0);
+    CHECK_INT(asyncio_sock_connect(fd, (struct sockaddr *)&a, alen), 0);
+    CHECK_INT(asyncio_timeout_exit(&scope), 0);
+    CHECK_INT(asyncio_await(t, NULL), 0);
+    asyncio_task_release(t);
+    CHECK(b.accepted >= 0);
+    asyncio_close(b.accepted);
+    asyncio_close(fd);
+    for (int i = 0; i < n; i++)
+        asyncio_close(pending[i]);
+    asyncio_close(b.lfd);
+    return 0;
+}
+
+static void test_unix_connect_waits_while_the_backlog_is_full(void **state)
+{
+    (void)state;
+    assert_int_equal(run(main_unix_full_backlog, NULL, NULL), 0);
 }
 
 /* A reader whose socket always has data still lets others run. */
@@ -940,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_cancel_close_and_timeout_end_waits),
         cmocka_unit_test(test_udp_sendto_and_recvfrom),
         cmocka_unit_test(test_unix_domain_stream),
+        cmocka_unit_test(test_unix_connect_waits_while_the_backlog_is_full),
         cmocka_unit_test(test_always_ready_socket_still_yields),
         cmocka_unit_test(test_misuse_gets_error_codes),
         /* asyncio_sock_sendfile() */

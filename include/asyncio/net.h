@@ -91,6 +91,11 @@ ASYNCIO_API int asyncio_sock_accept(int fd, struct sockaddr *addr, socklen_t *ad
 /**
  * Connect fd to addr (loop.sock_connect()).
  *
+ * A Unix-domain listener whose backlog is full makes connect(2) fail with
+ * EAGAIN: this call then waits for room, as a blocking connect does,
+ * trying again after pauses of 1 ms doubling up to 50 ms (there is no
+ * event to wait on), until cancelled or timed out.
+ *
  * A cancelled or timed-out connect leaves the socket in an unspecified
  * state: close it.
  *
