@@ -55,9 +55,12 @@ static int stream_of(asyncio_stream_t **out, int fd, const char *host,
     return 0;
 }
 
-/* The options' TLS part is usable: 0 or -EINVAL. */
-static int check_tls(const asyncio_connection_options_t *opts)
+/* The options are usable (a connect timeout not negative nor NaN, and the
+ * TLS part): 0 or -EINVAL. */
+static int check_options(const asyncio_connection_options_t *opts)
 {
+    if (opts && !(opts->connect_timeout >= 0))
+        return -EINVAL;
     if (!opts || !opts->tls)
         return 0;
     if (opts->tls_handshake_timeout < 0)
@@ -70,9 +73,7 @@ int asyncio_open_connection(asyncio_stream_t **out, const char *host, int port,
 {
     if (!out || !host || !*host || port <= 0 || port > 65535)
         return -EINVAL;
-    if (opts && opts->connect_timeout < 0)
-        return -EINVAL;
-    int rc = check_tls(opts);
+    int rc = check_options(opts);
     if (rc < 0)
         return rc;
     struct addrinfo *res = NULL;
@@ -102,7 +103,7 @@ int asyncio_open_unix_connection(asyncio_stream_t **out, const char *path,
     struct sockaddr_un sun;
     int rc = out ? net_unix_addr(&sun, path) : -EINVAL;
     if (rc == 0)
-        rc = check_tls(opts);
+        rc = check_options(opts);
     /* No host to check a certificate against: asyncio asks for
      * server_hostname too ("" to check none). */
     if (rc == 0 && opts && opts->tls && !opts->server_hostname)

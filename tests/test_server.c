@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <math.h>
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -1462,6 +1464,10 @@ static int main_bad_arguments(void *arg, void **result)
     CHECK_INT(asyncio_open_connection(NULL, h, 80, NULL), -EINVAL);
     asyncio_connection_options_t neg = {.connect_timeout = -1};
     CHECK_INT(asyncio_open_connection(&s, h, 80, &neg), -EINVAL);
+    CHECK_INT(asyncio_open_unix_connection(&s, "/nonexistent/sock", &neg), -EINVAL);
+    asyncio_connection_options_t nan_timeout = {.connect_timeout = NAN};
+    CHECK_INT(asyncio_open_connection(&s, h, 80, &nan_timeout), -EINVAL);
+    CHECK_INT(asyncio_open_unix_connection(&s, "/nonexistent/sock", &nan_timeout), -EINVAL);
     char longpath[200];
     memset(longpath, 'x', sizeof longpath - 1);
     longpath[sizeof longpath - 1] = '\0';

@@ -669,7 +669,7 @@ typedef struct asyncio_connection_options {
  *         (-ECONNREFUSED, -ETIMEDOUT, ...), a resolution error, a TLS
  *         error (-ASYNCIO_ECERT for a certificate that does not verify,
  *         -EPROTO, ...), -EINVAL (bad port, host NULL or "", out NULL, a
- *         negative timeout, a server context), -EPERM, -ECANCELED,
+ *         negative or NaN timeout, a server context), -EPERM, -ECANCELED,
  *         -ETIMEDOUT.
  * \suspends Yes: while it resolves, connects and does the TLS handshake.
  *           Cancellation and timeout scopes end the wait.
