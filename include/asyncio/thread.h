@@ -336,7 +336,11 @@ ASYNCIO_API int asyncio_cfuture_done(asyncio_cfuture_t *f);
  * ends the wait with -ECANCELED or -ETIMEDOUT, f unchanged); in a thread
  * with no loop it blocks; in a loop's thread outside a task (its loop
  * running or not) it does not wait (-EPERM if f is pending and timeout is
- * not 0). The result may be read any number of times.
+ * not 0): f may be one that only this loop can complete
+ * (asyncio_run_coroutine_threadsafe() on it), and blocking would wait for
+ * ever. (asyncio_executor_shutdown() does block there between runs: it
+ * waits for threads, which do not need the loop.) The result may be read
+ * any number of times.
  *
  * \param f        the future
  * \param timeout  seconds: 0, do not wait; negative or infinite, no limit;
