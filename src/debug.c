@@ -168,7 +168,7 @@ int debug_wrong_thread(struct loop *owner, const char *call)
     return -EXDEV;
 }
 
-int debug_closed_use(asyncio_loop_t *s, const char *call)
+void debug_closed_use(asyncio_loop_t *s, const char *call)
 {
     if (call && atomic_load(&s->debug_closed)) {
         /* The loop's handler went with it: to stderr. */
@@ -178,7 +178,6 @@ int debug_closed_use(asyncio_loop_t *s, const char *call)
                               .status = -ESHUTDOWN};
         asyncio_loop_default_exception_handler(s, &r, NULL);
     }
-    return -ESHUTDOWN;
 }
 
 /* A slow step, reported from the loop: the task's reference is held until

@@ -373,10 +373,13 @@ int loop_own(asyncio_loop_t *s, struct loop **out, const char *call)
 {
     if (!s)
         return -EINVAL;
-    if (!pthread_equal(s->owner, pthread_self()))
-        return asyncio_loop_is_closed(s) == 1 ? debug_closed_use(s, call) : -EXDEV;
-    if (!s->loop)
-        return debug_closed_use(s, call);
+    bool mine = pthread_equal(s->owner, pthread_self());
+    if (!mine && asyncio_loop_is_closed(s) != 1)
+        return -EXDEV;
+    if (!mine || !s->loop) { /* closed */
+        debug_closed_use(s, call);
+        return -ESHUTDOWN;
+    }
     *out = s->loop;
     return 0;
 }
@@ -464,13 +467,17 @@ int asyncio_loop_stop(asyncio_loop_t *s)
     if (!s)
         return -EINVAL;
     if (pthread_equal(s->owner, pthread_self())) {
-        if (!s->loop)
-            return debug_closed_use(s, __func__);
+        if (!s->loop) {
+            debug_closed_use(s, __func__);
+            return -ESHUTDOWN;
+        }
         s->loop->stopping = true;
         return 0;
     }
     int rc = loop_post(s, stop_posted, NULL, NULL);
-    return rc == -ESHUTDOWN ? debug_closed_use(s, __func__) : rc;
+    if (rc == -ESHUTDOWN)
+        debug_closed_use(s, __func__);
+    return rc;
 }
 
 int asyncio_loop_is_running(asyncio_loop_t *s)

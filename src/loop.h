@@ -243,9 +243,9 @@ static inline unsigned loop_instr(const struct loop *loop)
  * mode reports it, unless call is NULL), -EXDEV (another thread's). */
 int loop_own(asyncio_loop_t *s, struct loop **out, const char *call);
 
-/* -ESHUTDOWN, for the public call named call on s, a closed loop; reported
- * (debug.c) when s closed in debug mode and call is not NULL. */
-int debug_closed_use(asyncio_loop_t *s, const char *call);
+/* The public call named call found s closed (it returns -ESHUTDOWN):
+ * reported (debug.c) when s closed in debug mode and call is not NULL. */
+void debug_closed_use(asyncio_loop_t *s, const char *call);
 
 /* Set loop->instr and its shared copy (the loop's thread only). */
 static inline void loop_set_instr(struct loop *loop, unsigned instr)

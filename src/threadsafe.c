@@ -244,7 +244,9 @@ int asyncio_call_soon_threadsafe(asyncio_loop_t *s, asyncio_callback cb, void *a
     if (loop && loop->threads.shared == s)
         return local_post(loop, cb, arg, release);
     int rc = loop_post(s, cb, arg, release);
-    return rc == -ESHUTDOWN ? debug_closed_use(s, __func__) : rc;
+    if (rc == -ESHUTDOWN)
+        debug_closed_use(s, __func__);
+    return rc;
 }
 
 /* macOS has no pthread_condattr_setclock(): there the wait is on the
