@@ -87,7 +87,7 @@ static int main_task(void *arg, void **result)
     asyncio_taskgroup_t group;
     asyncio_taskgroup_enter(&group);
     for (int i = 0; i < 3; i++) {
-        asyncio_task_options_t opts = {jobs[i].name, 0};
+        asyncio_task_options_t opts = {.name = jobs[i].name};
         asyncio_taskgroup_create_task(&group, NULL, worker, &jobs[i], &opts);
     }
     rc = asyncio_taskgroup_exit(&group, 0);

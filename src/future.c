@@ -52,6 +52,8 @@ void future_free(struct asyncio_future *f)
     /* asyncio's "Task exception was never retrieved" (debug.c). */
     if (f->state == FUT_DONE && f->status < 0 && f->status != -ECANCELED && !f->retrieved)
         debug_report_unretrieved(f);
+    if (f->is_task)
+        sweep_forget(f->loop, (struct task *)f);
     dlist_remove(&f->all);
     if (f->is_task)
         task_struct_recycle((struct task *)f);

@@ -10,6 +10,7 @@
 #include "thread.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <stdlib.h>
 
@@ -338,17 +339,23 @@ static int check_options(const asyncio_run_options_t *opts, unsigned *busy_poll_
         return -EINVAL;
     if (!*busy_poll_us && busy_poll_env(busy_poll_us) < 0)
         return -EINVAL;
+    if (opts && (isnan(opts->stack_sweep) || opts->stack_sweep > 1e9))
+        return -EINVAL;
+    if (opts && opts->stack_sweep > 0 && !sweep_available())
+        return -ENOTSUP;
     return 0;
 }
 
 int asyncio_new_event_loop(asyncio_loop_t **out, const asyncio_run_options_t *opts)
 {
     unsigned busy_poll_us;
-    if (!out || check_options(opts, &busy_poll_us) < 0)
+    if (!out)
         return -EINVAL;
+    int rc = check_options(opts, &busy_poll_us);
+    if (rc < 0)
+        return rc;
     if (loop_tls)
         return -EBUSY;
-    int rc;
     struct loop *loop = loop_new(opts, busy_poll_us, &rc);
     if (!loop)
         return rc;

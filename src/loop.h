@@ -91,6 +91,25 @@ struct loop_net {
 };
 
 /* The tasks subsystem's state (task.c, future.c, waitq.c). */
+/* A timer of the loop's heap, with what firing it means (loop_timer_add()). */
+struct ltimer {
+    struct timer t;
+    void (*fire)(struct loop *loop, struct ltimer *lt);
+};
+
+/* The stack sweep (sweep.c): its settings and where its pass is. */
+struct loop_sweep {
+    uint64_t threshold_ns;     /* 0: off */
+    struct ltimer timer;       /* the next pass, or the rest of this one */
+    struct runnable run;       /* the timer queues this: the sweep runs in
+                                  the loop's context, never on a task's stack */
+    bool queued;               /* run is on the ready queue */
+    struct task *cursor;       /* the last task visited (a reference), or
+                                  NULL: the pass starts at the first */
+    size_t swept;              /* tasks whose stack is on the heap now */
+    size_t saved_bytes;        /* the heap their stacks take */
+};
+
 struct loop_tasks {
     /* Every future and task alive, to free what is left at close. */
     struct dlist futures;      /* plain futures */
@@ -104,6 +123,7 @@ struct loop_tasks {
     struct stack_arena stacks; /* default_size: for new tasks, ASan scale applied */
     struct coro_template coro_tmpl;
     struct fanin *fanin_spare; /* a small fan-in block for reuse (waitq.h) */
+    struct loop_sweep sweep;   /* sweep.c */
 };
 
 /* What another thread posted to the loop (thread.h): cb(arg), or
@@ -272,10 +292,6 @@ bool loop_next_batch_now(struct loop *loop);
 
 /* Timers: t->when must be set. 0 or -ENOMEM. The owner of a timer says what
  * firing means through the callback it gives the loop, see struct ltimer. */
-struct ltimer {
-    struct timer t;
-    void (*fire)(struct loop *loop, struct ltimer *lt);
-};
 int loop_timer_add(struct loop *loop, struct ltimer *lt);
 void loop_timer_cancel(struct loop *loop, struct ltimer *lt);
 

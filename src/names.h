@@ -97,6 +97,9 @@
 #define net_wait asyncio__net_wait
 /* stack.c */
 #define stack_alloc asyncio__stack_alloc
+#define stack_swept asyncio__stack_swept
+#define stack_sweep_flush asyncio__stack_sweep_flush
+#define stack_unswept asyncio__stack_unswept
 #define stack_arena_destroy asyncio__stack_arena_destroy
 #define stack_arena_init asyncio__stack_arena_init
 #define stack_free asyncio__stack_free
@@ -132,6 +135,14 @@
 #define tasks_init asyncio__tasks_init
 #define tasks_term asyncio__tasks_term
 #define tasks_trim_pool asyncio__tasks_trim_pool
+#define task_sweep_mark asyncio__task_sweep_mark
+#define task_set_sweep_mark asyncio__task_set_sweep_mark
+/* sweep.c */
+#define sweep_available asyncio__sweep_available
+#define sweep_init asyncio__sweep_init
+#define sweep_prefault asyncio__sweep_prefault
+#define sweep_restore asyncio__sweep_restore
+#define sweep_term asyncio__sweep_term
 /* taskgroup.c */
 #define taskgroup_child_done asyncio__taskgroup_child_done
 /* threadsafe.c */

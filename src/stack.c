@@ -19,9 +19,11 @@
 
 #if defined(HAVE_MADV_GUARD) && !defined(MADV_GUARD_INSTALL)
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#define MADV_GUARD_REMOVE 103
 #endif
 #if !defined(HAVE_MADV_GUARD) && defined(MADV_GUARD_INSTALL)
 #undef MADV_GUARD_INSTALL /* a test build without Linux's own features */
+#undef MADV_GUARD_REMOVE
 #endif
 /* process_madvise() on the calling process without a pidfd (Linux 6.14). */
 #if defined(__linux__) && !defined(PIDFD_SELF_THREAD)
@@ -36,7 +38,7 @@
 
 #define CHUNK_SLOTS 64
 /* Guards installed by one process_madvise() call at most. */
-#define GUARD_BATCH 16
+#define GUARD_BATCH 64
 
 struct stack_chunk {
     struct dlist link;   /* on the arena's partial list while a slot is free */
@@ -46,6 +48,11 @@ struct stack_chunk {
     unsigned nslots;
     uint64_t free_mask;  /* bit i: slot i is free */
     uint64_t guarded;    /* bit i: slot i has its guard */
+    unsigned swept;      /* slots whose task is swept (stack_swept()) */
+    uint64_t pending;    /* bit i: slot i swept, its pages not given back yet */
+    struct stack_chunk *next_dirty; /* on the arena's dirty list while pending */
+    bool bare;           /* every slot free or swept, and the whole mapping
+                            given back, page tables included */
 };
 
 size_t stack_page_size(void)
@@ -64,6 +71,8 @@ void stack_arena_init(struct stack_arena *a, size_t default_size, size_t guard)
     const char *mode = getenv("ASYNCIO_STACK_GUARD");
     a->guard_mode = mode && strcmp(mode, "mprotect") == 0 ? GUARD_MPROTECT : GUARD_UNKNOWN;
     a->no_batch = false;
+    a->no_batch_free = false;
+    a->dirty = NULL;
     dlist_init(&a->partial);
 }
 
@@ -105,7 +114,7 @@ static bool install_guards_batch(struct stack_arena *a, struct stack_chunk *c, u
     int n = 0;
     for (unsigned i = slot; i < c->nslots && n < GUARD_BATCH; i++) {
         if (c->guarded & (UINT64_C(1) << i))
-            continue; /* GCOVR_EXCL_LINE: the guarded slots are a prefix (the lowest free slot is taken, and batches start there), slot its end */
+            continue;
         iov[n].iov_base = c->map + (size_t)i * c->slot_len;
         iov[n].iov_len = c->guard;
         bits |= UINT64_C(1) << i;
@@ -133,6 +142,28 @@ static uint64_t chunk_all_free(const struct stack_chunk *c)
     return c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1;
 }
 
+/* What a page table covers (x86-64, arm64 with 4 KiB pages): a chunk that
+ * starts at such a boundary has all its page tables but the last to itself,
+ * and the kernel frees them when the chunk is given back whole (bare). */
+#define PMD_SPAN ((size_t)2 * 1024 * 1024)
+
+/* len bytes for stacks, starting at a multiple of align (0: anywhere), or
+ * NULL. */
+static char *map_stacks(size_t len, size_t align)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK;
+    char *m = mmap(NULL, len + align, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (!align)
+        return m;
+    size_t head = (align - (uintptr_t)m % align) % align;
+    if (head)
+        munmap(m, head);
+    munmap(m + head + len, align - head);
+    return m + head;
+}
+
 static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigned nslots)
 {
     struct stack_chunk *c = malloc(sizeof *c);
@@ -146,9 +177,8 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
     c->guard = a->guard + ((size + a->guard) / a->page % 2 ? 0 : a->page);
     c->slot_len = size + c->guard;
     c->nslots = nslots;
-    c->map = mmap(NULL, c->slot_len * nslots, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (c->map == MAP_FAILED) {
+    c->map = map_stacks(c->slot_len * nslots, nslots > 1 ? PMD_SPAN : 0);
+    if (!c->map) {
         free(c);
         return NULL;
     }
@@ -159,6 +189,10 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
 #endif
     c->free_mask = chunk_all_free(c);
     c->guarded = 0;
+    c->swept = 0;
+    c->pending = 0;
+    c->next_dirty = NULL;
+    c->bare = false;
     c->link.next = c->link.prev = NULL;
     return c;
 }
@@ -196,6 +230,7 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
         c->guarded |= UINT64_C(1) << slot;
     }
     c->free_mask &= ~(UINT64_C(1) << slot);
+    c->bare = false; /* a stack in use that is not swept */
     if (!c->free_mask)
         dlist_remove(&c->link);
     s->map = start;
@@ -247,6 +282,98 @@ void stack_free(struct stack_arena *a, struct stack *s)
     madvise(s->base, s->size, MADV_DONTNEED);
     if (was_full)
         dlist_push_back(&a->partial, &c->link);
+}
+
+/* ---- the stack sweep's side (stack.h) ------------------------------------- */
+
+/* Slots of c in use. */
+static unsigned chunk_used(const struct stack_chunk *c)
+{
+    return c->nslots - (unsigned)__builtin_popcountll(c->free_mask);
+}
+
+void stack_swept(struct stack_arena *a, struct stack *s)
+{
+    struct stack_chunk *c = s->chunk;
+    c->swept++;
+    if (!c->pending) {
+        c->next_dirty = a->dirty;
+        a->dirty = c;
+    }
+    c->pending |= UINT64_C(1) << s->slot;
+}
+
+/* Give back the pages of c's pending stacks: all of c when every stack in
+ * it is swept (or free), else the pending ones, in one system call where
+ * process_madvise() can. */
+static void chunk_give_back(struct stack_arena *a, struct stack_chunk *c)
+{
+    size_t len = c->slot_len * c->nslots;
+    if (c->swept == chunk_used(c)) {
+        /* Page tables stay while a guard marker is in them, so the guards
+         * go too (they come back before any of these stacks runs again);
+         * a page table the range covers whole is then freed with its
+         * pages. With mprotect'ed guards, only the pages go. */
+#ifdef MADV_GUARD_REMOVE
+        if (a->guard_mode == GUARD_MADVISE && madvise(c->map, len, MADV_GUARD_REMOVE) == 0)
+            c->guarded = 0;
+#endif
+        madvise(c->map, len, MADV_DONTNEED);
+        c->bare = true;
+        return;
+    }
+    struct iovec iov[64];
+    int n = 0;
+    for (uint64_t p = c->pending; p; p &= p - 1) {
+        char *stack = c->map + (size_t)__builtin_ctzll(p) * c->slot_len + c->guard;
+        iov[n].iov_base = stack;
+        iov[n++].iov_len = c->slot_len - c->guard;
+    }
+#if defined(__linux__) && defined(SYS_process_madvise)
+    size_t total = (size_t)n * (c->slot_len - c->guard);
+    if (!a->no_batch_free && n > 1) {
+        long done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)n, MADV_DONTNEED, 0u);
+        if (done == (long)total)
+            return;
+        if (done < 0)
+            a->no_batch_free = true; /* not for this advice here: one by one from now */
+    }
+#endif
+    for (int i = 0; i < n; i++)
+        madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
+}
+
+void stack_sweep_flush(struct stack_arena *a)
+{
+    while (a->dirty) {
+        struct stack_chunk *c = a->dirty;
+        a->dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        if (!c->bare)
+            chunk_give_back(a, c);
+        c->pending = 0;
+    }
+}
+
+int stack_unswept(struct stack_arena *a, struct stack *s)
+{
+    struct stack_chunk *c = s->chunk;
+    c->pending &= ~(UINT64_C(1) << s->slot);
+    /* The slots in use get their guards back, in batches. */
+    uint64_t need = ~c->free_mask & ~c->guarded & chunk_all_free(c);
+    while (need) {
+        unsigned slot = (unsigned)__builtin_ctzll(need);
+        if (!install_guards_batch(a, c, slot)) {
+            int rc = install_guard(a, c, c->map + (size_t)slot * c->slot_len);
+            if (rc < 0)
+                return rc;
+            c->guarded |= UINT64_C(1) << slot;
+        }
+        need = ~c->free_mask & ~c->guarded & chunk_all_free(c);
+    }
+    c->bare = false;
+    c->swept--;
+    return 0;
 }
 
 void stack_arena_destroy(struct stack_arena *a)

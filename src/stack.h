@@ -39,7 +39,10 @@ struct stack_arena {
     size_t page;
     enum stack_guard_mode guard_mode;
     bool no_batch;          /* process_madvise() failed: one by one */
+    bool no_batch_free;     /* ... and for MADV_DONTNEED */
     struct dlist partial;   /* default-size chunks with a free slot */
+    struct stack_chunk *dirty; /* chunks with stacks swept since the last
+                                  stack_sweep_flush() */
 };
 
 /* guard: the guard region's size in bytes (rounded up to pages, at least
@@ -53,6 +56,16 @@ void stack_arena_destroy(struct stack_arena *a);
 int stack_alloc(struct stack_arena *a, struct stack *s, size_t size);
 /* Give a stack back: its pages are returned to the system. */
 void stack_free(struct stack_arena *a, struct stack *s);
+
+/* The stack sweep (sweep.c): s's task is swept, its live part copied
+ * away. Its pages are given back at the next stack_sweep_flush(), with
+ * one system call per chunk: once every stack of a chunk is swept or free,
+ * the chunk's whole mapping with its page tables (the guards go too). */
+void stack_swept(struct stack_arena *a, struct stack *s);
+void stack_sweep_flush(struct stack_arena *a);
+/* s's task is about to run again: its chunk's guards come back if they
+ * went. 0, or -ENOMEM (no room to install them: try again later). */
+int stack_unswept(struct stack_arena *a, struct stack *s);
 
 /* The system page size. */
 size_t stack_page_size(void);

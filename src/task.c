@@ -99,6 +99,9 @@ static struct taskctx *ctx_get(struct loop *loop, size_t stack_size, int *err)
         return NULL;
     }
     c->loop = loop;
+    c->saved = NULL;
+    c->saved_len = 0;
+    c->prefaulted = false;
     struct coro *from = loop->current ? &loop->current->ctx->coro : &loop->main;
     int rc = coro_create(&c->coro, from, &loop->tasks.stacks, &loop->tasks.coro_tmpl, stack_size, ctx_main, c);
     if (rc < 0) {
@@ -153,6 +156,9 @@ int tasks_init(struct loop *loop)
 {
     const asyncio_run_options_t *opts = loop->opts;
     struct loop_tasks *ts = &loop->tasks;
+    int rc = sweep_init(loop);
+    if (rc < 0)
+        return rc;
     dlist_init(&ts->futures);
     dlist_init(&ts->all);
     size_t size = opts && opts->stack_size ? opts->stack_size : ASYNCIO_STACK_DEFAULT;
@@ -166,6 +172,7 @@ int tasks_init(struct loop *loop)
  * into, then the stacks, which must all be free by then. */
 void tasks_term(struct loop *loop)
 {
+    sweep_term(loop);
     while (!dlist_empty(&loop->tasks.all)) {
         struct task *t = task_at(loop->tasks.all.next);
         if (t->ctx) {
@@ -257,15 +264,53 @@ static void task_step_counted(struct loop *loop, struct runnable *r)
     task_step(loop, r);
 }
 
+/* task_step() for a task the sweep has visited once while it was parked
+ * (sweep.c): it ran again, so the next visit starts over. */
+static void task_step_marked(struct loop *loop, struct runnable *r)
+{
+    r->run = task_step;
+    task_step(loop, r);
+}
+
+/* task_step() for a task whose stack the sweep took: put it back first. */
+static void task_step_swept(struct loop *loop, struct runnable *r)
+{
+    sweep_prefault(loop, container_of(r, struct task, run));
+    if (sweep_restore(loop, container_of(r, struct task, run)) == 0)
+        task_step(loop, r);
+    else
+        loop_ready(loop, r); /* no room for its guard now: the next iteration */
+}
+
 bool task_runnable(const struct runnable *r)
 {
-    return r->run == task_step || r->run == task_step_counted;
+    return r->run == task_step || r->run == task_step_counted || r->run == task_step_marked ||
+           r->run == task_step_swept;
+}
+
+enum sweep_mark task_sweep_mark(const struct task *t)
+{
+    void (*run)(struct loop *, struct runnable *) = t->run.run;
+    return run == task_step          ? SWEEP_PLAIN
+           : run == task_step_marked ? SWEEP_MARKED
+           : run == task_step_swept  ? SWEEP_SWEPT
+                                     : SWEEP_OTHER;
+}
+
+void task_set_sweep_mark(struct task *t, enum sweep_mark m)
+{
+    t->run.run = m == SWEEP_MARKED ? task_step_marked : m == SWEEP_SWEPT ? task_step_swept : task_step;
 }
 
 void tasks_set_counted(struct loop *loop, bool on)
 {
-    for (struct dlist *d = loop->tasks.all.next; d != &loop->tasks.all; d = d->next)
-        task_at(d)->run.run = on ? task_step_counted : task_step;
+    for (struct dlist *d = loop->tasks.all.next; d != &loop->tasks.all; d = d->next) {
+        struct task *t = task_at(d);
+        /* The counted step does not restore: a task that cannot get its
+         * stack back now stays swept, and is counted from its next park. */
+        if (t->run.run != task_step_swept || sweep_restore(loop, t) == 0)
+            t->run.run = on ? task_step_counted : task_step;
+    }
 }
 
 static void task_timer_fire(struct loop *loop, struct ltimer *lt)
@@ -305,6 +350,7 @@ static int task_create(asyncio_task_t **task, asyncio_fn fn, void *arg,
             return -EINVAL;
         stack_size = opts->stack_size * SAN_STACK_SCALE;
     }
+    bool no_sweep = opts && opts->stack_sweep < 0;
     struct task *t = loop->tasks.free_structs;
     if (t)
         loop->tasks.free_structs = t->next_free;
@@ -339,6 +385,7 @@ static int task_create(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->own_deadline = UINT64_MAX;
     t->own_status = 0;
     t->timed_wait = false;
+    t->no_sweep = no_sweep;
     t->fn = fn;
     t->arg = arg;
     t->state = TASK_CREATED;

@@ -85,9 +85,11 @@ struct asyncio_future {
  * do this all the time, and task groups make it safe) or a timeout scope
  * passed to asyncio_timeout_reschedule() from another task, which also
  * reads the scopes around it. So a parked stack's live part, above its
- * saved stack pointer, must stay mapped at its address with its contents:
- * giving idle stacks back to the kernel may drop only the part below the
- * saved stack pointer, or page the rest out in place (never copy it away). */
+ * saved stack pointer, stays mapped at its address with its contents,
+ * except where the program opts into the stack sweep (sweep.c), whose
+ * contract (loop.h) makes such pointers the program's to avoid: the sweep
+ * copies the live part away, and skips the waits where the library itself
+ * would reach it (timeout scopes, task groups). */
 enum task_state { TASK_CREATED, TASK_RUNNING, TASK_WAITING, TASK_DONE };
 
 /* A reusable execution context: a coroutine running task after task. */
@@ -96,6 +98,11 @@ struct taskctx {
     struct loop *loop;
     struct task *task;     /* the task it runs now */
     struct taskctx *next;  /* in the loop's pool */
+    /* While its task is swept (sweep.c): the live part of the stack, from
+     * the saved stack pointer to the top, on the heap; else NULL. */
+    void *saved;
+    size_t saved_len;
+    bool prefaulted;       /* its pages for saved are in memory again */
 };
 
 /* The record of a wait on a wait queue (waitq.h): written by the task
@@ -118,6 +125,7 @@ struct task {
     bool must_cancel;          /* these three: see the wait states above */
     bool handoff;
     bool timed_wait;
+    bool no_sweep;             /* never swept (asyncio_task_options_t) */
     int wake_status;
     int saved_errno;
     unsigned io_streak;        /* socket calls done without waiting (sock.c) */
@@ -240,6 +248,37 @@ struct task *taskgroup_owner(const struct task *t);
 void debug_start(struct loop *loop);
 /* Whether r is a task's (its steps are timed by the task's hooks). */
 bool task_runnable(const struct runnable *r);
+
+/* The stack sweep (sweep.c): a task parked through two visits of the
+ * sweep in a row has the live part of its stack copied to the heap and its
+ * pages given back; it is put back before the task runs. The state is
+ * which step function the task runs through (task.c), so that a task that
+ * is not swept pays nothing: next_context() hands over straight only to
+ * the plain one, and the others go through the loop. */
+enum sweep_mark { SWEEP_PLAIN, SWEEP_MARKED, SWEEP_SWEPT, SWEEP_OTHER };
+enum sweep_mark task_sweep_mark(const struct task *t);
+void task_set_sweep_mark(struct task *t, enum sweep_mark m);
+/* Put t's stack back (t swept, not running): from the loop's context or a
+ * task's other than t. 0, or -ENOMEM (no room for its guard: it stays
+ * swept). */
+int sweep_restore(struct loop *loop, struct task *t);
+/* Before t's restore: fault in the pages its stack's bytes go back to, for
+ * t and the swept tasks after it in the batch, in one system call. */
+void sweep_prefault(struct loop *loop, struct task *t);
+/* Whether this build and process can sweep (not under TSan, Valgrind, or
+ * the portable switch). */
+bool sweep_available(void);
+int sweep_init(struct loop *loop);
+void sweep_term(struct loop *loop);
+/* t leaves loop->tasks.all: the sweep's place in its pass moves back. */
+static inline void sweep_forget(struct loop *loop, struct task *t)
+{
+    struct loop_sweep *sw = &loop->tasks.sweep;
+    if (sw->cursor == t)
+        sw->cursor = t->fut.all.prev == &loop->tasks.all
+                         ? NULL
+                         : container_of(t->fut.all.prev, struct task, fut.all);
+}
 /* Have every task of loop run through the step that counts (on), or the
  * plain one: when loop->instr turns on or off (debug.c). */
 void tasks_set_counted(struct loop *loop, bool on);

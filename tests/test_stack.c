@@ -230,7 +230,7 @@ static int reuse_main(void *arg, void **result)
     for (int round = 0; round < 50; round++) {
         asyncio_task_t *t[20];
         for (int i = 0; i < 20; i++) {
-            asyncio_task_options_t o = {NULL, i % 3 ? 0 : 64 * 1024};
+            asyncio_task_options_t o = {.stack_size = i % 3 ? 0 : 64 * 1024};
             CHECK_INT(asyncio_create_task_ex(&t[i], stack_user, (void *)(uintptr_t)(i % 2 ? 48 : 0),
                                              &o), 0);
         }

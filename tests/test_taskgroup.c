@@ -25,7 +25,7 @@ static int child(void *arg, void **result)
 
 static int spawn(asyncio_taskgroup_t *g, intptr_t arg, const char *name, asyncio_task_t **t)
 {
-    asyncio_task_options_t o = {name, 0};
+    asyncio_task_options_t o = {.name = name};
     return asyncio_taskgroup_create_task(g, t, child, (void *)arg, &o);
 }
 

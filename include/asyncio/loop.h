@@ -96,6 +96,13 @@ typedef struct asyncio_run_options {
      *  environment variable ASYNCIO_STACK_GUARD=mprotect asks for that
      *  region everywhere). */
     size_t stack_guard;
+    /** The stack sweep, in seconds (asyncio_loop_set_stack_sweep()): a task
+     *  parked longer than this has the live part of its stack moved to the
+     *  heap and its stack's pages given back to the kernel. Positive turns
+     *  it on with that threshold (1.0 is a good start), negative keeps it
+     *  off whatever $ASYNCIO_STACK_SWEEP says, 0 leaves it to
+     *  $ASYNCIO_STACK_SWEEP (seconds; unset, empty or 0: off). */
+    double stack_sweep;
     /** Debug mode (asyncio.run(debug=...); see <asyncio/debug.h>): positive
      *  turns it on from the start, negative keeps it off whatever
      *  $ASYNCIO_DEBUG says, 0 leaves it to $ASYNCIO_DEBUG. */
@@ -157,8 +164,11 @@ ASYNCIO_API int asyncio_run(asyncio_fn main, void *arg, void **result);
  * \param opts    the options, or NULL (the defaults)
  * \return as asyncio_run(); also -EINVAL for a stack size outside
  *         [ASYNCIO_STACK_MIN, ASYNCIO_STACK_MAX], busy_poll_us above
- *         ASYNCIO_BUSY_POLL_MAX_US, or stack_guard above
- *         ASYNCIO_STACK_GUARD_MAX.
+ *         ASYNCIO_BUSY_POLL_MAX_US, stack_guard above
+ *         ASYNCIO_STACK_GUARD_MAX, stack_sweep NaN or above 1e9, or
+ *         $ASYNCIO_STACK_SWEEP not a number of seconds; -ENOTSUP for a
+ *         positive stack_sweep where the sweep is not available (see
+ *         asyncio_loop_set_stack_sweep()).
  * \suspends No: it blocks the calling thread while the loop runs.
  * \context Outside the loop: a thread that has no loop.
  */
@@ -218,8 +228,9 @@ typedef struct asyncio_loop asyncio_loop_t;
  *              asyncio_loop_unref() once done with it (after
  *              asyncio_loop_close()); not NULL
  * \param opts  options as asyncio_run_ex()'s, or NULL; it is read here only
- * \return 0; -EINVAL (loop NULL, or opts or $ASYNCIO_BUSY_POLL_US as
- *         asyncio_run_ex() refuses them), -EBUSY (this thread has a loop
+ * \return 0; -EINVAL (loop NULL, or opts or the environment as
+ *         asyncio_run_ex() refuses them), -ENOTSUP (as asyncio_run_ex()),
+ *         -EBUSY (this thread has a loop
  *         already: one at a time per thread), -ENOENT (unknown backend),
  *         -ENOMEM, or an errno of the poller's creation (-EMFILE ...).
  * \suspends No.
@@ -439,6 +450,77 @@ ASYNCIO_API int asyncio_loop_run_nowait(asyncio_loop_t *loop, int64_t *next_ns);
  * \context Any thread: it answers for the calling thread.
  */
 ASYNCIO_API const char *asyncio_loop_backend(void);
+
+/**
+ * Turn the stack sweep on or off for loop, or change its threshold.
+ *
+ * A task stays on its stack while it waits, and keeps the pages it touched
+ * resident: about 4 KiB for a task parked in a read or a sleep, which uses
+ * a few hundred bytes of them. With the sweep on, the loop looks at its
+ * tasks once per threshold (in slices, from its own context, never on the
+ * hot path): a task found waiting twice in a row, without having run in
+ * between, has the live part of its stack (from its stack pointer to the
+ * top) copied to a heap block of that size, and its stack's pages given
+ * back to the kernel. When it is woken, the bytes are copied back, at the
+ * same addresses, before it runs: a task that wakes after a long sleep
+ * pays a page fault and a copy of a few hundred bytes, one that wakes
+ * often never pays anything.
+ *
+ * Only tasks waiting on a sleep, a file descriptor, a stream, a lock, an
+ * event, a condition, a semaphore, a barrier or a queue are swept, and not
+ * inside a timeout scope nor while owning an open task group (whose
+ * objects other tasks reach on its stack); tasks created with
+ * asyncio_task_options_t::stack_sweep negative never are.
+ *
+ * The contract: while a task is swept, its stack's contents are elsewhere,
+ * so nothing may read or write them. A task that gives another task or a
+ * thread a pointer to one of its locals (a buffer, a lock or queue
+ * declared in its function) and then waits in one of the waits above must
+ * be created with stack_sweep negative: what the other side writes would
+ * be lost, and what it reads would be zeros. The library's own state is
+ * never on a parked stack.
+ *
+ * The guard region below each stack and the overflow report keep working;
+ * AddressSanitizer keeps its view of the stack (its shadow is left as it
+ * is while the bytes are away).
+ *
+ * \param loop     the loop
+ * \param seconds  how long a task must have been waiting (about; at most
+ *                 twice as long) before it is swept; 0 turns the sweep off
+ *                 (swept tasks get their stacks back as they run)
+ * \return 0; -EINVAL (loop NULL, seconds negative, NaN or above 1e9),
+ *         -ENOTSUP (not available: ThreadSanitizer builds, under Valgrind,
+ *         and where the context switch is the portable one, as on arm64
+ *         or macOS), -ENOMEM, -ESHUTDOWN, -EXDEV.
+ * \suspends No.
+ * \context The loop's thread.
+ */
+ASYNCIO_API int asyncio_loop_set_stack_sweep(asyncio_loop_t *loop, double seconds);
+
+/**
+ * The stack sweep's threshold (asyncio_loop_set_stack_sweep()).
+ *
+ * \param loop  the loop
+ * \return the seconds, 0 when it is off; -EINVAL (as a double) for a NULL
+ *         loop, -ESHUTDOWN or -EXDEV likewise.
+ * \suspends No.
+ * \context The loop's thread.
+ */
+ASYNCIO_API double asyncio_loop_get_stack_sweep(asyncio_loop_t *loop);
+
+/**
+ * What the stack sweep holds now: how many tasks are swept, and the heap
+ * their stacks' live parts take.
+ *
+ * \param loop   the loop
+ * \param tasks  receives the number of swept tasks; may be NULL
+ * \param bytes  receives the bytes of their stacks on the heap; may be NULL
+ * \return 0; -EINVAL (loop NULL), -ESHUTDOWN, -EXDEV.
+ * \suspends No.
+ * \context The loop's thread.
+ */
+ASYNCIO_API int asyncio_loop_stack_sweep_stats(asyncio_loop_t *loop, size_t *tasks,
+                                               size_t *bytes);
 
 /**
  * Seconds on the loop's monotonic clock (asyncio's loop.time()).

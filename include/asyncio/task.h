@@ -30,6 +30,9 @@ typedef struct asyncio_task_options {
     /** Stack size in bytes; 0: the loop's default; else as asyncio_run_ex()'s
      *  (asyncio_run_options_t), within [ASYNCIO_STACK_MIN, ASYNCIO_STACK_MAX]. */
     size_t stack_size;
+    /** The stack sweep (asyncio_loop_set_stack_sweep()): negative, this
+     *  task is never swept (it shares its locals); 0, as the loop says. */
+    int stack_sweep;
 } asyncio_task_options_t;
 
 /**
@@ -169,6 +172,18 @@ ASYNCIO_API const char *asyncio_task_state(const asyncio_task_t *task);
  * \context The loop's thread.
  */
 ASYNCIO_API const char *asyncio_task_waiting_on(const asyncio_task_t *task);
+
+/**
+ * How much of the task's stack the stack sweep holds on the heap
+ * (asyncio_loop_set_stack_sweep()).
+ *
+ * \param task  the task
+ * \return the bytes (the live part of its stack) while it is swept; 0 while
+ *         its stack is in place; -EINVAL (NULL or a plain future).
+ * \suspends No.
+ * \context The loop's thread.
+ */
+ASYNCIO_API int asyncio_task_swept_bytes(const asyncio_task_t *task);
 
 /**
  * Print one line per unfinished task to out (asyncio's all_tasks() with
