@@ -124,6 +124,16 @@ static bool install_guards_batch(struct stack_arena *a, struct stack_chunk *c, u
                         0u);
     if (done == (long)((size_t)n * c->guard)) {
         c->guarded |= bits;
+#ifdef MADV_POPULATE_WRITE
+        /* The top page of each: the context is made there at once, and a
+         * page fault costs more than the page (a trap; ten times as much in
+         * some virtual machines). */
+        for (int k = 0; k < n; k++) {
+            iov[k].iov_base = (char *)iov[k].iov_base + c->slot_len - a->page;
+            iov[k].iov_len = a->page;
+        }
+        syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)n, MADV_POPULATE_WRITE, 0u);
+#endif
         return true;
     }
     if (done < 0)
