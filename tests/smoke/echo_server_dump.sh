@@ -11,7 +11,6 @@
 
 PY=${PYTHON:-python3}
 need "$PY"
-HOLD=$(dirname "$0")/hold_connections.py
 [ -r /proc/self/status ] || { echo "SKIP ($NAME): needs /proc (Linux)"; exit 77; }
 
 N=10000
@@ -26,28 +25,9 @@ export ASYNCIO_DUMP_SIGNAL=USR1 ASYNCIO_DEBUG=1
 HOLD_PID=
 start_server "$1" 0 --max-connections $((N + 100))
 trap 'kill "$SERVER_PID" $HOLD_PID 2>/dev/null; rm -f "$_tmp".*' EXIT
-# SERVER_PID is timeout(1)'s, which would not pass SIGUSR1 on: the server
-# is its child.
-SRV=$(cat "/proc/$SERVER_PID/task/$SERVER_PID/children" 2>/dev/null)
-SRV=${SRV%% *}
-[ -n "$SRV" ] || fail "no server process under timeout $SERVER_PID"
-
-# wait_line FILE TEXT SECONDS: until FILE has the line TEXT.
-wait_line() {
-    _i=0
-    until grep -qx "$2" "$1"; do
-        kill -0 "$HOLD_PID" 2>/dev/null || fail "hold_connections.py exited: $(cat "$_tmp.holderr")"
-        _i=$((_i + 1))
-        [ "$_i" -le $(($3 * 20)) ] || fail "no '$2' after $3 s: $(cat "$_tmp.holderr")"
-        sleep 0.05
-    done
-}
-
-mkfifo "$_tmp.fifo" || fail "mkfifo failed"
-timeout --foreground -k 2 50 "$PY" "$HOLD" "$PORT" "$N" <"$_tmp.fifo" >"$_tmp.hold" 2>"$_tmp.holderr" &
-HOLD_PID=$!
-exec 3>"$_tmp.fifo"
-wait_line "$_tmp.hold" "held $N" 40
+SRV=$(server_pid) || exit 1
+hold_start "$PORT" "$N"
+hold_line "held $N" 40
 # (debug mode may report a slow step on a slow machine: nothing else)
 ! grep -v '^asyncio: Executing ' "$ERR" >/dev/null || fail "the server wrote to stderr: $(cat "$ERR")"
 
@@ -81,10 +61,8 @@ _msg=$(awk -v n="$N" '
 
 # The server goes on: every connection echoes again.
 echo echo >&3
-wait_line "$_tmp.hold" "echoed $N" 30
-exec 3>&- # the end of its input: it closes every connection
-wait "$HOLD_PID" || fail "hold_connections.py exited with status $?$(why $?): $(cat "$_tmp.holderr")"
-HOLD_PID=
+hold_line "echoed $N" 30
+hold_end
 _lines=$(grep -vc '^asyncio: Executing ' "$ERR")
 stop_server
 [ "$(grep -vc '^asyncio: Executing ' "$ERR")" -eq "$_lines" ] ||

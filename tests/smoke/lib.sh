@@ -264,6 +264,43 @@ expect_workers() {
 
 # server_threads: how many threads the server (timeout's child) has now, or
 # nothing where /proc does not tell.
+# server_pid: the server's own pid (SERVER_PID is timeout(1)'s, which
+# passes on only the signals it stops on, not SIGUSR1 say); fails the test
+# where there is none (Linux /proc only).
+server_pid() {
+    _c=$(cat "/proc/$SERVER_PID/task/$SERVER_PID/children" 2>/dev/null)
+    _c=${_c%% *}
+    [ -n "$_c" ] || fail "no server process under timeout $SERVER_PID"
+    echo "$_c"
+}
+
+# hold_start PORT N: start tests/smoke/hold_connections.py in the
+# background, holding N connections to PORT (HOLD_PID; its output in
+# $_tmp.hold), its input a FIFO held open on fd 3; hold_line TEXT SECONDS:
+# until it printed the line TEXT.
+hold_start() {
+    mkfifo "$_tmp.fifo" || fail "mkfifo failed"
+    timeout --foreground -k 2 50 "$PY" "$(dirname "$0")/hold_connections.py" "$1" "$2" \
+        <"$_tmp.fifo" >"$_tmp.hold" 2>"$_tmp.holderr" &
+    HOLD_PID=$!
+    exec 3>"$_tmp.fifo"
+}
+hold_line() {
+    _i=0
+    until grep -qx "$1" "$_tmp.hold"; do
+        kill -0 "$HOLD_PID" 2>/dev/null || fail "hold_connections.py exited: $(cat "$_tmp.holderr")"
+        _i=$((_i + 1))
+        [ "$_i" -le $(($2 * 20)) ] || fail "no '$1' after $2 s: $(cat "$_tmp.holderr")"
+        sleep 0.05
+    done
+}
+# hold_end: close its input (it closes every connection and exits 0).
+hold_end() {
+    exec 3>&-
+    wait "$HOLD_PID" || fail "hold_connections.py exited with status $?$(why $?): $(cat "$_tmp.holderr")"
+    HOLD_PID=
+}
+
 server_threads() {
     _c=$(cat "/proc/$SERVER_PID/task/$SERVER_PID/children" 2>/dev/null) || return 0
     [ -n "$_c" ] || return 0
