@@ -58,7 +58,11 @@
 #          requests over the time its generator ran.
 #   idle   10,000 idle connections to each echo server: resident memory per
 #          connection, as opened and after one 1-byte echo on each (round 1
-#          only: memory does not drift with the machine's speed).
+#          only: memory does not drift with the machine's speed); then,
+#          IDLE_SETTLE s later (3), resident memory plus page tables (VmRSS +
+#          VmPTE) per connection, "idle_settled". "ours_sweep" is
+#          examples/echo_server again with --stack-sweep 1 (idle rows only):
+#          by then its handlers' stacks have been swept.
 # Throughput is per second. Server CPU per message or request: the CPU time
 # of the server's threads (/proc/PID/task/*/schedstat, ns; nginx: master +
 # worker) over its slices (echo) or the run, divided by its messages or
@@ -308,12 +312,15 @@ next_port=$PORT_BASE
 # bench/lib.sh's)
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+mem_kib() { awk '/^VmRSS:|^VmPTE:/ {k += $2} END {print k + 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
+IDLE_SETTLE=${IDLE_SETTLE:-3}
 nfds() { local f=(/proc/"$1"/fd/*); echo "${#f[@]}"; }
 
 # ---- echo -----------------------------------------------------------------
 echo_cmd() {  # IMPL: sets cmd, 1 if the implementation is not available
     case $1 in
         ours) local b; b=$(ours_bin echo_server) || return 1; cmd=("$b" "$port") ;;
+        ours_sweep) local b; b=$(ours_bin echo_server) || return 1; cmd=("$b" "$port" --stack-sweep 1) ;;
         epoll) cmd=("$nbin/epoll_echo" "$port") ;;
         uv) [ -x "$nbin/uv_echo" ] || return 1; cmd=("$nbin/uv_echo" "$port") ;;
         uvloop) have_uvloop || return 1; cmd=("$PY" "$netsrc/uvloop_echo.py" "$port") ;;
@@ -548,13 +555,14 @@ wait_line() {  # FILE PATTERN PID SECONDS: until FILE has PATTERN; 1 if PID died
 }
 
 run_idle() {  # ROUND IMPL
-    local round=$1 impl=$2 t0=$SECONDS w=idle log lpid r0 r1 r2 f0 i
+    local round=$1 impl=$2 t0=$SECONDS w=idle log lpid r0 r1 r2 m0 m3 f0 i
     log=$out/r$round-$w-$impl.txt
     pick_port
     echo_cmd "$impl" || return 0
     serve "$round" "$w" "$impl" "$t0" "${cmd[@]}" || return 0
     sleep 0.3
     r0=$(rss_kib "$spid")
+    m0=$(mem_kib "$spid")
     f0=$(nfds "$spid")
     "${pin_load[@]}" "$nbin/echo_load" 127.0.0.1 "$port" --idle "$IDLE_N" 600 --touch >"$log" 2>&1 &
     lpid=$!
@@ -577,6 +585,8 @@ run_idle() {  # ROUND IMPL
         if wait_line "$log" '^touched' "$lpid" 30; then
             sleep 0.5
             r2=$(rss_kib "$spid")
+            sleep "$IDLE_SETTLE"
+            m3=$(mem_kib "$spid")
         else
             ok=0
         fi
@@ -590,14 +600,16 @@ run_idle() {  # ROUND IMPL
         progress "$round" "$w" "$impl" "$t0" "FAILED: $(tail -n 1 "$log")"
         return 0
     fi
-    local k1 k2
+    local k1 k2 k3
     k1=$(div $((r1 - r0)) "$IDLE_N")
     k2=$(div $((r2 - r0)) "$IDLE_N")
+    k3=$(div $((m3 - m0)) "$IDLE_N")
     record "$round" "$impl" idle_open kib_per_conn "$k1" KiB/conn
     record "$round" "$impl" idle_used kib_per_conn "$k2" KiB/conn
+    record "$round" "$impl" idle_settled kib_per_conn "$k3" KiB/conn
     record "$round" "$impl" idle_open rss_base_kib "$r0" KiB
-    progress "$round" "$w" "$impl" "$t0" "$(printf 'RSS %d KiB, +%d conns: %.2f KiB/conn, after one echo each: %.2f KiB/conn' \
-        "$r0" "$IDLE_N" "$k1" "$k2")"
+    progress "$round" "$w" "$impl" "$t0" "$(printf 'RSS %d KiB, +%d conns: %.2f KiB/conn, after one echo each: %.2f KiB/conn, %d s later (RSS+PTE): %.2f KiB/conn' \
+        "$r0" "$IDLE_N" "$k1" "$k2" "$IDLE_SETTLE" "$k3")"
 }
 
 # ---- the rounds -----------------------------------------------------------
@@ -628,7 +640,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     fi
     # memory per connection does not drift with the machine's speed: once
     if wants idle && [ "$r" = 1 ]; then
-        for impl in $(rotate "$r" "${echo_impls[@]}"); do run_idle "$r" "$impl"; done
+        for impl in $(rotate "$r" "${echo_impls[@]}" ours_sweep); do run_idle "$r" "$impl"; done
     fi
 done
 
@@ -694,6 +706,11 @@ kq_rows() {  # WORKLOAD: ours_kqueue's rows (no target), when ECHO_IMPLS names i
                 case $impl in ours | ours_kqueue) ;; *) echo "$w|$impl||" ;; esac
             done
             kq_rows "$w"
+        done
+        echo "idle_settled|ours_sweep|<= 1.25 KiB/conn|val <= 1.25"
+        echo "idle_settled|ours||"
+        for impl in $ECHO_IMPLS; do
+            case $impl in ours | ours_kqueue) ;; *) echo "idle_settled|$impl|||ours_sweep" ;; esac
         done
     fi
 } >"$rows"

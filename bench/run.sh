@@ -6,12 +6,20 @@
 #
 #   bench/run.sh                      3 rounds, bench_scale with 1,000,000 tasks
 #   ROUNDS=1 SCALE_N=100000 bench/run.sh   a quick check
-#   BENCHES="sync" bench/run.sh            only some of switch spawn scale timers sync
+#   BENCHES="sync" bench/run.sh            only some of switch spawn scale sweep
+#                                          timers sync
+#
+# sweep is bench_scale --sweep SWEEP_S: the same million sleeping tasks,
+# with the stack sweep on (asyncio_loop_set_stack_sweep()) and the first
+# deadline 2 SWEEP_S + 3 s later, so that every task is swept first; its
+# memory is resident memory plus page tables (VmRSS + VmPTE) per task, as
+# the Python runs measure at the same moment of the same timeline.
 #
 # Environment:
 #   ROUNDS   rounds of every benchmark (default 3); the table has the medians
 #   SCALE_N  tasks for bench_scale, C and Python alike (default 1000000; the
 #            targets on tasks are for 1000000)
+#   SWEEP_S  the stack sweep's threshold for the sweep runs (default 1 s)
 #   BUILD    build directory (default bench/results/build)
 #   PYTHON   interpreter for the Python runs (default /usr/bin/python3, for
 #            which Debian's python3-uvloop is installed)
@@ -25,7 +33,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 ROUNDS=${ROUNDS:-3}
 SCALE_N=${SCALE_N:-1000000}
-BENCHES=${BENCHES:-switch spawn scale timers sync}  # which to run
+SWEEP_S=${SWEEP_S:-1}
+BENCHES=${BENCHES:-switch spawn scale sweep timers sync}  # which to run
 BUILD=${BUILD:-$here/results/build}
 PY=${PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in bench/py
@@ -87,10 +96,12 @@ run() {
         c/switch) cmd=("$bin/bench_switch") ;;
         c/spawn) cmd=("$bin/bench_spawn") ;;
         c/scale) cmd=("$bin/bench_scale" "$SCALE_N") ;;
+        c/sweep) cmd=("$bin/bench_scale" --sweep "$SWEEP_S" "$SCALE_N") ;;
         c/timers) cmd=("$bin/bench_timers") ;;
         c/sync) cmd=("$bin/bench_sync") ;;
         */switch) cmd=("$PY" "$here/py/bench_yield.py" --loop "$impl") ;;
         */scale) cmd=("$PY" "$here/py/bench_scale.py" --loop "$impl" "$SCALE_N") ;;
+        */sweep) cmd=("$PY" "$here/py/bench_scale.py" --loop "$impl" --sweep "$SWEEP_S" "$SCALE_N") ;;
         *) cmd=("$PY" "$here/py/bench_$bench.py" --loop "$impl") ;;
     esac
     log=$out/r$round-$impl-$bench.txt
@@ -178,6 +189,9 @@ tasks|tasks|none|== 1000000|c == 1000000
 create_s|create_s|lower||
 rss_per_task_bytes|rss_per_task_bytes|lower|<= 8192|c <= 8192
 max_wake_late_ms|max_wake_late_ms|lower|<= 100|c <= 100
+swept_tasks||none|== tasks|c == p
+sweep_mem_per_task_bytes|sweep_mem_per_task_bytes|lower|<= 1280|c <= 1280
+sweep_max_wake_late_ms|sweep_max_wake_late_ms|lower|<= 100|c <= 100
 timers|timers|none||
 schedule_and_fire_s|schedule_and_fire_s|lower|<= 1.0|c <= 1.0
 cancel_ns|cancel_ns|lower||

@@ -9,6 +9,12 @@ tasks exist (plus an allowance for starting them, see below).
                       before creating the first and after all have started)
   max_wake_late_ms    the latest wake-up past its deadline
 
+With --sweep S, the timeline of bench_scale --sweep S: the first deadline
+comes 2 S + SWEEP_ALLOWANCE s later, and resident memory plus page tables
+(VmRSS + VmPTE) is measured 0.2 s before it, as the C side measures once
+its sweep is done; the metrics are named sweep_* (and swept_tasks is 0: Python has
+nothing to sweep).
+
 Time is time.monotonic(), which is asyncio's loop.time() and the clock of
 asyncio_loop_time(); uvloop's loop.time() is cached per loop iteration with
 millisecond resolution, so it is not used for measuring.
@@ -28,6 +34,7 @@ import time
 import common
 
 monotonic = time.monotonic
+SWEEP_ALLOWANCE = 3.0  # as in bench_scale.c
 base = 0.0        # when the first deadline is due, set once all tasks exist
 remaining = 0     # sleepers not yet woken (asyncio_task_count() - 1 in C)
 
@@ -40,10 +47,10 @@ async def sleeper(i, n, lates):
     remaining -= 1
 
 
-async def scale_main(n, start_factor):
+async def scale_main(n, start_factor, sweep):
     global base, remaining
     create_task = asyncio.create_task
-    rss0 = common.rss()
+    rss0, mem0 = common.rss(), common.mem()
     lates = [0.0] * n  # the per-task array, counted as in C (calloc'ed, touched)
     t0 = monotonic()
     created = 0
@@ -54,32 +61,45 @@ async def scale_main(n, start_factor):
     remaining = created
     per_task = max(1e-6, start_factor * create_s / max(created, 1))
     base = monotonic() + 1.0 + created * per_task
+    if sweep > 0:
+        base += 2 * sweep + SWEEP_ALLOWANCE
     await asyncio.sleep(0)  # every task starts and goes to sleep
     rss1 = common.rss()
     rss_per_task = (rss1 - rss0) / created if created else 0.0
     if monotonic() > base:
         print("bench_scale.py: starting took longer than planned", file=sys.stderr)
+    mem_per_task = 0.0
+    if sweep > 0:
+        await asyncio.sleep(max(0.0, base - 0.2 - monotonic()))
+        mem_per_task = (common.mem() - mem0) / created if created else 0.0
     while remaining > 0:
         await asyncio.sleep(0.01)
     max_late = max(0.0, max(lates[:created], default=0.0))
-    return created, create_s, rss_per_task, max_late
+    return created, create_s, rss_per_task, max_late, mem_per_task
 
 
 def main():
     p = common.parser(__doc__)
     p.add_argument("n", nargs="?", type=int, default=1000000)
+    p.add_argument("--sweep", type=float, default=0.0,
+                   help="the timeline of bench_scale --sweep S (seconds)")
     p.add_argument("--start-factor", type=float, default=2.0,
                    help="start-up allowance as a multiple of the creation time "
                         "(default 2)")
     a = p.parse_args()
     if a.n <= 0:
         sys.exit(2)
-    created, create_s, rss_per_task, max_late = common.run(
-        a.loop, scale_main(a.n, a.start_factor))
-    print("tasks %d tasks" % created)
-    print("create_s %.2f s" % create_s)
-    print("rss_per_task_bytes %.0f bytes" % rss_per_task)
-    print("max_wake_late_ms %.2f ms" % (max_late * 1e3))
+    created, create_s, rss_per_task, max_late, mem_per_task = common.run(
+        a.loop, scale_main(a.n, a.start_factor, a.sweep))
+    p = "sweep_" if a.sweep > 0 else ""
+    print("%stasks %d tasks" % (p, created))
+    print("%screate_s %.2f s" % (p, create_s))
+    if a.sweep > 0:
+        print("swept_tasks 0 tasks")
+        print("sweep_mem_per_task_bytes %.0f bytes" % mem_per_task)
+    else:
+        print("rss_per_task_bytes %.0f bytes" % rss_per_task)
+    print("%smax_wake_late_ms %.2f ms" % (p, max_late * 1e3))
     sys.exit(0 if created == a.n else 1)
 
 

@@ -26,6 +26,20 @@ def new_loop(kind):
     return asyncio.new_event_loop()
 
 
+def mem():
+    """Resident memory plus page tables in bytes (VmRSS + VmPTE from
+    /proc/self/status; 0 if unknown), as bench.h's bench_mem()."""
+    total = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmPTE:")):
+                    total += int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        return 0
+    return total
+
+
 def run(kind, coro):
     """asyncio.run(coro) on a fresh loop of the given kind (as asyncio_run)."""
     loop = new_loop(kind)
