@@ -359,6 +359,10 @@ int asyncio_new_event_loop(asyncio_loop_t **out, const asyncio_run_options_t *op
     struct loop *loop = loop_new(opts, busy_poll_us, &rc);
     if (!loop)
         return rc;
+    if ((rc = sweep_start(loop)) < 0) {
+        loop_free(loop, SUBSYSTEMS);
+        return rc;
+    }
     loop->opts = NULL; /* the caller's: read by the inits only */
     loop_tls = loop;
     debug_start(loop);

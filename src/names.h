@@ -142,6 +142,7 @@
 #define sweep_init asyncio__sweep_init
 #define sweep_prefault asyncio__sweep_prefault
 #define sweep_restore asyncio__sweep_restore
+#define sweep_start asyncio__sweep_start
 #define sweep_term asyncio__sweep_term
 /* taskgroup.c */
 #define taskgroup_child_done asyncio__taskgroup_child_done

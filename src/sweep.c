@@ -133,8 +133,19 @@ int sweep_init(struct loop *loop)
     else if (opt == 0 && sweep_env(&ns) < 0)
         return -EINVAL;
     /* Where the sweep is not available the environment asks in vain; an
-     * option is refused by asyncio_new_event_loop()'s check. */
-    return ns && sweep_available() ? sweep_set(loop, ns) : 0;
+     * option is refused by asyncio_new_event_loop()'s check. The timer is
+     * armed by sweep_start(), once every subsystem is up: a timer added
+     * here would leak the heap if a later init failed (the timers' term
+     * runs last). */
+    if (ns && sweep_available())
+        sw->threshold_ns = ns;
+    return 0;
+}
+
+int sweep_start(struct loop *loop)
+{
+    struct loop_sweep *sw = &loop->tasks.sweep;
+    return sw->threshold_ns ? sweep_set(loop, sw->threshold_ns) : 0;
 }
 
 void sweep_term(struct loop *loop)

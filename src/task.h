@@ -269,6 +269,8 @@ void sweep_prefault(struct loop *loop, struct task *t);
  * the portable switch). */
 bool sweep_available(void);
 int sweep_init(struct loop *loop);
+/* Arm the sweep's timer if the loop was made with it on: 0 or -ENOMEM. */
+int sweep_start(struct loop *loop);
 void sweep_term(struct loop *loop);
 /* t leaves loop->tasks.all: the sweep's place in its pass moves back. */
 static inline void sweep_forget(struct loop *loop, struct task *t)

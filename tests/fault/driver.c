@@ -251,6 +251,51 @@ static int s_timeout_reschedule(void *arg, void **result)
     return 0;
 }
 
+/* The stack sweep: sleepers swept while they wait (a period of 2 ms, sleeps
+ * of 40 ms) and put back as they wake, one woken by a cancellation; each
+ * checks a local it filled before its sleep. Where the sweep is not
+ * available (under Valgrind), -ENOTSUP is the scenario's success. */
+static int swept_sleeper(void *arg, void **result)
+{
+    (void)result;
+    volatile char local[300];
+    for (size_t i = 0; i < sizeof local; i++)
+        local[i] = (char)(i + (uintptr_t)arg);
+    int rc = asyncio_sleep(0.04);
+    for (size_t i = 0; i < sizeof local; i++)
+        if (local[i] != (char)(i + (uintptr_t)arg))
+            return WRONG;
+    return rc;
+}
+
+static int s_sweep(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = asyncio_loop_set_stack_sweep(asyncio_get_running_loop(), 0.002);
+    if (rc == -ENOTSUP)
+        return 0;
+    TRY(rc);
+    asyncio_task_t *t[4] = {NULL};
+    int made = 0;
+    while (made < 4 && (rc = asyncio_create_task(&t[made], swept_sleeper, (void *)(uintptr_t)made,
+                                                 NULL)) == 0)
+        made++;
+    if (rc == 0)
+        rc = asyncio_sleep(0.02);
+    if (made > 0)
+        asyncio_task_cancel(t[0]);
+    for (int i = 0; i < made; i++) {
+        int a = asyncio_await(t[i], NULL);
+        asyncio_task_release(t[i]);
+        if (i == 0 ? a != -ECANCELED && a != 0 && a != WRONG : a < 0 && rc == 0)
+            rc = a;
+        if (a == WRONG)
+            rc = WRONG;
+    }
+    return rc;
+}
+
 struct sync_objs {
     asyncio_lock_t lock;
     asyncio_event_t event;
@@ -1406,6 +1451,7 @@ static const struct scenario scenarios[] = {
     {"taskgroup", s_taskgroup, NULL, NULL, false, false},
     {"taskgroup-scoped", s_taskgroup_scoped, NULL, NULL, false, false},
     {"timeout-reschedule", s_timeout_reschedule, NULL, NULL, false, false},
+    {"sweep", s_sweep, NULL, NULL, false, false},
     {"sync", s_sync, NULL, NULL, false, false},
     {"queue", s_queue, NULL, NULL, false, false},
     {"timeouts", s_timeouts, NULL, NULL, false, false},
