@@ -214,6 +214,7 @@ static int sweep_out(struct loop *loop, struct task *t)
 #endif
 }
 
+#if defined(SWEEP_SUPPORTED) && defined(MADV_POPULATE_WRITE)
 /* Swept tasks prefaulted together (sweep_prefault()). */
 #define PREFAULT_BATCH 64
 
@@ -226,6 +227,7 @@ static struct iovec prefault_range(struct task *t, size_t page)
     char *from = (char *)((uintptr_t)(top - c->saved_len) & ~(uintptr_t)(page - 1));
     return (struct iovec){from, (size_t)(top - from)};
 }
+#endif
 
 void sweep_prefault(struct loop *loop, struct task *t)
 {
