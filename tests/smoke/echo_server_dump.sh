@@ -1,7 +1,7 @@
 #!/bin/sh
 # Smoke test for the task dump on a busy server (issue 24): echo_server run
 # with ASYNCIO_DUMP_SIGNAL=USR1 and ASYNCIO_DEBUG=1 holds 10,000 open
-# connections (fewer where the hard limit of open files is lower, 2,000
+# connections (fewer where the hard limit of open files is lower, 500
 # under ThreadSanitizer), each having echoed a byte
 # (tests/smoke/hold_connections.py). SIGUSR1 then
 # prints the tree of its tasks to stderr: the header, the main task, the
@@ -17,7 +17,7 @@ need "$PY"
 N=10000
 # Under ThreadSanitizer every task is a fiber its runtime counts as a
 # thread, and gcc 12's stops at 8128: fewer there.
-grep -q -a __tsan_init "$1" && N=2000
+grep -q -a __tsan_init "$1" && N=500
 _hard=$(ulimit -Hn)
 if [ "$_hard" != unlimited ] && [ "$_hard" -lt $((N + 200)) ]; then
     N=$((_hard - 200))
