@@ -347,6 +347,7 @@ static struct {
     pthread_mutex_t mu;                  /* with cv: tu_watchdog_stop() wakes it */
     pthread_cond_t cv;
     int stop;
+    int running;                         /* the thread is in its loop */
 } tu_wd = {.deadline_ns = UINT64_MAX, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 static inline uint64_t tu_wd_now_ns(void)
@@ -460,6 +461,8 @@ static inline void *tu_wd_thread(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&tu_wd.mu);
+    tu_wd.running = 1;
+    pthread_cond_broadcast(&tu_wd.cv);
     while (!tu_wd.stop) {
         /* Look ten times a second (arming is a lock-free store). */
         struct timespec tick;
@@ -535,10 +538,22 @@ static inline void tu_watchdog(unsigned seconds)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 128 * 1024);
+        tu_wd.running = 0;
         if (pthread_create(&tu_wd.thread, &attr, tu_wd_thread, NULL) != 0) {
             fprintf(stderr, "testutil: cannot start the watchdog thread\n");
             pthread_cond_destroy(&tu_wd.cv);
             atomic_store(&tu_wd.started, 0);
+        } else {
+            /* Wait until the thread is in its loop: its start-up allocates
+             * (the sanitizers' thread set-up, pthread_getattr_np), and a
+             * test that forks at once (tu_run_child) could copy a malloc
+             * lock held there into a child that then hangs on it (seen
+             * with gcc 12's ASan, whose fork does not take its allocator's
+             * locks). Waiting in the loop, the thread holds none. */
+            pthread_mutex_lock(&tu_wd.mu);
+            while (!tu_wd.running)
+                pthread_cond_wait(&tu_wd.cv, &tu_wd.mu);
+            pthread_mutex_unlock(&tu_wd.mu);
         }
         pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
