@@ -1676,14 +1676,20 @@ int main(int argc, char **argv)
 {
     unsigned long only_k = 0;
     bool only_eintr = false;
+    unsigned shard = 0, shards = 1; /* -s I/N: scenarios I, I+N, I+2N... */
     int opt;
-    while ((opt = getopt(argc, argv, "vk:e")) != -1) {
+    while ((opt = getopt(argc, argv, "vk:es:")) != -1) {
         switch (opt) {
         case 'v': verbose = 1; break;
         case 'k': only_k = strtoul(optarg, NULL, 10); break;
         case 'e': only_eintr = true; break;
+        case 's':
+            if (sscanf(optarg, "%u/%u", &shard, &shards) == 2 && shards > 0 && shard < shards)
+                break;
+            fprintf(stderr, "%s: -s wants I/N with I < N (as 0/2)\n", argv[0]);
+            return 2;
         default:
-            fprintf(stderr, "usage: %s [-v] [-k N [-e]] [SCENARIO...]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-v] [-s I/N] [-k N [-e]] [SCENARIO...]\n", argv[0]);
             return 2;
         }
     }
@@ -1703,7 +1709,7 @@ int main(int argc, char **argv)
         bool chosen = optind == argc;
         for (int a = optind; a < argc; a++)
             chosen |= strcmp(argv[a], s->name) == 0;
-        if (!chosen)
+        if (!chosen || i % shards != shard)
             continue;
 #ifdef FAULT_HAVE_TLS
         if (s->tls && !tls_files_make())
