@@ -1,5 +1,5 @@
-/* Coroutine stacks (stack.h): the arena that carves default-size stacks
- * from chunks of CHUNK_SLOTS slots and maps other sizes alone, the guard
+/* Coroutine stacks (stack.h): the arena that carves stacks from chunks of
+ * up to CHUNK_SLOTS slots, a class of chunks a size, the guard
  * region below each stack (MADV_GUARD_INSTALL, in batches where the kernel
  * allows, else mprotect), and, under ASan, the clearing of a freed
  * stack's shadow. */
@@ -37,12 +37,18 @@
 #endif
 
 #define CHUNK_SLOTS 64
+/* A chunk of another size than the default spans at most this much (its
+ * slots are fewer when they are large). */
+#define CHUNK_SPAN_MAX ((size_t)32 * 1024 * 1024)
 /* Guards installed by one process_madvise() call at most. */
 #define GUARD_BATCH 64
 
 struct stack_chunk {
-    struct dlist link;   /* on the arena's partial list while a slot is free */
+    struct dlist link;   /* on its class's partial list while a slot is free */
+    struct stack_class *cls; /* NULL: a stack mapped alone */
     char *map;
+    size_t map_len;      /* the slots, and for a pooled chunk up to the next
+                            PMD_SPAN: its last page table is its own too */
     size_t slot_len;
     size_t guard;        /* its slots' guard: the arena's, or a page more */
     unsigned nslots;
@@ -73,7 +79,12 @@ void stack_arena_init(struct stack_arena *a, size_t default_size, size_t guard)
     a->no_batch = false;
     a->no_batch_free = false;
     a->dirty = NULL;
-    dlist_init(&a->partial);
+    for (unsigned i = 0; i < STACK_CLASSES; i++) {
+        a->classes[i] = (struct stack_class){.size = 0};
+        dlist_init(&a->classes[i].partial);
+    }
+    a->classes[0].size = a->default_size;
+    a->classes[0].nslots = CHUNK_SLOTS;
 }
 
 static int install_guard(struct stack_arena *a, struct stack_chunk *c, void *start)
@@ -152,9 +163,11 @@ static uint64_t chunk_all_free(const struct stack_chunk *c)
     return c->nslots == 64 ? UINT64_MAX : (UINT64_C(1) << c->nslots) - 1;
 }
 
-/* What a page table covers (x86-64, arm64 with 4 KiB pages): a chunk that
- * starts at such a boundary has all its page tables but the last to itself,
- * and the kernel frees them when the chunk is given back whole (bare). */
+/* What a page table covers (x86-64, arm64 with 4 KiB pages): a pooled
+ * chunk starts at such a boundary and its mapping ends at one, so its page
+ * tables are its own, and the kernel frees them when the chunk is given
+ * back whole (bare). Ending at one matters: the last table of a chunk of
+ * 64 KiB stacks, shared with the next mapping, stayed (64 bytes a task). */
 #define PMD_SPAN ((size_t)2 * 1024 * 1024)
 
 /* len bytes for stacks, starting at a multiple of align (0: anywhere), or
@@ -174,20 +187,30 @@ static char *map_stacks(size_t len, size_t align)
     return m + head;
 }
 
-static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigned nslots)
+/* The guard below a stack of size bytes: an odd number of pages a slot.
+ * With a multiple of 64 KiB (256 KiB stacks and 64 KiB guards) the tops of
+ * all stacks would fall in the same cache sets, and a batch of tasks, each
+ * touching its own stack top, would evict itself (bench_spawn shows it).
+ * The page that makes the number odd is added to the guard. */
+static size_t slot_guard(const struct stack_arena *a, size_t size)
+{
+    return a->guard + ((size + a->guard) / a->page % 2 ? 0 : a->page);
+}
+
+static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, struct stack_class *cls)
 {
     struct stack_chunk *c = malloc(sizeof *c);
     if (!c)
         return NULL;
-    /* An odd number of pages a slot. With a multiple of 64 KiB (256 KiB
-     * stacks and 64 KiB guards) the tops of all stacks would fall in the
-     * same cache sets, and a batch of tasks, each touching its own stack
-     * top, would evict itself (bench_spawn shows it). The page that makes
-     * the number odd is added to the guard. */
-    c->guard = a->guard + ((size + a->guard) / a->page % 2 ? 0 : a->page);
+    unsigned nslots = cls ? cls->nslots : 1;
+    c->cls = cls;
+    c->guard = slot_guard(a, size);
     c->slot_len = size + c->guard;
     c->nslots = nslots;
-    c->map = map_stacks(c->slot_len * nslots, nslots > 1 ? PMD_SPAN : 0);
+    c->map_len = c->slot_len * nslots;
+    if (cls)
+        c->map_len = (c->map_len + PMD_SPAN - 1) / PMD_SPAN * PMD_SPAN;
+    c->map = map_stacks(c->map_len, cls ? PMD_SPAN : 0);
     if (!c->map) {
         free(c);
         return NULL;
@@ -195,7 +218,7 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
 #ifdef MADV_NOHUGEPAGE
     /* With transparent huge pages set to "always", a touched stack could
      * cost 2 MiB. */
-    madvise(c->map, c->slot_len * nslots, MADV_NOHUGEPAGE);
+    madvise(c->map, c->map_len, MADV_NOHUGEPAGE);
 #endif
     c->free_mask = chunk_all_free(c);
     c->guarded = 0;
@@ -209,24 +232,46 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, unsigne
 
 static void chunk_unmap(struct stack_chunk *c)
 {
+    if (c->cls && c->cls->empty == c)
+        c->cls->empty = NULL;
     dlist_remove(&c->link);
-    munmap(c->map, c->slot_len * c->nslots);
+    munmap(c->map, c->map_len);
     free(c);
+}
+
+/* The class of stacks of size bytes (page-rounded), made if there is
+ * room; NULL: such stacks are mapped alone. */
+static struct stack_class *class_of(struct stack_arena *a, size_t size)
+{
+    for (unsigned i = 0; i < STACK_CLASSES; i++) {
+        struct stack_class *k = &a->classes[i];
+        if (k->size == size)
+            return k;
+        if (k->size == 0) {
+            size_t slots = CHUNK_SPAN_MAX / (size + slot_guard(a, size));
+            if (slots < 2)
+                return NULL;
+            k->size = size;
+            k->nslots = slots < CHUNK_SLOTS ? (unsigned)slots : CHUNK_SLOTS;
+            return k;
+        }
+    }
+    return NULL;
 }
 
 int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
 {
     size = (size + a->page - 1) & ~(a->page - 1);
-    bool pooled = size == a->default_size;
+    struct stack_class *cls = class_of(a, size);
     struct stack_chunk *c;
-    if (pooled && !dlist_empty(&a->partial)) {
-        c = container_of(a->partial.next, struct stack_chunk, link);
+    if (cls && !dlist_empty(&cls->partial)) {
+        c = container_of(cls->partial.next, struct stack_chunk, link);
     } else {
-        c = chunk_new(a, size, pooled ? CHUNK_SLOTS : 1);
+        c = chunk_new(a, size, cls);
         if (!c)
             return -ENOMEM;
-        if (pooled)
-            dlist_push_back(&a->partial, &c->link);
+        if (cls)
+            dlist_push_back(&cls->partial, &c->link);
     }
     unsigned slot = (unsigned)__builtin_ctzll(c->free_mask);
     char *start = c->map + (size_t)slot * c->slot_len;
@@ -240,6 +285,8 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
         c->guarded |= UINT64_C(1) << slot;
     }
     c->free_mask &= ~(UINT64_C(1) << slot);
+    if (cls && cls->empty == c)
+        cls->empty = NULL;
     c->bare = false; /* a stack in use that is not swept */
     if (!c->free_mask)
         dlist_remove(&c->link);
@@ -276,6 +323,7 @@ void san_unpoison_stack(void *base, size_t size)
 
 void stack_free(struct stack_arena *a, struct stack *s)
 {
+    (void)a; /* the chunk knows its class */
     struct stack_chunk *c = s->chunk;
     if (!c)
         return; /* GCOVR_EXCL_LINE: callers free only stacks stack_alloc() gave, once */
@@ -284,14 +332,17 @@ void stack_free(struct stack_arena *a, struct stack *s)
     c->free_mask |= UINT64_C(1) << s->slot;
     s->chunk = NULL;
     if (c->free_mask == chunk_all_free(c)) {
-        chunk_unmap(c);
-        return;
+        if (!c->cls || c->cls->empty) {
+            chunk_unmap(c);
+            return;
+        }
+        c->cls->empty = c; /* kept, for the next stack of its size */
     }
     /* The slot stays mapped (and guarded) for the next stack: give its pages
      * back without splitting the mapping. */
     madvise(s->base, s->size, MADV_DONTNEED);
     if (was_full)
-        dlist_push_back(&a->partial, &c->link);
+        dlist_push_back(&c->cls->partial, &c->link);
 }
 
 /* ---- the stack sweep's side (stack.h) ------------------------------------- */
@@ -318,8 +369,8 @@ void stack_swept(struct stack_arena *a, struct stack *s)
  * process_madvise() can. */
 static void chunk_give_back(struct stack_arena *a, struct stack_chunk *c)
 {
-    size_t len = c->slot_len * c->nslots;
     if (c->swept == chunk_used(c)) {
+        size_t len = c->map_len; /* the tail too: whole page tables */
         /* Page tables stay while a guard marker is in them, so the guards
          * go too (they come back before any of these stacks runs again);
          * a page table the range covers whole is then freed with its
@@ -388,6 +439,8 @@ int stack_unswept(struct stack_arena *a, struct stack *s)
 
 void stack_arena_destroy(struct stack_arena *a)
 {
-    while (!dlist_empty(&a->partial))
-        chunk_unmap(container_of(a->partial.next, struct stack_chunk, link)); /* GCOVR_EXCL_LINE: loop_free() freed every stack first, and a chunk all free is unmapped then */
+    /* Every stack is free by now: what is left are the chunks kept empty. */
+    for (unsigned i = 0; i < STACK_CLASSES; i++)
+        while (!dlist_empty(&a->classes[i].partial))
+            chunk_unmap(container_of(a->classes[i].partial.next, struct stack_chunk, link));
 }

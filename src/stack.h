@@ -3,9 +3,13 @@
  * than one page, in code built without -fstack-clash-protection, would
  * jump a single guard page and land in the neighbouring stack).
  *
- * Stacks of the loop's default size are carved from chunks of 64, one
- * mapping each, so that a million stacks cost thousands of mmap calls, not
- * a million. Guards are installed with MADV_GUARD_INSTALL where the kernel
+ * Stacks are carved from chunks of up to 64 slots of one size, one mapping
+ * each, so that a million stacks cost thousands of mmap calls, not a
+ * million: a class of chunks for the loop's default size and for each of
+ * the first STACK_CLASSES - 1 other sizes asked for (a size past those,
+ * or too large for two slots in a chunk, is mapped alone). A class keeps
+ * one chunk with no stack in use, so that a task made and finished alone,
+ * again and again, does not map and unmap a chunk each time. Guards are installed with MADV_GUARD_INSTALL where the kernel
  * has it (Linux 6.13+): no extra memory mapping, so vm.max_map_count stops
  * being the limit. Elsewhere mprotect makes them, at two mappings a stack,
  * and allocation fails with -EAGAIN when the mappings run out. */
@@ -33,6 +37,16 @@ struct stack {
 
 enum stack_guard_mode { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
 
+#define STACK_CLASSES 8
+
+struct stack_class {
+    size_t size;               /* usable bytes; 0: not in use yet */
+    unsigned nslots;           /* slots a chunk */
+    struct dlist partial;      /* its chunks with a free slot */
+    struct stack_chunk *empty; /* the one chunk kept with every slot free */
+};
+
+
 struct stack_arena {
     size_t default_size;    /* usable bytes, page-rounded */
     size_t guard;           /* guard bytes below each stack, page-rounded */
@@ -40,7 +54,7 @@ struct stack_arena {
     enum stack_guard_mode guard_mode;
     bool no_batch;          /* process_madvise() failed: one by one */
     bool no_batch_free;     /* ... and for MADV_DONTNEED */
-    struct dlist partial;   /* default-size chunks with a free slot */
+    struct stack_class classes[STACK_CLASSES]; /* [0]: the default size */
     struct stack_chunk *dirty; /* chunks with stacks swept since the last
                                   stack_sweep_flush() */
 };

@@ -247,6 +247,47 @@ static void test_stacks_are_reused_across_tasks_and_sizes(void **state)
     assert_int_equal(tu_run(reuse_main, NULL, NULL), 0);
 }
 
+/* Twelve sizes, more than the arena has classes (src/stack.h): the first
+ * ones get chunks of their own, the rest are mapped alone; each task
+ * writes over a part of its stack and checks it after a switch, three
+ * rounds over (a class keeps an empty chunk for the next round). */
+static int sized_user(void *arg, void **result)
+{
+    (void)result;
+    volatile char buf[8 * 1024];
+    memset((char *)buf, (int)(uintptr_t)arg, sizeof buf);
+    if (asyncio_sleep(0) < 0)
+        return -EIO;
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        if (buf[i] != (char)(uintptr_t)arg)
+            return -EIO;
+    return 0;
+}
+
+static int sizes_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { SIZES = 12, EACH = 5 };
+    for (int round = 0; round < 3; round++) {
+        asyncio_task_t *t[SIZES * EACH];
+        for (int i = 0; i < SIZES * EACH; i++) {
+            asyncio_task_options_t o = {.stack_size = (size_t)(24 + 4 * (i % SIZES)) * 1024};
+            CHECK_INT(asyncio_create_task_ex(&t[i], sized_user, (void *)(uintptr_t)(i + 1), &o), 0);
+        }
+        CHECK_INT(asyncio_gather(SIZES * EACH, t, NULL, NULL, 0), 0);
+        for (int i = 0; i < SIZES * EACH; i++)
+            asyncio_task_release(t[i]);
+    }
+    return 0;
+}
+
+static void test_stacks_of_many_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(sizes_main, NULL, NULL), 0);
+}
+
 /*
  * Stack clash: a frame larger than a page, whose first access is below the
  * stack. Code built with -fstack-clash-protection touches a large frame
@@ -375,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_out_of_memory_fails_task_creation_cleanly),
         cmocka_unit_test(test_out_of_mappings_fails_task_creation_cleanly),
         cmocka_unit_test(test_stacks_are_reused_across_tasks_and_sizes),
+        cmocka_unit_test(test_stacks_of_many_sizes),
         cmocka_unit_test(test_frame_smaller_than_the_guard_is_reported),
         cmocka_unit_test(test_probed_frame_larger_than_the_guard_is_reported),
         cmocka_unit_test(test_stack_guard_option),
