@@ -196,13 +196,15 @@ static int sweep_out(struct loop *loop, struct task *t)
     if (sp < base || sp >= top)
         return -EINVAL; /* GCOVR_EXCL_LINE: a parked task's saved stack pointer is in its stack */
     size_t len = (size_t)(top - sp);
+    if (len > UINT32_MAX)
+        return -E2BIG; /* GCOVR_EXCL_LINE: 4 GiB of live stack; it stays */
     void *saved = malloc(len);
     if (!saved)
         return -ENOMEM;
     copy_bytes(saved, sp, len);
     stack_swept(&loop->tasks.stacks, &c->coro.stack);
     c->saved = saved;
-    c->saved_len = len;
+    c->saved_len = (uint32_t)len;
     c->prefaulted = false;
     loop->tasks.sweep.swept++;
     loop->tasks.sweep.saved_bytes += len;

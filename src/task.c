@@ -474,8 +474,13 @@ static const char *task_name(struct task *t)
 {
     if (t->name)
         return t->name;
-    snprintf(t->name_buf, sizeof t->name_buf, "Task-%" PRIu64, t->serial);
-    return t->name = t->name_buf;
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "Task-%" PRIu64, t->serial);
+    /* name_buf holds serials up to 18 digits; past that, the heap. */
+    char *name = (size_t)n < sizeof t->name_buf ? t->name_buf : malloc((size_t)n + 1);
+    if (!name)
+        return "Task"; /* GCOVR_EXCL_LINE: a serial past 10^18, and no memory */
+    return t->name = memcpy(name, buf, (size_t)n + 1);
 }
 
 const char *asyncio_task_name(const asyncio_task_t *task)
