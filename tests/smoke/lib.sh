@@ -52,6 +52,12 @@ fi
 # process group, and a server that handles the first SIGTERM by leaving
 # may die of the second one (status 143).
 #
+# A signal timeout passes on also starts its -k clock: a server gets
+# SERVER_KILL_AFTER s after stop_server's signal, more than the 10 s
+# stop_server waits (with -k 2, a server with 64 workers under TSan on a
+# loaded machine was killed 2 s into a clean stop: status 137).
+SERVER_KILL_AFTER=12
+#
 # bounded SECONDS CMD ARGS...: run CMD, TERM it once it has run SECONDS
 # (KILL 2 s later), and return its status: 124 (137 after the KILL) when it
 # had to be stopped, and then say so on stderr.
@@ -184,7 +190,7 @@ PORT=
 start_server() {
     [ -x "$1" ] || fail "not an executable: $1"
     : >"$OUT" # there before the loop below reads it
-    timeout --foreground -k 2 "$SERVER_LIMIT" "$@" >"$OUT" 2>"$ERR" &
+    timeout --foreground -k "$SERVER_KILL_AFTER" "$SERVER_LIMIT" "$@" >"$OUT" 2>"$ERR" &
     SERVER_PID=$!
     trap 'kill "$SERVER_PID" 2>/dev/null; rm -f "$_tmp".*' EXIT
     _i=0
@@ -339,7 +345,7 @@ expect_stop_while_starting() {
     : >"$OUT"
     rm -f "$_tmp.pid"
     # sh writes its pid, then becomes the server: that pid is the server's.
-    timeout --foreground -k 2 "$SERVER_LIMIT" sh -c 'echo $$ >"$0" && exec "$@"' "$_tmp.pid" "$@" \
+    timeout --foreground -k "$SERVER_KILL_AFTER" "$SERVER_LIMIT" sh -c 'echo $$ >"$0" && exec "$@"' "$_tmp.pid" "$@" \
         >"$OUT" 2>"$ERR" &
     SERVER_PID=$!
     _i=0
@@ -369,7 +375,7 @@ expect_clean_start_failures() {
     while :; do
         [ "$_n" -le 64 ] || fail "did not start with 64 fds"
         : >"$OUT"
-        timeout --foreground -k 2 10 sh -c 'ulimit -n "$0" && exec "$@"' "$_n" "$@" >"$OUT" 2>"$ERR" &
+        timeout --foreground -k "$SERVER_KILL_AFTER" 10 sh -c 'ulimit -n "$0" && exec "$@"' "$_n" "$@" >"$OUT" 2>"$ERR" &
         SERVER_PID=$!
         _i=0
         while kill -0 "$SERVER_PID" 2>/dev/null && ! grep -q '^listening on ' "$OUT"; do
