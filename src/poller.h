@@ -17,14 +17,18 @@
 #define POLLER_INVAL 0x8u /* the fd is not open (poll backend): drop it */
 
 /* The length a table indexed by fd must grow to so that fd fits: double
- * from cur (64 at first), computed without overflow for any fd up to
- * INT_MAX. Callers make sure fd is open first, so the table never grows
- * past the process's fd limit. */
+ * from cur (64 at first) up to 4096, then grow by a quarter (rounded down
+ * to a multiple of 1024), so that a server of 10,000 connections keeps 10,240
+ * entries, not 16,384 (40 bytes each in the loop's table); computed
+ * without overflow for any fd up to INT_MAX. Callers make sure fd is open
+ * first, so the table never grows past the process's fd limit. */
 static inline size_t poller_table_len(size_t cur, int fd)
 {
     size_t need = (size_t)fd + 1, n = cur ? cur : 64;
-    while (n < need && n <= SIZE_MAX / 2)
-        n *= 2;
+    while (n < need && n <= SIZE_MAX / 2) {
+        size_t step = n < 4096 ? n : (n / 4) & ~(size_t)1023;
+        n += step;
+    }
     return n < need ? need : n;
 }
 
