@@ -43,8 +43,6 @@ struct coro {
     jmp_buf env;
 #endif
     struct stack stack;     /* unused for a thread's own context */
-    coro_entry entry;
-    void *arg;
 #ifdef ASYNCIO_ASAN
     /* For ASan: the bounds of this context's stack (learnt on the first
      * switch away from it, for the thread's own), the fake stack it left
