@@ -30,14 +30,17 @@ struct listener {
 struct conn {
     struct dlist link;    /* on srv->conns */
     asyncio_server_t *srv;
-    asyncio_stream_t *stream;
+    asyncio_stream_t *stream; /* NULL once the task has it */
     asyncio_task_t *task;
     /* Its task's end, as a done callback would see it (conn_done() runs in
      * the iteration after), without a callback handle: an idle server of
-     * 10,000 connections holds 10,000 of these, and a handle is 120 bytes. */
-    struct waiter done;
-    struct runnable done_run;
-    bool started;         /* the handler has the stream */
+     * 10,000 connections holds 10,000 of these, and a handle is 120 bytes.
+     * The waiter is off the task's list when it is told (future.c), so the
+     * runnable that queues conn_done() takes its place. */
+    union {
+        struct waiter done;
+        struct runnable done_run;
+    };
 };
 
 struct asyncio_server {
@@ -89,7 +92,7 @@ static int conn_main(void *arg, void **result)
     struct conn *c = arg;
     asyncio_stream_t *s = c->stream;
     asyncio_server_t *srv = c->srv;
-    c->started = true;
+    c->stream = NULL; /* the task's now */
     stream_retain(s);
     if (srv->tls) {
         /* A failed handshake closed s (held: freed by the release). It is
@@ -111,7 +114,7 @@ static void conn_done(struct loop *loop, struct runnable *r)
     (void)loop;
     struct conn *c = container_of(r, struct conn, done_run);
     asyncio_server_t *srv = c->srv;
-    if (!c->started) /* cancelled before it ran */
+    if (c->stream) /* cancelled before it ran */
         asyncio_stream_close(c->stream);
     dlist_remove(&c->link);
     srv->nconns--;
@@ -123,6 +126,7 @@ static void conn_done(struct loop *loop, struct runnable *r)
 static void conn_notify(struct waiter *w, struct asyncio_future *f)
 {
     struct conn *c = container_of(w, struct conn, done);
+    c->done_run.run = conn_done;
     loop_ready(f->loop, &c->done_run);
 }
 
@@ -149,7 +153,6 @@ static void start_conn(struct listener *l, int fd)
         return;
     }
     c->done.notify = conn_notify;
-    c->done_run.run = conn_done;
     future_add_waiter(c->task, &c->done);
     dlist_push_back(&srv->conns, &c->link);
     srv->nconns++;
