@@ -51,6 +51,8 @@ struct asyncio_stream {
     bool shut_done;
     bool watching;           /* a writable callback is armed */
     bool sending;            /* in asyncio_stream_sendfile(): writes wait */
+    uint8_t rwant;           /* what the layer's last recv waits for */
+    uint8_t watched;         /* what the writable callback watches (POLLER_*) */
     int rerr, werr;          /* sticky errors of each direction */
     struct task *reader;     /* the task in a read call */
     char *rbuf;              /* unread bytes: rbuf[rpos, rpos + rlen) */
@@ -65,17 +67,27 @@ struct asyncio_stream {
     struct net_open open;    /* freed at loop close if still open */
     asyncio_stream_t **owner_slot; /* cleared at close (stream_set_owner_slot) */
     struct prepoll flush;    /* queued bytes go out before the next poll */
-    /* A layer (TLS) between the stream and its fd: asyncio_stream_set_layer() */
-    const asyncio_stream_layer_ops_t *lops;
+    /* A layer (TLS) between the stream and its fd, asyncio_stream_set_layer():
+     * its state apart, so that a plain stream costs 48 bytes less (10,000
+     * idle connections: 480 KB). */
+    struct stream_layer *lx;
+};
+
+/* What a stream with a layer has more. It lives as long as the stream: the
+ * layer goes at close, before the fd, and lingering comes after. */
+struct stream_layer {
+    const asyncio_stream_layer_ops_t *ops; /* NULL once the layer is freed */
     void *layer;
-    int rwant;               /* what the layer's last recv waits for */
+    asyncio_stream_t *s;
     unsigned watch_ev;       /* what the layer's last send waits for */
-    unsigned watched;        /* what it watches (s->watching) */
     bool notified;           /* the layer's shutdown (close_notify) is done */
     bool notify_sent;        /* ... and it sent something: linger at close */
     bool lingering;          /* closed, reading until the peer's end */
     struct ltimer linger;    /* the end of lingering */
 };
+
+/* Does s read and write through a layer now? */
+#define LAYERED(s) ((s)->lx && (s)->lx->ops)
 
 static void stream_flush(asyncio_stream_t *s);
 
@@ -145,11 +157,11 @@ void stream_set_owner_slot(asyncio_stream_t *s, asyncio_stream_t **slot)
 /* The layer goes before the fd: it may still hold what it was sending. */
 static void free_layer(asyncio_stream_t *s)
 {
-    if (s->lops) {
-        const asyncio_stream_layer_ops_t *ops = s->lops;
-        s->lops = NULL;
-        ops->free(s->layer);
-        s->layer = NULL;
+    if (LAYERED(s)) {
+        const asyncio_stream_layer_ops_t *ops = s->lx->ops;
+        s->lx->ops = NULL;
+        ops->free(s->lx->layer);
+        s->lx->layer = NULL;
     }
 }
 
@@ -160,6 +172,7 @@ static void stream_free(asyncio_stream_t *s)
     dlist_remove(&s->open.link);
     loop_prepoll_cancel(&s->flush);
     free_buffers(s);
+    free(s->lx);
     s->magic = 0;
     free(s);
 }
@@ -168,7 +181,8 @@ static void stream_free_at_close(struct net_open *o)
 {
     asyncio_stream_t *s = container_of(o, asyncio_stream_t, open);
     free_layer(s);
-    loop_timer_cancel(s->loop, &s->linger);
+    if (s->lx)
+        loop_timer_cancel(s->loop, &s->lx->linger);
     if (s->fd >= 0)
         close(s->fd);
     stream_free(s);
@@ -215,7 +229,7 @@ static void on_linger_input(struct loop *loop, int fd, unsigned events, void *ar
 static void on_linger_end(struct loop *loop, struct ltimer *lt)
 {
     (void)loop;
-    finish_close(container_of(lt, asyncio_stream_t, linger));
+    finish_close(container_of(lt, struct stream_layer, linger)->s);
 }
 
 /* A layer that sent its end (TLS's close_notify) at close: the peer may
@@ -231,28 +245,29 @@ static bool linger_start(asyncio_stream_t *s)
 {
     if (shutdown(s->fd, SHUT_WR) < 0 || linger_drain(s))
         return false;
-    s->linger.t.when = clock_now_ns() + LINGER_NS;
-    s->linger.fire = on_linger_end;
-    if (loop_timer_add(s->loop, &s->linger) < 0)
+    struct stream_layer *lx = s->lx;
+    lx->linger.t.when = clock_now_ns() + LINGER_NS;
+    lx->linger.fire = on_linger_end;
+    if (loop_timer_add(s->loop, &lx->linger) < 0)
         return false;
     if (io_watch(s->loop, s->fd, POLLER_IN, on_linger_input, s) < 0) {
-        loop_timer_cancel(s->loop, &s->linger);
+        loop_timer_cancel(s->loop, &lx->linger);
         return false;
     }
-    s->lingering = true;
+    lx->lingering = true;
     return true;
 }
 
 /* The end of a close: the queue is sent (or failed), so the fd goes. */
 static void finish_close(asyncio_stream_t *s)
 {
-    bool linger = s->lops && s->notify_sent && !s->werr && s->fd >= 0 && !s->lingering;
+    bool linger = LAYERED(s) && s->lx->notify_sent && !s->werr && s->fd >= 0 && !s->lx->lingering;
     free_layer(s);
     if (linger && linger_start(s))
         return; /* finish_close() again at the peer's end */
-    if (s->lingering) {
-        loop_timer_cancel(s->loop, &s->linger);
-        s->lingering = false;
+    if (s->lx && s->lx->lingering) {
+        loop_timer_cancel(s->loop, &s->lx->linger);
+        s->lx->lingering = false;
     }
     if (s->fd >= 0) {
         asyncio_close(s->fd); /* wakes whoever still waits on it */
@@ -305,7 +320,7 @@ int asyncio_stream_open(asyncio_stream_t **out, int fd, size_t limit)
     s->high = ASYNCIO_STREAM_HIGH_WATER;
     s->low = ASYNCIO_STREAM_LOW_WATER;
     s->flush.run = run_flush;
-    timer_init(&s->linger.t);
+    s->lx = NULL;
     s->open.free_at_close = stream_free_at_close;
     dlist_push_back(&loop->net.open, &s->open.link);
     *out = s;
@@ -388,7 +403,7 @@ static ALWAYS_INLINE int wait_input(asyncio_stream_t *s, struct task *t)
 static ssize_t __attribute__((noinline)) layer_read(asyncio_stream_t *s, void *buf, size_t n)
 {
     int want = 0;
-    ssize_t r = s->lops->recv(s->layer, buf, n, &want);
+    ssize_t r = s->lx->ops->recv(s->lx->layer, buf, n, &want);
     /* A send or shutdown waiting for input the layer needed: this read may
      * have taken it, and then the fd's readiness will not say so (a
      * reader's wait takes precedence over the watch): try again before the
@@ -398,7 +413,7 @@ static ssize_t __attribute__((noinline)) layer_read(asyncio_stream_t *s, void *b
     if (r > 0) {
         /* Short, and nothing more within the layer: the socket is drained
          * too, likely (the layer reads ahead as much as there is). */
-        s->drained = (size_t)r < n && !s->lops->pending(s->layer);
+        s->drained = (size_t)r < n && !s->lx->ops->pending(s->lx->layer);
         net_charge(s->reader, (size_t)r);
         return r;
     }
@@ -407,7 +422,7 @@ static ssize_t __attribute__((noinline)) layer_read(asyncio_stream_t *s, void *b
         return 0;
     }
     if (r == -EAGAIN) {
-        s->rwant = want;
+        s->rwant = (uint8_t)want;
         return -EAGAIN;
     }
     return s->rerr = (int)r;
@@ -423,7 +438,7 @@ static ALWAYS_INLINE ssize_t read_once(asyncio_stream_t *s, void *buf, size_t n)
         return s->rerr;
     if (s->drained)
         return -EAGAIN;
-    if (s->lops)
+    if (LAYERED(s))
         return layer_read(s, buf, n);
     for (;;) {
         /* recv(2) and send(2) take a shorter path through the kernel than
@@ -725,21 +740,21 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
     return r;
 }
 
-/* send_some() through the layer: bytes taken, -EAGAIN (s->watch_ev says
+/* send_some() through the layer: bytes taken, -EAGAIN (s->lx->watch_ev says
  * for what), or the error. */
 static ssize_t __attribute__((noinline))
 layer_send(asyncio_stream_t *s, const struct iovec *iov, int iovcnt)
 {
     int want = 0;
-    ssize_t r = s->lops->send(s->layer, iov, iovcnt, &want);
+    ssize_t r = s->lx->ops->send(s->lx->layer, iov, iovcnt, &want);
     if (r == -EAGAIN)
-        s->watch_ev = want == ASYNCIO_LAYER_WANT_READ ? POLLER_IN : POLLER_OUT;
+        s->lx->watch_ev = want == ASYNCIO_LAYER_WANT_READ ? POLLER_IN : POLLER_OUT;
     return r;
 }
 
 static ssize_t send_some(asyncio_stream_t *s, const struct iovec *iov, int iovcnt)
 {
-    if (s->lops)
+    if (LAYERED(s))
         return layer_send(s, iov, iovcnt);
     for (;;) {
         ssize_t r;
@@ -792,7 +807,7 @@ static void watch(asyncio_stream_t *s, unsigned ev)
         write_failed(s, rc);
     } else {
         s->watching = true;
-        s->watched = ev;
+        s->watched = (uint8_t)ev;
     }
 }
 
@@ -803,13 +818,13 @@ static void watch(asyncio_stream_t *s, unsigned ev)
 static bool __attribute__((noinline)) layer_shutdown(asyncio_stream_t *s)
 {
     int want = 0;
-    int rc = s->lops->shutdown(s->layer, &want);
+    int rc = s->lx->ops->shutdown(s->lx->layer, &want);
     if (rc == -EAGAIN) {
         watch(s, want == ASYNCIO_LAYER_WANT_READ ? POLLER_IN : POLLER_OUT);
         return s->werr != 0; /* the watch failed: give up on it */
     }
-    s->notified = true;
-    s->notify_sent = rc == 0;
+    s->lx->notified = true;
+    s->lx->notify_sent = rc == 0;
     if (rc < 0 && !s->closing)
         s->werr = rc;
     return true;
@@ -826,7 +841,7 @@ static void stream_flush(asyncio_stream_t *s)
         ssize_t r = send_some(s, &v, 1);
         if (r == -EAGAIN) {
             /* a plain socket waits for output; a layer says what (layer_send) */
-            watch(s, s->lops ? s->watch_ev : POLLER_OUT);
+            watch(s, LAYERED(s) ? s->lx->watch_ev : POLLER_OUT);
             break;
         }
         if (r < 0) {
@@ -842,7 +857,7 @@ static void stream_flush(asyncio_stream_t *s)
         loop_prepoll_cancel(&s->flush); /* sent already: nothing left for it */
         if (s->wcap > WBUF_KEEP)
             drop_wbuf(s);
-        if (s->lops && !s->notified && !s->werr && (s->shut_wanted || s->closing))
+        if (LAYERED(s) && !s->lx->notified && !s->werr && (s->shut_wanted || s->closing))
             sent = layer_shutdown(s);
         if (s->watching && sent) {
             io_watch(s->loop, s->fd, 0, NULL, NULL);
@@ -1096,7 +1111,7 @@ ssize_t asyncio_stream_sendfile(asyncio_stream_t *s, int file, off_t offset, siz
     if (rc == 0 && s->drainer)
         rc = -EBUSY;
 #ifdef HAVE_SENDFILE
-    bool zero_copy = !s->lops && !s->is_file;
+    bool zero_copy = !LAYERED(s) && !s->is_file;
 #else
     bool zero_copy = false;
 #endif
@@ -1239,7 +1254,7 @@ int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops
         return bad;
     if (s->closing || s->fd < 0)
         return -EBADF;
-    if (s->lops)
+    if (LAYERED(s))
         return -EEXIST;
     if (!s->is_socket)
         return -ENOTSOCK;
@@ -1250,7 +1265,7 @@ int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops
         rc = -EBADF;
     if (rc == 0 && (s->reader || s->drainer || s->sending))
         rc = -EBUSY;
-    if (rc == 0 && s->lops)
+    if (rc == 0 && LAYERED(s))
         rc = -EEXIST; /* another task's set_layer() won while this one yielded */
     if (rc == 0 && s->wlen && !s->werr)
         stream_flush(s);
@@ -1271,11 +1286,22 @@ int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops
     }
     if (rc == 0)
         rc = s->werr ? s->werr : s->fd < 0 || s->closing ? -EBADF : 0;
+    if (rc == 0 && !s->lx) {
+        if ((s->lx = malloc(sizeof *s->lx)) != NULL) {
+            s->lx->s = s;
+            s->lx->lingering = false;
+            timer_init(&s->lx->linger.t);
+        } else {
+            rc = -ENOMEM;
+        }
+    }
     if (rc == 0) {
-        s->lops = ops;
-        s->layer = layer;
+        s->lx->ops = ops;
+        s->lx->layer = layer;
+        s->lx->watch_ev = 0;
         s->drained = false; /* the layer's first read must go to the socket */
-        s->notified = false;
+        s->lx->notified = false;
+        s->lx->notify_sent = false;
     }
     put(s);
     return rc;
@@ -1283,5 +1309,5 @@ int asyncio_stream_set_layer(asyncio_stream_t *s, const asyncio_stream_layer_ops
 
 void *asyncio_stream_get_layer(const asyncio_stream_t *s, const asyncio_stream_layer_ops_t *ops)
 {
-    return valid(s) && ops && s->lops == ops ? s->layer : NULL;
+    return valid(s) && ops && LAYERED(s) && s->lx->ops == ops ? s->lx->layer : NULL;
 }

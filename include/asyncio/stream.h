@@ -557,9 +557,9 @@ typedef struct asyncio_stream_layer_ops {
  * \return 0; or -EINVAL (s or ops NULL, an op missing), -EBUSY (another
  *         task reads or drains s, or sends a file on it), -EEXIST (s has a
  *         layer), -ENOTSOCK (s is not a socket), -EBADF (s closed), the
- *         connection's error, -EPERM (not in a task), -ECANCELED,
- *         -ETIMEDOUT. On failure the layer is not installed (the caller
- *         still owns it).
+ *         connection's error, -ENOMEM, -EPERM (not in a task),
+ *         -ECANCELED, -ETIMEDOUT. On failure the layer is not installed
+ *         (the caller still owns it).
  * \suspends Yes: until what was queued is sent. Cancellation and timeout
  *           scopes end the wait.
  * \context A task.
