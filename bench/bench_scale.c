@@ -8,7 +8,7 @@
  *
  * With --sweep S, the loop runs with the stack sweep at S seconds
  * (asyncio_run_options_t::stack_sweep), and the first deadline comes
- * 2 S + SWEEP_ALLOWANCE s later, so that the sweep has visited every task
+ * 2 S + SWEEP_ALLOWANCE s + create_s later, so that the sweep has visited every task
  * twice and swept it first. The metrics are then named sweep_*:
  *   swept_tasks               tasks swept when memory was measured
  *   sweep_mem_per_task_bytes  resident memory plus page tables (VmRSS +
@@ -43,8 +43,10 @@ static int sleeper_fn(void *arg, void **result)
 }
 
 /* Seconds added to the wait before the first deadline with --sweep, on
- * top of two periods: a pass that sweeps a million tasks takes about 1.5 s
- * of the loop's time. */
+ * top of two periods and of the time creating the tasks took: the pass
+ * that sweeps them does about as much per task (a heap block, a copy, the
+ * pages given back), 1.5 s a million on a fast day, 10 s or more where a
+ * page fault costs 11 us (a VM with shadow page tables). */
 #define SWEEP_ALLOWANCE 3.0
 
 struct run {
@@ -82,7 +84,7 @@ static int scale_main(void *arg, void **result)
     /* Starting them (a switch and a timer each) must fit before base. */
     base = asyncio_loop_time() + 1.0 + (double)run->created * 1e-6;
     if (run->sweep > 0)
-        base += 2 * run->sweep + SWEEP_ALLOWANCE;
+        base += 2 * run->sweep + SWEEP_ALLOWANCE + run->create_s;
     asyncio_sleep(0); /* every task starts and goes to sleep */
     long rss1 = bench_rss();
     run->rss_per_task = run->created ? (double)(rss1 - rss0) / (double)run->created : 0;

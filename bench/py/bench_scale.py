@@ -10,7 +10,7 @@ tasks exist (plus an allowance for starting them, see below).
   max_wake_late_ms    the latest wake-up past its deadline
 
 With --sweep S, the timeline of bench_scale --sweep S: the first deadline
-comes 2 S + SWEEP_ALLOWANCE s later, and resident memory plus page tables
+comes 2 S + SWEEP_ALLOWANCE s + create_s later, and resident memory plus page tables
 (VmRSS + VmPTE) is measured 0.2 s before it, as the C side measures once
 its sweep is done; the metrics are named sweep_* (and swept_tasks is 0: Python has
 nothing to sweep).
@@ -62,7 +62,7 @@ async def scale_main(n, start_factor, sweep):
     per_task = max(1e-6, start_factor * create_s / max(created, 1))
     base = monotonic() + 1.0 + created * per_task
     if sweep > 0:
-        base += 2 * sweep + SWEEP_ALLOWANCE
+        base += 2 * sweep + SWEEP_ALLOWANCE + create_s
     await asyncio.sleep(0)  # every task starts and goes to sleep
     rss1 = common.rss()
     rss_per_task = (rss1 - rss0) / created if created else 0.0
