@@ -46,6 +46,17 @@
 #endif
 #endif
 
+/* TU_UNDER_ASAN: built with AddressSanitizer, whose shadow memory and
+ * allocator add their own mappings, pages and page tables to what the
+ * library's memory use shows in /proc. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_UNDER_ASAN 1
+#endif
+#endif
+
 /* ---- order log -------------------------------------------------------- */
 
 static char tu_log_buf[1 << 16];
