@@ -138,10 +138,10 @@ __asm__(".text\n"
         ".size asyncio_coro_save_and_start,.-asyncio_coro_save_and_start\n");
 #endif
 
-/* Handed from coro_create to the new context's first instructions. */
-/* What a new context needs once, on its creator's stack until the context
- * has copied it (the entry and its argument are not kept in struct coro:
- * a parked task's context is 16 bytes smaller for it). */
+/* Handed from coro_create to the new context's first instructions, on the
+ * creator's stack until the context has copied what it needs (the entry
+ * and its argument are not kept in struct coro: a parked task's context is
+ * 16 bytes smaller for it). */
 struct boot {
     struct coro *self;
     struct coro *from;
