@@ -14,14 +14,7 @@
 
 /* Under ASan, faults go to its own handler and it needs terabytes of
  * address space: the tests that depend on either are skipped there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
 static const int under_asan = 1;
 #else
 static const int under_asan = 0;
@@ -36,21 +29,11 @@ static const int under_tsan = 1;
 static const int under_tsan = 0;
 #endif
 
-static volatile int sink;
-
-static int recurse(int depth)
-{
-    volatile char frame[1024];
-    memset((char *)frame, depth, sizeof frame);
-    sink = frame[depth % 1024];
-    return depth > 0 ? recurse(depth - 1) + frame[7] : 0;
-}
-
 static int overflow_task(void *arg, void **result)
 {
     (void)arg;
     (void)result;
-    return recurse(1 << 20);
+    return tu_recurse(1 << 20);
 }
 
 static int overflow_main(void *arg, void **result)

@@ -247,23 +247,6 @@ static void test_idle_tasks_with_stacks_of_another_size(void **state)
  * the guards are back before any of them runs: the one that then runs past
  * the end of its stack is reported as ever (in a child: the report ends
  * the program). Not under ASan, whose own handler takes the fault. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-static volatile int g_sink;
-
-static int __attribute__((noinline)) recurse_down(int depth)
-{
-    volatile char frame[1024];
-    memset((char *)frame, depth, sizeof frame);
-    g_sink = frame[depth % 1024];
-    return depth > 0 ? recurse_down(depth - 1) + frame[7] : 0;
-}
 
 static int overflower(void *arg, void **result)
 {
@@ -271,7 +254,7 @@ static int overflower(void *arg, void **result)
     int rc = asyncio_event_wait(&g_go);
     if (rc < 0 || !arg)
         return rc;
-    return recurse_down(1 << 20);
+    return tu_recurse(1 << 20);
 }
 
 static int main_overflow(void *arg, void **result)
@@ -310,7 +293,7 @@ static void test_swept_stacks_get_their_guards_back(void **state)
 {
     (void)state;
     NEED_SWEEP();
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     skip();
 #endif
     struct tu_child c;

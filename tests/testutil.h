@@ -57,6 +57,18 @@
 #endif
 #endif
 
+/* Recursion of 1 KiB frames, depth deep: a task that calls it with a large
+ * depth runs past the end of its stack (the overflow tests). */
+static volatile int tu_recurse_sink;
+
+static int __attribute__((noinline, unused)) tu_recurse(int depth)
+{
+    volatile char frame[1024];
+    memset((char *)frame, depth, sizeof frame);
+    tu_recurse_sink = frame[depth % 1024];
+    return depth > 0 ? tu_recurse(depth - 1) + frame[7] : 0;
+}
+
 /* ---- order log -------------------------------------------------------- */
 
 static char tu_log_buf[1 << 16];
