@@ -14,6 +14,8 @@ uint64_t clock_now_ns(void)
 uint64_t clock_seconds_to_ns(double seconds)
 {
     double ns = seconds * 1e9;
+    if (ns <= 0) /* a delay in the past is due now (and -INFINITY too) */
+        return 0;
     if (!(ns < 18446744073709549568.0)) /* largest double below 2^64 */
         return UINT64_MAX;
     return (uint64_t)ns;

@@ -82,7 +82,7 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
 int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout, int return_when,
                  asyncio_future_t *done[], asyncio_future_t *pending[])
 {
-    if (!n || !futs || isnan(timeout) || timeout < 0 ||
+    if (!n || !futs || isnan(timeout) ||
         (return_when != ASYNCIO_ALL_COMPLETED && return_when != ASYNCIO_FIRST_COMPLETED &&
          return_when != ASYNCIO_FIRST_EXCEPTION))
         return -EINVAL;
@@ -126,7 +126,7 @@ int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout, int r
 int asyncio_as_completed_init(asyncio_as_completed_t *it, size_t n, asyncio_future_t *const futs[],
                               double timeout)
 {
-    if (!it || (n && !futs) || isnan(timeout) || timeout < 0)
+    if (!it || (n && !futs) || isnan(timeout))
         return -EINVAL;
     struct fanin *fi;
     int rc = check_futures(n, futs, true);

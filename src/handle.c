@@ -164,7 +164,7 @@ int asyncio_call_later(double delay, asyncio_callback cb, void *arg, asyncio_han
     struct loop *loop = loop_current();
     if (!loop)
         return -EPERM;
-    if (!cb || isnan(delay) || delay < 0)
+    if (!cb || isnan(delay))
         return -EINVAL;
     return call_at_ns(loop, clock_deadline(clock_now_ns(), clock_seconds_to_ns(delay)), cb, arg,
                       handle);

@@ -660,13 +660,13 @@ bool task_wait_done_uncancellable(struct task *t, struct asyncio_future *f)
 
 int asyncio_sleep(double seconds)
 {
-    if (isnan(seconds) || seconds < 0)
+    if (isnan(seconds))
         return -EINVAL;
     struct task *t;
     int rc = task_begin_wait_on(&t, "sleep");
     if (rc < 0)
         return rc;
-    if (seconds == 0) {
+    if (seconds <= 0) {
         /* A plain yield: to the back of the ready queue. */
         t->state = TASK_WAITING;
         t->wake_status = 0;

@@ -15,6 +15,12 @@ static int enter_ns(asyncio_timeout_t *scope, uint64_t deadline)
     if (!loop || !loop->current)
         return -EPERM;
     struct task *t = loop->current;
+    /* Entered twice (asyncio's RuntimeError): linking it again would make
+     * the list a cycle. Only this task's open scopes can be checked: the
+     * fields of a scope never entered are whatever the caller left. */
+    for (const asyncio_timeout_t *s = t->scopes; s; s = s->outer)
+        if (s == scope)
+            return -EINVAL;
     scope->outer = t->scopes;
     scope->task = t;
     scope->deadline_ns = deadline;
@@ -32,7 +38,7 @@ static uint64_t when_to_ns(double when)
 
 int asyncio_timeout_enter(asyncio_timeout_t *scope, double delay)
 {
-    if (!scope || isnan(delay) || delay < 0)
+    if (!scope || isnan(delay))
         return -EINVAL;
     return enter_ns(scope, clock_deadline(clock_now_ns(), clock_seconds_to_ns(delay)));
 }
@@ -103,7 +109,7 @@ int asyncio_timeout_exit(asyncio_timeout_t *scope)
 
 int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
 {
-    if (!f || isnan(timeout) || timeout < 0)
+    if (!f || isnan(timeout))
         return -EINVAL;
     /* The await makes the other checks, and returns at once for a done f. */
     asyncio_timeout_t scope;

@@ -257,6 +257,23 @@ static void test_null_arguments_return_einval(void **state)
     assert_null(asyncio_loop_backend());
 }
 
+/* Order of what ran, for the negative-delay tests. */
+static char g_trace[16];
+static size_t g_trace_len;
+
+static void cb_trace(void *arg)
+{
+    if (g_trace_len + 1 < sizeof g_trace)
+        g_trace[g_trace_len++] = *(const char *)arg;
+}
+
+static int fn_trace(void *arg, void **result)
+{
+    (void)result;
+    cb_trace(arg);
+    return 0;
+}
+
 static int main_bad_durations(void *arg, void **result)
 {
     (void)arg;
@@ -265,30 +282,93 @@ static int main_bad_durations(void *arg, void **result)
     memset(&h, 0, sizeof h);
     asyncio_future_t *f = tu_future();
 
-    CHECK_INT(asyncio_sleep(-1.0), -EINVAL);
-    CHECK_INT(asyncio_sleep(-0.001), -EINVAL);
-    CHECK_INT(asyncio_sleep(-INFINITY), -EINVAL);
+    /* NaN is refused everywhere: no time can be made of it. */
     CHECK_INT(asyncio_sleep(NAN), -EINVAL);
-
-    CHECK_INT(asyncio_call_later(-1.0, cb_nop, NULL, &h), -EINVAL);
-    CHECK_INT(asyncio_call_later(-INFINITY, cb_nop, NULL, &h), -EINVAL);
     CHECK_INT(asyncio_call_later(NAN, cb_nop, NULL, &h), -EINVAL);
     CHECK_INT(asyncio_call_at(NAN, cb_nop, NULL, &h), -EINVAL);
-
-    CHECK_INT(asyncio_wait_for(f, -1.0, NULL), -EINVAL);
-    CHECK_INT(asyncio_wait_for(f, -INFINITY, NULL), -EINVAL);
     CHECK_INT(asyncio_wait_for(f, NAN, NULL), -EINVAL);
+    CHECK_INT(asyncio_wait(1, &f, NAN, ASYNCIO_ALL_COMPLETED, NULL, NULL), -EINVAL);
+    asyncio_as_completed_t it;
+    CHECK_INT(asyncio_as_completed_init(&it, 1, &f, NAN), -EINVAL);
+    asyncio_timeout_t scope;
+    CHECK_INT(asyncio_timeout_enter(&scope, NAN), -EINVAL);
 
-    /* The bad wait_for did not cancel f; nothing was scheduled. */
+    /* The bad calls did not cancel f; nothing was scheduled. */
     CHECK_INT(asyncio_future_done(f), 0);
-    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT((long long)asyncio_task_count(), 1);
     return 0;
 }
 
-static void test_negative_and_nan_durations_return_einval(void **state)
+static void test_nan_durations_return_einval(void **state)
 {
     (void)state;
     assert_int_equal(tu_run(main_bad_durations, NULL, NULL), 0);
+}
+
+/* A negative delay is 0, as in asyncio, where sleep(-1) yields,
+ * call_later(-1) is due at once and a timeout of -1 has expired: C code
+ * computing deadline - now past the deadline must not get an error. */
+static int main_negative_durations(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static const double negative[] = {-1e-9, -1.0, -INFINITY};
+    for (size_t i = 0; i < sizeof negative / sizeof negative[0]; i++) {
+        double d = negative[i];
+        g_trace_len = 0;
+        memset(g_trace, 0, sizeof g_trace);
+
+        /* sleep(d) yields: a task made before it runs first, then the
+         * caller goes on (asyncio.sleep(-1) is sleep(0)). */
+        CHECK_INT(asyncio_create_task(NULL, fn_trace, "t", NULL), 0);
+        CHECK_INT(asyncio_sleep(d), 0);
+        cb_trace("s");
+
+        /* call_later(d, a) then call_soon(b): b first, as asyncio moves
+         * due timers behind what is ready already. */
+        asyncio_handle_t h;
+        CHECK_INT(asyncio_call_later(d, cb_trace, "a", &h), 0);
+        CHECK_INT(asyncio_call_soon(cb_trace, "b", NULL), 0);
+        CHECK_INT(asyncio_sleep(0.001), 0);
+        CHECK_STR(g_trace, "tsba");
+
+        /* wait_for(f, d): f not done times out and is cancelled; a done
+         * f gives its result. */
+        asyncio_future_t *f = tu_future();
+        CHECK_INT(asyncio_wait_for(f, d, NULL), -ETIMEDOUT);
+        CHECK_INT(asyncio_future_cancelled(f), 1);
+        asyncio_future_t *g = tu_future();
+        CHECK_INT(asyncio_future_set_result(g, (void *)&g_trace), 0);
+        void *res = NULL;
+        CHECK_INT(asyncio_wait_for(g, d, &res), 0);
+        CHECK_PTR(res, (void *)&g_trace);
+
+        /* wait(d) only looks; as_completed(d) has expired. */
+        asyncio_future_t *both[2] = {g, tu_future()};
+        asyncio_future_t *done[2] = {NULL, NULL}, *pending[2] = {NULL, NULL};
+        CHECK_INT(asyncio_wait(2, both, d, ASYNCIO_ALL_COMPLETED, done, pending), 1);
+        CHECK_PTR(done[0], g);
+        CHECK_PTR(pending[0], both[1]);
+        asyncio_as_completed_t it;
+        CHECK_INT(asyncio_as_completed_init(&it, 1, &both[1], d), 0);
+        asyncio_future_t *next = NULL;
+        CHECK_INT(asyncio_as_completed_next(&it, &next), -ETIMEDOUT);
+        asyncio_as_completed_destroy(&it);
+        CHECK_INT(asyncio_future_done(both[1]), 0);
+
+        /* A scope entered with d has expired: the next wait ends it. */
+        asyncio_timeout_t scope;
+        CHECK_INT(asyncio_timeout_enter(&scope, d), 0);
+        CHECK_INT(asyncio_sleep(10), -ETIMEDOUT);
+        CHECK_INT(asyncio_timeout_exit(&scope), -ETIMEDOUT);
+    }
+    return 0;
+}
+
+static void test_negative_durations_are_zero(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_negative_durations, NULL, NULL), 0);
 }
 
 /* ---- stack sizes ------------------------------------------------------ */
@@ -408,7 +488,8 @@ int main(void)
         cmocka_unit_test(test_waiting_calls_from_a_callback_return_eperm),
         cmocka_unit_test(test_task_awaiting_itself_is_edeadlk),
         cmocka_unit_test(test_null_arguments_return_einval),
-        cmocka_unit_test(test_negative_and_nan_durations_return_einval),
+        cmocka_unit_test(test_nan_durations_return_einval),
+        cmocka_unit_test(test_negative_durations_are_zero),
         cmocka_unit_test(test_bad_stack_sizes_return_einval),
         cmocka_unit_test(test_nested_asyncio_run_returns_ebusy),
         cmocka_unit_test(test_unknown_backend_returns_enoent),

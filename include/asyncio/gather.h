@@ -89,7 +89,7 @@ ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *r
  * \param n            the number of futures, > 0 (asyncio's ValueError for
  *                     none)
  * \param futs         the futures or tasks, none NULL
- * \param timeout      seconds, >= 0; INFINITY: no limit; 0: only look
+ * \param timeout      seconds; INFINITY: no limit; 0 or less: only look
  * \param return_when  ASYNCIO_ALL_COMPLETED, ASYNCIO_FIRST_COMPLETED or
  *                     ASYNCIO_FIRST_EXCEPTION
  * \param done         receives the futures done, in argument order; NULL, or
@@ -98,11 +98,11 @@ ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *r
  *                     or room for n
  * \return how many are done (0 or more); -ECANCELED or -ETIMEDOUT if the
  *         caller was cancelled or its timeout scope expired; -EINVAL (n is 0,
- *         futs NULL, a NULL entry, unknown return_when, timeout negative or
- *         NaN), -EPERM (not in a task), -EDEADLK (the calling task is one of
+ *         futs NULL, a NULL entry, unknown return_when, timeout NaN),
+ *         -EPERM (not in a task), -EDEADLK (the calling task is one of
  *         the futures), -ENOMEM (as asyncio_gather()).
- * \suspends Yes: until return_when is met or the timeout has passed (not if
- *           it is met already, nor for a timeout of 0). Cancellation and
+ * \suspends Yes: until return_when is met or the timeout has passed (not
+ *           if it is met already, nor for a timeout of 0 or less). Cancellation and
  *           timeout scopes end the wait.
  * \context A task.
  */
@@ -136,9 +136,10 @@ typedef struct asyncio_as_completed {
  * \param n        the number of futures (0: the first
  *                 asyncio_as_completed_next() returns 0)
  * \param futs     the futures or tasks, none NULL; may be NULL if n is 0
- * \param timeout  the overall timeout in seconds, >= 0; INFINITY: none
+ * \param timeout  the overall timeout in seconds; INFINITY: none; 0 or
+ *                 less: already expired
  * \return 0; -EINVAL (it NULL, futs NULL with n > 0, a NULL entry, timeout
- *         negative or NaN), -EPERM (not in a task), -ENOMEM.
+ *         NaN), -EPERM (not in a task), -ENOMEM.
  * \suspends No.
  * \context A task.
  */

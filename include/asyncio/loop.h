@@ -583,12 +583,13 @@ ASYNCIO_API int asyncio_call_soon(asyncio_callback cb, void *arg, asyncio_handle
  *
  * Callbacks with the same deadline run in the order they were scheduled.
  *
- * \param delay   seconds, >= 0 (0 allowed); an infinite delay is accepted
- *                and never fires
+ * \param delay   seconds; 0 or less: due now (as asyncio: the callback runs
+ *                at the next iteration); an infinite delay is accepted and
+ *                never fires
  * \param cb      the callback; not NULL
  * \param arg     passed to cb
  * \param handle  if not NULL, receives a handle for asyncio_handle_cancel()
- * \return 0; -EINVAL (cb NULL, delay negative or NaN), -EPERM (no loop in
+ * \return 0; -EINVAL (cb NULL, delay NaN), -EPERM (no loop in
  *         this thread), -ENOMEM.
  * \suspends No.
  * \context The loop's thread: a task or a callback, or the thread between

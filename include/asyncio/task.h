@@ -204,10 +204,12 @@ ASYNCIO_API int asyncio_print_tasks(FILE *out);
  * Suspend the calling task for seconds (asyncio.sleep()).
  *
  * asyncio_sleep(0) only yields: the task goes to the back of the ready
- * queue, so every other ready task runs first.
+ * queue, so every other ready task runs first. A negative delay is 0, as in
+ * asyncio: asyncio_sleep(deadline - asyncio_loop_time()) past the deadline
+ * yields.
  *
- * \param seconds  how long, >= 0; INFINITY sleeps until cancelled
- * \return 0; -EINVAL (negative or NaN), -EPERM (not in a task), -ECANCELED,
+ * \param seconds  how long; 0 or less: yield; INFINITY sleeps until cancelled
+ * \return 0; -EINVAL (NaN), -EPERM (not in a task), -ECANCELED,
  *         -ETIMEDOUT, -ENOMEM (its timer could not be armed).
  * \suspends Yes: until the time has passed. Cancellation and timeout scopes
  *           end the wait.

@@ -74,9 +74,10 @@ typedef struct asyncio_timeout {
  *
  * \param scope  the scope object, the caller's; it must stay in place until
  *               asyncio_timeout_exit()
- * \param delay  seconds, >= 0; INFINITY: none, until rescheduled; 0: already
- *               due
- * \return 0; -EINVAL (scope NULL, delay negative or NaN), -EPERM (not in a
+ * \param delay  seconds; INFINITY: none, until rescheduled; 0 or less:
+ *               already due
+ * \return 0; -EINVAL (scope NULL, delay NaN, scope open in this task
+ *         already: asyncio's RuntimeError), -EPERM (not in a
  *         task).
  * \suspends No.
  * \context A task.
@@ -90,7 +91,8 @@ ASYNCIO_API int asyncio_timeout_enter(asyncio_timeout_t *scope, double delay);
  * \param scope  the scope object, as asyncio_timeout_enter()
  * \param when   the deadline in loop time; INFINITY: none; a past time:
  *               already due
- * \return 0; -EINVAL (scope NULL, when NaN), -EPERM (not in a task).
+ * \return 0; -EINVAL (scope NULL, when NaN, scope open in this task
+ *         already), -EPERM (not in a task).
  * \suspends No.
  * \context A task.
  */
@@ -159,10 +161,11 @@ ASYNCIO_API int asyncio_timeout_exit(asyncio_timeout_t *scope);
  * then -ECANCELED.
  *
  * \param f        the future or task to wait for
- * \param timeout  seconds, >= 0; INFINITY: no limit; 0: only if already done
+ * \param timeout  seconds; INFINITY: no limit; 0 or less: only if already
+ *                 done
  * \param result   receives f's result as asyncio_await() does; may be NULL
  * \return as asyncio_await(): f's outcome; -ETIMEDOUT, -ECANCELED (see
- *         above), -EINVAL (f NULL, timeout negative or NaN), -EPERM (not in a
+ *         above), -EINVAL (f NULL, timeout NaN), -EPERM (not in a
  *         task), -EDEADLK (a task awaiting itself), -ENOMEM (the timer could
  *         not be armed), -EXDEV (debug mode: used from another loop's
  *         thread).
