@@ -122,11 +122,12 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg, int body_status)
         return -EPERM;
 
     g->exiting = true; /* from here on, aborting leaves the owner alone */
+    bool body_failed = false;
     if (body_status == -ETIMEDOUT) {
         g->outside = -ETIMEDOUT;
         abort_group(g);
     } else if (body_status < 0 && body_status != -ECANCELED) {
-        record_error(g, body_status); /* the body failed: as a child would */
+        body_failed = true; /* as a child would; recorded after the children */
         abort_group(g);
     }
     if (outside_cancels(g) > 0)
@@ -151,6 +152,10 @@ int asyncio_taskgroup_exit(asyncio_taskgroup_t *tg, int body_status)
         }
     }
     t->open_groups--;
+    /* asyncio appends the body's exception to the children's once they are
+     * done: it comes last in the group's errors. */
+    if (body_failed)
+        record_error(g, body_status);
 
     /* What the group asked of its owner ends here; a cancellation from
      * outside is reported by the return value. The group's own requests

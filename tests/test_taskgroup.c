@@ -136,6 +136,40 @@ static void test_body_failure_cancels_children(void **state)
     assert_log("slow:ECANCELED exit:ENOENT after:0");
 }
 
+/* A child that fails with -EPIPE when cancelled. */
+static int fails_when_cancelled(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = asyncio_sleep(10);
+    return rc == -ECANCELED ? -EPIPE : rc;
+}
+
+/* As asyncio's ExceptionGroup: the body's error comes after the
+ * children's, even one the body's failure caused (CPython 3.11 prints
+ * [EPIPE, ENOENT] for the same scenario). */
+static int main_body_error_comes_last(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    asyncio_taskgroup_t g;
+    CHECK_INT(asyncio_taskgroup_enter(&g), 0);
+    CHECK_INT(asyncio_taskgroup_create_task(&g, NULL, fails_when_cancelled, NULL, NULL), 0);
+    tu_yield(1);
+    CHECK_INT(asyncio_taskgroup_exit(&g, -ENOENT), -EPIPE);
+    int errs[4] = {0};
+    CHECK_INT(asyncio_taskgroup_errors(&g, errs, 4), 2);
+    CHECK_INT(errs[0], -EPIPE);
+    CHECK_INT(errs[1], -ENOENT);
+    return 0;
+}
+
+static void test_body_error_comes_after_the_childrens(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(main_body_error_comes_last, NULL, NULL), 0);
+}
+
 static int group_owner(void *arg, void **result)
 {
     (void)arg;
@@ -612,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_first_failure_cancels_siblings_and_body),
         cmocka_unit_test(test_all_failures_are_reported),
         cmocka_unit_test(test_body_failure_cancels_children),
+        cmocka_unit_test(test_body_error_comes_after_the_childrens),
         cmocka_unit_test(test_cancel_from_outside_cancels_children),
         cmocka_unit_test(test_nested_groups_propagate_failures),
         cmocka_unit_test(test_nested_groups_of_one_task_keep_their_cancellations_apart),

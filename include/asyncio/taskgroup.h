@@ -94,7 +94,8 @@ ASYNCIO_API int asyncio_taskgroup_create_task(asyncio_taskgroup_t *g, asyncio_ta
  * `async with` exit).
  *
  * A body error other than -ECANCELED/-ETIMEDOUT counts as a failure and
- * cancels the children, as in asyncio. If the owner was cancelled, or timed
+ * cancels the children, as in asyncio, and comes after the children's
+ * failures (asyncio appends it to the ExceptionGroup once they are done). If the owner was cancelled, or timed
  * out, from outside, the children are cancelled and waited for. A
  * cancellation the group itself made to stop the body is consumed here.
  *
@@ -117,8 +118,8 @@ ASYNCIO_API int asyncio_taskgroup_create_task(asyncio_taskgroup_t *g, asyncio_ta
 ASYNCIO_API int asyncio_taskgroup_exit(asyncio_taskgroup_t *g, int body_status);
 
 /**
- * The failures of the group (children and body), in the order they
- * happened.
+ * The failures of the group: the children's in the order they happened,
+ * then the body's (as in asyncio's ExceptionGroup).
  *
  * \param g       a group that was entered, open or left
  * \param errors  receives up to cap codes; may be NULL if cap is 0
