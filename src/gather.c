@@ -63,7 +63,10 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
     for (size_t i = 0; i < n; i++) {
         bool done = future_is_done(futs[i]);
         int st = done ? futs[i]->status : -EAGAIN;
-        futs[i]->retrieved |= done;
+        /* Every child counts as retrieved, even one that fails after gather
+         * returned: asyncio's gather retrieves each exception as its child
+         * finishes, outer done or not. */
+        futs[i]->retrieved = true;
         if (results)
             results[i] = done && st >= 0 ? futs[i]->result : NULL;
         if (errors)

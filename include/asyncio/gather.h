@@ -32,7 +32,8 @@ extern "C" {
  *
  * Without ASYNCIO_RETURN_EXCEPTIONS, returns 0 once all succeeded, or the
  * error of the first child to fail as soon as it fails (the others keep
- * running; entries of those not done are left NULL / -EAGAIN). With it,
+ * running; entries of those not done are left NULL / -EAGAIN; a failure of
+ * theirs is not reported as never retrieved, as in asyncio). With it,
  * waits for all and returns the number that failed.
  *
  * If the calling task is cancelled while it waits (or has a cancellation
