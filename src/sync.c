@@ -5,6 +5,9 @@
  * the first waiter that can still take it, which owns it as soon as release
  * returns, so the lock is never free in between and nobody can barge in.
  * The invariant is that a free lock has no waiter that could be handed it.
+ * A lock handed to a waiter that has not run since reads as unlocked, as
+ * in asyncio (where that waiter takes it when it runs), and cannot be
+ * released then: locked_ is LOCK_HANDED until the waiter resumes.
  * Events, conditions and barriers wake their waiters plainly. */
 #include "waitq.h"
 
@@ -48,6 +51,10 @@ static int wait_on(asyncio_waitlist_t *q, const char *what)
 
 /* ---- Lock ---------------------------------------------------------------- */
 
+/* lock->locked_: free, held by a task that has run since it got it, or
+ * handed to a waiter that has not. */
+enum { LOCK_FREE = 0, LOCK_HELD = 1, LOCK_HANDED = 2 };
+
 int asyncio_lock_init(asyncio_lock_t *lock)
 {
     if (!lock)
@@ -71,23 +78,28 @@ int asyncio_lock_acquire(asyncio_lock_t *lock)
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
-    if (!lock->locked_) {
+    if (lock->locked_ == LOCK_FREE) {
         /* Free means nobody could be handed it: no one to wait behind. */
-        lock->locked_ = 1;
+        lock->locked_ = LOCK_HELD;
         return 0;
     }
     /* Handed the lock, it is ours whatever came after (a cancellation waits
      * for the next wait). */
-    return wait_on(&lock->waiters_, "lock");
+    rc = wait_on(&lock->waiters_, "lock");
+    if (rc == 0)
+        lock->locked_ = LOCK_HELD;
+    return rc;
 }
 
 static void lock_release_internal(asyncio_lock_t *lock)
 {
     struct task *w = waitq_first(&lock->waiters_);
-    if (w)
+    if (w) {
         waitq_hand(w, NULL); /* stays locked, now for w */
-    else
-        lock->locked_ = 0;
+        lock->locked_ = LOCK_HANDED;
+    } else {
+        lock->locked_ = LOCK_FREE;
+    }
 }
 
 int asyncio_lock_release(asyncio_lock_t *lock)
@@ -95,7 +107,9 @@ int asyncio_lock_release(asyncio_lock_t *lock)
     int bad = GUARD(lock, lock_ok);
     if (bad)
         return bad;
-    if (!lock->locked_)
+    /* Handed and not taken yet: unlocked, as asyncio sees it (a second
+     * release would hand it to a second waiter: two holders). */
+    if (lock->locked_ != LOCK_HELD)
         return -EPERM;
     lock_release_internal(lock);
     return 0;
@@ -105,7 +119,7 @@ int asyncio_lock_locked(const asyncio_lock_t *lock)
 {
     if (!lock_ok(lock))
         return -EINVAL;
-    return lock->locked_;
+    return lock->locked_ == LOCK_HELD;
 }
 
 /* Take lock for t, the running task, ignoring cancellation and timeout
@@ -113,8 +127,8 @@ int asyncio_lock_locked(const asyncio_lock_t *lock)
  * a cancellation came while it waited (it is not kept). */
 static bool lock_acquire_uncancellable(asyncio_lock_t *lock, struct task *t)
 {
-    if (!lock->locked_) {
-        lock->locked_ = 1;
+    if (lock->locked_ == LOCK_FREE) {
+        lock->locked_ = LOCK_HELD;
         return false;
     }
     bool cancelled = false;
@@ -123,10 +137,12 @@ static bool lock_acquire_uncancellable(asyncio_lock_t *lock, struct task *t)
         /* task_park, not task_park_until: no scope deadline wakes it. */
         if (task_park(t) == -ECANCELED)
             cancelled = true;
-        if (t->wait.q.handed)
+        if (t->wait.q.handed) {
+            lock->locked_ = LOCK_HELD;
             break;
-        if (!lock->locked_) {
-            lock->locked_ = 1;
+        }
+        if (lock->locked_ == LOCK_FREE) {
+            lock->locked_ = LOCK_HELD;
             break;
         }
         /* Still linked (a release skips, never unlinks, a task that was
@@ -250,7 +266,7 @@ static int cond_check_wait(asyncio_condition_t *c)
         rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
-    return c->lock_->locked_ ? 0 : -EPERM;
+    return c->lock_->locked_ == LOCK_HELD ? 0 : -EPERM;
 }
 
 static int cond_wait(asyncio_condition_t *c)
@@ -315,7 +331,7 @@ int asyncio_condition_notify(asyncio_condition_t *c, int n)
     int bad = GUARD(c, cond_ok);
     if (bad)
         return bad;
-    if (!c->lock_->locked_)
+    if (c->lock_->locked_ != LOCK_HELD)
         return -EPERM;
     return (int)waitq_wake(&c->waiters_, (size_t)n, 0);
 }

@@ -1029,7 +1029,10 @@ static void lock_after(struct race *r, int rc)
         RCHECK_STATE(r, r->helper, "waiting");
         CHECK_INT(asyncio_lock_release(&r->lock), 0); /* to the helper */
     } else if (has(r, 'a')) {
-        RCHECK_INT(r, asyncio_lock_locked(&r->lock), 1);
+        /* Handed to the helper, which has not run: unlocked as asyncio
+         * sees it, and not ours to release. */
+        RCHECK_INT(r, asyncio_lock_locked(&r->lock), 0);
+        RCHECK_INT(r, asyncio_lock_release(&r->lock), -EPERM);
         RCHECK_STATE(r, r->helper, "ready");
     } else {
         RCHECK_STATE(r, r->helper, "waiting");

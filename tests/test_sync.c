@@ -109,8 +109,10 @@ static void test_lock_fifo_order(void **state)
     assert_log("w0 w1 w2 w3 w4 release got0:0 got1:0 got2:0 got3:0 got4:0");
 }
 
-/* Release hands the lock to the first waiter: it stays locked, and a task
- * that asks for it afterwards (even the releaser) queues behind. */
+/* Release hands the lock to the first waiter: it reads unlocked until the
+ * waiter runs (as in asyncio), cannot be released again meanwhile (that
+ * would make two holders: asyncio's RuntimeError), and a task that asks
+ * for it afterwards (even the releaser) queues behind. */
 static int main_lock_no_barging(void *arg, void **result)
 {
     (void)arg;
@@ -123,6 +125,7 @@ static int main_lock_no_barging(void *arg, void **result)
     tu_yield(1);
     CHECK_INT(asyncio_lock_release(&lock), 0);
     LOG("released:locked=%d", asyncio_lock_locked(&lock));
+    CHECK_INT(asyncio_lock_release(&lock), -EPERM);
     asyncio_task_t *b = spawn_worker(lock_worker, &wb, 2, &lock);
     LOG("main-acquire");
     int rc = asyncio_lock_acquire(&lock);
@@ -144,7 +147,7 @@ static void test_lock_release_hands_off_no_barging(void **state)
     assert_int_equal(tu_run(main_lock_no_barging, NULL, NULL), 0);
     /* b asks after main but runs first to its acquire: main was queued
      * first, since a's turn was already decided at the release. */
-    assert_log("w1 released:locked=1 main-acquire got1:0 w2 main-got:0 got2:0");
+    assert_log("w1 released:locked=0 main-acquire got1:0 w2 main-got:0 got2:0");
 }
 
 /* CPython test_acquire_cancel / test_cancel_race: a cancelled waiter leaves
@@ -166,7 +169,8 @@ static int main_lock_cancel_waiter(void *arg, void **result)
     CHECK_INT(asyncio_task_cancel(ts[0]), 1);
     CHECK_INT(asyncio_lock_release(&lock), 0);
     CHECK_INT(asyncio_task_cancel(ts[2]), 1);
-    CHECK_INT(asyncio_lock_locked(&lock), 1); /* w1's */
+    CHECK_INT(asyncio_lock_locked(&lock), 0); /* w1's, which has not run */
+    CHECK_INT(asyncio_lock_release(&lock), -EPERM);
     int errs[3];
     CHECK_INT(gather_soon(3, ts, errs, ASYNCIO_RETURN_EXCEPTIONS), 2);
     CHECK_INT(errs[0], -ECANCELED);
@@ -524,7 +528,8 @@ static int main_cond_cancel_reacquire(void *arg, void **result)
     tu_yield(2);
     LOG("release");
     CHECK_INT(asyncio_condition_release(&c), 0);
-    CHECK_INT(asyncio_condition_locked(&c), 1); /* handed to the waiter */
+    CHECK_INT(asyncio_condition_locked(&c), 0); /* handed, the waiter not run */
+    CHECK_INT(asyncio_condition_release(&c), -EPERM);
     CHECK_INT(asyncio_task_cancel(t), 1);
     CHECK_INT(await_soon(t), -ECANCELED);
     CHECK_INT(asyncio_condition_locked(&c), 0);

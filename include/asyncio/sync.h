@@ -119,9 +119,10 @@ ASYNCIO_API int asyncio_lock_acquire(asyncio_lock_t *lock);
  * or callback may release it, as in asyncio.
  *
  * \param lock  the lock
- * \return 0; -EINVAL, -EPERM (the lock is not locked: asyncio's
- *         RuntimeError), -EXDEV (debug mode: used from another loop's
- *         thread).
+ * \return 0; -EINVAL, -EPERM (the lock is not locked, or was handed to a
+ *         waiter that has not run since: asyncio's RuntimeError; a second
+ *         release would make two holders), -EXDEV (debug mode: used from
+ *         another loop's thread).
  * \suspends No.
  * \context The loop's thread: a task or a callback.
  */
@@ -131,7 +132,9 @@ ASYNCIO_API int asyncio_lock_release(asyncio_lock_t *lock);
  * Whether lock is locked (Lock.locked()).
  *
  * \param lock  the lock
- * \return 1 if lock is locked, 0 if not; -EINVAL.
+ * \return 1 if lock is locked, 0 if not; -EINVAL. A lock handed to a
+ *         waiter that has not run since reads 0, as in asyncio (where the
+ *         waiter takes it when it runs); no other task can take it first.
  * \suspends No.
  * \context The loop's thread.
  */
