@@ -187,6 +187,7 @@ yield_ns|yield_ns|lower|<= 30, vs asyncio >= 50|c <= 30 && a != "" && a / c >= 5
 spawn_tasks_per_s|spawn_tasks_per_s|higher|>= 3e6|c >= 3e6
 tasks|tasks|none|== 1000000|c == 1000000
 create_s|create_s|lower||
+start_s|start_s|lower||
 rss_per_task_bytes|rss_per_task_bytes|lower|<= 8192|c <= 8192
 max_wake_late_ms|max_wake_late_ms|lower|<= 100|c <= 100
 swept_tasks||none|== tasks|c == p

@@ -5,6 +5,7 @@ deadline, the deadlines spread evenly over 2 s from `base`, 1 s after all the
 tasks exist (plus an allowance for starting them, see below).
   tasks               how many were alive at once
   create_s            how long creating them took
+  start_s             how long starting them took (each runs until it sleeps)
   rss_per_task_bytes  resident memory per sleeping task (/proc/self/statm,
                       before creating the first and after all have started)
   max_wake_late_ms    the latest wake-up past its deadline
@@ -63,7 +64,9 @@ async def scale_main(n, start_factor, sweep):
     base = monotonic() + 1.0 + created * per_task
     if sweep > 0:
         base += 2 * sweep + SWEEP_ALLOWANCE + create_s
+    t1 = monotonic()
     await asyncio.sleep(0)  # every task starts and goes to sleep
+    start_s = monotonic() - t1
     rss1 = common.rss()
     rss_per_task = (rss1 - rss0) / created if created else 0.0
     if monotonic() > base:
@@ -75,7 +78,7 @@ async def scale_main(n, start_factor, sweep):
     while remaining > 0:
         await asyncio.sleep(0.01)
     max_late = max(0.0, max(lates[:created], default=0.0))
-    return created, create_s, rss_per_task, max_late, mem_per_task
+    return created, create_s, start_s, rss_per_task, max_late, mem_per_task
 
 
 def main():
@@ -89,11 +92,12 @@ def main():
     a = p.parse_args()
     if a.n <= 0:
         sys.exit(2)
-    created, create_s, rss_per_task, max_late, mem_per_task = common.run(
+    created, create_s, start_s, rss_per_task, max_late, mem_per_task = common.run(
         a.loop, scale_main(a.n, a.start_factor, a.sweep))
     p = "sweep_" if a.sweep > 0 else ""
     print("%stasks %d tasks" % (p, created))
     print("%screate_s %.2f s" % (p, create_s))
+    print("%sstart_s %.2f s" % (p, start_s))
     if a.sweep > 0:
         print("swept_tasks 0 tasks")
         print("sweep_mem_per_task_bytes %.0f bytes" % mem_per_task)
