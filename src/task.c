@@ -282,10 +282,12 @@ static void task_step_swept(struct loop *loop, struct runnable *r)
         loop_ready(loop, r); /* no room for its guard now: the next iteration */
 }
 
+static bool is_hop(const struct runnable *r);
+
 bool task_runnable(const struct runnable *r)
 {
     return r->run == task_step || r->run == task_step_counted || r->run == task_step_marked ||
-           r->run == task_step_swept;
+           r->run == task_step_swept || is_hop(r);
 }
 
 enum sweep_mark task_sweep_mark(const struct task *t)
@@ -313,11 +315,41 @@ void tasks_set_counted(struct loop *loop, bool on)
     }
 }
 
+/* A timer wakes its task one step later, as asyncio's does: there the
+ * timer's handle completes a future (sleep) or cancels the task (a
+ * timeout), and the task's step is scheduled from that with call_soon, so
+ * it runs in the next iteration, after every callback that was due with
+ * it. The task's own runnable makes the step: queued at the timer's place
+ * with a hop function, which puts back the step function and queues it
+ * again. One hop for each step function, so that nothing is stored. */
+static void hop(struct loop *loop, struct runnable *r, void (*step)(struct loop *, struct runnable *))
+{
+    r->run = step;
+    loop_ready(loop, r);
+}
+static void task_hop(struct loop *loop, struct runnable *r) { hop(loop, r, task_step); }
+static void task_hop_counted(struct loop *loop, struct runnable *r) { hop(loop, r, task_step_counted); }
+static void task_hop_marked(struct loop *loop, struct runnable *r) { hop(loop, r, task_step_marked); }
+static void task_hop_swept(struct loop *loop, struct runnable *r) { hop(loop, r, task_step_swept); }
+
+static bool is_hop(const struct runnable *r)
+{
+    return r->run == task_hop || r->run == task_hop_counted || r->run == task_hop_marked ||
+           r->run == task_hop_swept;
+}
+
 static void task_timer_fire(struct loop *loop, struct ltimer *lt)
 {
     struct task *t = container_of(lt, struct task, timer);
-    (void)loop;
+    if (t->state != TASK_WAITING || t->queued)
+        return; /* woken otherwise already: the first wake wins */
+    void (*run)(struct loop *, struct runnable *) = t->run.run;
     task_wake(t, t->timer_status);
+    t->run.run = run == task_step_counted ? task_hop_counted
+               : run == task_step_marked  ? task_hop_marked
+               : run == task_step_swept   ? task_hop_swept
+                                          : task_hop;
+    (void)loop;
 }
 
 void task_struct_recycle(struct task *t)
@@ -527,9 +559,18 @@ int task_scopes_check(struct task *t)
  * is needed only for callbacks, finished tasks and blocking polls. */
 static struct coro *next_context(struct loop *loop)
 {
-    if (!loop->batch.head && !loop_next_batch_now(loop))
-        return &loop->main;
-    struct runnable *r = container_of(loop->batch.head, struct runnable, q);
+    struct runnable *r;
+    for (;;) {
+        if (!loop->batch.head && !loop_next_batch_now(loop))
+            return &loop->main;
+        r = container_of(loop->batch.head, struct runnable, q);
+        if (!is_hop(r))
+            break;
+        /* A timer's hop only queues its task again: no need to go back
+         * to the loop's context for it. */
+        queue_pop(&loop->batch);
+        r->run(loop, r);
+    }
     if (r->run != task_step)
         return &loop->main;
     struct task *u = container_of(r, struct task, run);

@@ -117,6 +117,12 @@ int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
     if (rc < 0)
         return rc;
     rc = asyncio_await(f, result);
-    asyncio_timeout_exit(&scope);
+    /* Its own timeout, and yet f did not end cancelled: it was done before
+     * this task resumed, or it did not let the cancellation stop it (a task
+     * that returned anyway, or failed otherwise). asyncio's wait_for then
+     * returns f's outcome (3.11: fut.result() after the timeout). */
+    if (asyncio_timeout_exit(&scope) == -ETIMEDOUT && rc == -ETIMEDOUT && future_is_done(f) &&
+        f->status != -ECANCELED)
+        rc = future_outcome(f, result);
     return rc;
 }

@@ -729,9 +729,19 @@ static int wait_for_wait(struct race *r, double timeout)
     return asyncio_wait_for(r->f[0], timeout, &r->res);
 }
 
+/* Its own timeout first, then the result, both before T resumes: f is
+ * done and not cancelled when wait_for looks, and it returns the result,
+ * as asyncio's wait_for does (fut.done() is checked first). */
+static void wait_for_expect(const struct race *r, struct expect *e)
+{
+    if (r->order[0] == 'c' && has(r, 'a') && !has(r, 'b'))
+        e->w = r->sc->ok;
+}
+
 static const struct scenario sc_wait_for = {
     .name = "wait_for", .flags = OWN_TIMEOUT, .ok = 0, .setup = await_setup,
     .wait = wait_for_wait, .after = await_after, .do_a = await_do_a, .finish = await_finish,
+    .expect = wait_for_expect,
 };
 
 static void test_wait_for_own_timeout_and_a_cancel_with_the_result_follow_the_first_to_come(

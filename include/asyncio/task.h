@@ -206,7 +206,9 @@ ASYNCIO_API int asyncio_print_tasks(FILE *out);
  * asyncio_sleep(0) only yields: the task goes to the back of the ready
  * queue, so every other ready task runs first. A negative delay is 0, as in
  * asyncio: asyncio_sleep(deadline - asyncio_loop_time()) past the deadline
- * yields.
+ * yields. A task whose sleep (or timeout) is over resumes one step after
+ * its timer fires, as in asyncio (the timer's callback, then the task's
+ * step): the callbacks that were due with it run first.
  *
  * \param seconds  how long; 0 or less: yield; INFINITY sleeps until cancelled
  * \return 0; -EINVAL (NaN), -EPERM (not in a task), -ECANCELED,

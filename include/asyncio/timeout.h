@@ -156,9 +156,12 @@ ASYNCIO_API int asyncio_timeout_exit(asyncio_timeout_t *scope);
  * This is asyncio_await() inside a timeout scope (see this file's
  * description), and returns as asyncio_await() does if f finished in time.
  * On timeout (its own, or an enclosing scope's) f is cancelled and, if a
- * task, waited for until it finished; then -ETIMEDOUT. If the caller is
- * cancelled while it waits, f is cancelled and waited for the same way,
- * then -ECANCELED.
+ * task, waited for until it finished; then -ETIMEDOUT. But if its own
+ * timeout came and f did not end cancelled (it finished in the same
+ * iteration, before the caller resumed, or it was a task that caught the
+ * cancellation and returned, or failed otherwise), f's outcome is
+ * returned, as asyncio's wait_for does. If the caller is cancelled while
+ * it waits, f is cancelled and waited for the same way, then -ECANCELED.
  *
  * \param f        the future or task to wait for
  * \param timeout  seconds; INFINITY: no limit; 0 or less: only if already
