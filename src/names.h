@@ -103,6 +103,8 @@
 #define stack_arena_destroy asyncio__stack_arena_destroy
 #define stack_arena_init asyncio__stack_arena_init
 #define stack_free asyncio__stack_free
+#define stack_free_batch_begin asyncio__stack_free_batch_begin
+#define stack_free_batch_end asyncio__stack_free_batch_end
 #define stack_page_size asyncio__stack_page_size
 #define san_unpoison_stack asyncio__san_unpoison_stack /* ASan builds */
 /* stream.c */

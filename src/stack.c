@@ -79,6 +79,8 @@ void stack_arena_init(struct stack_arena *a, size_t default_size, size_t guard)
     a->no_batch = false;
     a->no_batch_free = false;
     a->dirty = NULL;
+    a->batch_free = false;
+    a->nfreed = 0;
     for (unsigned i = 0; i < STACK_CLASSES; i++) {
         a->classes[i] = (struct stack_class){.size = 0};
         dlist_init(&a->classes[i].partial);
@@ -230,8 +232,13 @@ static struct stack_chunk *chunk_new(struct stack_arena *a, size_t size, struct 
     return c;
 }
 
-static void chunk_unmap(struct stack_chunk *c)
+static void free_flush(struct stack_arena *a);
+
+static void chunk_unmap(struct stack_arena *a, struct stack_chunk *c)
 {
+    /* Ranges gathered in c must not be advised once the addresses are
+     * unmapped, and perhaps mapped again by someone else. */
+    free_flush(a);
     if (c->cls && c->cls->empty == c)
         c->cls->empty = NULL;
     dlist_remove(&c->link);
@@ -262,6 +269,7 @@ static struct stack_class *class_of(struct stack_arena *a, size_t size)
 int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
 {
     size = (size + a->page - 1) & ~(a->page - 1);
+    free_flush(a); /* a slot gathered must not be given back once in use */
     struct stack_class *cls = class_of(a, size);
     struct stack_chunk *c;
     if (cls && !dlist_empty(&cls->partial)) {
@@ -279,7 +287,7 @@ int stack_alloc(struct stack_arena *a, struct stack *s, size_t size)
         int rc = install_guard(a, c, start);
         if (rc < 0) {
             if (c->free_mask == chunk_all_free(c))
-                chunk_unmap(c);
+                chunk_unmap(a, c);
             return rc;
         }
         c->guarded |= UINT64_C(1) << slot;
@@ -333,14 +341,21 @@ void stack_free(struct stack_arena *a, struct stack *s)
     s->chunk = NULL;
     if (c->free_mask == chunk_all_free(c)) {
         if (!c->cls || c->cls->empty) {
-            chunk_unmap(c);
+            chunk_unmap(a, c);
             return;
         }
         c->cls->empty = c; /* kept, for the next stack of its size */
     }
     /* The slot stays mapped (and guarded) for the next stack: give its pages
      * back without splitting the mapping. */
-    madvise(s->base, s->size, MADV_DONTNEED);
+    if (a->batch_free) {
+        a->freed[a->nfreed].iov_base = s->base;
+        a->freed[a->nfreed++].iov_len = s->size;
+        if (a->nfreed == STACK_FREE_BATCH)
+            free_flush(a);
+    } else {
+        madvise(s->base, s->size, MADV_DONTNEED);
+    }
     if (was_full)
         dlist_push_back(&c->cls->partial, &c->link);
 }
@@ -364,6 +379,48 @@ void stack_swept(struct stack_arena *a, struct stack *s)
     c->pending |= UINT64_C(1) << s->slot;
 }
 
+/* MADV_DONTNEED on n ranges: one system call where process_madvise() can
+ * (Linux 6.14 for the calling process), else one each. */
+static void give_back(struct stack_arena *a, const struct iovec *iov, unsigned n)
+{
+#if defined(__linux__) && defined(SYS_process_madvise)
+    if (!a->no_batch_free && n > 1) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        long done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)n, MADV_DONTNEED, 0u);
+        if (done == (long)total)
+            return;
+        if (done < 0)
+            a->no_batch_free = true; /* not for this advice here: one by one from now */
+        /* A part done is done again: the advice is idempotent. */
+    }
+#else
+    (void)a;
+#endif
+    for (unsigned i = 0; i < n; i++)
+        madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
+}
+
+static void free_flush(struct stack_arena *a)
+{
+    if (a->nfreed) {
+        give_back(a, a->freed, a->nfreed);
+        a->nfreed = 0;
+    }
+}
+
+void stack_free_batch_begin(struct stack_arena *a)
+{
+    a->batch_free = true;
+}
+
+void stack_free_batch_end(struct stack_arena *a)
+{
+    a->batch_free = false;
+    free_flush(a);
+}
+
 /* Give back the pages of c's pending stacks: all of c when every stack in
  * it is swept (or free), else the pending ones, in one system call where
  * process_madvise() can. */
@@ -384,24 +441,13 @@ static void chunk_give_back(struct stack_arena *a, struct stack_chunk *c)
         return;
     }
     struct iovec iov[64];
-    int n = 0;
+    unsigned n = 0;
     for (uint64_t p = c->pending; p; p &= p - 1) {
         char *stack = c->map + (size_t)__builtin_ctzll(p) * c->slot_len + c->guard;
         iov[n].iov_base = stack;
         iov[n++].iov_len = c->slot_len - c->guard;
     }
-#if defined(__linux__) && defined(SYS_process_madvise)
-    size_t total = (size_t)n * (c->slot_len - c->guard);
-    if (!a->no_batch_free && n > 1) {
-        long done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)n, MADV_DONTNEED, 0u);
-        if (done == (long)total)
-            return;
-        if (done < 0)
-            a->no_batch_free = true; /* not for this advice here: one by one from now */
-    }
-#endif
-    for (int i = 0; i < n; i++)
-        madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
+    give_back(a, iov, n);
 }
 
 void stack_sweep_flush(struct stack_arena *a)
@@ -442,5 +488,5 @@ void stack_arena_destroy(struct stack_arena *a)
     /* Every stack is free by now: what is left are the chunks kept empty. */
     for (unsigned i = 0; i < STACK_CLASSES; i++)
         while (!dlist_empty(&a->classes[i].partial))
-            chunk_unmap(container_of(a->classes[i].partial.next, struct stack_chunk, link));
+            chunk_unmap(a, container_of(a->classes[i].partial.next, struct stack_chunk, link));
 }

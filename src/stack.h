@@ -24,6 +24,8 @@
 
 #include "list.h"
 
+#include <sys/uio.h>
+
 struct stack_chunk;
 
 struct stack {
@@ -38,6 +40,8 @@ struct stack {
 enum stack_guard_mode { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
 
 #define STACK_CLASSES 8
+/* Freed stacks whose pages one system call gives back, at most. */
+#define STACK_FREE_BATCH 64
 
 struct stack_class {
     size_t size;               /* usable bytes; 0: not in use yet */
@@ -57,6 +61,9 @@ struct stack_arena {
     struct stack_class classes[STACK_CLASSES]; /* [0]: the default size */
     struct stack_chunk *dirty; /* chunks with stacks swept since the last
                                   stack_sweep_flush() */
+    bool batch_free;        /* between stack_free_batch_begin() and _end() */
+    unsigned nfreed;        /* ranges in freed */
+    struct iovec freed[STACK_FREE_BATCH]; /* freed stacks' pages to give back */
 };
 
 /* guard: the guard region's size in bytes (rounded up to pages, at least
@@ -70,6 +77,14 @@ void stack_arena_destroy(struct stack_arena *a);
 int stack_alloc(struct stack_arena *a, struct stack *s, size_t size);
 /* Give a stack back: its pages are returned to the system. */
 void stack_free(struct stack_arena *a, struct stack *s);
+/* Between these two, stack_free() gathers the pages to give back and
+ * gives them back together (one process_madvise() call for up to
+ * STACK_FREE_BATCH stacks where the kernel has it, not one madvise() each:
+ * each call costs a TLB flush, which some virtual machines make dear).
+ * Only frees may come between them: a stack_alloc() or a chunk unmapped
+ * gives back what was gathered first. */
+void stack_free_batch_begin(struct stack_arena *a);
+void stack_free_batch_end(struct stack_arena *a);
 
 /* The stack sweep (sweep.c): s's task is swept, its live part copied
  * away. Its pages are given back at the next stack_sweep_flush(), with

@@ -137,8 +137,10 @@ bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
     struct taskctx *keep = loop->tasks.ctx_pool;
     for (size_t i = 1; i < CTX_POOL_HOT; i++)
         keep = keep->next;
-    /* Check the clock every few unmaps only. */
+    /* Check the clock every few unmaps only; their pages go back in one
+     * system call. */
     while (keep->next) {
+        stack_free_batch_begin(&loop->tasks.stacks);
         for (int i = 0; i < 16 && keep->next; i++) {
             struct taskctx *c = keep->next;
             keep->next = c->next;
@@ -146,6 +148,7 @@ bool tasks_trim_pool(struct loop *loop, uint64_t until_ns)
             coro_destroy(&c->coro, &loop->tasks.stacks);
             free(c);
         }
+        stack_free_batch_end(&loop->tasks.stacks);
         if (clock_now_ns() >= until_ns)
             break;
     }
@@ -189,12 +192,14 @@ void tasks_term(struct loop *loop)
         loop->tasks.free_structs = t->next_free;
         free(t);
     }
+    stack_free_batch_begin(&loop->tasks.stacks);
     while (loop->tasks.ctx_pool) {
         struct taskctx *c = loop->tasks.ctx_pool;
         loop->tasks.ctx_pool = c->next;
         coro_destroy(&c->coro, &loop->tasks.stacks);
         free(c);
     }
+    stack_free_batch_end(&loop->tasks.stacks);
     loop->tasks.ctx_pool_len = 0;
     stack_arena_destroy(&loop->tasks.stacks);
 }
