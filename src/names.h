@@ -172,6 +172,7 @@
 #define waitq_holds_place asyncio__waitq_holds_place
 #define waitq_park asyncio__waitq_park
 #define waitq_wake asyncio__waitq_wake
+#define waitq_wake_listed asyncio__waitq_wake_listed
 
 #endif
 

@@ -1,9 +1,11 @@
 /* Queues: FIFO and LIFO over a growable ring, priority over a binary heap,
- * with tasks waiting in put, get and join on wait queues (waitq.h). A put
- * while getters wait hands the item to the first getter; a get from a full
- * queue inserts the first putter's item into the room it made. Hence two
- * invariants: while some getter can still be handed an item, the storage
- * is empty; while some putter can, the queue is full. */
+ * with tasks waiting in put, get and join on wait queues (waitq.h). As in
+ * asyncio, nothing is handed over: a put stores its item and wakes the
+ * first getter, which takes an item when it runs (the smallest or the
+ * newest one then, for a priority or LIFO queue), or waits again at the
+ * back if another took it first; a get wakes the first putter the same
+ * way. A waiter woken and then cancelled before it ran passes the wake on
+ * while what woke it is still there. */
 #include "waitq.h"
 
 #include <errno.h>
@@ -134,35 +136,49 @@ static void wake_joiners_if_done(asyncio_queue_t *q)
         waitq_wake(&q->joiners, SIZE_MAX, 0);
 }
 
-/* Put into a queue that is not full nor shut down: hand the item to the
- * first getter that can take it, else store it. 0 or -ENOMEM. */
+/* Put into a queue that is not full nor shut down, and wake the first
+ * getter (asyncio's _wakeup_next). 0 or -ENOMEM. */
 static int put_now(asyncio_queue_t *q, void *item)
 {
-    struct task *g = q->len == 0 ? waitq_first(&q->getters) : NULL;
-    if (g) {
-        waitq_hand(g, item);
-    } else {
-        int rc = store_push(q, item);
-        if (rc < 0)
-            return rc;
-    }
+    int rc = store_push(q, item);
+    if (rc < 0)
+        return rc;
     q->unfinished++;
+    if (!waitq_empty(&q->getters))
+        waitq_wake_listed(&q->getters, 1);
     return 0;
 }
 
-/* Get from a non-empty queue, then give the room made to the first putter
- * that can take it: its item goes in now and its put is complete. */
+/* Get from a non-empty queue, and wake the first putter. */
 static void *get_now(asyncio_queue_t *q)
 {
     void *item = store_pop(q);
-    if (!q->is_shutdown) {
-        struct task *p = waitq_first(&q->putters);
-        if (p && store_push(q, p->wait.q.item) == 0) { /* room: cannot fail */
-            q->unfinished++;
-            waitq_hand(p, NULL);
-        }
-    }
+    if (!waitq_empty(&q->putters))
+        waitq_wake_listed(&q->putters, 1);
     return item;
+}
+
+/* One wait of t in list, which wake_next() would pass on if t was woken
+ * (t->wait.q.handed: a plain wake) but ends the wait with an error
+ * (cancelled, timed out before it ran): asyncio's getter and putter do
+ * the same, so that a wake is not lost while its reason stands. */
+static int wait_turn(asyncio_waitlist_t *list, struct task *t, bool (*still)(const asyncio_queue_t *),
+                     const asyncio_queue_t *q)
+{
+    int rc = waitq_wait(list, t);
+    if (rc < 0 && t->wait.q.handed && still(q))
+        waitq_wake_listed(list, 1);
+    return rc;
+}
+
+static bool has_items(const asyncio_queue_t *q)
+{
+    return q->len > 0;
+}
+
+static bool has_room(const asyncio_queue_t *q)
+{
+    return !is_full(q);
 }
 
 static int init(asyncio_queue_t *q, size_t maxsize, unsigned char kind, asyncio_queue_cmp cmp)
@@ -252,15 +268,17 @@ int asyncio_queue_put(asyncio_queue_t *q, void *item)
     int rc = task_check_await(NULL); /* -EPERM outside a task */
     if (rc < 0)
         return rc;
+    while (is_full(q)) {
+        if (q->is_shutdown)
+            return -ESHUTDOWN;
+        struct task *t;
+        if ((rc = task_begin_wait_on(&t, "queue put")) < 0 ||
+            (rc = wait_turn(&q->putters, t, has_room, q)) < 0)
+            return rc;
+    }
     if (q->is_shutdown)
         return -ESHUTDOWN;
-    if (!is_full(q))
-        return put_now(q, item);
-    struct task *t;
-    if ((rc = task_begin_wait_on(&t, "queue put")) < 0)
-        return rc;
-    /* 0: a get inserted the item for us; else the error. */
-    return waitq_wait(&q->putters, t, item);
+    return put_now(q, item);
 }
 
 int asyncio_queue_get(asyncio_queue_t *q, void **item)
@@ -273,18 +291,16 @@ int asyncio_queue_get(asyncio_queue_t *q, void **item)
     int rc = task_check_await(NULL);
     if (rc < 0)
         return rc;
-    if (q->len) {
-        *item = get_now(q);
-        return 0;
+    while (q->len == 0) {
+        if (q->is_shutdown)
+            return -ESHUTDOWN;
+        struct task *t;
+        if ((rc = task_begin_wait_on(&t, "queue get")) < 0 ||
+            (rc = wait_turn(&q->getters, t, has_items, q)) < 0)
+            return rc;
     }
-    if (q->is_shutdown)
-        return -ESHUTDOWN;
-    struct task *t;
-    if ((rc = task_begin_wait_on(&t, "queue get")) < 0)
-        return rc;
-    if ((rc = waitq_wait(&q->getters, t, NULL)) == 0)
-        *item = t->wait.q.item; /* a put handed it to us */
-    return rc;
+    *item = get_now(q);
+    return 0;
 }
 
 int asyncio_queue_task_done(asyncio_queue_t *q)
@@ -314,7 +330,7 @@ int asyncio_queue_join(asyncio_queue_t *q)
     struct task *t;
     if ((rc = task_begin_wait_on(&t, "queue join")) < 0)
         return rc;
-    return waitq_wait(&q->joiners, t, NULL);
+    return waitq_wait(&q->joiners, t);
 }
 
 int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate)
@@ -331,11 +347,10 @@ int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate)
         q->len = q->head = 0;
         wake_joiners_if_done(q);
     }
-    /* Getters wait only while the queue is empty: all of them fail now.
-     * Putters were not handed any room: they fail too. */
-    if (q->len == 0)
-        waitq_wake(&q->getters, SIZE_MAX, -ESHUTDOWN);
-    waitq_wake(&q->putters, SIZE_MAX, -ESHUTDOWN);
+    /* Every waiter looks again (3.13's shutdown wakes them all): a putter
+     * fails, a getter fails if the queue is empty, else takes an item. */
+    waitq_wake_listed(&q->getters, SIZE_MAX);
+    waitq_wake_listed(&q->putters, SIZE_MAX);
     return 0;
 }
 

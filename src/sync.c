@@ -46,7 +46,7 @@ static int wait_on(asyncio_waitlist_t *q, const char *what)
 {
     struct task *t;
     int rc = task_begin_wait_on(&t, what);
-    return rc < 0 ? rc : waitq_wait(q, t, NULL);
+    return rc < 0 ? rc : waitq_wait(q, t);
 }
 
 /* ---- Lock ---------------------------------------------------------------- */
@@ -95,7 +95,7 @@ static void lock_release_internal(asyncio_lock_t *lock)
 {
     struct task *w = waitq_first(&lock->waiters_);
     if (w) {
-        waitq_hand(w, NULL); /* stays locked, now for w */
+        waitq_hand(w); /* stays locked, now for w */
         lock->locked_ = LOCK_HANDED;
     } else {
         lock->locked_ = LOCK_FREE;
@@ -132,7 +132,7 @@ static bool lock_acquire_uncancellable(asyncio_lock_t *lock, struct task *t)
         return false;
     }
     bool cancelled = false;
-    waitq_push(&lock->waiters_, t, NULL);
+    waitq_push(&lock->waiters_, t);
     for (;;) {
         /* task_park, not task_park_until: no scope deadline wakes it. */
         if (task_park(t) == -ECANCELED)
@@ -278,7 +278,7 @@ static int cond_wait(asyncio_condition_t *c)
     if (rc < 0)
         return rc;
     c->users_++;
-    waitq_push(&c->waiters_, t, NULL);
+    waitq_push(&c->waiters_, t);
     lock_release_internal(c->lock_);
     rc = waitq_park(t);
     bool notified = t->wait.q.handed;
@@ -385,7 +385,7 @@ static void sem_hand_on(asyncio_semaphore_t *s)
     struct task *w;
     while (s->value_ > 0 && (w = waitq_first(&s->waiters_))) {
         s->value_--;
-        waitq_hand(w, NULL);
+        waitq_hand(w);
     }
 }
 

@@ -59,8 +59,8 @@ struct asyncio_future {
  *   replaces it (nothing is lost: a future keeps its result, a timer or fd
  *   has nothing to give back).
  * - handoff: the wake handed the task something it must not lose (a lock, a
- *   permit, a queue item or room). A cancellation then sets must_cancel
- *   instead, for the next wait. Cleared when the task parks again.
+ *   permit). A cancellation then sets must_cancel instead, for the next
+ *   wait. Cleared when the task parks again.
  * - must_cancel: a cancellation to deliver at the next wait (or at the end,
  *   as the task's outcome); num_cancels counts the requests (task groups
  *   take theirs back).
@@ -110,8 +110,7 @@ struct taskctx {
  * before it parks, and by the waker that hands it something. */
 struct wq_entry {
     struct dlist link; /* on the wait queue while registered */
-    void *item;        /* queues: the item to put, or the item handed over */
-    bool handed;       /* a waker did what the task waits for */
+    bool handed;       /* a waker did what the task waits for, or woke it */
 };
 
 struct task {

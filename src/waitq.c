@@ -45,9 +45,8 @@ bool waitq_holds_place(const asyncio_waitlist_t *q)
     return false;
 }
 
-void waitq_hand(struct task *t, void *item)
+void waitq_hand(struct task *t)
 {
-    t->wait.q.item = item;
     t->wait.q.handed = true;
     task_wake_handoff(t, 0);
 }
@@ -63,6 +62,21 @@ size_t waitq_wake(asyncio_waitlist_t *q, size_t n, int status)
             dlist_remove(node);
             t->wait.q.handed = status == 0;
             task_wake(t, status);
+            woken++;
+        }
+    }
+    return woken;
+}
+
+size_t waitq_wake_listed(asyncio_waitlist_t *q, size_t n)
+{
+    struct dlist *head = waitq_of(q);
+    size_t woken = 0;
+    for (struct dlist *node = head->next; node != head && woken < n; node = node->next) {
+        struct task *t = task_of_entry(node);
+        if (task_can_be_handed(t)) {
+            t->wait.q.handed = true;
+            task_wake(t, 0);
             woken++;
         }
     }

@@ -12,15 +12,17 @@
  * - A waiter is woken at most once, and only while it is parked and not
  *   yet woken (task_can_be_handed); every waker skips the others.
  * - Handoff: a waker that hands a waiter what it waits for (the lock, a
- *   permit, an item, room for its item) does the whole operation for it
+ *   permit) does the whole operation for it
  *   first and wakes it with task_wake_handoff(): a cancellation or timeout
  *   that comes before the waiter resumes cannot undo it, and is kept for
  *   the task's next wait. The waiter stays listed until it resumes: until
  *   then the object counts as busy (destroy says -EBUSY; a semaphore counts
  *   as locked, as asyncio keeps the waiter's done future in _waiters).
  * - Plain wakes (an event set, a notify, a barrier's change, a queue's join)
- *   and error wakes (a queue shut down) unlink the waiter: it is done with
- *   the object, which may be destroyed before it resumes. A plain wake is
+ *   and error wakes unlink the waiter: it is done with the object, which
+ *   may be destroyed before it resumes. A queue's getters and putters are
+ *   woken plainly but stay listed (waitq_wake_listed): they look at the
+ *   queue again when they run. A plain wake is
  *   woken with 0 and marked handed; a cancellation that comes before the
  *   waiter resumes replaces the 0.
  * - A waiter woken by its task (cancelled, timed out) stays listed until it
@@ -52,26 +54,24 @@ static inline bool waitq_empty(const asyncio_waitlist_t *q)
     return dlist_empty((const struct dlist *)(const void *)q);
 }
 
-/* Register t, the running task past task_begin_wait_on(), at the back of q
- * (item: what it brings, for a queue's putter). */
-static inline void waitq_push(asyncio_waitlist_t *q, struct task *t, void *item)
+/* Register t, the running task past task_begin_wait_on(), at the back of q. */
+static inline void waitq_push(asyncio_waitlist_t *q, struct task *t)
 {
-    t->wait.q.item = item;
     t->wait.q.handed = false;
     dlist_push_back(waitq_of(q), &t->wait.q.link);
 }
 /* Park t, registered with waitq_push(), until a waker hands it something
  * or wakes it, or a cancellation or timeout scope ends the wait; then
- * unlink it. Returns 0 if handed (t->wait.q.handed, item in t->wait.q.item)
- * or woken with 0, else the wake status. */
+ * unlink it. Returns 0 if handed (t->wait.q.handed) or woken with 0, else
+ * the wake status. */
 int waitq_park(struct task *t);
 /* Unlink t after a wait of its own making on a queue (a no-op if a waker
  * did). */
 static inline void waitq_unlink(struct task *t) { dlist_remove(&t->wait.q.link); }
 /* waitq_push() and waitq_park(). */
-static inline int waitq_wait(asyncio_waitlist_t *q, struct task *t, void *item)
+static inline int waitq_wait(asyncio_waitlist_t *q, struct task *t)
 {
-    waitq_push(q, t, item);
+    waitq_push(q, t);
     return waitq_park(t);
 }
 
@@ -80,13 +80,17 @@ struct task *waitq_first(asyncio_waitlist_t *q);
 /* True if some waiter holds its place: handed something and not resumed,
  * or still parked. */
 bool waitq_holds_place(const asyncio_waitlist_t *q);
-/* Hand t (from waitq_first()) what it waits for, with item: it owns it from
+/* Hand t (from waitq_first()) what it waits for: it owns it from
  * now on (see the handoff rule above). */
-void waitq_hand(struct task *t, void *item);
+void waitq_hand(struct task *t);
 /* Wake up to n waiters (SIZE_MAX: all) that can still be woken, in order,
  * with status: 0, a plain wake, marked handed, or an error they will
  * return, such as -ESHUTDOWN. Returns how many. */
 size_t waitq_wake(asyncio_waitlist_t *q, size_t n, int status);
+/* waitq_wake() with 0, leaving the woken listed until they resume: for a
+ * waiter that looks at the object again when it runs (a queue's getter or
+ * putter), so that the object counts as busy until then. */
+size_t waitq_wake_listed(asyncio_waitlist_t *q, size_t n);
 
 /* Fan-in: a task waiting for futures. Completed futures queue up in the
  * order they completed (those done at the start first, in argument order). */

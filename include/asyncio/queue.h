@@ -26,17 +26,18 @@
  *  - QueueShutDown: -ESHUTDOWN (after asyncio_queue_shutdown())
  *  - ValueError: -EINVAL from asyncio_queue_task_done() called too often
  *
- * Waiting and cancellation. A waiting put or get either completes or leaves
- * the queue exactly as if it had never been called: a getter that is
- * cancelled (or whose timeout scope expires) while it waits takes no item,
- * and the item goes to the next getter or into the queue; a cancelled
- * putter inserts nothing. An item put while tasks wait in get is handed
- * straight to the first of them (in the order they began to wait); a get
- * from a full queue hands the room it makes straight to the first waiting
- * putter, whose item is inserted there and then. A waiter that was handed
- * its item (or its room) completes with 0 even if a cancellation or timeout
- * arrives before it resumes: that cancellation is then reported by the
- * task's next waiting call instead. Nothing is ever lost or duplicated.
+ * Waiting and cancellation, as in asyncio. A put stores its item and wakes
+ * the first task waiting in get (in the order they began to wait), which
+ * takes an item when it runs: the first, the smallest or the newest then,
+ * by the queue's kind; if another took it first (a get_nowait), the woken
+ * getter waits again, behind the others. A get wakes the first waiting
+ * putter the same way, which inserts its item when it runs. A waiting put
+ * or get either completes or leaves the queue exactly as if it had never
+ * been called: a getter that is cancelled (or whose timeout scope expires)
+ * while it waits, even after a put woke it and before it ran, takes no
+ * item, and wakes the next getter if items are left; a cancelled putter
+ * inserts nothing, and wakes the next putter if there is room. Nothing is
+ * ever lost or duplicated.
  *
  * The queue object belongs to the caller (static, on a task's stack, or in
  * allocated memory), must not be moved or copied once initialised, and must
@@ -158,12 +159,11 @@ ASYNCIO_API int asyncio_queue_destroy(asyncio_queue_t *q);
 /**
  * Put item into q (await Queue.put(item)).
  *
- * If q is full, waits until a get makes room; the item is then inserted by
- * that get.
+ * If q is full, waits until a get makes room, then inserts the item.
  *
  * \param q     the queue
  * \param item  the item, any pointer (NULL too)
- * \return 0 once the item is in q (or was handed to a waiting getter);
+ * \return 0 once the item is in q;
  *         -EINVAL (q NULL); -EPERM (not in a task, even if q has room);
  *         -ESHUTDOWN if q is shut down, or is shut down while this waits (the
  *         item was not inserted); -ECANCELED or -ETIMEDOUT if the task is
@@ -181,7 +181,7 @@ ASYNCIO_API int asyncio_queue_put(asyncio_queue_t *q, void *item);
 /**
  * Remove an item from q into *item (await Queue.get()).
  *
- * If q is empty, waits until a put hands it one.
+ * If q is empty, waits until a put wakes it, then takes an item.
  *
  * \param q     the queue
  * \param item  receives the item
@@ -192,7 +192,7 @@ ASYNCIO_API int asyncio_queue_put(asyncio_queue_t *q, void *item);
  *         while this waits, or one is pending when it would wait (no item was
  *         taken); -ENOMEM (no memory to arm a timeout scope's timer; no item
  *         was taken); -EXDEV (debug mode: used from another loop's thread).
- * \suspends Yes: only while q is empty, until a put hands it an item.
+ * \suspends Yes: only while q is empty, until a put wakes it.
  *           Cancellation and timeout scopes end the wait, and so does a
  *           shutdown.
  * \context A task.
@@ -279,9 +279,9 @@ ASYNCIO_API int asyncio_queue_join(asyncio_queue_t *q);
  * get returns -ESHUTDOWN from then on, and waiting getters are woken with
  * it.
  *
- * A waiter already handed its item (or room) before the shutdown still
- * completes with 0. Calling it again is harmless (immediate then drops what
- * is left).
+ * A getter woken by a put before the shutdown takes an item if one is left
+ * when it runs. Calling it again is harmless (immediate then drops what is
+ * left).
  *
  * \param q          the queue
  * \param immediate  0: let gets drain the items left; not 0: drop them
@@ -296,7 +296,8 @@ ASYNCIO_API int asyncio_queue_shutdown(asyncio_queue_t *q, int immediate);
 /**
  * The number of items in q (Queue.qsize()).
  *
- * Items handed straight to a waiting getter are never counted.
+ * An item put counts until a getter takes it, also while a getter it woke
+ * has not run yet.
  *
  * \param q  the queue
  * \return the number; 0 if q is NULL.
