@@ -70,6 +70,8 @@ int asyncio_lock_destroy(asyncio_lock_t *lock)
     return DESTROY(lock, LOCK_MAGIC, 0);
 }
 
+static void lock_release_internal(asyncio_lock_t *lock);
+
 int asyncio_lock_acquire(asyncio_lock_t *lock)
 {
     int bad = GUARD(lock, lock_ok);
@@ -83,11 +85,19 @@ int asyncio_lock_acquire(asyncio_lock_t *lock)
         lock->locked_ = LOCK_HELD;
         return 0;
     }
-    /* Handed the lock, it is ours whatever came after (a cancellation waits
-     * for the next wait). */
-    rc = wait_on(&lock->waiters_, "lock");
-    if (rc == 0)
+    struct task *t;
+    if ((rc = task_begin_wait_on(&t, "lock")) < 0)
+        return rc;
+    rc = waitq_wait(&lock->waiters_, t);
+    if (rc == 0) {
         lock->locked_ = LOCK_HELD;
+        /* Handed the lock, then cancelled before it ran: as in asyncio,
+         * this wait reports it, and the lock goes on to the next waiter. */
+        if (task_take_cancel(t)) {
+            lock_release_internal(lock);
+            return -ECANCELED;
+        }
+    }
     return rc;
 }
 
@@ -124,13 +134,16 @@ int asyncio_lock_locked(const asyncio_lock_t *lock)
 
 /* Take lock for t, the running task, ignoring cancellation and timeout
  * scopes: what a condition wait does to get its lock back. Returns true if
- * a cancellation came while it waited (it is not kept). */
-static bool lock_acquire_uncancellable(asyncio_lock_t *lock, struct task *t)
+ * a cancellation came while it waited (it is not kept); *waited says
+ * whether it had to. */
+static bool lock_acquire_uncancellable(asyncio_lock_t *lock, struct task *t, bool *waited)
 {
+    *waited = false;
     if (lock->locked_ == LOCK_FREE) {
         lock->locked_ = LOCK_HELD;
         return false;
     }
+    *waited = true;
     bool cancelled = false;
     waitq_push(&lock->waiters_, t);
     for (;;) {
@@ -286,12 +299,15 @@ static int cond_wait(asyncio_condition_t *c)
     /* Get the lock back whatever happened (asyncio's rule). A cancellation
      * that comes meanwhile, or while the lock was being handed back to us,
      * is reported by this wait. */
-    if (lock_acquire_uncancellable(c->lock_, t))
+    bool waited;
+    if (lock_acquire_uncancellable(c->lock_, t, &waited))
         rc = -ECANCELED;
     if (task_take_cancel(t))
         rc = -ECANCELED;
-    if (rc == 0) {
-        /* A scope deadline passed while the lock was taken back. */
+    if (rc == 0 && waited) {
+        /* A scope deadline passed while the lock was taken back. When it
+         * was free, nothing waited: as in asyncio, a deadline that passed
+         * after the notification, before the task ran, is the next wait's. */
         struct task *self;
         rc = task_begin_wait_on(&self, "condition");
     }
@@ -401,7 +417,16 @@ int asyncio_semaphore_acquire(asyncio_semaphore_t *s)
         s->value_--;
         return 0;
     }
-    rc = wait_on(&s->waiters_, "semaphore");
+    struct task *t;
+    if ((rc = task_begin_wait_on(&t, "semaphore")) < 0)
+        return rc;
+    rc = waitq_wait(&s->waiters_, t);
+    /* Handed a permit, then cancelled before it ran: as in asyncio, this
+     * wait reports it, and the permit goes back. */
+    if (rc == 0 && task_take_cancel(t)) {
+        s->value_++;
+        rc = -ECANCELED;
+    }
     /* Permits released while it held its place go to those behind it. */
     sem_hand_on(s);
     return rc;

@@ -12,12 +12,14 @@
  * - A waiter is woken at most once, and only while it is parked and not
  *   yet woken (task_can_be_handed); every waker skips the others.
  * - Handoff: a waker that hands a waiter what it waits for (the lock, a
- *   permit) does the whole operation for it
- *   first and wakes it with task_wake_handoff(): a cancellation or timeout
- *   that comes before the waiter resumes cannot undo it, and is kept for
- *   the task's next wait. The waiter stays listed until it resumes: until
- *   then the object counts as busy (destroy says -EBUSY; a semaphore counts
- *   as locked, as asyncio keeps the waiter's done future in _waiters).
+ *   permit) does the whole operation for it first and wakes it with
+ *   task_wake_handoff(): a cancellation that comes before the waiter
+ *   resumes sets must_cancel, and the waiter, when it resumes, gives back
+ *   what it was handed and reports it (asyncio's acquire does the same); a
+ *   timeout is kept for the task's next wait. The waiter stays listed
+ *   until it resumes: until then the object counts as busy (destroy says
+ *   -EBUSY; a semaphore counts as locked, as asyncio keeps the waiter's
+ *   done future in _waiters).
  * - Plain wakes (an event set, a notify, a barrier's change, a queue's join)
  *   and error wakes unlink the waiter: it is done with the object, which
  *   may be destroyed before it resumes. A queue's getters and putters are

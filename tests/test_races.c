@@ -34,16 +34,16 @@
  * The rule the results follow (include/asyncio.h, timeout.h, sync.h,
  * queue.h, taskgroup.h, gather.h): the first event to reach T decides how it was
  * woken; a cancellation that comes later, before T resumes, is reported by
- * the same wait (-ECANCELED), unless (a) handed T something it keeps (a
- * lock, a permit): then W returns 0 and the cancellation goes to T's next
- * wait. (A queue hands nothing over, as asyncio's: a woken getter or
- * putter that a cancellation reaches first takes nothing.) A deadline that passes after T was
- * woken does not change that wait's outcome (as in asyncio, where the
+ * the same wait (-ECANCELED), as asyncio's CancelledError, and loses
+ * nothing: a lock or permit handed to T goes on to the next waiter, a
+ * queue's item or room stays for the next. A deadline that passes after T
+ * was woken does not change that wait's outcome (as in asyncio, where the
  * woken task runs before the timeout's callback); the scope's next wait
  * fails at once. Exceptions, each checked where it applies: a condition
- * wait is over only once it has its lock back, and reports such a
- * deadline; a task group reports a child's failure over a cancellation or
- * timeout that came with it.
+ * wait is over only once it has its lock back, and reports a deadline that
+ * passed while it waited for it (here the lock is free when T resumes: the
+ * general rule, as asyncio, which returns True); a task group reports a
+ * child's failure over a cancellation or timeout that came with it.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -58,9 +58,8 @@
 
 enum {
     OWN_TIMEOUT = 1u << 0, /* (c) is W's own timeout, not a scope around it */
-    HANDOFF = 1u << 1,     /* (a) hands T something it keeps: a lock, a permit, ... */
-    A_IN_WAIT = 1u << 2,   /* T creates (a)'s performer itself (a group's child) */
-    OK_NONNEG = 1u << 3,   /* W's success is any value >= 0 (an fd) */
+    A_IN_WAIT = 1u << 1,   /* T creates (a)'s performer itself (a group's child) */
+    OK_NONNEG = 1u << 2,   /* W's success is any value >= 0 (an fd) */
     A_DEFERRED = 1u << 4,  /* (a) reaches T after its performer's step: a
                               child's return, or readiness at the next poll */
     NEED_A = 1u << 5,      /* nothing but (a) ends W: no pairs without it */
@@ -197,8 +196,6 @@ static bool is_waiting(asyncio_task_t *t)
 static enum outcome outcome(const struct race *r)
 {
     char first = r->order[0];
-    if ((r->sc->flags & HANDOFF) && first == 'a')
-        return OUT_A; /* handed over: T keeps it, whatever comes after */
     if (has(r, 'b'))
         return OUT_CANCEL; /* a cancellation before T resumed is reported */
     return first == 'c' ? OUT_TIMEOUT : OUT_A;
@@ -212,9 +209,8 @@ static void expected(const struct race *r, struct expect *e)
          : o == OUT_TIMEOUT ? (r->sc->timed_out ? r->sc->timed_out : -ETIMEDOUT)
                             : r->sc->ok;
     e->expired = scoped && o == OUT_TIMEOUT;
-    bool pending = (r->sc->flags & HANDOFF) && r->order[0] == 'a' && has(r, 'b');
     bool late_deadline = scoped && has(r, 'c'); /* the scope's deadline is past */
-    e->next1 = pending ? -ECANCELED : late_deadline ? -ETIMEDOUT : 0;
+    e->next1 = late_deadline ? -ETIMEDOUT : 0;
     e->next2 = late_deadline ? -ETIMEDOUT : 0;
     e->exit = late_deadline ? -ETIMEDOUT : 0;
     if (r->sc->expect)
@@ -1064,7 +1060,7 @@ static void lock_finish(struct race *r)
 }
 
 static const struct scenario sc_lock = {
-    .name = "lock", .flags = HANDOFF, .ok = 0, .setup = lock_setup, .helper = lock_helper,
+    .name = "lock", .ok = 0, .setup = lock_setup, .helper = lock_helper,
     .wait = lock_wait, .after = lock_after, .do_a = lock_do_a, .finish = lock_finish,
 };
 
@@ -1177,23 +1173,9 @@ static void cond_finish(struct race *r)
     RCHECK_INT(r, asyncio_condition_destroy(&r->cond), 0);
 }
 
-/* Unlike the other waits, a condition wait is over only once it has its
- * lock back, and reports a deadline passed by then, also one that passed
- * after the notification, before it resumed (sync.h; asyncio would return
- * True there when the lock is free): the notification goes to the next
- * waiter. */
-static void cond_expect(const struct race *r, struct expect *e)
-{
-    if (!has(r, 'b') && has(r, 'c')) {
-        e->w = -ETIMEDOUT;
-        e->expired = 1;
-    }
-}
-
 static const struct scenario sc_cond = {
     .name = "condition", .ok = 0, .setup = cond_setup, .helper = cond_helper,
     .wait = cond_wait, .after = cond_after, .do_a = cond_do_a, .finish = cond_finish,
-    .expect = cond_expect,
 };
 
 static void test_condition_wait_passes_on_a_notification_it_does_not_return_with_in_any_order(
@@ -1323,7 +1305,7 @@ static void sem_finish(struct race *r)
 }
 
 static const struct scenario sc_sem = {
-    .name = "semaphore", .flags = HANDOFF, .ok = 0, .setup = sem_setup, .helper = sem_helper,
+    .name = "semaphore", .ok = 0, .setup = sem_setup, .helper = sem_helper,
     .wait = sem_wait, .after = sem_after, .do_a = sem_do_a, .finish = sem_finish,
 };
 

@@ -43,9 +43,11 @@
  * Fairness: a lock or semaphore released while tasks wait is handed to the
  * first of them (FIFO) at once, so it is never free in between and a task
  * that comes later cannot take it first. A task handed a lock or permit
- * owns it, even if it is cancelled (or its timeout expires) before it runs
- * again: its acquire returns 0 and the cancellation is reported by its
- * next waiting call. The other calls (release, set, clear, notify, reset,
+ * and cancelled before it runs again does not keep it, as in asyncio: its
+ * acquire returns -ECANCELED and the lock or permit goes on to the next
+ * waiter (or is free). A timeout scope that expires then is reported by
+ * the task's next wait instead: the acquire returns 0 (asyncio's timeout
+ * callback comes after the task's step). The other calls (release, set, clear, notify, reset,
  * abort, and the queries) never suspend, and may be called from a task or
  * from a loop callback.
  *
@@ -312,12 +314,13 @@ ASYNCIO_API int asyncio_condition_locked(const asyncio_condition_t *cond);
  * returning. The lock is held again when this returns, WHATEVER it returns:
  * also after -ECANCELED or -ETIMEDOUT, as in asyncio (getting it back
  * ignores cancellation, so that may still wait for another task to release
- * it; a cancellation that comes then is reported by this call). The wait is
- * over only once it has the lock back: a scope's deadline passed by then is
- * reported (-ETIMEDOUT), also one that passed after the notification came,
- * before the task resumed, when the lock was free (asyncio returns True
- * there). A wait that was notified but fails anyway (cancelled or timed out
- * before it could run) passes its notification to the next waiter. As
+ * it; a cancellation that comes then is reported by this call). A scope's
+ * deadline that passed while it waited for the lock is reported
+ * (-ETIMEDOUT); one that passed after the notification came, before the
+ * task resumed, with the lock free, is the next wait's, as in asyncio
+ * (which returns True there). A wait that was notified but fails anyway
+ * (cancelled, or timed out before the notification) passes its
+ * notification to the next waiter. As
  * asyncio allows, it may return 0 without a notification (a "spurious"
  * wake-up): re-check the state, or use asyncio_condition_wait_for().
  *
