@@ -164,9 +164,13 @@ int asyncio_future_result(const asyncio_future_t *f, void **result)
 }
 
 /* Wait for f. If the wait is cut short by a cancellation or timeout, and
- * propagate is set (await), f is cancelled too and waited for; else
- * (shield) f is left alone. */
-static int await_future(asyncio_future_t *f, void **result, bool propagate)
+ * mode is not AWAIT_SHIELD, f is cancelled too and waited for; else f is
+ * left alone. The steps are asyncio's: await wakes the task when f is done
+ * (its __wakeup is f's done callback); shield and wait_for go through a
+ * callback that completes another future, whose own callback wakes the
+ * task: one step more (task_wake_hop()), and wait_for takes them even for
+ * a done f (shield returns a done f at once). */
+static int await_future(asyncio_future_t *f, void **result, enum await_mode mode)
 {
     if (!f)
         return -EINVAL;
@@ -175,14 +179,24 @@ static int await_future(asyncio_future_t *f, void **result, bool propagate)
         rc = task_check_await(f);
     if (rc < 0)
         return rc;
-    if (future_is_done(f))
-        return future_outcome(f, result);
     struct task *t;
+    if (future_is_done(f)) {
+        if (mode != AWAIT_FOR)
+            return future_outcome(f, result);
+        asyncio_future_retain(f);
+        if ((rc = task_begin_wait_on(&t, f->is_task ? "task" : "future")) == 0)
+            rc = task_yield_hop(t);
+        if (rc == 0)
+            rc = future_outcome(f, result);
+        asyncio_future_release(f);
+        return rc;
+    }
+    bool propagate = mode != AWAIT_SHIELD;
     /* A cancellation already pending counts as one that comes now. */
     rc = task_begin_wait_on(&t, f->is_task ? "task" : "future");
     asyncio_future_retain(f);
     if (rc == 0) {
-        task_watch_future(t, f);
+        task_watch_future(t, f, mode != AWAIT_PLAIN);
         rc = task_park_until(t, UINT64_MAX, 0);
         future_remove_waiter(&t->wait.fut);
     }
@@ -203,12 +217,17 @@ static int await_future(asyncio_future_t *f, void **result, bool propagate)
 
 int asyncio_await(asyncio_future_t *f, void **result)
 {
-    return await_future(f, result, true);
+    return await_future(f, result, AWAIT_PLAIN);
 }
 
 int asyncio_shield(asyncio_future_t *f, void **result)
 {
-    return await_future(f, result, false);
+    return await_future(f, result, AWAIT_SHIELD);
+}
+
+int future_await_for(asyncio_future_t *f, void **result)
+{
+    return await_future(f, result, AWAIT_FOR);
 }
 
 void futures_free_all(struct loop *loop)

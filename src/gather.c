@@ -38,9 +38,11 @@ int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[], in
         return rc;
     if (n) {
         fi->stop = fail_fast ? FANIN_FIRST_ERROR : FANIN_ALL;
-        /* A cancellation already pending counts as one that comes now. */
-        if (!fanin_satisfied(fi) && (rc = task_begin_wait_on(&t, "gather")) == 0)
-            rc = fanin_wait(fi, t, UINT64_MAX, 0, true);
+        /* A cancellation already pending counts as one that comes now.
+         * Done already, it still takes asyncio's two steps (the children's
+         * callbacks, then the outer future's). */
+        if ((rc = task_begin_wait_on(&t, "gather")) == 0)
+            rc = fanin_satisfied(fi) ? task_yield_hop(t) : fanin_wait(fi, t, UINT64_MAX, 0, true);
         if (rc < 0 && !fanin_satisfied(fi)) {
             /* Cancelling gather (or its timeout) cancels its unfinished
              * children, then waits until they have finished, whatever
@@ -101,10 +103,16 @@ int asyncio_wait(size_t n, asyncio_future_t *const futs[], double timeout, int r
         fi->want = 1;
     else if (return_when == ASYNCIO_FIRST_EXCEPTION)
         fi->stop = FANIN_FIRST_FAILURE;
-    if (!fanin_satisfied(fi) && timeout > 0 && (rc = task_begin_wait_on(&t, "wait")) == 0) {
-        /* The call's own timeout is not an error: it wakes with 1. */
-        uint64_t deadline = clock_deadline(clock_now_ns(), clock_seconds_to_ns(timeout));
-        rc = fanin_wait(fi, t, deadline, 1, true);
+    /* Done already, or no time to wait, it still takes asyncio's two steps
+     * (the futures' callbacks, then the waiter's), and counts then. */
+    if ((rc = task_begin_wait_on(&t, "wait")) == 0) {
+        if (fanin_satisfied(fi) || timeout <= 0) {
+            rc = task_yield_hop(t);
+        } else {
+            /* The call's own timeout is not an error: it wakes with 1. */
+            uint64_t deadline = clock_deadline(clock_now_ns(), clock_seconds_to_ns(timeout));
+            rc = fanin_wait(fi, t, deadline, 1, true);
+        }
     }
     fanin_close(fi);
     if (rc < 0)

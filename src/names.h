@@ -50,6 +50,7 @@
 #define future_free asyncio__future_free
 #define future_init asyncio__future_init
 #define future_outcome asyncio__future_outcome
+#define future_await_for asyncio__future_await_for
 #define futures_free_all asyncio__futures_free_all
 /* handle.c */
 #define handles_term asyncio__handles_term
@@ -132,6 +133,8 @@
 #define task_struct_recycle asyncio__task_struct_recycle
 #define task_wait_done_uncancellable asyncio__task_wait_done_uncancellable
 #define task_watch_future asyncio__task_watch_future
+#define task_wake_hop asyncio__task_wake_hop
+#define task_yield_hop asyncio__task_yield_hop
 #define task_wake_handoff asyncio__task_wake_handoff
 #define tasks_cancel_all asyncio__tasks_cancel_all
 #define tasks_init asyncio__tasks_init

@@ -343,18 +343,39 @@ static bool is_hop(const struct runnable *r)
            r->run == task_hop_swept;
 }
 
-static void task_timer_fire(struct loop *loop, struct ltimer *lt)
+/* The hop function of t's step function. */
+static void set_hop(struct task *t)
 {
-    struct task *t = container_of(lt, struct task, timer);
-    if (t->state != TASK_WAITING || t->queued)
-        return; /* woken otherwise already: the first wake wins */
     void (*run)(struct loop *, struct runnable *) = t->run.run;
-    task_wake(t, t->timer_status);
     t->run.run = run == task_step_counted ? task_hop_counted
                : run == task_step_marked  ? task_hop_marked
                : run == task_step_swept   ? task_hop_swept
                                           : task_hop;
+}
+
+void task_wake_hop(struct task *t, int status)
+{
+    if (t->state != TASK_WAITING || t->queued)
+        return; /* woken otherwise already: the first wake wins */
+    task_wake(t, status);
+    set_hop(t);
+}
+
+int task_yield_hop(struct task *t)
+{
+    t->state = TASK_WAITING;
+    t->wake_status = 0;
+    t->queued = true;
+    set_hop(t);
+    loop_ready(t->fut.loop, &t->run);
+    return task_park(t);
+}
+
+static void task_timer_fire(struct loop *loop, struct ltimer *lt)
+{
+    struct task *t = container_of(lt, struct task, timer);
     (void)loop;
+    task_wake_hop(t, t->timer_status);
 }
 
 void task_struct_recycle(struct task *t)
@@ -665,16 +686,22 @@ static void task_future_done(struct waiter *w, struct asyncio_future *f)
     task_wake(container_of(w, struct task, wait.fut), 0);
 }
 
+static void task_future_done_hop(struct waiter *w, struct asyncio_future *f)
+{
+    (void)f;
+    task_wake_hop(container_of(w, struct task, wait.fut), 0);
+}
+
 struct task *task_waiting_through(struct waiter *w)
 {
-    if (w->notify == task_future_done)
+    if (w->notify == task_future_done || w->notify == task_future_done_hop)
         return container_of(w, struct task, wait.fut);
     return fanin_waiter_task(w);
 }
 
-void task_watch_future(struct task *t, struct asyncio_future *f)
+void task_watch_future(struct task *t, struct asyncio_future *f, bool hop)
 {
-    t->wait.fut.notify = task_future_done;
+    t->wait.fut.notify = hop ? task_future_done_hop : task_future_done;
     future_add_waiter(f, &t->wait.fut);
 }
 
@@ -690,7 +717,7 @@ bool task_wait_done_uncancellable(struct task *t, struct asyncio_future *f)
 {
     bool cancelled = false;
     while (!future_is_done(f)) {
-        task_watch_future(t, f);
+        task_watch_future(t, f, false);
         int rc = task_park(t);
         future_remove_waiter(&t->wait.fut);
         if (rc == -ECANCELED) {

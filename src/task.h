@@ -178,6 +178,9 @@ static inline void future_remove_waiter(struct waiter *w) { dlist_remove(&w->lin
 static inline bool future_is_done(const struct asyncio_future *f) { return f->state == FUT_DONE; }
 /* f's outcome as asyncio_future_result() reports it (f done). */
 int future_outcome(struct asyncio_future *f, void **result);
+/* asyncio_await() as wait_for() awaits, with asyncio's steps (future.c). */
+enum await_mode { AWAIT_PLAIN, AWAIT_SHIELD, AWAIT_FOR };
+int future_await_for(asyncio_future_t *f, void **result);
 void future_free(struct asyncio_future *f);
 /* Free the plain futures left at close. */
 void futures_free_all(struct loop *loop);
@@ -191,8 +194,19 @@ void taskgroup_child_done(struct task *t, int status);
 /* Waiting (task.c). */
 
 /* Register t, about to park, as waiting for f: woken with status 0 when f
- * completes. Unregister with future_remove_waiter(&t->wait.fut). */
-void task_watch_future(struct task *t, struct asyncio_future *f);
+ * completes (hop: one step later, see task_wake_hop()). Unregister with
+ * future_remove_waiter(&t->wait.fut). */
+void task_watch_future(struct task *t, struct asyncio_future *f, bool hop);
+/* task_wake(), but t runs one step later: the ready queue takes it again
+ * when its turn comes, so that it resumes in the next batch. asyncio's
+ * timers and combinators wake their task through a callback, which then
+ * schedules the task's step: a timer, gather, wait, as_completed, wait_for
+ * and shield wake their task this way. */
+void task_wake_hop(struct task *t, int status);
+/* Park t, the running task, for two steps (the same hop): what asyncio's
+ * combinators take even when what they wait for is done already. 0, or
+ * -ECANCELED if a cancellation came meanwhile. */
+int task_yield_hop(struct task *t);
 
 /* The checks every call that awaits f makes: -EPERM outside a task,
  * -EDEADLK if f is the calling task itself, else 0. */

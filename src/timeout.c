@@ -111,12 +111,16 @@ int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
 {
     if (!f || isnan(timeout))
         return -EINVAL;
-    /* The await makes the other checks, and returns at once for a done f. */
+    /* The await makes the other checks. */
     asyncio_timeout_t scope;
     int rc = asyncio_timeout_enter(&scope, timeout);
     if (rc < 0)
         return rc;
-    rc = asyncio_await(f, result);
+    /* Without a limit, asyncio's wait_for is a plain await; with none left,
+     * a done f's outcome comes at once. */
+    rc = timeout == INFINITY || (timeout <= 0 && asyncio_future_done(f) == 1)
+             ? asyncio_await(f, result)
+             : future_await_for(f, result);
     /* Its own timeout, and yet f did not end cancelled: it was done before
      * this task resumed, or it did not let the cancellation stop it (a task
      * that returned anyway, or failed otherwise). asyncio's wait_for then

@@ -113,7 +113,7 @@ static void fanin_notify(struct waiter *w, struct asyncio_future *f)
     struct fanin *fi = node->fi;
     fanin_done(fi, node, f->status);
     if (fi->task && fanin_satisfied(fi))
-        task_wake(fi->task, 0);
+        task_wake_hop(fi->task, 0); /* asyncio: a child's callback, then the outer future's */
 }
 
 static struct fanin *fanin_alloc(size_t n)

@@ -607,6 +607,104 @@ static void test_gather_cancelled_by_a_task_as_its_child_returns_reports_it(void
     assert_log("child cancel gather:ECANCELED");
 }
 
+/* ---- asyncio's steps --------------------------------------------------------
+ * A task awaiting another resumes one step after it ends (the awaited
+ * task's done callback is the waiter's wake-up); gather, wait, wait_for,
+ * shield and as_completed take one step more (the child's callback
+ * completes an outer future, whose callback wakes the waiter), also when
+ * what they wait for is done already (but shield, and wait_for with no
+ * time left). A ticker task counts the steps. The expected logs are what
+ * CPython 3.11 prints for the same scenarios. */
+
+static int step_child(void *arg, void **result)
+{
+    (void)arg;
+    CHECK_INT(asyncio_sleep(0), 0);
+    LOG("end");
+    *result = &g_sentinel;
+    return 0;
+}
+
+static int ticker(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    for (int i = 0; i < 4; i++) {
+        LOG("t%d", i);
+        CHECK_INT(asyncio_sleep(0), 0);
+    }
+    return 0;
+}
+
+static void note_soon(void *arg)
+{
+    (void)arg;
+    LOG("soon");
+}
+
+/* One combinator (kind: 0 await, 1 gather, 2 wait, 3 wait_for, 4 shield,
+ * 5 as_completed) on c; done: c is done already (5: wait_for with no
+ * time left). Returns what it returned, 0 for success. */
+static int combine(int kind, asyncio_task_t *c, bool done)
+{
+    void *r = NULL;
+    asyncio_future_t *f = NULL;
+    asyncio_as_completed_t it;
+    switch (kind) {
+    case 0: return asyncio_await(c, &r);
+    case 1: return asyncio_gather(1, &c, &r, NULL, 0);
+    case 2: return asyncio_wait(1, &c, done ? 0 : INFINITY, ASYNCIO_ALL_COMPLETED, NULL, NULL) - 1;
+    case 3: return asyncio_wait_for(c, 10, &r);
+    case 4: return asyncio_shield(c, &r);
+    default:
+        if (done)
+            return asyncio_wait_for(c, 0, &r);
+        CHECK_INT(asyncio_as_completed_init(&it, 1, &c, INFINITY), 0);
+        int rc = asyncio_as_completed_next(&it, &f); /* 1: one came */
+        asyncio_as_completed_destroy(&it);
+        return rc == 1 && f == c ? 0 : -EIO;
+    }
+}
+
+static int main_steps(void *arg, void **result)
+{
+    (void)result;
+    int kind = *(int *)arg;
+    asyncio_task_t *c = tu_spawn(step_child, NULL, NULL);
+    asyncio_task_t *tk = tu_spawn(ticker, NULL, NULL);
+    CHECK_INT(asyncio_sleep(0), 0);
+    CHECK_INT(combine(kind, c, false), 0);
+    LOG("back");
+    CHECK_INT(asyncio_await(tk, NULL), 0);
+    asyncio_task_release(tk);
+    /* Done already: a callback scheduled before runs first, but for
+     * await, shield, and wait_for with no time left. */
+    CHECK_INT(asyncio_call_soon(note_soon, NULL, NULL), 0);
+    CHECK_INT(combine(kind, c, true), 0);
+    LOG("back");
+    CHECK_INT(asyncio_sleep(0), 0);
+    asyncio_task_release(c);
+    return 0;
+}
+
+static void test_combinators_take_asyncios_steps(void **state)
+{
+    (void)state;
+    static const char *const expect[6] = {
+        "t0 end t1 back t2 t3 back soon",    /* await */
+        "t0 end t1 t2 back t3 soon back",    /* gather */
+        "t0 end t1 t2 back t3 soon back",    /* wait (then timeout 0) */
+        "t0 end t1 t2 back t3 soon back",    /* wait_for */
+        "t0 end t1 t2 back t3 back soon",    /* shield */
+        "t0 end t1 t2 back t3 back soon",    /* as_completed, wait_for(0) */
+    };
+    for (int kind = 0; kind < 6; kind++) {
+        tu_log_reset();
+        assert_int_equal(tu_run(main_steps, &kind, NULL), 0);
+        assert_log(expect[kind]);
+    }
+}
+
 /* Reports of the loop, counted by kind. */
 static int g_unretrieved;
 
@@ -656,6 +754,7 @@ static void test_gather_children_failing_after_it_returned_are_retrieved(void **
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_combinators_take_asyncios_steps),
         cmocka_unit_test(test_gather_children_failing_after_it_returned_are_retrieved),
         cmocka_unit_test(test_gather_results_in_argument_order_not_completion_order),
         cmocka_unit_test(test_gather_mixes_futures_and_tasks),

@@ -258,8 +258,11 @@ ASYNCIO_API int asyncio_await(asyncio_future_t *f, void **result);
  *         caller was cancelled or timed out: f goes on), -EINVAL, -EPERM,
  *         -EDEADLK, -ENOMEM, -EXDEV (debug mode: used from another loop's
  *         thread).
- * \suspends Yes: until f is done (not if it is done already). Cancellation
- *           and timeout scopes end the wait at once, and leave f alone.
+ * \suspends Yes: until f is done, and then for one more step of the loop,
+ *           as asyncio's (f's callback completes the outer future, whose
+ *           callback wakes the task); not if it is done already.
+ *           Cancellation and timeout scopes end the wait at once, and leave
+ *           f alone.
  * \context A task.
  */
 ASYNCIO_API int asyncio_shield(asyncio_future_t *f, void **result);

@@ -64,8 +64,11 @@ extern "C" {
  *         while another task gathers too, allocates its records; or a timeout
  *         scope's timer could not be armed).
  * \suspends Yes: until every child is done or, without
- *           ASYNCIO_RETURN_EXCEPTIONS, one failed. Cancellation and timeout
- *           scopes end the wait, once the children, cancelled, have finished.
+ *           ASYNCIO_RETURN_EXCEPTIONS, one failed, and then for one more
+ *           step of the loop, as asyncio's (its children's callbacks, then
+ *           the outer future's), also when they are done already (n > 0).
+ *           Cancellation and timeout scopes end the wait, once the
+ *           children, cancelled, have finished.
  * \context A task.
  */
 ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *results[],
@@ -102,8 +105,10 @@ ASYNCIO_API int asyncio_gather(size_t n, asyncio_future_t *const futs[], void *r
  *         futs NULL, a NULL entry, unknown return_when, timeout NaN),
  *         -EPERM (not in a task), -EDEADLK (the calling task is one of
  *         the futures), -ENOMEM (as asyncio_gather()).
- * \suspends Yes: until return_when is met or the timeout has passed (not
- *           if it is met already, nor for a timeout of 0 or less). Cancellation and
+ * \suspends Yes: until return_when is met or the timeout has passed, and
+ *           then for one more step of the loop, as asyncio's; when it is met
+ *           already, or for a timeout of 0 or less, for those two steps
+ *           only (what completes meanwhile counts). Cancellation and
  *           timeout scopes end the wait.
  * \context A task.
  */

@@ -172,9 +172,12 @@ ASYNCIO_API int asyncio_timeout_exit(asyncio_timeout_t *scope);
  *         task), -EDEADLK (a task awaiting itself), -ENOMEM (the timer could
  *         not be armed), -EXDEV (debug mode: used from another loop's
  *         thread).
- * \suspends Yes: until f is done or the timeout has passed (not if f is done
- *           already). Cancellation and timeout scopes end the wait, once f,
- *           cancelled, has finished.
+ * \suspends Yes: until f is done or the timeout has passed, and then for
+ *           one more step of the loop, as asyncio's wait_for (f's callback
+ *           completes a waiter, whose callback wakes the task); for a done
+ *           f, those two steps only, but at once with a timeout of 0 or
+ *           less or INFINITY (a plain await). Cancellation and timeout
+ *           scopes end the wait, once f, cancelled, has finished.
  * \context A task.
  */
 ASYNCIO_API int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result);
