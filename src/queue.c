@@ -158,10 +158,11 @@ static void *get_now(asyncio_queue_t *q)
     return item;
 }
 
-/* One wait of t in list, which wake_next() would pass on if t was woken
- * (t->wait.q.handed: a plain wake) but ends the wait with an error
- * (cancelled, timed out before it ran): asyncio's getter and putter do
- * the same, so that a wake is not lost while its reason stands. */
+/* One wait of t in list. If t was woken (t->wait.q.handed: a plain wake)
+ * but its wait ends with an error (cancelled, or timed out, before it
+ * ran), the wake goes on to the next waiter while still(q) holds, as
+ * asyncio's getter and putter do: a wake is not lost while its reason
+ * stands. */
 static int wait_turn(asyncio_waitlist_t *list, struct task *t, bool (*still)(const asyncio_queue_t *),
                      const asyncio_queue_t *q)
 {
