@@ -197,8 +197,23 @@ static int await_future(asyncio_future_t *f, void **result, enum await_mode mode
     asyncio_future_retain(f);
     if (rc == 0) {
         task_watch_future(t, f, mode != AWAIT_PLAIN);
+        if (mode == AWAIT_PLAIN)
+            t->awaited = f; /* a cancellation goes to f (asyncio_task_cancel) */
         rc = task_park_until(t, UINT64_MAX, 0);
+        t->awaited = NULL;
         future_remove_waiter(&t->wait.fut);
+        if (t->cancel_forwarded) {
+            /* The task's cancellation went to f: the wait ends when f is
+             * done, with f's outcome, whatever woke the task meanwhile (a
+             * timeout too: asyncio reports the cancellation that came
+             * first). */
+            t->cancel_forwarded = false;
+            if (!future_is_done(f) && task_wait_done_uncancellable(t, f))
+                t->must_cancel = true; /* one more came: the next wait's */
+            rc = future_outcome(f, result);
+            asyncio_future_release(f);
+            return rc;
+        }
     }
     if (propagate && (rc == -ECANCELED || rc == -ETIMEDOUT) && !future_is_done(f)) {
         /* As in asyncio, cancelling a task (or its timeout) cancels what it

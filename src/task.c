@@ -439,6 +439,8 @@ static int task_create(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->timer.fire = task_timer_fire;
     t->timer_status = 0;
     t->scopes = NULL;
+    t->cancel_forwarded = false;
+    t->awaited = NULL;
     t->timer_scope = NULL;
     t->own_deadline = UINT64_MAX;
     t->own_status = 0;
@@ -500,6 +502,13 @@ int asyncio_task_cancel(asyncio_task_t *task)
     t->num_cancels++;
     if (t->state == TASK_WAITING && !t->handoff) {
         if (!t->queued) {
+            /* Awaiting f: cancel f now, and resume when it is done, with
+             * its outcome (asyncio: fut_waiter.cancel(), True if it took). */
+            struct asyncio_future *f = t->awaited;
+            if (f && asyncio_future_cancel(f) == 1) {
+                t->cancel_forwarded = true;
+                return 1;
+            }
             task_wake(t, -ECANCELED);
             return 1;
         }
@@ -516,7 +525,7 @@ void tasks_cancel_all(struct loop *loop)
 {
     for (struct dlist *n = loop->tasks.all.next; n != &loop->tasks.all; n = n->next) {
         struct task *t = task_at(n);
-        if (t->state != TASK_DONE && !t->must_cancel &&
+        if (t->state != TASK_DONE && !t->must_cancel && !t->cancel_forwarded &&
             !(t->queued && t->wake_status == -ECANCELED))
             asyncio_task_cancel(&t->fut);
     }
@@ -534,7 +543,7 @@ static const char *task_name(struct task *t)
         return t->name;
     char buf[32];
     int n = snprintf(buf, sizeof buf, "Task-%" PRIu64, t->serial);
-    /* name_buf holds serials up to 18 digits; past that, the heap. */
+    /* name_buf holds serials up to 10 digits; past that, the heap. */
     char *name = (size_t)n < sizeof t->name_buf ? t->name_buf : malloc((size_t)n + 1);
     if (!name)
         return "Task"; /* GCOVR_EXCL_LINE: a serial past 10^18, and no memory */

@@ -126,6 +126,7 @@ struct task {
     bool handoff;
     bool timed_wait;
     bool no_sweep;             /* never swept (asyncio_task_options_t) */
+    bool cancel_forwarded;     /* a cancellation went to `awaited` */
     int wake_status;
     int saved_errno;
     unsigned io_streak;        /* socket calls done without waiting (sock.c) */
@@ -137,6 +138,11 @@ struct task {
         struct waiter fut;     /* on an awaited future's waiters */
         struct wq_entry q;     /* on a wait queue */
     } wait;
+    /* While parked in asyncio_await(): the future it awaits. A cancellation
+     * goes to it first, as asyncio's Task.cancel() cancels _fut_waiter
+     * (cancel_forwarded), and the task resumes when it is done, with its
+     * outcome. */
+    struct asyncio_future *awaited;
     /* The rest is for timed waits, the start and the end, and debugging. */
     struct ltimer timer;       /* for sleeps and timeouts */
     int timer_status;          /* what the timer wakes the task with */
@@ -153,7 +159,7 @@ struct task {
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand;
                                   else name_buf or, if long, malloc'd */
-    char name_buf[24];         /* 24: the struct takes 320 bytes of the heap,
+    char name_buf[16];         /* 16: the struct takes 320 bytes of the heap,
                                   not 336 (a million tasks: 16 MB) */
     /* One or the other, so the struct keeps to five cache lines: a sixth,
      * touched at each create and recycle, cost bench_sync's 100,000-task

@@ -491,7 +491,9 @@ static void cb_race(void *arg)
         break;
     case CANCEL_THEN_CHILD:
         CHECK_INT(asyncio_task_cancel(r->gatherer), 1);
-        CHECK_INT(asyncio_future_set_result(r->futs[1], NULL), 0);
+        /* An await passes the cancellation to its future at once, as
+         * asyncio's: the result comes too late. */
+        CHECK_INT(asyncio_future_set_result(r->futs[1], NULL), r->use_await ? -EALREADY : 0);
         break;
     case FAIL_THEN_CANCEL:
         CHECK_INT(asyncio_future_set_error(r->futs[1], -EIO), 0);

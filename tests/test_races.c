@@ -63,6 +63,8 @@ enum {
     A_DEFERRED = 1u << 4,  /* (a) reaches T after its performer's step: a
                               child's return, or readiness at the next poll */
     NEED_A = 1u << 5,      /* nothing but (a) ends W: no pairs without it */
+    EAGER = 1u << 6,       /* W is a plain await: (b) goes to the future */
+    EAGER_NO_C = 1u << 7,  /* so is W without (c) (wait_for with no limit) */
 };
 
 enum outcome { OUT_A, OUT_CANCEL, OUT_TIMEOUT };
@@ -555,11 +557,21 @@ static void await_after(struct race *r, int rc)
         RCHECK(r, r->res == &g_a);
 }
 
+/* (b) first, while T still awaits f: T's cancellation cancelled f at once,
+ * as asyncio's Task.cancel() cancels the future the task awaits; (a) finds
+ * it done. (After (a) or (c) woke T, the cancellation only replaces that
+ * wake-up.) */
+static bool b_before_a(const struct race *r)
+{
+    bool eager = (r->sc->flags & EAGER) || ((r->sc->flags & EAGER_NO_C) && !has(r, 'c'));
+    return eager && r->order[0] == 'b';
+}
+
 static void await_do_a(struct race *r)
 {
     int rc = asyncio_future_set_result(r->f[0], &g_a);
     if (!r->late || has(r, 'a'))
-        RCHECK_INT(r, rc, 0);
+        RCHECK_INT(r, rc, b_before_a(r) ? -EALREADY : 0);
 }
 
 /* The future keeps the result it was given, whatever the wait returned; a
@@ -568,7 +580,7 @@ static void await_finish(struct race *r)
 {
     void *res = NULL;
     int rc = asyncio_future_result(r->f[0], &res);
-    if (has(r, 'a')) {
+    if (has(r, 'a') && !b_before_a(r)) {
         RCHECK_INT(r, rc, 0);
         RCHECK(r, res == &g_a);
     } else {
@@ -578,7 +590,7 @@ static void await_finish(struct race *r)
 }
 
 static const struct scenario sc_await = {
-    .name = "await", .ok = 0, .setup = await_setup, .wait = await_wait,
+    .name = "await", .flags = EAGER, .ok = 0, .setup = await_setup, .wait = await_wait,
     .after = await_after, .do_a = await_do_a, .finish = await_finish,
 };
 
@@ -602,7 +614,7 @@ static void await_task_finish(struct race *r)
     void *res = NULL;
     asyncio_await(r->pa.task, NULL);
     int rc = asyncio_future_result(r->pa.task, &res);
-    if (has(r, 'a')) {
+    if (has(r, 'a') && !b_before_a(r)) {
         RCHECK_INT(r, rc, 0);
         RCHECK(r, res == &g_a);
     } else {
@@ -610,9 +622,26 @@ static void await_task_finish(struct race *r)
     }
 }
 
+/* (b) first cancels the awaited task, (a)'s performer, before its turn:
+ * it ends at once and never acts, so neither (a) nor a (c) it was to do
+ * after (a) comes. A (c) done by (b)'s performer passes the deadline
+ * while T waits for that task to end: it fires in the wait (the scope is
+ * expired, as asyncio's), and the wait reports the cancellation, which
+ * came first. */
+static void await_task_expect(const struct race *r, struct expect *e)
+{
+    if (r->order[0] != 'b' || !has(r, 'c'))
+        return;
+    if (pos(r, 'c') == 1) {
+        e->expired = 1;
+    } else {
+        e->next1 = e->next2 = e->exit = 0;
+    }
+}
+
 static const struct scenario sc_await_task = {
-    .name = "await task", .flags = A_DEFERRED, .ok = 0, .wait = await_task_wait, .after = await_after,
-    .finish = await_task_finish,
+    .name = "await task", .flags = A_DEFERRED | EAGER, .ok = 0, .wait = await_task_wait,
+    .after = await_after, .finish = await_task_finish, .expect = await_task_expect,
 };
 
 static void test_await_of_a_task_reports_a_cancel_that_comes_with_its_end_and_the_task_keeps_its_result(
@@ -736,7 +765,7 @@ static void wait_for_expect(const struct race *r, struct expect *e)
 }
 
 static const struct scenario sc_wait_for = {
-    .name = "wait_for", .flags = OWN_TIMEOUT, .ok = 0, .setup = await_setup,
+    .name = "wait_for", .flags = OWN_TIMEOUT | EAGER_NO_C, .ok = 0, .setup = await_setup,
     .wait = wait_for_wait, .after = await_after, .do_a = await_do_a, .finish = await_finish,
     .expect = wait_for_expect,
 };

@@ -215,17 +215,21 @@ ASYNCIO_API int asyncio_future_remove_done_callback(asyncio_future_t *f,
  * Returns as asyncio_future_result() does. Awaiting a done future does not
  * suspend.
  *
- * If the calling task is cancelled while it waits (or has a cancellation
- * pending when f is not done), f is cancelled too (as in asyncio: a plain
- * future becomes cancelled, a task gets a cancellation request), the call
- * waits until f has finished, and returns -ECANCELED whatever f's outcome
- * (see asyncio_future_result() for it). f is cancelled when the task
- * resumes, so a result f got before that, after the cancellation came, is
- * kept (asyncio cancels f at once). A further cancellation while it waits
- * for f to finish is passed on to f too, as in asyncio; it is part of this
- * -ECANCELED, or, when a timeout ended the wait (-ETIMEDOUT), reported by
- * the task's next wait. A timeout scope that expires cancels f and waits
- * for it the same way.
+ * If the calling task is cancelled while it waits, the cancellation goes
+ * to f at once, as asyncio's Task.cancel() goes to the future the task
+ * awaits (a plain future becomes cancelled, a task gets a cancellation
+ * request), and the call returns f's outcome once f has finished:
+ * -ECANCELED if f ended cancelled, else what f returned (a task that
+ * caught the cancellation and returned anyway), as in asyncio. A timeout
+ * scope that expires meanwhile does not change that outcome. If the
+ * cancellation was pending when the call began, or came after f was done
+ * and before the task resumed, or the wait ends by a timeout scope, f
+ * (if not done) is cancelled when the task resumes and waited for, and
+ * the call returns -ECANCELED or -ETIMEDOUT whatever f's outcome (see
+ * asyncio_future_result() for it). A further cancellation while it waits
+ * for f to finish is passed on to f too; it is part of this -ECANCELED,
+ * or, when a timeout ended the wait (-ETIMEDOUT), reported by the task's
+ * next wait.
  *
  * \param f       the future or task to wait for
  * \param result  receives f's result as asyncio_future_result() does; may be

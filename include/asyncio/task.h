@@ -89,7 +89,10 @@ ASYNCIO_API void asyncio_task_release(asyncio_task_t *task);
  * Request cancellation of task (Task.cancel()).
  *
  * If it is waiting, or was woken but has not resumed yet, that wait returns
- * -ECANCELED when it next runs; if it has not started yet, it never runs and
+ * -ECANCELED when it next runs; but a task waiting in asyncio_await() has
+ * the future it awaits cancelled at once instead (a task awaited gets the
+ * request), as asyncio's, and resumes when that is done (asyncio_await()
+ * says what it returns); if it has not started yet, it never runs and
  * finishes cancelled; if it is the running task (cancelling itself), its
  * next wait returns -ECANCELED. Requests made before one is delivered merge
  * into one. The task may go on after that or finish cancelled by returning
