@@ -505,9 +505,13 @@ int asyncio_task_cancel(asyncio_task_t *task)
             /* Awaiting f: cancel f now, and resume when it is done, with
              * its outcome (asyncio: fut_waiter.cancel(), True if it took). */
             struct asyncio_future *f = t->awaited;
-            if (f && asyncio_future_cancel(f) == 1) {
+            if (f && !t->cancel_forwarded) {
+                /* Marked first: tasks awaiting each other in a cycle come
+                 * back here, and are woken instead of recursing forever. */
                 t->cancel_forwarded = true;
-                return 1;
+                if (asyncio_future_cancel(f) == 1)
+                    return 1;
+                t->cancel_forwarded = false;
             }
             task_wake(t, -ECANCELED);
             return 1;
