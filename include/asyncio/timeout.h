@@ -30,8 +30,8 @@
  * item, readiness), before the task resumed, does not change what that
  * wait returns, unlike a cancellation (as in asyncio, where the woken task
  * runs before the timeout's callback): the scope is not expired, and the
- * task's next wait in it fails at once. A condition wait, which is over
- * only once it has its lock back, reports it (see <asyncio/sync.h>).
+ * task's next wait in it fails at once. A condition wait reports it only
+ * if it had to wait for its lock (see <asyncio/sync.h>).
  *
  * The scope object belongs to the caller (usually on the task's stack) and
  * must stay in place until asyncio_timeout_exit(). Scopes are left in the
