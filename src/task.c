@@ -439,6 +439,7 @@ static int task_create(asyncio_task_t **task, asyncio_fn fn, void *arg,
     t->timer.fire = task_timer_fire;
     t->timer_status = 0;
     t->scopes = NULL;
+    t->forwarding = false;
     t->cancel_forwarded = false;
     t->awaited = NULL;
     t->timer_scope = NULL;
@@ -505,13 +506,16 @@ int asyncio_task_cancel(asyncio_task_t *task)
             /* Awaiting f: cancel f now, and resume when it is done, with
              * its outcome (asyncio: fut_waiter.cancel(), True if it took). */
             struct asyncio_future *f = t->awaited;
-            if (f && !t->cancel_forwarded) {
-                /* Marked first: tasks awaiting each other in a cycle come
-                 * back here, and are woken instead of recursing forever. */
-                t->cancel_forwarded = true;
-                if (asyncio_future_cancel(f) == 1)
+            if (f && !t->forwarding) {
+                /* Marked meanwhile: tasks awaiting each other in a cycle
+                 * come back here, and are woken instead of recursing. */
+                t->forwarding = true;
+                int fc = asyncio_future_cancel(f);
+                t->forwarding = false;
+                if (fc == 1) {
+                    t->cancel_forwarded = true;
                     return 1;
-                t->cancel_forwarded = false;
+                }
             }
             task_wake(t, -ECANCELED);
             return 1;
@@ -547,7 +551,7 @@ static const char *task_name(struct task *t)
         return t->name;
     char buf[32];
     int n = snprintf(buf, sizeof buf, "Task-%" PRIu64, t->serial);
-    /* name_buf holds serials up to 10 digits; past that, the heap. */
+    /* name_buf holds serials up to 18 digits; past that, the heap. */
     char *name = (size_t)n < sizeof t->name_buf ? t->name_buf : malloc((size_t)n + 1);
     if (!name)
         return "Task"; /* GCOVR_EXCL_LINE: a serial past 10^18, and no memory */

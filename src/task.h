@@ -127,6 +127,7 @@ struct task {
     bool timed_wait;
     bool no_sweep;             /* never swept (asyncio_task_options_t) */
     bool cancel_forwarded;     /* a cancellation went to `awaited` */
+    bool forwarding;           /* in asyncio_task_cancel(), passing one on */
     int wake_status;
     int saved_errno;
     unsigned io_streak;        /* socket calls done without waiting (sock.c) */
@@ -159,7 +160,7 @@ struct task {
     uint64_t serial;
     const char *name;          /* NULL: "Task-<serial>", made on demand;
                                   else name_buf or, if long, malloc'd */
-    char name_buf[16];         /* 16: the struct takes 320 bytes of the heap,
+    char name_buf[24];         /* 24: the struct takes 320 bytes of the heap,
                                   not 336 (a million tasks: 16 MB) */
     /* One or the other, so the struct keeps to five cache lines: a sixth,
      * touched at each create and recycle, cost bench_sync's 100,000-task
