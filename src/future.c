@@ -208,9 +208,12 @@ static int await_future(asyncio_future_t *f, void **result, enum await_mode mode
              * timeout too: asyncio reports the cancellation that came
              * first). */
             t->cancel_forwarded = false;
-            if (!future_is_done(f) && task_wait_done_uncancellable(t, f))
-                t->must_cancel = true; /* one more came: the next wait's */
+            bool more = !future_is_done(f) && task_wait_done_uncancellable(t, f);
             rc = future_outcome(f, result);
+            /* One more came while it waited (passed on to f too): part of
+             * this -ECANCELED, else the next wait's. */
+            if (more && rc != -ECANCELED)
+                t->must_cancel = true;
             asyncio_future_release(f);
             return rc;
         }
