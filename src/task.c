@@ -361,14 +361,22 @@ void task_wake_hop(struct task *t, int status)
     set_hop(t);
 }
 
-int task_yield_hop(struct task *t)
+/* Park t, the running task, at the back of the ready queue: it resumes in
+ * the next batch (asyncio's sleep(0)), or the one after with hop. */
+static int park_at_back(struct task *t, bool with_hop)
 {
     t->state = TASK_WAITING;
     t->wake_status = 0;
     t->queued = true;
-    set_hop(t);
+    if (with_hop)
+        set_hop(t);
     loop_ready(t->fut.loop, &t->run);
     return task_park(t);
+}
+
+int task_yield_hop(struct task *t)
+{
+    return park_at_back(t, true);
 }
 
 static void task_timer_fire(struct loop *loop, struct ltimer *lt)
@@ -607,15 +615,15 @@ static struct coro *next_context(struct loop *loop)
         if (!loop->batch.head && !loop_next_batch_now(loop))
             return &loop->main;
         r = container_of(loop->batch.head, struct runnable, q);
+        if (r->run == task_step)
+            break; /* the common case first: one test on the switch path */
         if (!is_hop(r))
-            break;
-        /* A timer's hop only queues its task again: no need to go back
-         * to the loop's context for it. */
+            return &loop->main;
+        /* A hop only queues its task again: no need to go back to the
+         * loop's context for it. */
         queue_pop(&loop->batch);
         r->run(loop, r);
     }
-    if (r->run != task_step)
-        return &loop->main;
     struct task *u = container_of(r, struct task, run);
     if (u->state == TASK_CREATED && u->must_cancel)
         return &loop->main;
@@ -756,14 +764,8 @@ int asyncio_sleep(double seconds)
     int rc = task_begin_wait_on(&t, "sleep");
     if (rc < 0)
         return rc;
-    if (seconds <= 0) {
-        /* A plain yield: to the back of the ready queue. */
-        t->state = TASK_WAITING;
-        t->wake_status = 0;
-        t->queued = true;
-        loop_ready(t->fut.loop, &t->run);
-        return task_park(t);
-    }
+    if (seconds <= 0)
+        return park_at_back(t, false); /* a plain yield */
     return task_park_until(t, clock_deadline(clock_now_ns(), clock_seconds_to_ns(seconds)), 0);
 }
 

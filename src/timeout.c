@@ -118,7 +118,7 @@ int asyncio_wait_for(asyncio_future_t *f, double timeout, void **result)
         return rc;
     /* Without a limit, asyncio's wait_for is a plain await; with none left,
      * a done f's outcome comes at once. */
-    rc = timeout == INFINITY || (timeout <= 0 && asyncio_future_done(f) == 1)
+    rc = timeout == INFINITY || (timeout <= 0 && future_is_done(f))
              ? asyncio_await(f, result)
              : future_await_for(f, result);
     /* Its own timeout, and yet f did not end cancelled: it was done before
